@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Neural architecture search with hyperopt on Keras.
+
+    python hyperopt_optimize.py                      # search the default CIFAR-100 space (TPE)
+    python hyperopt_optimize.py --space search_spaces/fashion_mnist_cnn.py --max-evals 20
+    python hyperopt_optimize.py rank [--top K] [--json]
+    python hyperopt_optimize.py plot
+
+Every trial is saved as it ends (``results/results.pkl`` and one JSON per trial); relaunching the
+same command resumes the search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
+COMMANDS = ("search", "rank", "plot")
+EXIT_FATAL = 2
+EXIT_INTERRUPTED = 130
+
+logger = logging.getLogger("hyperopt_optimize")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperopt_optimize.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="search", choices=COMMANDS,
+                        help="search (the default), rank the trials, or plot the best model")
+    parser.add_argument("--results-dir", type=Path, default=Path("results"),
+                        help="where trials are saved and read (default: results/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
+
+    search = parser.add_argument_group("search")
+    search.add_argument("--space", type=Path, default=DEFAULT_SPACE,
+                        help="search-space file (default: search_spaces/cifar100.py)")
+    search.add_argument("--max-evals", type=positive_int, default=None,
+                        help="total number of trials in the results folder, earlier runs "
+                             "included; a relaunch continues up to it (default: until Ctrl-C)")
+    search.add_argument("--algo", default="tpe", choices=("tpe", "rand", "anneal", "atpe"),
+                        help="hyperopt's search algorithm (default: tpe)")
+    search.add_argument("--epochs", type=positive_int, default=None,
+                        help="maximum epochs per trial (default: the space file's)")
+    search.add_argument("--max-train-samples", type=positive_int, default=None,
+                        help="train on a stratified subset of this many images "
+                             "(default: the space file's, usually all)")
+    search.add_argument("--seed", type=int, default=0,
+                        help="seed of the validation split and of every trial (default: 0)")
+    search.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding the dataset's official files (default: Keras' "
+                             "cache ~/.keras/datasets, else a download)")
+    search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
+                        help="stop after this many failed trials in a row (default: 3)")
+    search.add_argument("--no-plot", action="store_true",
+                        help="do not redraw best_model.png after each new best")
+
+    rank = parser.add_argument_group("rank")
+    rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
+    rank.add_argument("--json", action="store_true", help="full records as JSON, for scripts")
+    return parser
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def command_search(args) -> int:
+    import reports
+    from search_loop import SearchSettings, run_search
+
+    warned = []
+
+    def draw_best(record, space_file):
+        if args.no_plot or warned:
+            return
+        try:
+            reports.plot_model_graph(record.params, record.model, record.dataset,
+                                     args.results_dir / reports.BEST_MODEL_PNG)
+        except reports.GraphvizMissing as e:
+            warned.append(e)
+            logger.warning("best_model.png is not drawn: %s. The search goes on.", e)
+
+    settings = SearchSettings(
+        space_path=args.space, results_dir=args.results_dir, max_evals=args.max_evals,
+        algo=args.algo, epochs=args.epochs, max_train_samples=args.max_train_samples,
+        seed=args.seed, data_dir=args.data_dir,
+        max_consecutive_failures=args.max_consecutive_failures)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
+    summary = run_search(settings, on_new_best=draw_best)
+    if summary.best is not None:
+        print(f"Best: trial {summary.best.number}, validation accuracy "
+              f"{summary.best.score:.4f}. `python hyperopt_optimize.py rank` lists the best "
+              "trials.")
+    return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+def command_rank(args) -> int:
+    import reports
+    from trial_store import TrialStore
+
+    records = TrialStore(args.results_dir).load_records()
+    if args.json:
+        print(reports.rank_json(records, args.top))
+    else:
+        print(reports.rank_table(records, args.top))
+    return 0
+
+
+def command_plot(args) -> int:
+    import reports
+    from space_files import load_space_file
+    from trial_store import TrialStore
+
+    records = TrialStore(args.results_dir).load_records()
+    best = reports.ranked(records)[:1]
+    if best:
+        path = reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset,
+                                        args.results_dir / reports.BEST_MODEL_PNG)
+        print(f"best trial {best[0].number}'s model: {path}")
+    else:
+        print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
+    space_file = load_space_file(args.space)
+    if space_file.demo_point is not None:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        path = reports.plot_model_graph(space_file.demo_point, space_file.model,
+                                        space_file.dataset,
+                                        args.results_dir / reports.DEMO_MODEL_PNG)
+        print(f"demo model of {space_file.name}: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+    import reports
+    from search_loop import FatalError
+    from space_files import SpaceFileError
+    from trial_store import StoreError
+
+    handlers = {"search": command_search, "rank": command_rank, "plot": command_plot}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (FatalError, SpaceFileError, StoreError, reports.GraphvizMissing) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FATAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

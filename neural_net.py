@@ -1,0 +1,540 @@
+"""The model families and the one training function every trial goes through.
+
+A sampled point (the dict a space file's ``SPACE`` decodes to) becomes a typed config in exactly
+one place (``CNNConfig.from_params``); block functions take explicit arguments. Importing this
+module loads no data and touches no GPU: TensorFlow is configured by ``configure_accelerator``,
+which the search calls once.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from data_loaders import DatasetInfo, Split
+
+logger = logging.getLogger(__name__)
+
+# The reference design's base values; the space samples multipliers of them.
+BASE_LEARNING_RATE = 0.001
+BASE_L2 = 0.0007
+BASE_FILTERS = 40
+BASE_FC_UNITS = 1000
+BASE_FC2_UNITS = 750
+POOL_SIZE = 2
+INCEPTION_KERNEL = 3
+OPTIMIZERS = ("Adam", "Nadam", "RMSprop", "SGD")
+ACTIVATIONS = ("relu", "elu", "tanh", "sigmoid", "swish")
+POOLINGS = ("max", "avg", "all_conv", "inception")
+
+
+class TrialFailed(RuntimeError):
+    """The trial cannot give a result (NaN loss, a model that does not build...); record, go on."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Accelerator set-up
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    gpus: int
+    mixed_precision: bool
+    xla: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def configure_accelerator(mixed_precision: bool | None = None, xla: bool | None = None
+                          ) -> Accelerator:
+    """Set TensorFlow up once per process; call before building any model.
+
+    On a GPU: memory growth on (so trials and processes can share a card and a finished trial
+    hands its memory back), mixed precision and XLA on unless turned off. On CPU both stay off:
+    float16 is slow there and XLA's compile time is not paid back by tiny CPU trials.
+    """
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process: growth was set then
+            pass
+    on_gpu = bool(gpus)
+    accel = Accelerator(
+        gpus=len(gpus),
+        mixed_precision=on_gpu if mixed_precision is None else bool(mixed_precision and on_gpu),
+        xla=on_gpu if xla is None else bool(xla and on_gpu))
+    keras.mixed_precision.set_global_policy("mixed_float16" if accel.mixed_precision
+                                            else "float32")
+    return accel
+
+
+# ---------------------------------------------------------------------------------------------
+# The CNN family: residual units, inception-style reductions, two heads
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """One network of the CNN family, with every derived size already computed."""
+
+    learning_rate: float
+    l2: float
+    batch_size: int
+    optimizer: str
+    coarse_loss_weight: float
+    conv_dropout: float
+    fc_dropout: float
+    batch_norm: bool
+    first_conv_kernel: int | None
+    residual_units: int  # 0: no residual units
+    first_residual_stage: int
+    residual_kernel: int
+    filters: tuple[int, ...]  # one per stage
+    pooling: str
+    conv_kernel: int
+    fc_units: int
+    fc2_units: int | None
+    activation: str
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any]) -> "CNNConfig":
+        """The only place where a sampled point is cast and turned into sizes."""
+        residual = p.get("residual") or {}
+        first_conv = p.get("first_conv") or {}
+        second_fc = p.get("second_fc") or {}
+        n_stages = int(p["n_stages"])
+        base = BASE_FILTERS * float(p["filter_mult"])
+        config = cls(
+            learning_rate=BASE_LEARNING_RATE * float(p["lr_rate_mult"]),
+            l2=BASE_L2 * float(p["l2_weight_reg_mult"]),
+            batch_size=int(p["batch_size"]),
+            optimizer=str(p["optimizer"]),
+            coarse_loss_weight=float(p.get("coarse_loss_weight", 0.0)),
+            conv_dropout=float(p["conv_dropout"]),
+            fc_dropout=float(p["fc_dropout"]),
+            batch_norm=bool(p["use_batch_norm"]),
+            first_conv_kernel=int(first_conv["kernel_size"]) if first_conv else None,
+            residual_units=int(residual.get("units", 0)),
+            first_residual_stage=int(residual.get("first_stage", 0)),
+            residual_kernel=int(residual.get("kernel_size", 3)),
+            filters=tuple(max(1, round(base * 2 ** s)) for s in range(n_stages)),
+            pooling=str(p["pooling"]),
+            conv_kernel=int(p["conv_kernel_size"]),
+            fc_units=max(1, round(BASE_FC_UNITS * float(p["fc_units_mult"]))),
+            fc2_units=(max(1, round(BASE_FC2_UNITS * float(second_fc["units_mult"])))
+                       if second_fc else None),
+            activation=str(p["activation"]),
+        )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
+        for name in ("conv_dropout", "fc_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}.")
+
+
+def _regularizer(l2: float):
+    import keras
+    return keras.regularizers.L2(l2) if l2 > 0 else None
+
+
+def conv_bn_act(x, filters: int, kernel_size: int, *, strides: int = 1, batch_norm: bool,
+                activation: str, l2: float, name: str | None = None):
+    """Convolution, then batch norm if asked (the convolution then needs no bias), activation."""
+    from keras import layers
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
+                      use_bias=not batch_norm, kernel_regularizer=_regularizer(l2), name=name)(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
+    return layers.Activation(activation)(x)
+
+
+def residual_unit(x, filters: int, kernel_size: int, *, batch_norm: bool, activation: str,
+                  l2: float):
+    """Two convolutions added to a 1x1 linear projection of the input."""
+    from keras import layers
+    shortcut = layers.Conv2D(filters, 1, padding="same", kernel_regularizer=_regularizer(l2))(x)
+    y = conv_bn_act(x, filters, kernel_size, batch_norm=batch_norm, activation=activation, l2=l2)
+    y = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batch_norm,
+                      kernel_regularizer=_regularizer(l2))(y)
+    if batch_norm:
+        y = layers.BatchNormalization()(y)
+    return layers.Activation(activation)(layers.Add()([y, shortcut]))
+
+
+def inception_reduction(x, filters: int, *, batch_norm: bool, activation: str, l2: float):
+    """Halve the resolution with parallel branches: 1x1->3x3/2, 1x1->3x3->3x3/2, max-pool/2."""
+    from keras import layers
+    half = max(1, filters // 2)
+    quarter = max(1, filters // 4)
+    kw = dict(batch_norm=batch_norm, activation=activation, l2=l2)
+    a = conv_bn_act(x, quarter, 1, **kw)
+    a = conv_bn_act(a, half, INCEPTION_KERNEL, strides=POOL_SIZE, **kw)
+    b = conv_bn_act(x, quarter, 1, **kw)
+    b = conv_bn_act(b, quarter, INCEPTION_KERNEL, **kw)
+    b = conv_bn_act(b, half, INCEPTION_KERNEL, strides=POOL_SIZE, **kw)
+    c = layers.MaxPooling2D(INCEPTION_KERNEL, strides=POOL_SIZE, padding="same")(x)
+    return layers.Concatenate()([a, b, c])
+
+
+def reduce_resolution(x, pooling: str, filters: int, *, batch_norm: bool, activation: str,
+                      l2: float):
+    from keras import layers
+    if pooling == "max":
+        return layers.MaxPooling2D(POOL_SIZE, padding="same")(x)
+    if pooling == "avg":
+        return layers.AveragePooling2D(POOL_SIZE, padding="same")(x)
+    if pooling == "all_conv":  # a learned stride-2 convolution instead of a pooling layer
+        return conv_bn_act(x, filters, POOL_SIZE + 1, strides=POOL_SIZE, batch_norm=batch_norm,
+                           activation=activation, l2=l2)
+    return inception_reduction(x, filters, batch_norm=batch_norm, activation=activation, l2=l2)
+
+
+def dense_bn_act(x, units: int, *, batch_norm: bool, activation: str, l2: float, dropout: float):
+    from keras import layers
+    x = layers.Dense(units, use_bias=not batch_norm, kernel_regularizer=_regularizer(l2))(x)
+    if batch_norm:
+        x = layers.BatchNormalization()(x)
+    x = layers.Activation(activation)(x)
+    return layers.Dropout(dropout)(x) if dropout > 0 else x
+
+
+def image_input(info: DatasetInfo):
+    """Raw pixel input scaled to [0, 1]; horizontal flips in training where the data allows."""
+    import keras
+    from keras import layers
+    inputs = keras.Input(shape=info.input_shape, name="image")
+    x = layers.Rescaling(1.0 / 255)(inputs)
+    if info.horizontal_flip:
+        x = layers.RandomFlip("horizontal")(x)  # active in training only
+    return inputs, x
+
+
+def softmax_heads(x, info: DatasetInfo, l2: float) -> dict[str, Any]:
+    from keras import layers
+    # float32 heads keep the softmax stable under mixed precision.
+    return {head: layers.Dense(classes, activation="softmax", dtype="float32", name=head,
+                               kernel_regularizer=_regularizer(l2))(x)
+            for head, classes in info.heads.items()}
+
+
+def make_optimizer(name: str, learning_rate: float):
+    import keras
+    if name == "SGD":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    return getattr(keras.optimizers, name)(learning_rate)
+
+
+def compile_model(model, info: DatasetInfo, optimizer: str, learning_rate: float,
+                  accel: Accelerator, head_weights: dict[str, float] | None = None):
+    """Categorical losses (integer labels) and accuracy for every head."""
+    heads = list(info.heads)
+    weights = {h: 1.0 for h in heads}
+    weights.update(head_weights or {})
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate),
+                  loss={h: "sparse_categorical_crossentropy" for h in heads},
+                  loss_weights=weights,
+                  metrics={h: ["accuracy"] for h in heads},
+                  jit_compile=accel.xla)
+    return model
+
+
+def build_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
+    """The CIFAR family: conv(+residual)+reduction stages, one or two FC layers, a head each."""
+    import keras
+    from keras import layers
+    c = CNNConfig.from_params(params)
+    kw = dict(batch_norm=c.batch_norm, activation=c.activation, l2=c.l2)
+    inputs, x = image_input(info)
+    if c.first_conv_kernel is not None:
+        x = conv_bn_act(x, c.filters[0], c.first_conv_kernel, **kw)
+    for stage, filters in enumerate(c.filters):
+        x = conv_bn_act(x, filters, c.conv_kernel, **kw)
+        if c.residual_units and stage >= c.first_residual_stage:
+            for _ in range(c.residual_units):
+                x = residual_unit(x, filters, c.residual_kernel, **kw)
+        x = reduce_resolution(x, c.pooling, filters, **kw)
+        if c.conv_dropout > 0:
+            x = layers.Dropout(c.conv_dropout)(x)
+    x = layers.Flatten()(x)
+    x = dense_bn_act(x, c.fc_units, dropout=c.fc_dropout, **kw)
+    if c.fc2_units is not None:
+        x = dense_bn_act(x, c.fc2_units, dropout=c.fc_dropout, **kw)
+    model = keras.Model(inputs, softmax_heads(x, info, c.l2), name="cnn")
+    head_weights = {"coarse": c.coarse_loss_weight} if "coarse" in info.heads else None
+    compile_model(model, info, c.optimizer, c.learning_rate, accel, head_weights)
+    return model, c.batch_size
+
+
+# ---------------------------------------------------------------------------------------------
+# Small families of the Keras Tuner tutorials: dense networks and plain conv blocks
+# ---------------------------------------------------------------------------------------------
+
+DEFAULT_BATCH_SIZE = 32  # Keras' own default, which the tutorials train with
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    units: int
+    dropout: float
+    activation: str
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """A flattened image through dense layers. ``hidden_layers`` lists ``{"units", "dropout"?,
+    "activation"?}``; a layer without its own activation takes the shared ``activation``."""
+
+    layers: tuple[DenseLayer, ...]
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any]) -> "MLPConfig":
+        shared = str(p.get("activation", "relu"))
+        layers = []
+        for layer in _flatten_layers(p["hidden_layers"]):
+            layers.append(DenseLayer(units=int(layer["units"]),
+                                     dropout=float(layer.get("dropout", 0.0)),
+                                     activation=str(layer.get("activation", shared))))
+        config = cls(tuple(layers), str(p.get("optimizer", "Adam")),
+                     float(p.get("learning_rate", BASE_LEARNING_RATE)),
+                     int(p.get("batch_size", DEFAULT_BATCH_SIZE)))
+        for layer in config.layers:
+            if layer.units < 1:
+                raise ValueError(f"a dense layer needs at least 1 unit, got {layer.units}.")
+            if not 0.0 <= layer.dropout < 1.0:
+                raise ValueError(f"dropout must lie in [0, 1), got {layer.dropout}.")
+            if layer.activation not in ACTIVATIONS:
+                raise ValueError(f"activation must be one of {ACTIVATIONS}, "
+                                 f"got {layer.activation!r}.")
+        if config.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {config.optimizer!r}.")
+        return config
+
+
+def _flatten_layers(layers: Any) -> list[dict[str, Any]]:
+    """Spaces nest optional layers (``[first, [more...]]``, ``None`` for an absent one) and may
+    repeat one (``{"repeat": n, "units": ...}``); the network wants a flat list."""
+    flat: list[dict[str, Any]] = []
+    for item in layers:
+        if isinstance(item, (list, tuple)):
+            flat.extend(_flatten_layers(item))
+        elif isinstance(item, dict) and "repeat" in item:
+            layer = {k: v for k, v in item.items() if k != "repeat"}
+            flat.extend(dict(layer) for _ in range(int(item["repeat"])))
+        elif item is not None:
+            flat.append(item)
+    return flat
+
+
+def build_mlp(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
+    import keras
+    from keras import layers
+    c = MLPConfig.from_params(params)
+    inputs, x = image_input(info)
+    x = layers.Flatten()(x)
+    for layer in c.layers:
+        x = layers.Dense(layer.units, activation=layer.activation)(x)
+        if layer.dropout > 0:
+            x = layers.Dropout(layer.dropout)(x)
+    model = keras.Model(inputs, softmax_heads(x, info, l2=0.0), name="mlp")
+    compile_model(model, info, c.optimizer, c.learning_rate, accel)
+    return model, c.batch_size
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    filters: int
+    kernel_size: int
+    padding: str
+    dropout: float
+
+
+@dataclass(frozen=True)
+class SimpleCNNConfig:
+    """Blocks of conv + 2x2 max-pool + dropout, then one dense layer (the tutorials' CNN)."""
+
+    blocks: tuple[ConvBlock, ...]
+    dense_units: int
+    activation: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+
+    @classmethod
+    def from_params(cls, p: dict[str, Any]) -> "SimpleCNNConfig":
+        blocks = tuple(ConvBlock(int(b["filters"]), int(b.get("kernel_size", 3)),
+                                 str(b.get("padding", "valid")), float(b.get("dropout", 0.0)))
+                       for b in _flatten_layers(p["conv_blocks"]))
+        for b in blocks:
+            if b.padding not in ("valid", "same"):
+                raise ValueError(f"padding must be 'valid' or 'same', got {b.padding!r}.")
+        return cls(blocks, int(p["dense_units"]), str(p.get("activation", "relu")),
+                   str(p.get("optimizer", "Adam")),
+                   float(p.get("learning_rate", BASE_LEARNING_RATE)),
+                   int(p.get("batch_size", DEFAULT_BATCH_SIZE)))
+
+
+def build_simple_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
+    import keras
+    from keras import layers
+    c = SimpleCNNConfig.from_params(params)
+    inputs, x = image_input(info)
+    for block in c.blocks:
+        x = layers.Conv2D(block.filters, block.kernel_size, padding=block.padding,
+                          activation=c.activation)(x)
+        x = layers.MaxPooling2D(POOL_SIZE)(x)
+        if block.dropout > 0:
+            x = layers.Dropout(block.dropout)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(c.dense_units, activation=c.activation)(x)
+    model = keras.Model(inputs, softmax_heads(x, info, l2=0.0), name="simple_cnn")
+    compile_model(model, info, c.optimizer, c.learning_rate, accel)
+    return model, c.batch_size
+
+
+ModelBuilder = Callable[[dict[str, Any], DatasetInfo, Accelerator], tuple[Any, int]]
+
+MODEL_BUILDERS: dict[str, ModelBuilder] = {
+    "cnn": build_cnn,
+    "mlp": build_mlp,
+    "simple_cnn": build_simple_cnn,
+}
+
+
+def model_builder(name: str) -> ModelBuilder:
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown MODEL {name!r}; expected one of {sorted(MODEL_BUILDERS)}.")
+    return MODEL_BUILDERS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: one function for every trial
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainBudget:
+    epochs: int
+    patience: int
+    time_limit_s: float | None = None  # stop at the first epoch end past it
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, dict[str, float]]  # per head
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int  # 1-based
+    stopped_by_time: bool
+    objective: float  # primary head's best validation accuracy
+
+
+def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
+    """A tf.data pipeline: shuffle, batch, cast, prefetch; no per-image Python."""
+    import tensorflow as tf
+    data = tf.data.Dataset.from_tensor_slices((split.x, split.y))
+    if shuffle:
+        data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size)
+    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _callbacks(monitor: str, budget: TrainBudget, started: float):
+    import keras
+
+    class FailOnNaN(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise TrialFailed(f"the training loss became {float(loss)} at batch {batch}; "
+                                  "try a smaller learning rate")
+
+    class TimeLimit(keras.callbacks.Callback):
+        stopped = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            if budget.time_limit_s is not None and time.monotonic() - started > budget.time_limit_s:
+                self.stopped = True
+                self.model.stop_training = True
+
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
+                                          restore_best_weights=True)
+    return [FailOnNaN(), early, TimeLimit()]
+
+
+def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
+                       train: Split, validation: Split, test: Split, budget: TrainBudget,
+                       seed: int, accel: Accelerator, on_model: Callable | None = None
+                       ) -> TrainResult:
+    """Build, train with early stopping on the validation split, evaluate the restored model.
+
+    The test split is evaluated once, after training, for reporting only.
+    """
+    import keras
+    started = time.monotonic()
+    keras.utils.set_random_seed(seed)
+    try:
+        model, batch_size = builder(params, info, accel)
+        if on_model is not None:
+            on_model(model)
+        primary = info.primary_head
+        callbacks = _callbacks("val_" + metric_key(info, primary, "accuracy"), budget, started)
+        fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
+                        validation_data=make_dataset(validation, batch_size, shuffle=False,
+                                                     seed=seed),
+                        epochs=budget.epochs, callbacks=callbacks, shuffle=False, verbose=0)
+        history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+        val_acc = history["val_" + metric_key(info, primary, "accuracy")]
+        best = int(np.argmax(val_acc))
+        test_logs = model.evaluate(make_dataset(test, batch_size, shuffle=False, seed=seed),
+                                   verbose=0, return_dict=True)
+        metrics = {}
+        for head in info.heads:
+            acc, loss = metric_key(info, head, "accuracy"), metric_key(info, head, "loss")
+            metrics[head] = {
+                "best_val_accuracy": history[f"val_{acc}"][best],
+                "best_val_loss": history[f"val_{loss}"][best],
+                "final_val_accuracy": history[f"val_{acc}"][-1],
+                "final_val_loss": history[f"val_{loss}"][-1],
+                "test_accuracy": float(test_logs[acc]),
+                "test_loss": float(test_logs[loss]),
+            }
+        return TrainResult(metrics=metrics, history=history, epochs_run=len(val_acc),
+                           best_epoch=best + 1, stopped_by_time=callbacks[2].stopped,
+                           objective=val_acc[best])
+    finally:
+        # Free the graph and its memory before the next trial.
+        keras.backend.clear_session()
+        gc.collect()
+
+
+def metric_key(info: DatasetInfo, head: str, metric: str) -> str:
+    """Keras' log name of a head's metric: ``<head>_<metric>``, or plain ``<metric>`` when the
+    model has a single head."""
+    return f"{head}_{metric}" if len(info.heads) > 1 else metric

@@ -1,0 +1,116 @@
+"""What a user reads or looks at: the ranking table and the model graphs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from trial_store import TrialRecord, TrialStatus
+
+logger = logging.getLogger(__name__)
+
+BEST_MODEL_PNG = "best_model.png"
+DEMO_MODEL_PNG = "demo_model.png"
+PARAMS_COLUMN_WIDTH = 100
+PLOT_DPI = 96
+
+
+class GraphvizMissing(RuntimeError):
+    pass
+
+
+def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Scored trials (completed and pruned), best validation accuracy first."""
+    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
+    return sorted(scored, key=lambda r: (r.loss, r.number))
+
+
+def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"residual": {"units": 2}}`` -> ``{"residual.units": 2}``; an absent option -> None."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_params(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _varying_keys(flat: list[dict[str, Any]]) -> set[str]:
+    """The hyperparameters worth a column: those that differ among the rows shown."""
+    keys = {k for row in flat for k in row}
+    if len(flat) < 2:
+        return keys
+    return {k for k in keys if len({repr(row.get(k)) for row in flat}) > 1}
+
+
+def rank_table(records: list[TrialRecord], top: int | None = 10) -> str:
+    rows = ranked(records)
+    if not rows:
+        return "No completed trial yet."
+    shown = rows if top is None else rows[:top]
+    header = f"{'rank':>4}  {'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'epochs':>6}  " \
+             f"{'time s':>7}  {'status':<6}  hyperparameters"
+    lines = [header, "-" * len(header)]
+    flat = [flatten_params(r.params) for r in shown]
+    varying = _varying_keys(flat)
+    for rank, (r, params_of_r) in enumerate(zip(shown, flat), 1):
+        primary = next(iter(r.metrics.values()), {})
+        test = primary.get("test_accuracy")
+        params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
+        if len(params) > PARAMS_COLUMN_WIDTH:
+            params = params[:PARAMS_COLUMN_WIDTH - 3] + "..."
+        lines.append(f"{rank:>4}  {r.number:>5}  {r.score:>7.4f}  "
+                     f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
+                     f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
+    failed = sum(r.status == TrialStatus.FAILED for r in records)
+    lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the test "
+                 f"accuracy is reported, never used to select){f', {failed} failed' if failed else ''}.")
+    return "\n".join(lines)
+
+
+def rank_json(records: list[TrialRecord], top: int | None = 10) -> str:
+    rows = ranked(records)
+    shown = rows if top is None else rows[:top]
+    return json.dumps([json.loads(r.to_json()) for r in shown], indent=2)
+
+
+def check_graphviz() -> None:
+    try:
+        import pydot  # noqa: F401
+    except ImportError as e:
+        raise GraphvizMissing("drawing a model needs pydot: pip install pydot") from e
+    if shutil.which("dot") is None:
+        raise GraphvizMissing("drawing a model needs Graphviz's `dot` program: "
+                              "sudo apt-get install graphviz")
+
+
+def plot_model_graph(params: dict[str, Any], model_name: str, dataset: str, path: Path) -> Path:
+    """Build the network of ``params`` and draw it, with tensor shapes, to ``path`` (PNG)."""
+    import keras
+
+    import data_loaders
+    import neural_net
+
+    check_graphviz()
+    info = data_loaders.dataset_info(dataset)
+    builder = neural_net.model_builder(model_name)
+    cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+    try:
+        model, _ = builder(params, info, cpu)
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True,
+                               show_layer_names=False, show_layer_activations=True,
+                               dpi=PLOT_DPI)
+    finally:
+        keras.backend.clear_session()
+    return path

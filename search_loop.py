@@ -1,0 +1,391 @@
+"""The search: hyperopt's ``fmin`` one trial at a time, each trial saved before the next starts.
+
+Running ``fmin`` for one new trial at a time (on the same ``Trials``) lets every completed trial be
+written to disk at once, lets a relaunch resume exactly where the last one stopped, and lets the
+loop stop after too many consecutive failures. Trial ``n`` of a search with seed ``s`` always
+draws its suggestion and its training seed from ``(s, n)``, so a resumed search is the same search.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, anneal, fmin, rand, tpe
+from hyperopt.base import JOB_STATE_DONE
+from hyperopt.exceptions import AllTrialsFailed
+
+import data_loaders
+import neural_net
+from space_files import SpaceFile, load_space_file, to_jsonable
+from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
+
+logger = logging.getLogger(__name__)
+
+ALGORITHMS = ("tpe", "rand", "anneal", "atpe")
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+
+
+class FatalError(RuntimeError):
+    """The search cannot go on (bad data, full disk, too many failures); earlier results stay."""
+
+
+@dataclass
+class SearchSettings:
+    space_path: Path
+    results_dir: Path = Path("results")
+    max_evals: int | None = None  # total trials in the results folder, earlier runs included
+    algo: str = "tpe"
+    epochs: int | None = None
+    max_train_samples: int | None = None
+    seed: int = 0
+    data_dir: Path | None = None
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    plot_best: bool = True
+
+
+@dataclass
+class SearchSummary:
+    completed: int  # trials this run added
+    total: int  # records in the results folder
+    best: TrialRecord | None
+    interrupted: bool = False
+
+
+@dataclass
+class Restored:
+    """A search as found on disk, ready for ``fmin`` to continue."""
+
+    trials: Trials
+    numbers: list[int]  # the record number of each trial in ``trials``, in order
+    set_aside: dict[int, str] = field(default_factory=dict)  # record number -> why
+    total_records: int = 0
+    source: str = "new"
+
+
+def suggest_function(algo: str) -> Callable:
+    if algo == "tpe":
+        return tpe.suggest
+    if algo == "rand":
+        return rand.suggest
+    if algo == "anneal":
+        return anneal.suggest
+    if algo == "atpe":
+        try:
+            import lightgbm  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError as e:
+            raise FatalError("--algo atpe needs lightgbm and scikit-learn: "
+                             "pip install 'lightgbm' 'scikit-learn'") from e
+        from hyperopt import atpe
+        return atpe.suggest
+    raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}.")
+
+
+def derive_seed(seed: int, number: int) -> int:
+    """A 31-bit seed for trial ``number`` of the search seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] >> 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resuming
+# ---------------------------------------------------------------------------------------------
+
+
+def _all_vals(space_file: SpaceFile, vals: dict[str, Any]) -> dict[str, list]:
+    return {label: ([vals[label]] if label in vals else []) for label in space_file.params}
+
+
+def _insert_done(trials: Trials, vals: dict[str, Any], record: TrialRecord,
+                 space_file: SpaceFile) -> None:
+    (tid,) = trials.new_trial_ids(1)
+    all_vals = _all_vals(space_file, vals)
+    misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
+            "idxs": {k: ([tid] if v else []) for k, v in all_vals.items()}, "vals": all_vals}
+    ok = record.status != TrialStatus.FAILED
+    result = {"status": STATUS_OK, "loss": record.loss} if ok else {"status": STATUS_FAIL}
+    (doc,) = trials.new_trial_docs([tid], [None], [result], [misc])
+    doc["state"] = JOB_STATE_DONE
+    trials.insert_trial_docs([doc])
+
+
+def rebuild_trials(records: list[TrialRecord], space_file: SpaceFile) -> Restored:
+    """hyperopt Trials from the JSON records, keeping the trials that fit the current space."""
+    restored = Restored(Trials(), [], total_records=len(records), source="records")
+    for record in records:
+        if record.space_fingerprint == space_file.fingerprint:
+            vals, why = record.hyperopt_vals, ""
+        else:
+            vals, why = space_file.encode(record.hyperopt_vals, record.choice_options,
+                                          record.params)
+        if vals is None:
+            restored.set_aside[record.number] = why
+            continue
+        _insert_done(restored.trials, vals, record, space_file)
+        restored.numbers.append(record.number)
+    restored.trials.refresh()
+    return restored
+
+
+def restore(store: TrialStore, space_file: SpaceFile) -> Restored:
+    """Load the search in the results folder; never start from zero over existing results."""
+    records = store.load_records()
+    try:
+        payload = store.load_trials()
+    except StoreError as e:
+        kept = store.set_aside_pickle()
+        logger.warning("%s; it was moved to %s. Rebuilding the search from the %d JSON records.",
+                       e, kept.name, len(records))
+        payload, unreadable = None, True
+    else:
+        unreadable = False
+    numbers_on_disk = {r.number for r in records}
+    if payload is not None:
+        same_space = payload.get("space_fingerprint") == space_file.fingerprint
+        accounted = set(payload.get("numbers", [])) | set(payload.get("set_aside", {}))
+        if same_space and accounted == numbers_on_disk:
+            return Restored(payload["trials"], list(payload["numbers"]),
+                            {int(k): v for k, v in payload.get("set_aside", {}).items()},
+                            total_records=len(records), source="results.pkl")
+        if not same_space:
+            logger.info("the space file changed since results.pkl was written; checking every "
+                        "recorded trial against the edited space")
+        else:
+            logger.warning("results.pkl and the JSON records disagree (a run was killed between "
+                           "writing them); rebuilding the search from the JSON records")
+    elif records and not unreadable:
+        logger.warning("no results.pkl, but %d JSON records: rebuilding the search from them",
+                       len(records))
+    if not records:
+        return Restored(Trials(), [])
+    return rebuild_trials(records, space_file)
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------------
+
+
+def library_versions() -> dict[str, str]:
+    import hyperopt
+    import keras
+    import tensorflow as tf
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "hyperopt": hyperopt.__version__,
+            "numpy": np.__version__}
+
+
+@dataclass
+class PreparedData:
+    info: data_loaders.DatasetInfo
+    train: data_loaders.Split
+    validation: data_loaders.Split
+    test: data_loaders.Split
+
+
+def prepare_data(space_file: SpaceFile, budget: dict[str, Any], seed: int,
+                 data_dir: Path | None) -> PreparedData:
+    """Load the dataset and carve the validation split; the split depends on the seed only."""
+    try:
+        dataset = data_loaders.load_dataset(space_file.dataset, data_dir)
+    except data_loaders.DataError as e:
+        raise FatalError(str(e)) from e
+    train, validation = data_loaders.train_validation_split(
+        dataset.train, budget["validation_fraction"], seed, dataset.info.primary_head,
+        budget["max_train_samples"])
+    return PreparedData(dataset.info, train, validation, dataset.test)
+
+
+def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str, Any]:
+    budget = {"epochs": 10, "patience": 3, "validation_fraction": 0.1, "max_train_samples": None}
+    budget.update(space_file.defaults)
+    if settings.epochs is not None:
+        budget["epochs"] = settings.epochs
+    if settings.max_train_samples is not None:
+        budget["max_train_samples"] = settings.max_train_samples
+    if budget["epochs"] < 1:
+        raise FatalError(f"epochs must be at least 1, got {budget['epochs']}.")
+    return budget
+
+
+class TrialRunner:
+    """The objective handed to ``fmin``: trains one point and returns hyperopt's result dict."""
+
+    def __init__(self, space_file: SpaceFile, data: PreparedData, budget: dict[str, Any],
+                 accel: neural_net.Accelerator):
+        self.space_file = space_file
+        self.data = data
+        self.budget = budget
+        self.accel = accel
+        self.builder = neural_net.model_builder(space_file.model)
+        self.number = 0
+        self.trial_seed = 0
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        base = {"params": to_jsonable(params), "started_at": _now()}
+        try:
+            result = neural_net.train_and_evaluate(
+                self.builder, params, self.data.info, self.data.train, self.data.validation,
+                self.data.test, neural_net.TrainBudget(self.budget["epochs"],
+                                                       self.budget["patience"]),
+                self.trial_seed, self.accel)
+        except (KeyboardInterrupt, FatalError):
+            raise
+        except Exception as e:  # any error of one trial is recorded and the search goes on
+            logger.debug("trial %d failed", self.number, exc_info=True)
+            return {**base, "status": STATUS_FAIL, "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(),
+                    "wall_time_s": time.monotonic() - started}
+        return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
+                "metrics": result.metrics, "history": result.history,
+                "epochs_run": result.epochs_run,
+                "extra": {"best_epoch": result.best_epoch},
+                "wall_time_s": time.monotonic() - started}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def make_record(doc: dict[str, Any], number: int, runner: TrialRunner, settings: SearchSettings,
+                versions: dict[str, str]) -> TrialRecord:
+    result = doc["result"]
+    vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
+    vals = to_jsonable(vals)
+    failed = result["status"] != STATUS_OK
+    data = runner.data
+    return TrialRecord(
+        number=number, status=TrialStatus.FAILED if failed else TrialStatus.OK,
+        params=result.get("params", {}), hyperopt_vals=vals,
+        choice_options=runner.space_file.choice_options(vals),
+        loss=None if failed else float(result["loss"]),
+        metrics=result.get("metrics", {}), history=result.get("history", {}),
+        epochs_run=int(result.get("epochs_run", 0)), wall_time_s=float(result["wall_time_s"]),
+        space_file=str(runner.space_file.path), space_fingerprint=runner.space_file.fingerprint,
+        dataset=runner.space_file.dataset, model=runner.space_file.model, seed=settings.seed,
+        trial_seed=runner.trial_seed,
+        budget={**runner.budget, "train_samples": len(data.train),
+                "validation_samples": len(data.validation), "test_samples": len(data.test)},
+        versions=versions, accelerator=runner.accel.as_dict(), started_at=result["started_at"],
+        error=result.get("error"), traceback=result.get("traceback"),
+        extra=result.get("extra", {}))
+
+
+def best_record(records: list[TrialRecord]) -> TrialRecord | None:
+    scored = [r for r in records if r.loss is not None and r.status != TrialStatus.FAILED]
+    return min(scored, key=lambda r: (r.loss, r.number)) if scored else None
+
+
+def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
+               on_new_best: Callable[[TrialRecord, SpaceFile], None] | None = None
+               ) -> SearchSummary:
+    """Run (or resume) the search described by ``settings`` until ``max_evals`` or Ctrl-C."""
+    space_file = load_space_file(settings.space_path)
+    suggest = suggest_function(settings.algo)
+    if settings.max_consecutive_failures < 1:
+        raise FatalError("--max-consecutive-failures must be at least 1.")
+    budget = resolve_budget(space_file, settings)
+    store = TrialStore(settings.results_dir)
+    for name in ("hyperopt.tpe", "hyperopt.fmin", "hyperopt.rand", "hyperopt.anneal"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    with store.lock():
+        restored = restore(store, space_file)
+        records = {r.number: r for r in store.load_records()}
+        best = best_record(list(records.values()))
+        _say_restored(say, restored, best, store)
+        if settings.max_evals is not None and len(records) >= settings.max_evals:
+            say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "
+                "is reached. Raise it to search further.")
+            return SearchSummary(0, len(records), best)
+
+        accel = neural_net.configure_accelerator()
+        data = prepare_data(space_file, budget, settings.seed, settings.data_dir)
+        runner = TrialRunner(space_file, data, budget, accel)
+        versions = library_versions()
+        trials, numbers = restored.trials, restored.numbers
+        set_aside = restored.set_aside
+        # Save at once so that results.pkl matches the space it now describes.
+        store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
+        next_number = max(records, default=-1) + 1
+        completed = failures_in_a_row = 0
+        while settings.max_evals is None or len(records) < settings.max_evals:
+            runner.number = next_number
+            runner.trial_seed = derive_seed(settings.seed, next_number)
+            try:
+                fmin(runner, space_file.space, algo=suggest, max_evals=len(trials.trials) + 1,
+                     trials=trials, rstate=np.random.default_rng(runner.trial_seed),
+                     show_progressbar=False, verbose=False, return_argmin=False)
+            except AllTrialsFailed:
+                pass  # fmin's closing look-up of the best point; our records say what failed
+            except KeyboardInterrupt:
+                say(f"Interrupted: trial {next_number} was discarded; {len(records)} trials are "
+                    f"saved in {store.dir}. Relaunch the same command to continue.")
+                return SearchSummary(completed, len(records), best, interrupted=True)
+            record = make_record(trials.trials[-1], next_number, runner, settings, versions)
+            try:
+                store.save_record(record)
+                numbers.append(next_number)
+                store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
+            except OSError as e:
+                raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
+                                 "Earlier trials are intact; free some space and relaunch.") from e
+            records[next_number] = record
+            completed += 1
+            next_number += 1
+            new_best = record.loss is not None and (best is None or record.loss < best.loss)
+            if new_best:
+                best = record
+            say(_progress_line(record, best, len(records), settings.max_evals))
+            if new_best and on_new_best is not None:
+                on_new_best(record, space_file)
+            if record.status == TrialStatus.FAILED:
+                failures_in_a_row += 1
+                if failures_in_a_row >= settings.max_consecutive_failures:
+                    raise FatalError(
+                        f"{failures_in_a_row} trials failed in a row; stopping. The last error: "
+                        f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
+                        "traceback; fix the cause (or raise --max-consecutive-failures) and "
+                        "relaunch.")
+            else:
+                failures_in_a_row = 0
+        return SearchSummary(completed, len(records), best)
+
+
+def _say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,
+                  store: TrialStore) -> None:
+    if restored.total_records == 0:
+        say(f"Starting a new search in {store.dir}.")
+        return
+    kept = len(restored.numbers)
+    line = (f"Loaded {restored.total_records} trials from {store.dir} "
+            f"(from {restored.source}); {kept} inform the search")
+    if best is not None:
+        line += f"; best so far: trial {best.number}, validation accuracy {best.score:.4f}"
+    say(line + ".")
+    if restored.set_aside:
+        say(f"{len(restored.set_aside)} trials do not fit the current space and are set aside "
+            "(kept on disk, not fed to the search):")
+        for number, why in sorted(restored.set_aside.items()):
+            say(f"  trial {number}: {why}")
+
+
+def _progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
+                   max_evals: int | None) -> str:
+    count = f"{total}/{max_evals}" if max_evals else f"{total}"
+    if record.status == TrialStatus.FAILED:
+        score = f"FAILED ({record.error})"
+    else:
+        score = f"val acc {record.score:.4f}"
+    best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
+    return (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
+            f"{record.wall_time_s:.1f} s")

@@ -1,0 +1,340 @@
+"""Search-space files: loading them, describing them, and carrying old trials into an edited space.
+
+A space file (``search_spaces/*.py``) is a small Python module with:
+
+- ``SPACE``: a nested hyperopt space (``hp.choice``, ``hp.uniform``, ...);
+- ``DATASET``: a name from ``data_loaders.DATASETS``;
+- ``MODEL``: a name from ``neural_net.MODEL_BUILDERS``;
+- ``DEFAULTS``: the task's budget (``epochs``, ``validation_fraction``, ``patience``,
+  ``max_train_samples``), each overridable on the command line;
+- optionally ``DEMO_POINT``: one decoded point, plotted as the demo model.
+
+Files are loaded with ``importlib`` (never ``exec``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hyperopt import space_eval
+from hyperopt.pyll import Apply, as_apply
+
+REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL", "DEFAULTS")
+BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples"}
+NUMERIC_TOLERANCE = 1e-9
+
+
+class SpaceFileError(ValueError):
+    """A space file is missing, broken or incomplete; the message says what to fix."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The hyperparameters of a space, read off its pyll graph
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A hyperparameter lives only where choice ``label`` took option ``index``."""
+
+    label: str
+    index: int
+    option: str  # a short readable name of that option
+
+
+@dataclass
+class Hyperparameter:
+    label: str
+    distribution: str  # choice, uniform, quniform, loguniform, qloguniform, normal, randint...
+    args: tuple  # the distribution's numeric arguments (for a choice: its number of options)
+    # Each tuple is one path of choices under which the parameter is drawn; it is active when
+    # any path holds (a sub-space shared by several options has several paths).
+    paths: list[tuple[Condition, ...]] = field(default_factory=lambda: [()])
+    options: list[str] = field(default_factory=list)  # choice only: one signature per option
+    option_names: list[str] = field(default_factory=list)  # choice only: readable names
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` (as hyperopt stores it in a trial's vals) is drawable here."""
+        d, a = self.distribution, self.args
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return False
+        if d in ("choice", "randint"):
+            low, high = (0, a[0]) if len(a) == 1 else (a[0], a[1])
+            return v == int(v) and low <= v < high
+        if d == "uniform":
+            return a[0] - NUMERIC_TOLERANCE <= v <= a[1] + NUMERIC_TOLERANCE
+        if d == "quniform":
+            return (a[0] - a[2] / 2 - NUMERIC_TOLERANCE <= v <= a[1] + a[2] / 2 + NUMERIC_TOLERANCE
+                    and _on_grid(v, a[2]))
+        if d == "loguniform":
+            return v > 0 and a[0] - NUMERIC_TOLERANCE <= math.log(v) <= a[1] + NUMERIC_TOLERANCE
+        if d == "qloguniform":
+            return v > 0 and _on_grid(v, a[2]) and math.log(max(v - a[2] / 2, 1e-300)) <= a[1] + 1e-9
+        return True  # unbounded distributions (normal, lognormal, ...) contain every number
+
+    def describe(self) -> str:
+        d, a = self.distribution, self.args
+        if d == "choice":
+            return f"choice of {len(self.option_names)}: " + " | ".join(self.option_names)
+        if d == "loguniform":
+            return (f"loguniform(e^{a[0]:g}, e^{a[1]:g}) = "
+                    f"[{math.exp(a[0]):.4g}, {math.exp(a[1]):.4g}]")
+        return f"{d}({', '.join(f'{x:g}' for x in a)})"
+
+    def n_values(self) -> int | None:
+        """Number of distinct values, or None where the distribution is continuous."""
+        d, a = self.distribution, self.args
+        if d == "choice":
+            return int(a[0])
+        if d == "randint":
+            return int(a[0]) if len(a) == 1 else int(a[1] - a[0])
+        if d == "quniform":
+            return int(round(a[1] / a[2]) - round(a[0] / a[2]) + 1)
+        return None
+
+
+def _on_grid(v: float, q: float) -> bool:
+    return abs(v / q - round(v / q)) < 1e-6
+
+
+def _literal_args(node: Apply) -> tuple:
+    values = []
+    for arg in node.pos_args:
+        if arg.name != "literal":
+            raise SpaceFileError(f"a distribution's arguments must be numbers, got {arg.name}")
+        values.append(arg.obj)
+    values += [arg.obj for _, arg in node.named_args if arg.name == "literal"]
+    return tuple(values)
+
+
+def signature(node: Apply, with_ranges: bool = False) -> str:
+    """A canonical text for a pyll sub-graph.
+
+    Without ranges, a hyperparameter is written by its label alone: the signature of a choice's
+    option then names *what* the option is, so it survives edits to numeric ranges inside it.
+    """
+    if node.name == "literal":
+        return repr(node.obj)
+    if node.name == "hyperopt_param":
+        label = node.pos_args[0].obj
+        if not with_ranges:
+            return f"${label}"
+        return f"${label}~{signature(node.pos_args[1], True)}"
+    parts = [signature(a, with_ranges) for a in node.pos_args]
+    parts += [f"{k}={signature(v, with_ranges)}" for k, v in sorted(node.named_args)]
+    return f"{node.name}({', '.join(parts)})"
+
+
+def _short_name(option: Apply) -> str:
+    if option.name == "literal":
+        return repr(option.obj) if isinstance(option.obj, str) else str(option.obj)
+    if option.name == "dict":
+        return "{" + ", ".join(k for k, _ in option.named_args) + "}"
+    return option.name
+
+
+def catalog(space: Any) -> dict[str, Hyperparameter]:
+    """Every hyperparameter of ``space``, in order of appearance, with the choices it is under."""
+    found: dict[str, Hyperparameter] = {}
+
+    def walk(node: Apply, conditions: tuple[Condition, ...]) -> None:
+        if node.name == "switch":
+            selector = node.pos_args[0]
+            param = visit_param(selector, conditions)
+            options = node.pos_args[1:]
+            if param is not None and param.distribution == "choice":
+                param.options = [signature(o) for o in options]
+                param.option_names = [_short_name(o) for o in options]
+            for i, option in enumerate(options):
+                label = selector.pos_args[0].obj if selector.name == "hyperopt_param" else "?"
+                walk(option, conditions + (Condition(label, i, _short_name(option)),))
+            return
+        if node.name == "hyperopt_param":
+            visit_param(node, conditions)
+            return
+        for arg in node.pos_args:
+            walk(arg, conditions)
+        for _, arg in node.named_args:
+            walk(arg, conditions)
+
+    def visit_param(node: Apply, conditions: tuple[Condition, ...]) -> Hyperparameter | None:
+        if node.name != "hyperopt_param":
+            walk(node, conditions)
+            return None
+        label = node.pos_args[0].obj
+        dist = node.pos_args[1]
+        if label in found:
+            param = found[label]
+            if () not in param.paths and conditions not in param.paths:
+                param.paths.append(conditions)
+            return param
+        name = "choice" if dist.name == "randint" and node in switch_selectors else dist.name
+        param = Hyperparameter(label, name, _literal_args(dist), [conditions])
+        found[label] = param
+        return param
+
+    expr = as_apply(space)
+    switch_selectors = {n.pos_args[0] for n in _all_nodes(expr) if n.name == "switch"}
+    walk(expr, ())
+    return found
+
+
+def _all_nodes(expr: Apply) -> list[Apply]:
+    seen, stack, out = set(), [expr], []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        out.append(node)
+        stack.extend(node.pos_args)
+        stack.extend(v for _, v in node.named_args)
+    return out
+
+
+def fingerprint(space: Any) -> str:
+    """A short hash of the whole space, ranges included: any edit that matters changes it."""
+    text = signature(as_apply(space), with_ranges=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def active_labels(params: dict[str, Hyperparameter], vals: dict[str, Any]) -> set[str]:
+    """The labels that a point with these choice values draws."""
+    return {label for label, p in params.items()
+            if any(all(vals.get(c.label) == c.index for c in path) for path in p.paths)}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for a decoded point (numpy scalars, tuples...)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def same_point(a: Any, b: Any) -> bool:
+    """Equality of two decoded points, allowing float rounding from a JSON round trip."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_point(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_point(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+# ---------------------------------------------------------------------------------------------
+# Space files
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpaceFile:
+    path: Path
+    space: Any
+    dataset: str
+    model: str
+    defaults: dict[str, Any]
+    demo_point: dict[str, Any] | None
+    params: dict[str, Hyperparameter]
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def decode(self, vals: dict[str, Any]) -> dict[str, Any]:
+        """The decoded point (actual values) of hyperopt vals ``{label: value or index}``."""
+        return to_jsonable(space_eval(self.space, vals))
+
+    def choice_options(self, vals: dict[str, Any]) -> dict[str, str]:
+        """For each choice a point took, the signature of the option it took."""
+        return {label: self.params[label].options[int(v)] for label, v in vals.items()
+                if label in self.params and self.params[label].distribution == "choice"}
+
+    def encode(self, vals: dict[str, Any], choice_options: dict[str, str],
+               decoded: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """Carry a point recorded in (perhaps) another version of this space into this one.
+
+        Returns the point's vals in this space, or None and the reason it no longer fits. A point
+        fits only if every value it took is still drawable and decoding it here gives back
+        exactly the values it was trained with, so an option index that now points elsewhere
+        can never be misread.
+        """
+        new_vals: dict[str, Any] = {}
+        for label, value in vals.items():
+            param = self.params.get(label)
+            if param is None:
+                return None, f"hyperparameter {label!r} is no longer in the space"
+            if param.distribution == "choice":
+                wanted = choice_options.get(label)
+                if wanted not in param.options:
+                    return None, f"the option it took for {label!r} is no longer offered"
+                new_vals[label] = param.options.index(wanted)
+            elif param.contains(value):
+                new_vals[label] = value
+            else:
+                return None, f"{label}={value!r} lies outside its new range {param.describe()}"
+        active = active_labels(self.params, new_vals)
+        missing = active - new_vals.keys()
+        if missing:
+            return None, f"new hyperparameters it has no value for: {sorted(missing)}"
+        try:
+            redecoded = self.decode(new_vals)
+        except Exception as e:  # a space edit can break evaluation in many ways
+            return None, f"it no longer evaluates in this space ({type(e).__name__}: {e})"
+        if not same_point(redecoded, decoded):
+            return None, "it decodes to other values in this space"
+        return new_vals, ""
+
+
+def load_space_file(path: str | Path) -> SpaceFile:
+    """Import a space file and check that it holds what a search needs."""
+    path = Path(path)
+    if not path.is_file():
+        here = Path(__file__).resolve().parent / "search_spaces"
+        choices = ", ".join(sorted(p.name for p in here.glob("*.py") if p.name != "__init__.py"))
+        raise SpaceFileError(f"space file {path} does not exist; the shipped ones are in "
+                             f"{here}: {choices}.")
+    module_name = f"_search_space_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SpaceFileError(f"{path} cannot be imported as a Python file.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # pickling the space's functions needs the module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise SpaceFileError(f"{path} failed to import: {type(e).__name__}: {e}") from e
+    missing = [name for name in REQUIRED_NAMES if not hasattr(module, name)]
+    if missing:
+        raise SpaceFileError(f"{path} must define {', '.join(REQUIRED_NAMES)}; missing: "
+                             f"{', '.join(missing)}. See search_spaces/cifar100.py for an example.")
+    defaults = dict(module.DEFAULTS)
+    unknown = set(defaults) - BUDGET_KEYS
+    if unknown:
+        raise SpaceFileError(f"{path}: DEFAULTS has unknown keys {sorted(unknown)}; allowed: "
+                             f"{sorted(BUDGET_KEYS)}.")
+    try:
+        params = catalog(module.SPACE)
+    except SpaceFileError as e:
+        raise SpaceFileError(f"{path}: SPACE is not a hyperopt space: {e}") from e
+    if not params:
+        raise SpaceFileError(f"{path}: SPACE has no hyperparameter (no hp.* expression).")
+    return SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET, model=module.MODEL,
+                     defaults=defaults, demo_point=getattr(module, "DEMO_POINT", None),
+                     params=params, fingerprint=fingerprint(module.SPACE))

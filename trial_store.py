@@ -1,0 +1,264 @@
+"""The trial store: one JSON record per trial and hyperopt's Trials, written so nothing is lost.
+
+- ``TrialRecord`` is the one shape of a trial's result; ``to_json``/``from_json`` is the only path
+  between it and disk, and ``from_json`` checks what it reads.
+- Every file is written atomically (temporary file, fsync, ``os.replace``): a kill at any instant
+  leaves the old file or the new one, never a torn one.
+- JSON file names sort by score, best first: ``0.123400_trial-0007.json`` holds a trial whose
+  objective (1 - best validation accuracy) is 0.1234; failed trials sort last
+  (``failed_trial-0003.json``).
+- A lock (``flock``, released by the kernel when its process dies, even by kill -9) keeps a second
+  search out of a results folder that is in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import fcntl
+import json
+import logging
+import math
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+PICKLE_NAME = "results.pkl"
+LOCK_NAME = ".search.lock"
+RECORD_GLOB = "*trial-*.json"
+
+
+class TrialStatus(str, enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+    PRUNED = "pruned"  # stopped early on purpose; its partial score counts
+
+
+class StoreError(RuntimeError):
+    """The results folder cannot be used as asked; the message says why and what to do."""
+
+
+class SearchLocked(StoreError):
+    pass
+
+
+@dataclass
+class TrialRecord:
+    """Everything about one trial, as written to ``<results-dir>/<score>_trial-<number>.json``."""
+
+    number: int
+    status: TrialStatus
+    params: dict[str, Any]  # decoded hyperparameters: actual values, never choice indexes
+    hyperopt_vals: dict[str, Any]  # what hyperopt drew, {label: value or option index}
+    choice_options: dict[str, str]  # {choice label: signature of the option taken}
+    loss: float | None  # the objective hyperopt minimises: 1 - best validation accuracy
+    metrics: dict[str, Any]  # per head: best/final validation, test of the restored model
+    history: dict[str, list[float]]  # per-epoch Keras logs
+    epochs_run: int
+    wall_time_s: float
+    space_file: str
+    space_fingerprint: str
+    dataset: str
+    model: str
+    seed: int  # the search's seed
+    trial_seed: int  # the seed this trial's training used
+    budget: dict[str, Any]
+    versions: dict[str, str]
+    accelerator: dict[str, Any]
+    started_at: str
+    error: str | None = None
+    traceback: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def score(self) -> float | None:
+        """Validation accuracy of the primary head (higher is better)."""
+        return None if self.loss is None else 1.0 - self.loss
+
+    def file_name(self) -> str:
+        if self.status == TrialStatus.FAILED or self.loss is None:
+            return f"failed_trial-{self.number:04d}.json"
+        suffix = "_pruned" if self.status == TrialStatus.PRUNED else ""
+        return f"{self.loss:.6f}_trial-{self.number:04d}{suffix}.json"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return json.dumps(data, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "record") -> "TrialRecord":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where} is not valid JSON ({e}).") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} is not a JSON object.")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls)
+                    if f.default is MISSING and f.default_factory is MISSING}
+        missing = required - data.keys()
+        if missing:
+            raise ValueError(f"{where} lacks {sorted(missing)}.")
+        if data.get("schema_version", 0) > SCHEMA_VERSION:
+            raise ValueError(f"{where} was written by a newer version (schema "
+                             f"{data['schema_version']}); upgrade to read it.")
+        kwargs = {k: v for k, v in data.items() if k in names}
+        try:
+            kwargs["status"] = TrialStatus(data["status"])
+        except ValueError as e:
+            raise ValueError(f"{where} has unknown status {data['status']!r}.") from e
+        record = cls(**kwargs)
+        if not isinstance(record.number, int) or record.number < 0:
+            raise ValueError(f"{where} has a bad trial number {record.number!r}.")
+        if record.status != TrialStatus.FAILED and not _is_number(record.loss):
+            raise ValueError(f"{where} has status {record.status.value} but no numeric loss.")
+        if not isinstance(record.params, dict) or not isinstance(record.hyperopt_vals, dict):
+            raise ValueError(f"{where}: params and hyperopt_vals must be objects.")
+        return record
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is always either the old or the new content."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class TrialStore:
+    """The results folder: JSON records (the truth about every trial) and ``results.pkl``."""
+
+    def __init__(self, results_dir: str | Path):
+        self.dir = Path(results_dir)
+
+    @property
+    def pickle_path(self) -> Path:
+        return self.dir / PICKLE_NAME
+
+    def create(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the results folder {self.dir}: {e}") from e
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder for this process; the kernel frees it if the process dies."""
+        self.create()
+        path = self.dir / LOCK_NAME
+        handle = open(path, "a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                handle.seek(0)
+                owner = handle.read().strip() or "unknown"
+                raise SearchLocked(
+                    f"another search (pid {owner}) is already using {self.dir}. Wait for it to "
+                    "finish, stop it, or pass a different --results-dir.") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    # -- JSON records ---------------------------------------------------------------------------
+
+    def record_paths(self) -> list[Path]:
+        return sorted(self.dir.glob(RECORD_GLOB)) if self.dir.is_dir() else []
+
+    def save_record(self, record: TrialRecord) -> Path:
+        self.create()
+        path = self.dir / record.file_name()
+        atomic_write(path, record.to_json().encode())
+        for old in self.dir.glob(f"*trial-{record.number:04d}*.json"):
+            if old != path:  # the trial was re-scored (e.g. resumed): keep one file per trial
+                old.unlink()
+        return path
+
+    def load_records(self) -> list[TrialRecord]:
+        """Every readable record, ordered by trial number; unreadable files are reported, kept."""
+        records: dict[int, TrialRecord] = {}
+        for path in self.record_paths():
+            try:
+                record = TrialRecord.from_json(path.read_text(), where=str(path))
+            except (OSError, ValueError, TypeError) as e:
+                logger.warning("skipping %s: %s (the file is left as it is)", path.name, e)
+                continue
+            if record.number in records:
+                logger.warning("two records for trial %d; keeping %s", record.number, path.name)
+            records[record.number] = record
+        return [records[n] for n in sorted(records)]
+
+    # -- hyperopt Trials ------------------------------------------------------------------------
+
+    def save_trials(self, trials: Any, space_fingerprint: str, numbers: list[int],
+                    set_aside: dict[int, str]) -> None:
+        """Pickle hyperopt's Trials with what ties them to the records.
+
+        ``numbers`` gives the record number of each trial in ``trials``, in order; ``set_aside``
+        the records that do not fit the space (and why), so a relaunch can tell that the pickle
+        accounts for every record.
+        """
+        payload = {"schema_version": SCHEMA_VERSION, "space_fingerprint": space_fingerprint,
+                   "numbers": list(numbers), "set_aside": dict(set_aside), "trials": trials}
+        atomic_write(self.pickle_path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_trials(self) -> dict[str, Any] | None:
+        """The pickled payload, None if absent; raises StoreError if it cannot be read."""
+        if not self.pickle_path.exists():
+            return None
+        try:
+            with open(self.pickle_path, "rb") as f:
+                payload = pickle.load(f)
+            if not isinstance(payload, dict) or "trials" not in payload:
+                raise ValueError("not a results.pkl written by this tool")
+            return payload
+        except Exception as e:  # unpickling damaged data raises many types
+            raise StoreError(f"{self.pickle_path} is unreadable ({type(e).__name__}: {e})") from e
+
+    def set_aside_pickle(self) -> Path:
+        """Move an unreadable results.pkl out of the way, never deleting it."""
+        target = self.dir / f"{PICKLE_NAME}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(self.pickle_path, target)
+        return target
