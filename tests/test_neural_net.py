@@ -1,0 +1,164 @@
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, learnable_images
+
+import neural_net
+from data_loaders import DATASETS, Split
+from neural_net import CNNConfig, TrainBudget, TrialFailed, build_cnn, train_and_evaluate
+
+CPU = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+CIFAR100 = DATASETS["cifar100"]
+
+
+def cnn_point(pooling="max", residual=True, first_conv=True, second_fc=True, n_stages=2, **kw):
+    """A small member of the CIFAR family (few filters, few units) for fast tests."""
+    point = {
+        "lr_rate_mult": 1.0, "l2_weight_reg_mult": 1.0, "batch_size": 8, "optimizer": "Adam",
+        "coarse_loss_weight": 0.3, "conv_dropout": 0.1, "fc_dropout": 0.2,
+        "use_batch_norm": True,
+        "first_conv": {"kernel_size": 3} if first_conv else None,
+        "residual": {"units": 1, "first_stage": 1, "kernel_size": 2} if residual else None,
+        "filter_mult": 0.1, "n_stages": n_stages, "pooling": pooling, "conv_kernel_size": 3,
+        "fc_units_mult": 0.016, "second_fc": {"units_mult": 0.016} if second_fc else None,
+        "activation": "relu"}
+    point.update(kw)
+    return point
+
+
+def tiny_cifar100(n, seed=0):
+    rng = np.random.default_rng(seed)
+    fine = rng.integers(0, 100, n)
+    return Split(learnable_images(fine, 32, 3, seed), {"fine": fine, "coarse": fine // 5})
+
+
+CORNERS = list(itertools.product(neural_net.POOLINGS, [False, True], [False, True],
+                                 [False, True], [2, 3]))
+
+
+@pytest.mark.parametrize("pooling, residual, first_conv, second_fc, n_stages", CORNERS)
+def test_every_corner_builds_has_both_heads_and_trains_a_step(pooling, residual, first_conv,
+                                                              second_fc, n_stages):
+    import keras
+    point = cnn_point(pooling, residual, first_conv, second_fc, n_stages)
+    model, batch_size = build_cnn(point, CIFAR100, CPU)
+    try:
+        data = tiny_cifar100(batch_size)
+        model.run_eagerly = True  # one step: tracing a graph would cost more than the step
+        shapes = dict(zip(model.output_names, (tuple(o.shape) for o in model.outputs)))
+        assert shapes == {"fine": (None, 100), "coarse": (None, 20)}
+        logs = model.train_on_batch(data.x.astype("float32"), data.y, return_dict=True)
+        assert np.isfinite(logs["loss"]) and "fine_accuracy" in logs and "coarse_accuracy" in logs
+        # Residual units: one 1x1 projection (Add layer) per unit from their first stage on.
+        adds = sum(isinstance(layer, keras.layers.Add) for layer in model.layers)
+        assert adds == (n_stages - 1 if residual else 0)
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        assert len(dense) == (2 if second_fc else 1) + 2
+    finally:
+        keras.backend.clear_session()
+
+
+def test_config_casts_and_derives_sizes_once():
+    point = cnn_point(n_stages=3, filter_mult=1.0, batch_size=200.0, fc_units_mult=1.0)
+    point["second_fc"] = {"units_mult": 2.0}
+    c = CNNConfig.from_params(point)
+    assert c.filters == (40, 80, 160)
+    assert c.batch_size == 200 and isinstance(c.batch_size, int)
+    assert (c.fc_units, c.fc2_units) == (1000, 1500)
+    assert c.learning_rate == pytest.approx(0.001) and c.l2 == pytest.approx(0.0007)
+
+
+def test_bad_config_says_what_is_allowed():
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        CNNConfig.from_params(cnn_point(pooling="median"))
+
+
+def test_flip_is_on_in_training_only():
+    import keras
+    model, _ = build_cnn(cnn_point(), CIFAR100, CPU)
+    try:
+        flips = [layer for layer in model.layers if isinstance(layer, keras.layers.RandomFlip)]
+        assert len(flips) == 1
+        x = np.random.default_rng(0).uniform(0, 1, (16, 32, 32, 3)).astype("float32")
+        np.testing.assert_array_equal(flips[0](x, training=False), x)
+        out = np.asarray(flips[0](x, training=True))  # each image flipped or not, at random
+        mirrored = [np.allclose(out[i], x[i, :, ::-1]) for i in range(len(x))]
+        kept = [np.allclose(out[i], x[i]) for i in range(len(x))]
+        assert all(m or k for m, k in zip(mirrored, kept)) and any(mirrored)
+    finally:
+        keras.backend.clear_session()
+
+
+def test_no_flip_for_digits():
+    import keras
+    model, _ = neural_net.build_mlp({"hidden_layers": [{"units": 4}]}, DATASETS["mnist"], CPU)
+    assert not any(isinstance(layer, keras.layers.RandomFlip) for layer in model.layers)
+    keras.backend.clear_session()
+
+
+def _tiny_mnist(n, seed):
+    labels = np.random.default_rng(seed).integers(0, 10, n)
+    return Split(learnable_images(labels, 28, 1, seed), {"label": labels})
+
+
+def test_training_selects_on_validation_and_reports_test():
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 0.01, "batch_size": 16}
+    train, val, test = _tiny_mnist(200, 0), _tiny_mnist(60, 1), _tiny_mnist(60, 2)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], train, val,
+                                test, TrainBudget(epochs=6, patience=2), seed=3, accel=CPU)
+    metrics = result.metrics["label"]
+    val_acc = result.history["val_accuracy"]
+    assert result.objective == max(val_acc) == metrics["best_val_accuracy"]
+    assert result.best_epoch == int(np.argmax(val_acc)) + 1
+    assert metrics["final_val_accuracy"] == val_acc[-1]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_accuracy"] > 0.3
+
+
+def test_two_heads_report_each_head():
+    data = tiny_cifar100(32)
+    result = train_and_evaluate(build_cnn, cnn_point(), CIFAR100, data, data, data,
+                                TrainBudget(epochs=1, patience=1), seed=0, accel=CPU)
+    assert set(result.metrics) == {"fine", "coarse"}
+    assert result.objective == result.metrics["fine"]["best_val_accuracy"]
+
+
+def test_nan_loss_fails_the_trial():
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
+             "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    with pytest.raises(TrialFailed, match="loss became (nan|inf)"):
+        train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                           TrainBudget(epochs=3, patience=3), seed=0, accel=CPU)
+
+
+def test_time_limit_stops_at_an_epoch_end():
+    point = {"hidden_layers": [{"units": 8}], "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                                TrainBudget(epochs=50, patience=50, time_limit_s=0.0), seed=0,
+                                accel=CPU)
+    assert result.epochs_run == 1 and result.stopped_by_time
+
+
+def test_layers_can_be_nested_and_repeated():
+    from neural_net import MLPConfig
+    c = MLPConfig.from_params({"hidden_layers": [{"units": 5}, [{"units": 6}, None],
+                                                 {"repeat": 3, "units": 7}]})
+    assert [layer.units for layer in c.layers] == [5, 6, 7, 7, 7]
+
+
+def test_importing_neural_net_loads_neither_tensorflow_nor_data():
+    code = ("import sys; sys.path.insert(0, %r); import neural_net, search_loop; "
+            "print('tensorflow' in sys.modules)" % str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cpu_keeps_mixed_precision_and_xla_off():
+    import keras
+    accel = neural_net.configure_accelerator()
+    assert accel == neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+    assert keras.mixed_precision.global_policy().name == "float32"

@@ -1,0 +1,219 @@
+import pickle
+
+import pytest
+from conftest import write_space
+
+import neural_net
+import search_loop
+from search_loop import FatalError, SearchSettings, run_search
+from trial_store import TrialStatus, TrialStore
+
+
+def make_settings(tmp_path, space, data_dir, **changes):
+    settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
+                              data_dir=data_dir, seed=11, max_evals=2)
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    return settings
+
+
+def search(settings):
+    lines = []
+    summary = run_search(settings, say=lines.append)
+    return summary, "\n".join(lines)
+
+
+def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion_dir):
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert summary.completed == 3 and "trial    2 [3/3]" in out
+    store = TrialStore(tmp_path / "results")
+    records = store.load_records()
+    assert [r.number for r in records] == [0, 1, 2]
+    payload = store.load_trials()
+    assert payload["numbers"] == [0, 1, 2] and len(payload["trials"].trials) == 3
+    for r in records:
+        assert r.status == TrialStatus.OK
+        assert r.params["activation"] in ("relu", "tanh")  # decoded values, not indexes
+        assert r.hyperopt_vals["activation"] in (0, 1)
+        assert isinstance(r.params["hidden_layers"][0]["units"], int)
+        assert set(r.metrics["label"]) >= {"best_val_accuracy", "test_accuracy", "test_loss",
+                                           "final_val_accuracy", "best_val_loss"}
+        assert r.loss == pytest.approx(1 - r.metrics["label"]["best_val_accuracy"])
+        assert len(r.history["val_accuracy"]) == r.epochs_run == 2
+        assert r.budget["train_samples"] == 240 and r.budget["validation_samples"] == 60
+        assert r.budget["test_samples"] == 100
+        assert r.seed == 11 and r.trial_seed == search_loop.derive_seed(11, r.number)
+        assert {"tensorflow", "keras", "hyperopt"} <= set(r.versions)
+        assert r.space_file == str(tiny_space) and len(r.space_fingerprint) == 16
+    assert summary.best.loss == min(r.loss for r in records)
+
+
+def test_relaunch_continues_the_same_search(tmp_path, tiny_space, fashion_dir):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4))
+    assert "Loaded 2 trials" in out and "(from results.pkl); 2 inform the search" in out
+    assert summary.completed == 2 and summary.total == 4
+    resumed = TrialStore(tmp_path / "results").load_records()
+    # The same search run in one go draws the same points: resuming loses nothing.
+    search(make_settings(tmp_path / "once", tiny_space, fashion_dir, max_evals=4))
+    once = TrialStore(tmp_path / "once" / "results").load_records()
+    assert [r.hyperopt_vals for r in resumed] == [r.hyperopt_vals for r in once]
+    _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4))
+    assert "--max-evals 4 is reached" in out
+
+
+def test_missing_pickle_is_rebuilt_from_records(tmp_path, tiny_space, fashion_dir, caplog):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    (tmp_path / "results" / "results.pkl").unlink()
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert "no results.pkl, but 2 JSON records" in caplog.text
+    assert "(from records); 2 inform the search" in out and summary.total == 3
+    payload = TrialStore(tmp_path / "results").load_trials()
+    assert payload["numbers"] == [0, 1, 2]
+
+
+def test_unreadable_pickle_is_kept_aside_and_rebuilt(tmp_path, tiny_space, fashion_dir, caplog):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    (tmp_path / "results" / "results.pkl").write_bytes(b"torn by a crash")
+    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert summary.total == 3 and "Rebuilding the search from the 2 JSON records" in caplog.text
+    kept = list((tmp_path / "results").glob("results.pkl.unreadable-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == b"torn by a crash"
+
+
+def test_pickle_behind_the_records_is_rebuilt(tmp_path, tiny_space, fashion_dir, caplog):
+    """A kill between writing a trial's JSON and results.pkl: the JSON wins."""
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    store = TrialStore(tmp_path / "results")
+    payload = store.load_trials()
+    payload["trials"]._dynamic_trials.pop()
+    payload["trials"].refresh()
+    store.save_trials(payload["trials"], payload["space_fingerprint"], [0], {})
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert "disagree" in caplog.text and "2 inform the search" in out
+    assert summary.total == 3
+
+
+def test_edited_space_keeps_what_still_fits(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", activations='["relu", "tanh"]')
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=3))
+    before = {r.number: r.params for r in TrialStore(tmp_path / "results").load_records()}
+    write_space(space, activations='["sigmoid", "tanh", "relu"]')  # reordered and extended
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=4))
+    assert "3 inform the search" in out and "set aside" not in out
+    payload = TrialStore(tmp_path / "results").load_trials()
+    order = ["sigmoid", "tanh", "relu"]
+    for number, doc in zip(payload["numbers"], payload["trials"].trials):
+        if number in before:  # the index hyperopt now sees names the activation it trained
+            assert order[doc["misc"]["vals"]["activation"][0]] == before[number]["activation"]
+    assert summary.total == 4
+
+
+def test_edited_space_sets_aside_what_no_longer_fits(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", activations='["relu", "tanh"]')
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=3))
+    write_space(space, activations='["sigmoid"]')
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=4))
+    assert "3 trials do not fit the current space and are set aside" in out
+    assert "trial 0: the option it took for 'activation' is no longer offered" in out
+    assert len(list((tmp_path / "results").glob("*trial-*.json"))) == 4  # nothing deleted
+    payload = TrialStore(tmp_path / "results").load_trials()
+    assert payload["numbers"] == [3] and sorted(payload["set_aside"]) == [0, 1, 2]
+    # A second relaunch trusts the pickle: it accounts for every record.
+    _, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=5))
+    assert "Loaded 4 trials" in out and "(from results.pkl); 1 inform the search" in out
+
+
+def test_failing_model_is_recorded_and_the_search_stops_after_k(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", activations='["no_such_activation"]')
+    with pytest.raises(FatalError, match="2 trials failed in a row.*activation must be one of"):
+        search(make_settings(tmp_path, space, fashion_dir, max_evals=5,
+                             max_consecutive_failures=2))
+    records = TrialStore(tmp_path / "results").load_records()
+    assert [r.status for r in records] == [TrialStatus.FAILED] * 2
+    assert "Traceback" in records[0].traceback and records[0].loss is None
+    assert (tmp_path / "results" / "failed_trial-0000.json").exists()
+
+
+NAN_SPACE = """
+from hyperopt import hp
+DATASET, MODEL = "fashion_mnist", "mlp"
+DEFAULTS = {"epochs": 2, "validation_fraction": 0.2, "patience": 2}
+SPACE = {"hidden_layers": [{"units": 16}], "optimizer": "SGD", "batch_size": 32,
+         "learning_rate": hp.choice("learning_rate", [1e12, 0.01])}
+"""
+
+
+def test_nan_loss_is_a_failed_trial_and_the_search_goes_on(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", text=NAN_SPACE)
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=6,
+                                        max_consecutive_failures=6))
+    records = TrialStore(tmp_path / "results").load_records()
+    by_lr = {r.params["learning_rate"]: r for r in records}
+    assert set(by_lr) == {1e12, 0.01}, "the seed should draw both learning rates"
+    assert all(r.status == TrialStatus.FAILED and "loss became" in r.error
+               for r in records if r.params["learning_rate"] == 1e12)
+    assert all(r.status == TrialStatus.OK for r in records if r.params["learning_rate"] == 0.01)
+    assert "FAILED (TrialFailed: the training loss became" in out and summary.total == 6
+
+
+def test_out_of_memory_is_a_failed_trial(tmp_path, tiny_space, fashion_dir, monkeypatch):
+    import tensorflow as tf
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(neural_net, "train_and_evaluate", out_of_memory)
+    with pytest.raises(FatalError, match="3 trials failed in a row"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=5))
+    [first, *_] = TrialStore(tmp_path / "results").load_records()
+    assert first.error.startswith("ResourceExhaustedError")
+
+
+def test_interrupt_discards_only_the_running_trial(tmp_path, tiny_space, fashion_dir,
+                                                   monkeypatch):
+    real = neural_net.train_and_evaluate
+    calls = []
+
+    def interrupted_second_time(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(neural_net, "train_and_evaluate", interrupted_second_time)
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4))
+    assert summary.interrupted and summary.completed == 1
+    assert "Interrupted: trial 1 was discarded; 1 trials are saved" in out
+    monkeypatch.setattr(neural_net, "train_and_evaluate", real)
+    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    numbers = [r.number for r in TrialStore(tmp_path / "results").load_records()]
+    assert numbers == [0, 1, 2] and summary.completed == 2
+
+
+def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashion_dir,
+                                                    monkeypatch):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    before = (tmp_path / "results" / "results.pkl").read_bytes()
+
+    def disk_full(self, record):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(TrialStore, "save_record", disk_full)
+    with pytest.raises(FatalError, match="could not save trial 1.*No space left.*intact"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    assert pickle.loads((tmp_path / "results" / "results.pkl").read_bytes())["numbers"] == [0]
+    assert (tmp_path / "results" / "results.pkl").read_bytes() == before
+
+
+def test_bad_settings_are_refused_before_any_trial(tmp_path, tiny_space, fashion_dir):
+    with pytest.raises(FatalError, match="--algo must be one of"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, algo="bayes"))
+    with pytest.raises(FatalError, match="Fashion-MNIST idx .gz files was not found|not a folder"):
+        search(make_settings(tmp_path, tiny_space, tmp_path / "no_data"))
+
+
+@pytest.mark.parametrize("algo", ["rand", "anneal"])
+def test_other_algorithms_run(tmp_path, tiny_space, fashion_dir, algo):
+    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, algo=algo, max_evals=2))
+    assert summary.completed == 2

@@ -1,0 +1,125 @@
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_space
+from hyperopt import hp
+
+from space_files import SpaceFileError, active_labels, catalog, fingerprint, load_space_file
+
+SHIPPED = sorted(p for p in (ROOT / "search_spaces").glob("*.py") if p.name != "__init__.py")
+
+
+def test_missing_names_are_listed(tmp_path):
+    path = write_space(tmp_path / "s.py", text="SPACE = {}\nDATASET = 'mnist'\n")
+    with pytest.raises(SpaceFileError, match="missing: MODEL, DEFAULTS"):
+        load_space_file(path)
+
+
+def test_missing_file_lists_shipped_spaces(tmp_path):
+    with pytest.raises(SpaceFileError, match="does not exist.*cifar100.py"):
+        load_space_file(tmp_path / "nope.py")
+
+
+def test_broken_file_says_why(tmp_path):
+    path = write_space(tmp_path / "s.py", text="SPACE = {\n")
+    with pytest.raises(SpaceFileError, match="failed to import: SyntaxError"):
+        load_space_file(path)
+
+
+def test_unknown_budget_key_is_refused(tmp_path):
+    path = write_space(tmp_path / "s.py", text="""
+        from hyperopt import hp
+        SPACE = {"a": hp.uniform("a", 0, 1)}
+        DATASET, MODEL = "mnist", "mlp"
+        DEFAULTS = {"epoch": 3}
+    """)
+    with pytest.raises(SpaceFileError, match=r"unknown keys \['epoch'\]"):
+        load_space_file(path)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_spaces_load(path: Path):
+    space = load_space_file(path)
+    assert space.params and space.dataset and space.model
+
+
+def test_catalog_knows_conditions_of_nested_choices():
+    params = load_space_file(ROOT / "search_spaces" / "cifar100.py").params
+    assert params["optimizer"].option_names == ["'Adam'", "'Nadam'", "'RMSprop'"]
+    [[cond]] = params["residual_units"].paths
+    assert (cond.label, cond.index) == ("residual", 1)
+    assert active_labels(params, {"residual": 0}).isdisjoint({"residual_units"})
+    assert "residual_units" in active_labels(params, {"residual": 1})
+    assert params["batch_size"].n_values() == 71  # 100, 105, ..., 450
+
+
+def test_shared_subspace_is_active_under_each_option():
+    layer = {"u": hp.uniform("u3", 0, 1)}
+    params = catalog({"n": hp.choice("n", [[], [layer], [layer, layer]])})
+    assert "u3" in active_labels(params, {"n": 1})
+    assert "u3" in active_labels(params, {"n": 2})
+    assert "u3" not in active_labels(params, {"n": 0})
+
+
+def test_fingerprint_follows_ranges_not_layout():
+    a = fingerprint({"x": hp.uniform("x", 0, 1), "c": hp.choice("c", ["a", "b"])})
+    b = fingerprint({"c": hp.choice("c", ["a", "b"]), "x": hp.uniform("x", 0, 1)})
+    c = fingerprint({"x": hp.uniform("x", 0, 2), "c": hp.choice("c", ["a", "b"])})
+    assert a == b != c
+
+
+EDITABLE = """
+from hyperopt import hp
+DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
+SPACE = {{"opt": hp.choice("opt", {options}), "lr": hp.uniform("lr", {low}, 1.0),
+          "extra": hp.choice("extra", [None, {{"u": hp.uniform("u", 0, 1)}}]){more}}}
+"""
+
+
+def _space(tmp_path, name, options='["adam", "sgd"]', low=0.0, more=""):
+    return load_space_file(write_space(tmp_path / name, text=EDITABLE.format(
+        options=options, low=low, more=more)))
+
+
+def _recorded(space, vals):
+    """What a trial record keeps of a point: its vals, its chosen options, its decoded values."""
+    return vals, space.choice_options(vals), space.decode(vals)
+
+
+def test_reordered_choice_keeps_the_trial_with_its_real_option(tmp_path):
+    old = _space(tmp_path, "a.py")
+    new = _space(tmp_path, "b.py", options='["sgd", "rmsprop", "adam"]')
+    vals = {"opt": 0, "lr": 0.5, "extra": 1, "u": 0.25}
+    new_vals, why = new.encode(*_recorded(old, vals))
+    assert why == ""
+    assert new_vals["opt"] == 2  # "adam" moved from index 0 to 2
+    assert new.decode(new_vals) == old.decode(vals)
+
+
+def test_removed_option_sets_the_trial_aside(tmp_path):
+    old = _space(tmp_path, "a.py")
+    new = _space(tmp_path, "b.py", options='["sgd"]')
+    new_vals, why = new.encode(*_recorded(old, {"opt": 0, "lr": 0.5, "extra": 0}))
+    assert new_vals is None and "'opt' is no longer offered" in why
+
+
+def test_narrowed_range_sets_the_trial_aside(tmp_path):
+    old = _space(tmp_path, "a.py")
+    new = _space(tmp_path, "b.py", low=0.6)
+    new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
+    assert new_vals is None and "lr=0.5 lies outside" in why
+
+
+def test_new_hyperparameter_sets_the_trial_aside(tmp_path):
+    old = _space(tmp_path, "a.py")
+    new = _space(tmp_path, "b.py", more=', "wd": hp.uniform("wd", 0, 1)')
+    new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
+    assert new_vals is None and "'wd'" in why
+
+
+def test_changed_constant_is_caught_by_decoding(tmp_path):
+    text = EDITABLE.format(options='["adam", "sgd"]', low=0.0, more=', "batch": 32')
+    old = load_space_file(write_space(tmp_path / "a.py", text=text))
+    new = load_space_file(write_space(tmp_path / "b.py", text=text.replace("32", "64")))
+    new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
+    assert new_vals is None and "decodes to other values" in why

@@ -1,0 +1,140 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+
+import trial_store
+from trial_store import SearchLocked, TrialRecord, TrialStatus, TrialStore, atomic_write
+
+
+def make_record(number=0, loss=0.25, status=TrialStatus.OK, **changes):
+    fields = dict(
+        number=number, status=status, params={"lr": 0.01, "opt": "adam", "extra": None},
+        hyperopt_vals={"lr": 0.01, "opt": 0}, choice_options={"opt": "'adam'"}, loss=loss,
+        metrics={"label": {"best_val_accuracy": 1 - (loss or 0), "test_accuracy": 0.7}},
+        history={"val_accuracy": [0.5, 0.75]}, epochs_run=2, wall_time_s=3.5,
+        space_file="s.py", space_fingerprint="abc", dataset="mnist", model="mlp", seed=1,
+        trial_seed=99, budget={"epochs": 2}, versions={"python": "3"}, accelerator={"gpus": 0},
+        started_at="2026-01-01T00:00:00+00:00")
+    fields.update(changes)
+    return TrialRecord(**fields)
+
+
+def test_record_round_trips_through_json():
+    record = make_record(error=None)
+    again = TrialRecord.from_json(record.to_json())
+    assert again == record
+    assert json.loads(record.to_json())["status"] == "ok"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not json", "not valid JSON"),
+    ("[1, 2]", "not a JSON object"),
+    ('{"number": 1}', "lacks"),
+])
+def test_bad_records_are_refused_with_a_reason(text, message):
+    with pytest.raises(ValueError, match=message):
+        TrialRecord.from_json(text)
+
+
+def test_unknown_status_and_missing_loss_are_refused():
+    data = json.loads(make_record().to_json())
+    with pytest.raises(ValueError, match="unknown status 'weird'"):
+        TrialRecord.from_json(json.dumps({**data, "status": "weird"}))
+    with pytest.raises(ValueError, match="no numeric loss"):
+        TrialRecord.from_json(json.dumps({**data, "loss": None}))
+
+
+def test_nan_never_reaches_disk():
+    with pytest.raises(ValueError):
+        make_record(history={"loss": [float("nan")]}).to_json()
+
+
+def test_file_names_sort_best_first_and_failures_last(tmp_path):
+    store = TrialStore(tmp_path)
+    for number, loss in ((0, 0.5), (1, 0.125), (2, None), (3, 0.3)):
+        status = TrialStatus.FAILED if loss is None else TrialStatus.OK
+        store.save_record(make_record(number, loss, status))
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == ["0.125000_trial-0001.json", "0.300000_trial-0003.json",
+                     "0.500000_trial-0000.json", "failed_trial-0002.json"]
+
+
+def test_rescored_trial_keeps_one_file(tmp_path):
+    store = TrialStore(tmp_path)
+    store.save_record(make_record(4, 0.5, TrialStatus.PRUNED))
+    store.save_record(make_record(4, 0.2))
+    assert [p.name for p in tmp_path.glob("*.json")] == ["0.200000_trial-0004.json"]
+
+
+def test_unreadable_record_is_skipped_and_kept(tmp_path, caplog):
+    store = TrialStore(tmp_path)
+    store.save_record(make_record(0))
+    (tmp_path / "0.100000_trial-0001.json").write_text("{ torn")
+    assert [r.number for r in store.load_records()] == [0]
+    assert (tmp_path / "0.100000_trial-0001.json").exists()
+    assert "skipping 0.100000_trial-0001.json" in caplog.text
+
+
+def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.pkl"
+    atomic_write(path, b"old")
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(path, b"new" * 1000)
+    assert path.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_unreadable_pickle_is_reported_and_set_aside(tmp_path):
+    store = TrialStore(tmp_path)
+    store.pickle_path.write_bytes(b"\x80\x04 torn")
+    with pytest.raises(trial_store.StoreError, match="unreadable"):
+        store.load_trials()
+    moved = store.set_aside_pickle()
+    assert moved.read_bytes() == b"\x80\x04 torn" and not store.pickle_path.exists()
+
+
+HOLD_LOCK = """
+import sys, time
+sys.path.insert(0, {root!r})
+from trial_store import TrialStore
+with TrialStore({path!r}).lock():
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def _hold_lock(path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(root=str(ROOT), path=str(path))],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_process_is_refused_and_a_killed_one_frees_the_lock(tmp_path):
+    holder = _hold_lock(tmp_path)
+    try:
+        with pytest.raises(SearchLocked, match=f"pid {holder.pid}.*--results-dir"):
+            with TrialStore(tmp_path).lock():
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while True:  # the kernel drops the lock with the process
+        try:
+            with TrialStore(tmp_path).lock():
+                break
+        except SearchLocked:
+            assert time.monotonic() < deadline, "lock still held after its owner was killed"
+            time.sleep(0.1)
