@@ -318,37 +318,40 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
         store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
         next_number = max(records, default=-1) + 1
         completed = failures_in_a_row = 0
-        while settings.max_evals is None or len(records) < settings.max_evals:
-            runner.number = next_number
-            runner.trial_seed = derive_seed(settings.seed, next_number)
-            try:
-                fmin(runner, space_file.space, algo=suggest, max_evals=len(trials.trials) + 1,
-                     trials=trials, rstate=np.random.default_rng(runner.trial_seed),
-                     show_progressbar=False, verbose=False, return_argmin=False)
-            except AllTrialsFailed:
-                pass  # fmin's closing look-up of the best point; our records say what failed
-            except KeyboardInterrupt:
-                say(f"Interrupted: trial {next_number} was discarded; {len(records)} trials are "
-                    f"saved in {store.dir}. Relaunch the same command to continue.")
-                return SearchSummary(completed, len(records), best, interrupted=True)
-            record = make_record(trials.trials[-1], next_number, runner, settings, versions)
-            try:
-                store.save_record(record)
-                numbers.append(next_number)
-                store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
-            except OSError as e:
-                raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
-                                 "Earlier trials are intact; free some space and relaunch.") from e
-            records[next_number] = record
-            completed += 1
-            next_number += 1
-            new_best = record.loss is not None and (best is None or record.loss < best.loss)
-            if new_best:
-                best = record
-            say(_progress_line(record, best, len(records), settings.max_evals))
-            if new_best and on_new_best is not None:
-                on_new_best(record, space_file)
-            if record.status == TrialStatus.FAILED:
+        running = None  # the number of the trial under way, until it is saved
+        try:
+            while settings.max_evals is None or len(records) < settings.max_evals:
+                running = runner.number = next_number
+                runner.trial_seed = derive_seed(settings.seed, next_number)
+                try:
+                    fmin(runner, space_file.space, algo=suggest,
+                         max_evals=len(trials.trials) + 1, trials=trials,
+                         rstate=np.random.default_rng(runner.trial_seed),
+                         show_progressbar=False, verbose=False, return_argmin=False)
+                except AllTrialsFailed:
+                    pass  # fmin's closing look-up of the best point; the records say what failed
+                record = make_record(trials.trials[-1], next_number, runner, settings, versions)
+                try:
+                    store.save_record(record)
+                    numbers.append(next_number)
+                    store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
+                except OSError as e:
+                    raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
+                                     "Earlier trials are intact; free some space and relaunch."
+                                     ) from e
+                records[next_number] = record
+                running = None
+                completed += 1
+                next_number += 1
+                new_best = record.loss is not None and (best is None or record.loss < best.loss)
+                if new_best:
+                    best = record
+                say(_progress_line(record, best, len(records), settings.max_evals))
+                if new_best and on_new_best is not None:
+                    on_new_best(record, space_file)
+                if record.status != TrialStatus.FAILED:
+                    failures_in_a_row = 0
+                    continue
                 failures_in_a_row += 1
                 if failures_in_a_row >= settings.max_consecutive_failures:
                     raise FatalError(
@@ -356,8 +359,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                         f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
                         "traceback; fix the cause (or raise --max-consecutive-failures) and "
                         "relaunch.")
-            else:
-                failures_in_a_row = 0
+        except KeyboardInterrupt:
+            lost = "" if running is None else f"trial {running} was discarded; "
+            say(f"Interrupted: {lost}{len(records)} trials are saved in {store.dir}. "
+                "Relaunch the same command to continue.")
+            return SearchSummary(completed, len(records), best, interrupted=True)
         return SearchSummary(completed, len(records), best)
 
 

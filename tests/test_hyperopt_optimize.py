@@ -1,0 +1,166 @@
+"""The command line, run as a user runs it: real processes, real signals."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from conftest import ROOT, run_cli, start_cli, write_space
+
+import data_loaders
+from trial_store import TrialStore
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _search_args(space, results, data_dir, max_evals):
+    return ["--space", str(space), "--results-dir", str(results), "--data-dir", str(data_dir),
+            "--max-evals", str(max_evals), "--seed", "5"]
+
+
+def _wait_for_line(proc, text, timeout=240):
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"{text!r} never printed; output:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def slow_space(tmp_path):
+    # Many epochs so that a trial lasts long enough to be interrupted in its middle.
+    return write_space(tmp_path / "slow_space.py", epochs=150)
+
+
+def test_help_explains_each_option():
+    out = run_cli(["--help"], cwd=ROOT)
+    assert out.returncode == 0
+    for option in ("--space", "--max-evals", "--algo", "--results-dir", "--epochs",
+                   "--max-train-samples", "--seed", "--data-dir", "--max-consecutive-failures",
+                   "--top", "--json"):
+        assert option in out.stdout
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion_dir, sig, code):
+    results = tmp_path / "results"
+    proc = start_cli(_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
+    try:
+        _wait_for_line(proc, "trial    0 [1/3]")
+        time.sleep(3)  # into trial 1, which lasts longer (150 epochs)
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code
+    if sig == signal.SIGINT:
+        assert "Interrupted: trial 1 was discarded; 1 trials are saved" in rest
+    store = TrialStore(results)
+    assert [r.number for r in store.load_records()] == [0]
+    assert store.load_trials()["numbers"] == [0]
+    assert not list(results.glob(".*.tmp"))  # no torn temporary file left
+
+    out = run_cli(_search_args(slow_space, results, fashion_dir, 2), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Loaded 1 trials" in out.stdout and "(from results.pkl)" in out.stdout
+    assert [r.number for r in store.load_records()] == [0, 1]
+
+
+def test_second_search_on_the_same_folder_is_refused(tmp_path, slow_space, fashion_dir):
+    results = tmp_path / "results"
+    first = start_cli(_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
+    try:
+        _wait_for_line(first, "Starting a new search")
+        second = run_cli(_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
+        assert second.returncode == 2
+        assert f"another search (pid {first.pid}) is already using" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
+    results = tmp_path / "results"
+    out = run_cli(_search_args(tiny_space, results, fashion_dir, 3), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Best: trial" in out.stdout and (results / "best_model.png").exists()
+
+    table = run_cli(["rank", "--results-dir", str(results), "--top", "2"], cwd=tmp_path)
+    rows = [line for line in table.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert len(rows) == 2 and rows[0].split()[0] == "1"
+    scores = [float(row.split()[2]) for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert "3 ranked trials" in table.stdout
+
+    full = json.loads(run_cli(["rank", "--results-dir", str(results), "--json"],
+                              cwd=tmp_path).stdout)
+    assert len(full) == 3 and full[0]["loss"] <= full[1]["loss"] <= full[2]["loss"]
+
+    (results / "best_model.png").unlink()
+    plot = run_cli(["plot", "--results-dir", str(results), "--space",
+                    str(ROOT / "search_spaces" / "fashion_mnist_cnn.py")], cwd=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    width, height = _png_size(results / "best_model.png")
+    assert width > 100 and height > 200  # a vertical graph of several layers, with shapes
+    assert _png_size(results / "demo_model.png")[1] > _png_size(results / "best_model.png")[1]
+
+
+def test_without_graphviz_the_search_goes_on(tmp_path, tiny_space, fashion_dir):
+    env_path = os.environ["PATH"]
+    os.environ["PATH"] = str(tmp_path)  # no `dot` here
+    try:
+        out = run_cli(_search_args(tiny_space, tmp_path / "r", fashion_dir, 2), cwd=tmp_path)
+        plot = run_cli(["plot", "--results-dir", str(tmp_path / "r")], cwd=tmp_path)
+    finally:
+        os.environ["PATH"] = env_path
+    assert out.returncode == 0 and "best_model.png is not drawn" in out.stderr
+    assert len(TrialStore(tmp_path / "r").load_records()) == 2
+    assert plot.returncode == 2 and "apt-get install graphviz" in plot.stderr
+
+
+def test_bad_space_file_is_a_clear_error(tmp_path):
+    out = run_cli(["--space", str(tmp_path / "missing.py"), "--results-dir",
+                   str(tmp_path / "r")], cwd=tmp_path)
+    assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_delete_results_resets_only_what_the_tool_wrote(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("results.pkl", "0.100000_trial-0000.json", "failed_trial-0001.json",
+                 "best_model.png", "notes.txt"):
+        (results / name).write_text("x")
+    script = str(ROOT / "delete_results.sh")
+    out = subprocess.run([script, str(results)], capture_output=True, text=True)
+    assert out.returncode == 0 and sorted(os.listdir(results)) == ["notes.txt"]
+    (results / "notes.txt").unlink()
+    assert subprocess.run([script, str(results)], capture_output=True).returncode == 0
+    assert not results.exists()
+    again = subprocess.run([script, str(results)], capture_output=True, text=True)
+    assert again.returncode == 0 and "does not exist" in again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not data_loaders.DEBIAN_FASHION_MNIST.is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed (setup.sh installs it)")
+def test_three_real_trials_on_fashion_mnist(tmp_path):
+    results = tmp_path / "results"
+    out = run_cli(["--space", str(ROOT / "search_spaces" / "fashion_mnist_cnn.py"),
+                   "--results-dir", str(results), "--max-evals", "3", "--epochs", "2",
+                   "--max-train-samples", "6000", "--seed", "0"], cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    records = TrialStore(results).load_records()
+    assert len(records) == 3 and all(r.status.value == "ok" for r in records)
+    best = min(records, key=lambda r: r.loss)
+    assert best.score > 0.75  # far above chance (0.10) after 2 epochs on 6,000 images
+    assert best.budget["train_samples"] == 6000 and best.budget["test_samples"] == 10000
+    assert 0.5 < best.metrics["label"]["test_accuracy"] <= 1.0
