@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "cache ~/.keras/datasets, else a download)")
     search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
                         help="stop after this many failed trials in a row (default: 3)")
+    search.add_argument("--isolation", default="process", choices=("process", "none"),
+                        help="train trials in a worker process that is replaced every "
+                             "--trials-per-worker trials and whenever it dies (default), or in "
+                             "this process (none: faster start, but TensorFlow's memory grows "
+                             "with every trial)")
+    search.add_argument("--trials-per-worker", type=positive_int, default=10,
+                        help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png after each new best")
 
@@ -98,7 +105,8 @@ def command_search(args) -> int:
         space_path=args.space, results_dir=args.results_dir, max_evals=args.max_evals,
         algo=args.algo, epochs=args.epochs, max_train_samples=args.max_train_samples,
         seed=args.seed, data_dir=args.data_dir,
-        max_consecutive_failures=args.max_consecutive_failures)
+        max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
+        trials_per_worker=args.trials_per_worker)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings, on_new_best=draw_best)
     if summary.best is not None:

@@ -469,10 +469,12 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float):
     import keras
 
     class FailOnNaN(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
+        # Checked at epoch ends: a NaN stays in the epoch's mean loss, and a per-batch check
+        # would make Keras hand every batch's logs back to Python, slowing training.
+        def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
-                raise TrialFailed(f"the training loss became {float(loss)} at batch {batch}; "
+                raise TrialFailed(f"the training loss became {float(loss)} in epoch {epoch + 1}; "
                                   "try a smaller learning rate")
 
     class TimeLimit(keras.callbacks.Callback):

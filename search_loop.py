@@ -8,6 +8,7 @@ draws its suggestion and its training seed from ``(s, n)``, so a resumed search 
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import platform
 import time
@@ -27,11 +28,14 @@ import data_loaders
 import neural_net
 from space_files import SpaceFile, load_space_file, to_jsonable
 from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
+from trial_worker import TrialWorker, WorkerFatal, WorkerSpec
 
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("tpe", "rand", "anneal", "atpe")
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+DEFAULT_TRIALS_PER_WORKER = 10
+ISOLATIONS = ("process", "none")
 
 
 class FatalError(RuntimeError):
@@ -49,7 +53,8 @@ class SearchSettings:
     seed: int = 0
     data_dir: Path | None = None
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
-    plot_best: bool = True
+    isolation: str = "process"  # "process": trials train in a worker process; "none": here
+    trials_per_worker: int = DEFAULT_TRIALS_PER_WORKER
 
 
 @dataclass
@@ -175,12 +180,14 @@ def restore(store: TrialStore, space_file: SpaceFile) -> Restored:
 
 
 def library_versions() -> dict[str, str]:
-    import hyperopt
-    import keras
-    import tensorflow as tf
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "hyperopt": hyperopt.__version__,
-            "numpy": np.__version__}
+    """Versions as installed, read without importing TensorFlow into this process."""
+    versions = {"python": platform.python_version()}
+    for name in ("tensorflow", "keras", "hyperopt", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
 
 
 @dataclass
@@ -189,6 +196,10 @@ class PreparedData:
     train: data_loaders.Split
     validation: data_loaders.Split
     test: data_loaders.Split
+
+    def sizes(self) -> dict[str, int]:
+        return {"train_samples": len(self.train), "validation_samples": len(self.validation),
+                "test_samples": len(self.test)}
 
 
 def prepare_data(space_file: SpaceFile, budget: dict[str, Any], seed: int,
@@ -217,33 +228,57 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
 
 
 class TrialRunner:
-    """The objective handed to ``fmin``: trains one point and returns hyperopt's result dict."""
+    """The objective handed to ``fmin``: trains one point and returns hyperopt's result dict.
 
-    def __init__(self, space_file: SpaceFile, data: PreparedData, budget: dict[str, Any],
-                 accel: neural_net.Accelerator):
+    With a worker, training happens in its process; without, here (``--isolation none``).
+    """
+
+    def __init__(self, space_file: SpaceFile, data: PreparedData | None, budget: dict[str, Any],
+                 worker: TrialWorker | None):
         self.space_file = space_file
-        self.data = data
+        self.data = data  # None with a worker: the worker loads its own
         self.budget = budget
-        self.accel = accel
+        self.worker = worker
+        self._accel = None if worker is not None else neural_net.configure_accelerator()
         self.builder = neural_net.model_builder(space_file.model)
         self.number = 0
         self.trial_seed = 0
+
+    @property
+    def data_sizes(self) -> dict[str, int]:
+        if self.worker is not None:
+            return dict(self.worker.data_sizes or {})
+        return self.data.sizes()
+
+    @property
+    def accelerator(self) -> dict[str, Any]:
+        accel = self.worker.accelerator if self.worker is not None else self._accel
+        return accel.as_dict() if accel is not None else {}
+
+    def _train(self, params: dict[str, Any]) -> neural_net.TrainResult:
+        if self.worker is not None:
+            try:
+                return self.worker.run(params, self.trial_seed)
+            except WorkerFatal as e:
+                raise FatalError(str(e)) from e
+        budget = neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"])
+        return neural_net.train_and_evaluate(
+            self.builder, params, self.data.info, self.data.train, self.data.validation,
+            self.data.test, budget, self.trial_seed, self._accel)
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         base = {"params": to_jsonable(params), "started_at": _now()}
         try:
-            result = neural_net.train_and_evaluate(
-                self.builder, params, self.data.info, self.data.train, self.data.validation,
-                self.data.test, neural_net.TrainBudget(self.budget["epochs"],
-                                                       self.budget["patience"]),
-                self.trial_seed, self.accel)
+            result = self._train(params)
         except (KeyboardInterrupt, FatalError):
             raise
         except Exception as e:  # any error of one trial is recorded and the search goes on
             logger.debug("trial %d failed", self.number, exc_info=True)
-            return {**base, "status": STATUS_FAIL, "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(),
+            remote = getattr(e, "remote_traceback", None)
+            error = str(e) if remote is not None else f"{type(e).__name__}: {e}"
+            return {**base, "status": STATUS_FAIL, "error": error,
+                    "traceback": remote or traceback.format_exc(),
                     "wall_time_s": time.monotonic() - started}
         return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
                 "metrics": result.metrics, "history": result.history,
@@ -262,7 +297,6 @@ def make_record(doc: dict[str, Any], number: int, runner: TrialRunner, settings:
     vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
     vals = to_jsonable(vals)
     failed = result["status"] != STATUS_OK
-    data = runner.data
     return TrialRecord(
         number=number, status=TrialStatus.FAILED if failed else TrialStatus.OK,
         params=result.get("params", {}), hyperopt_vals=vals,
@@ -273,9 +307,8 @@ def make_record(doc: dict[str, Any], number: int, runner: TrialRunner, settings:
         space_file=str(runner.space_file.path), space_fingerprint=runner.space_file.fingerprint,
         dataset=runner.space_file.dataset, model=runner.space_file.model, seed=settings.seed,
         trial_seed=runner.trial_seed,
-        budget={**runner.budget, "train_samples": len(data.train),
-                "validation_samples": len(data.validation), "test_samples": len(data.test)},
-        versions=versions, accelerator=runner.accel.as_dict(), started_at=result["started_at"],
+        budget={**runner.budget, **runner.data_sizes},
+        versions=versions, accelerator=runner.accelerator, started_at=result["started_at"],
         error=result.get("error"), traceback=result.get("traceback"),
         extra=result.get("extra", {}))
 
@@ -293,6 +326,9 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
     suggest = suggest_function(settings.algo)
     if settings.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
+    if settings.isolation not in ISOLATIONS:
+        raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
+                         f"got {settings.isolation!r}.")
     budget = resolve_budget(space_file, settings)
     store = TrialStore(settings.results_dir)
     for name in ("hyperopt.tpe", "hyperopt.fmin", "hyperopt.rand", "hyperopt.anneal"):
@@ -308,63 +344,81 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 "is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best)
 
-        accel = neural_net.configure_accelerator()
-        data = prepare_data(space_file, budget, settings.seed, settings.data_dir)
-        runner = TrialRunner(space_file, data, budget, accel)
-        versions = library_versions()
-        trials, numbers = restored.trials, restored.numbers
-        set_aside = restored.set_aside
-        # Save at once so that results.pkl matches the space it now describes.
-        store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
-        next_number = max(records, default=-1) + 1
-        completed = failures_in_a_row = 0
-        running = None  # the number of the trial under way, until it is saved
+        data, worker = None, None
+        if settings.isolation == "none":
+            data = prepare_data(space_file, budget, settings.seed, settings.data_dir)
+        else:
+            spec = WorkerSpec(str(space_file.path), budget, settings.seed,
+                              str(settings.data_dir) if settings.data_dir else None)
+            worker = TrialWorker(spec, settings.trials_per_worker)
         try:
-            while settings.max_evals is None or len(records) < settings.max_evals:
-                running = runner.number = next_number
-                runner.trial_seed = derive_seed(settings.seed, next_number)
-                try:
-                    fmin(runner, space_file.space, algo=suggest,
-                         max_evals=len(trials.trials) + 1, trials=trials,
-                         rstate=np.random.default_rng(runner.trial_seed),
-                         show_progressbar=False, verbose=False, return_argmin=False)
-                except AllTrialsFailed:
-                    pass  # fmin's closing look-up of the best point; the records say what failed
-                record = make_record(trials.trials[-1], next_number, runner, settings, versions)
-                try:
-                    store.save_record(record)
-                    numbers.append(next_number)
-                    store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
-                except OSError as e:
-                    raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
-                                     "Earlier trials are intact; free some space and relaunch."
-                                     ) from e
-                records[next_number] = record
-                running = None
-                completed += 1
-                next_number += 1
-                new_best = record.loss is not None and (best is None or record.loss < best.loss)
-                if new_best:
-                    best = record
-                say(_progress_line(record, best, len(records), settings.max_evals))
-                if new_best and on_new_best is not None:
-                    on_new_best(record, space_file)
-                if record.status != TrialStatus.FAILED:
-                    failures_in_a_row = 0
-                    continue
-                failures_in_a_row += 1
-                if failures_in_a_row >= settings.max_consecutive_failures:
-                    raise FatalError(
-                        f"{failures_in_a_row} trials failed in a row; stopping. The last error: "
-                        f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
-                        "traceback; fix the cause (or raise --max-consecutive-failures) and "
-                        "relaunch.")
-        except KeyboardInterrupt:
-            lost = "" if running is None else f"trial {running} was discarded; "
-            say(f"Interrupted: {lost}{len(records)} trials are saved in {store.dir}. "
-                "Relaunch the same command to continue.")
-            return SearchSummary(completed, len(records), best, interrupted=True)
-        return SearchSummary(completed, len(records), best)
+            runner = TrialRunner(space_file, data, budget, worker)
+            return _trial_loop(settings, space_file, store, restored, records, best, runner,
+                               suggest, say, on_new_best)
+        finally:
+            if worker is not None:
+                worker.close()
+
+
+def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
+                restored: Restored, records: dict[int, TrialRecord], best: TrialRecord | None,
+                runner: TrialRunner, suggest: Callable, say: Callable[[str], None],
+                on_new_best: Callable[[TrialRecord, SpaceFile], None] | None) -> SearchSummary:
+    """Run trials until ``max_evals``; each is saved before the next starts."""
+    versions = library_versions()
+    trials, numbers = restored.trials, restored.numbers
+    set_aside = restored.set_aside
+    # Save at once so that results.pkl matches the space it now describes.
+    store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
+    next_number = max(records, default=-1) + 1
+    completed = failures_in_a_row = 0
+    running = None  # the number of the trial under way, until it is saved
+    try:
+        while settings.max_evals is None or len(records) < settings.max_evals:
+            running = runner.number = next_number
+            runner.trial_seed = derive_seed(settings.seed, next_number)
+            try:
+                fmin(runner, space_file.space, algo=suggest,
+                     max_evals=len(trials.trials) + 1, trials=trials,
+                     rstate=np.random.default_rng(runner.trial_seed),
+                     show_progressbar=False, verbose=False, return_argmin=False)
+            except AllTrialsFailed:
+                pass  # fmin's closing look-up of the best point; the records say what failed
+            record = make_record(trials.trials[-1], next_number, runner, settings, versions)
+            try:
+                store.save_record(record)
+                numbers.append(next_number)
+                store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
+            except OSError as e:
+                raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
+                                 "Earlier trials are intact; free some space and relaunch."
+                                 ) from e
+            records[next_number] = record
+            running = None
+            completed += 1
+            next_number += 1
+            new_best = record.loss is not None and (best is None or record.loss < best.loss)
+            if new_best:
+                best = record
+            say(_progress_line(record, best, len(records), settings.max_evals))
+            if new_best and on_new_best is not None:
+                on_new_best(record, space_file)
+            if record.status != TrialStatus.FAILED:
+                failures_in_a_row = 0
+                continue
+            failures_in_a_row += 1
+            if failures_in_a_row >= settings.max_consecutive_failures:
+                raise FatalError(
+                    f"{failures_in_a_row} trials failed in a row; stopping. The last error: "
+                    f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
+                    "traceback; fix the cause (or raise --max-consecutive-failures) and "
+                    "relaunch.")
+    except KeyboardInterrupt:
+        lost = "" if running is None else f"trial {running} was discarded; "
+        say(f"Interrupted: {lost}{len(records)} trials are saved in {store.dir}. "
+            "Relaunch the same command to continue.")
+        return SearchSummary(completed, len(records), best, interrupted=True)
+    return SearchSummary(completed, len(records), best)
 
 
 def _say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,
