@@ -66,6 +66,11 @@ class Split:
     def take(self, index: np.ndarray) -> "Split":
         return Split(self.x[index], {head: labels[index] for head, labels in self.y.items()})
 
+    @staticmethod
+    def concatenate(splits: list["Split"]) -> "Split":
+        return Split(np.concatenate([s.x for s in splits]),
+                     {head: np.concatenate([s.y[head] for s in splits]) for head in splits[0].y})
+
 
 @dataclass
 class Dataset:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
-COMMANDS = ("search", "rank", "plot")
+COMMANDS = ("search", "rank", "plot", "describe", "retrain")
 EXIT_FATAL = 2
 EXIT_INTERRUPTED = 130
 
@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hyperopt_optimize.py", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="search", choices=COMMANDS,
-                        help="search (the default), rank the trials, or plot the best model")
+                        help="search (the default); rank the trials; plot the best model; "
+                             "describe the space; retrain the best (or --trial N) "
+                             "configuration on training plus validation data and save it")
     parser.add_argument("--results-dir", type=Path, default=Path("results"),
                         help="where trials are saved and read (default: results/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
@@ -51,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-evals", type=positive_int, default=None,
                         help="total number of trials in the results folder, earlier runs "
                              "included; a relaunch continues up to it (default: until Ctrl-C)")
-    search.add_argument("--algo", default="tpe", choices=("tpe", "rand", "anneal", "atpe"),
-                        help="hyperopt's search algorithm (default: tpe)")
+    search.add_argument("--algo", default="tpe",
+                        choices=("tpe", "rand", "anneal", "atpe", "grid"),
+                        help="hyperopt's search algorithm (default: tpe); grid tries every "
+                             "combination of a fully discrete space once, in seeded random order")
     search.add_argument("--epochs", type=positive_int, default=None,
                         help="maximum epochs per trial (default: the space file's)")
     search.add_argument("--max-train-samples", type=positive_int, default=None,
@@ -65,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
                              "cache ~/.keras/datasets, else a download)")
     search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
                         help="stop after this many failed trials in a row (default: 3)")
+    search.add_argument("--executions-per-trial", type=positive_int, default=1,
+                        help="train each sampled configuration this many times with different "
+                             "seeds; the objective is the mean, the spread is recorded")
+    search.add_argument("--cv", type=int, default=None, metavar="K",
+                        help="K-fold cross-validation on the training data (for small "
+                             "datasets); the objective is the mean validation accuracy")
+    search.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop the whole search after this long (the running trial stops "
+                             "at its next epoch end and counts)")
+    search.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop a trial at the first epoch end past this long; it counts "
+                             "with what it reached")
     search.add_argument("--isolation", default="process", choices=("process", "none"),
                         help="train trials in a worker process that is replaced every "
                              "--trials-per-worker trials and whenever it dies (default), or in "
@@ -78,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     rank = parser.add_argument_group("rank")
     rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
     rank.add_argument("--json", action="store_true", help="full records as JSON, for scripts")
+    retrain = parser.add_argument_group("retrain")
+    retrain.add_argument("--trial", type=int, default=None,
+                         help="the trial to retrain (default: the best)")
     return parser
 
 
@@ -86,29 +105,18 @@ def _raise_interrupt(signum, frame):
 
 
 def command_search(args) -> int:
-    import reports
     from search_loop import SearchSettings, run_search
-
-    warned = []
-
-    def draw_best(record, space_file):
-        if args.no_plot or warned:
-            return
-        try:
-            reports.plot_model_graph(record.params, record.model, record.dataset,
-                                     args.results_dir / reports.BEST_MODEL_PNG)
-        except reports.GraphvizMissing as e:
-            warned.append(e)
-            logger.warning("best_model.png is not drawn: %s. The search goes on.", e)
 
     settings = SearchSettings(
         space_path=args.space, results_dir=args.results_dir, max_evals=args.max_evals,
         algo=args.algo, epochs=args.epochs, max_train_samples=args.max_train_samples,
         seed=args.seed, data_dir=args.data_dir,
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
-        trials_per_worker=args.trials_per_worker)
+        trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
+        cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
+        plot_best=not args.no_plot)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
-    summary = run_search(settings, on_new_best=draw_best)
+    summary = run_search(settings)
     if summary.best is not None:
         print(f"Best: trial {summary.best.number}, validation accuracy "
               f"{summary.best.score:.4f}. `python hyperopt_optimize.py rank` lists the best "
@@ -151,6 +159,21 @@ def command_plot(args) -> int:
     return 0
 
 
+def command_describe(args) -> int:
+    from space_files import describe_space, load_space_file
+    print(describe_space(load_space_file(args.space)))
+    return 0
+
+
+def command_retrain(args) -> int:
+    import retrain
+    result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir)
+    print(f"trial {result.number} retrained on {result.train_samples} images for "
+          f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}. "
+          f"Saved to {result.path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -162,13 +185,16 @@ def main(argv: list[str] | None = None) -> int:
     from space_files import SpaceFileError
     from trial_store import StoreError
 
-    handlers = {"search": command_search, "rank": command_rank, "plot": command_plot}
+    import retrain
+    handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
+                "describe": command_describe, "retrain": command_retrain}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (FatalError, SpaceFileError, StoreError, reports.GraphvizMissing) as e:
+    except (FatalError, SpaceFileError, StoreError, reports.GraphvizMissing,
+            retrain.RetrainError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
 

@@ -12,7 +12,7 @@ import gc
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -451,6 +451,7 @@ class TrainResult:
     best_epoch: int  # 1-based
     stopped_by_time: bool
     objective: float  # primary head's best validation accuracy
+    runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
 
 
 def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):

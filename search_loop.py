@@ -9,6 +9,7 @@ draws its suggestion and its training seed from ``(s, n)``, so a resumed search 
 from __future__ import annotations
 
 import importlib.metadata
+import dataclasses
 import logging
 import platform
 import time
@@ -26,13 +27,15 @@ from hyperopt.exceptions import AllTrialsFailed
 
 import data_loaders
 import neural_net
-from space_files import SpaceFile, load_space_file, to_jsonable
+from space_files import (SpaceFile, TooManyCombinations, discrete_points, load_space_file,
+                         to_jsonable)
 from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
 from trial_worker import TrialWorker, WorkerFatal, WorkerSpec
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("tpe", "rand", "anneal", "atpe")
+ALGORITHMS = ("tpe", "rand", "anneal", "atpe", "grid")
+MAX_GRID_POINTS = 1_000_000
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
 DEFAULT_TRIALS_PER_WORKER = 10
 ISOLATIONS = ("process", "none")
@@ -55,6 +58,11 @@ class SearchSettings:
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
     isolation: str = "process"  # "process": trials train in a worker process; "none": here
     trials_per_worker: int = DEFAULT_TRIALS_PER_WORKER
+    executions_per_trial: int = 1
+    cv_folds: int | None = None
+    timeout_s: float | None = None  # for the whole search
+    trial_timeout_s: float | None = None  # per trial: stops at the next epoch end
+    plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
 
 
 @dataclass
@@ -93,6 +101,44 @@ def suggest_function(algo: str) -> Callable:
         from hyperopt import atpe
         return atpe.suggest
     raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}.")
+
+
+class GridSuggest:
+    """A hyperopt algorithm that tries every combination of a discrete space once.
+
+    The combinations are shuffled once with the search seed, so the order is random but the same
+    on every relaunch; each call proposes the first one not tried yet, and none when all are.
+    """
+
+    def __init__(self, space_file: SpaceFile, seed: int):
+        try:
+            points = discrete_points(space_file.params, MAX_GRID_POINTS)
+        except TooManyCombinations as e:
+            raise FatalError(f"--algo grid: {space_file.name} has {e}; use tpe or rand.") from e
+        except ValueError as e:
+            raise FatalError(f"--algo grid needs a space of choices and quantised ranges only; "
+                             f"{space_file.name} is {e}.") from e
+        order = np.random.default_rng(seed).permutation(len(points))
+        self.points = [points[i] for i in order]
+        self.labels = list(space_file.params)
+
+    def _key(self, vals: dict[str, Any]) -> tuple:
+        return tuple((k, float(vals[k])) for k in self.labels if k in vals)
+
+    def __call__(self, new_ids, domain, trials, seed):
+        tried = {self._key({k: v[0] for k, v in t["misc"]["vals"].items() if v})
+                 for t in trials.trials}
+        docs = []
+        for new_id in new_ids:
+            point = next((p for p in self.points if self._key(p) not in tried), None)
+            if point is None:
+                break
+            tried.add(self._key(point))
+            vals = {label: ([point[label]] if label in point else []) for label in self.labels}
+            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir,
+                    "idxs": {k: ([new_id] if v else []) for k, v in vals.items()}, "vals": vals}
+            docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
+        return docs
 
 
 def derive_seed(seed: int, number: int) -> int:
@@ -215,6 +261,61 @@ def prepare_data(space_file: SpaceFile, budget: dict[str, Any], seed: int,
     return PreparedData(dataset.info, train, validation, dataset.test)
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """How one point is evaluated: repeated with other seeds, and/or by K-fold cross-validation."""
+
+    executions: int = 1
+    cv_folds: int | None = None
+    split_seed: int = 0  # the search seed: folds are the same for every trial
+
+
+def _fold_splits(data: PreparedData, k: int, seed: int):
+    pool = data_loaders.Split.concatenate([data.train, data.validation])
+    folds = data_loaders.k_fold_indices(pool.y[data.info.primary_head], k, seed)
+    for i, held_out in enumerate(folds):
+        rest = np.concatenate([f for j, f in enumerate(folds) if j != i])
+        yield pool.take(rest), pool.take(held_out)
+
+
+def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
+                budget: neural_net.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
+                protocol: Protocol = Protocol()) -> neural_net.TrainResult:
+    """Evaluate one point as the protocol says; several runs are averaged, their spread kept."""
+    if protocol.cv_folds:
+        splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
+    else:
+        splits = [(data.train, data.validation)]
+    deadline = (time.monotonic() + budget.time_limit_s) if budget.time_limit_s is not None \
+        else None
+    runs: list[neural_net.TrainResult] = []
+    for fold, (train, validation) in enumerate(splits):
+        for execution in range(protocol.executions):
+            index = fold * protocol.executions + execution
+            seed = trial_seed if index == 0 else derive_seed(trial_seed, index)
+            if deadline is not None:  # the trial's time limit covers all its runs
+                budget = dataclasses.replace(budget,
+                                             time_limit_s=max(0.0, deadline - time.monotonic()))
+            runs.append(neural_net.train_and_evaluate(builder, params, data.info, train,
+                                                      validation, data.test, budget, seed,
+                                                      accel))
+    if len(runs) == 1:
+        return runs[0]
+    objectives = [r.objective for r in runs]
+    metrics = {head: {key: float(np.mean([r.metrics[head][key] for r in runs]))
+                      for key in runs[0].metrics[head]} for head in runs[0].metrics}
+    return neural_net.TrainResult(
+        metrics=metrics, history=runs[0].history,
+        epochs_run=max(r.epochs_run for r in runs),
+        best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
+        stopped_by_time=any(r.stopped_by_time for r in runs),
+        objective=float(np.mean(objectives)),
+        runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
+               "execution": i % protocol.executions, "objective": r.objective,
+               "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
+              for i, r in enumerate(runs)])
+
+
 def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str, Any]:
     budget = {"epochs": 10, "patience": 3, "validation_fraction": 0.1, "max_train_samples": None}
     budget.update(space_file.defaults)
@@ -234,11 +335,13 @@ class TrialRunner:
     """
 
     def __init__(self, space_file: SpaceFile, data: PreparedData | None, budget: dict[str, Any],
-                 worker: TrialWorker | None):
+                 worker: TrialWorker | None, protocol: Protocol = Protocol()):
         self.space_file = space_file
         self.data = data  # None with a worker: the worker loads its own
         self.budget = budget
         self.worker = worker
+        self.protocol = protocol
+        self.time_limit_s: float | None = None  # for the next trial
         self._accel = None if worker is not None else neural_net.configure_accelerator()
         self.builder = neural_net.model_builder(space_file.model)
         self.number = 0
@@ -255,16 +358,25 @@ class TrialRunner:
         accel = self.worker.accelerator if self.worker is not None else self._accel
         return accel.as_dict() if accel is not None else {}
 
+    def draw(self, params: dict[str, Any], path: Path) -> None:
+        """Draw a network, in the worker when there is one."""
+        if self.worker is not None:
+            self.worker.plot(params, path)
+        else:
+            import reports
+            reports.plot_model_graph(params, self.space_file.model, self.space_file.dataset,
+                                     path)
+
     def _train(self, params: dict[str, Any]) -> neural_net.TrainResult:
         if self.worker is not None:
             try:
-                return self.worker.run(params, self.trial_seed)
+                return self.worker.run(params, self.trial_seed, self.time_limit_s)
             except WorkerFatal as e:
                 raise FatalError(str(e)) from e
-        budget = neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"])
-        return neural_net.train_and_evaluate(
-            self.builder, params, self.data.info, self.data.train, self.data.validation,
-            self.data.test, budget, self.trial_seed, self._accel)
+        budget = neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"],
+                                        self.time_limit_s)
+        return train_point(self.builder, params, self.data, budget, self.trial_seed,
+                           self._accel, self.protocol)
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
@@ -283,8 +395,17 @@ class TrialRunner:
         return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
                 "metrics": result.metrics, "history": result.history,
                 "epochs_run": result.epochs_run,
-                "extra": {"best_epoch": result.best_epoch},
+                "extra": _extra(result),
                 "wall_time_s": time.monotonic() - started}
+
+
+def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
+    extra: dict[str, Any] = {"best_epoch": result.best_epoch,
+                             "stopped_by_time": result.stopped_by_time}
+    if result.runs:
+        extra["runs"] = result.runs
+        extra["objective_std"] = float(np.std([r["objective"] for r in result.runs]))
+    return extra
 
 
 def _now() -> str:
@@ -323,7 +444,12 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                ) -> SearchSummary:
     """Run (or resume) the search described by ``settings`` until ``max_evals`` or Ctrl-C."""
     space_file = load_space_file(settings.space_path)
-    suggest = suggest_function(settings.algo)
+    suggest = (GridSuggest(space_file, settings.seed) if settings.algo == "grid"
+               else suggest_function(settings.algo))
+    if settings.executions_per_trial < 1:
+        raise FatalError("--executions-per-trial must be at least 1.")
+    if settings.cv_folds is not None and settings.cv_folds < 2:
+        raise FatalError(f"--cv needs at least 2 folds, got {settings.cv_folds}.")
     if settings.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if settings.isolation not in ISOLATIONS:
@@ -344,15 +470,16 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 "is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best)
 
+        protocol = Protocol(settings.executions_per_trial, settings.cv_folds, settings.seed)
         data, worker = None, None
         if settings.isolation == "none":
             data = prepare_data(space_file, budget, settings.seed, settings.data_dir)
         else:
             spec = WorkerSpec(str(space_file.path), budget, settings.seed,
-                              str(settings.data_dir) if settings.data_dir else None)
+                              str(settings.data_dir) if settings.data_dir else None, protocol)
             worker = TrialWorker(spec, settings.trials_per_worker)
         try:
-            runner = TrialRunner(space_file, data, budget, worker)
+            runner = TrialRunner(space_file, data, budget, worker, protocol)
             return _trial_loop(settings, space_file, store, restored, records, best, runner,
                                suggest, say, on_new_best)
         finally:
@@ -373,10 +500,20 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
     next_number = max(records, default=-1) + 1
     completed = failures_in_a_row = 0
     running = None  # the number of the trial under way, until it is saved
+    started = time.monotonic()
     try:
         while settings.max_evals is None or len(records) < settings.max_evals:
+            limits = [settings.trial_timeout_s]
+            if settings.timeout_s is not None:
+                left = settings.timeout_s - (time.monotonic() - started)
+                if left <= 0:
+                    say(f"--timeout {settings.timeout_s:g} s reached after {completed} trials.")
+                    break
+                limits.append(left)
+            runner.time_limit_s = min((x for x in limits if x is not None), default=None)
             running = runner.number = next_number
             runner.trial_seed = derive_seed(settings.seed, next_number)
+            n_before = len(trials.trials)
             try:
                 fmin(runner, space_file.space, algo=suggest,
                      max_evals=len(trials.trials) + 1, trials=trials,
@@ -384,6 +521,10 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                      show_progressbar=False, verbose=False, return_argmin=False)
             except AllTrialsFailed:
                 pass  # fmin's closing look-up of the best point; the records say what failed
+            if len(trials.trials) == n_before:  # the algorithm proposed nothing more
+                running = None
+                say(f"Every combination of the space has been tried ({len(trials.trials)}).")
+                break
             record = make_record(trials.trials[-1], next_number, runner, settings, versions)
             try:
                 store.save_record(record)
@@ -401,7 +542,9 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             if new_best:
                 best = record
             say(_progress_line(record, best, len(records), settings.max_evals))
-            if new_best and on_new_best is not None:
+            if new_best and settings.plot_best:
+                settings.plot_best = _draw_best(runner, record, store)
+            if on_new_best is not None and new_best:
                 on_new_best(record, space_file)
             if record.status != TrialStatus.FAILED:
                 failures_in_a_row = 0
@@ -419,6 +562,20 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             "Relaunch the same command to continue.")
         return SearchSummary(completed, len(records), best, interrupted=True)
     return SearchSummary(completed, len(records), best)
+
+
+def _draw_best(runner: TrialRunner, record: TrialRecord, store: TrialStore) -> bool:
+    """Redraw best_model.png; returns whether to keep drawing (not without Graphviz)."""
+    import reports
+    try:
+        reports.check_graphviz()
+        runner.draw(record.params, store.dir / reports.BEST_MODEL_PNG)
+    except reports.GraphvizMissing as e:
+        logger.warning("best_model.png is not drawn: %s. The search goes on.", e)
+        return False
+    except Exception as e:  # a drawing problem never stops the search
+        logger.warning("best_model.png is not drawn (%s). The search goes on.", e)
+    return True
 
 
 def _say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,

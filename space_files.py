@@ -90,6 +90,19 @@ class Hyperparameter:
                     f"[{math.exp(a[0]):.4g}, {math.exp(a[1]):.4g}]")
         return f"{d}({', '.join(f'{x:g}' for x in a)})"
 
+    def values(self) -> list[Any] | None:
+        """Every value hyperopt can store for this parameter, or None if it is continuous."""
+        d, a = self.distribution, self.args
+        if d == "choice":
+            return list(range(int(a[0])))
+        if d == "randint":
+            low, high = (0, a[0]) if len(a) == 1 else (a[0], a[1])
+            return list(range(int(low), int(high)))
+        if d == "quniform":
+            q = a[2]
+            return [k * q for k in range(int(round(a[0] / q)), int(round(a[1] / q)) + 1)]
+        return None
+
     def n_values(self) -> int | None:
         """Number of distinct values, or None where the distribution is continuous."""
         d, a = self.distribution, self.args
@@ -139,6 +152,10 @@ def _short_name(option: Apply) -> str:
         return repr(option.obj) if isinstance(option.obj, str) else str(option.obj)
     if option.name == "dict":
         return "{" + ", ".join(k for k, _ in option.named_args) + "}"
+    if option.name == "pos_args":
+        return f"[{len(option.pos_args)} items]"
+    if option.name == "switch" and option.pos_args[0].name == "hyperopt_param":
+        return f"choice {option.pos_args[0].pos_args[0].obj!r}"
     return option.name
 
 
@@ -211,6 +228,61 @@ def active_labels(params: dict[str, Hyperparameter], vals: dict[str, Any]) -> se
     """The labels that a point with these choice values draws."""
     return {label for label, p in params.items()
             if any(all(vals.get(c.label) == c.index for c in path) for path in p.paths)}
+
+
+class TooManyCombinations(ValueError):
+    pass
+
+
+def discrete_points(params: dict[str, Hyperparameter], cap: int) -> list[dict[str, Any]]:
+    """Every distinct point of a fully discrete space, as hyperopt vals, in a fixed order.
+
+    A parameter counts only where its choices make it active, so nested spaces are counted
+    exactly. Raises ValueError naming the continuous parameters, TooManyCombinations past ``cap``.
+    """
+    continuous = [f"{p.label} ({p.distribution})" for p in params.values() if p.values() is None]
+    if continuous:
+        raise ValueError(f"not fully discrete; continuous: {', '.join(continuous)}")
+    labels = list(params)  # a choice comes before the parameters nested in its options
+    points: list[dict[str, Any]] = []
+
+    def extend(i: int, vals: dict[str, Any]) -> None:
+        if i == len(labels):
+            points.append(dict(vals))
+            if len(points) > cap:
+                raise TooManyCombinations(f"more than {cap:,} combinations")
+            return
+        param = params[labels[i]]
+        if labels[i] not in active_labels({labels[i]: param}, vals):
+            extend(i + 1, vals)
+            return
+        for value in param.values():
+            vals[labels[i]] = value
+            extend(i + 1, vals)
+            del vals[labels[i]]
+
+    extend(0, {})
+    return points
+
+
+def describe_space(space_file: "SpaceFile", cap: int = 1_000_000) -> str:
+    """A table of every hyperparameter: distribution, range or choices, and where it lives."""
+    lines = [f"{space_file.path}: dataset {space_file.dataset}, model {space_file.model}, "
+             f"{len(space_file.params)} hyperparameters", ""]
+    width = max(len(label) for label in space_file.params)
+    for p in space_file.params.values():
+        where = " or ".join(" and ".join(f"{c.label}={c.option}" for c in path)
+                            for path in p.paths if path)
+        lines.append(f"  {p.label:<{width}}  {p.describe()}" + (f"   [only if {where}]"
+                                                               if where else ""))
+    try:
+        count = f"{len(discrete_points(space_file.params, cap)):,} distinct combinations"
+    except TooManyCombinations as e:
+        count = str(e)
+    except ValueError:
+        count = "infinitely many combinations (some hyperparameters are continuous)"
+    lines += ["", f"Budget defaults: {space_file.defaults}", count + "."]
+    return "\n".join(lines)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -54,6 +54,7 @@ class WorkerSpec:
     budget: dict[str, Any]
     seed: int
     data_dir: str | None
+    protocol: Any = None  # search_loop.Protocol; None: one run on the validation split
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -83,7 +84,7 @@ def _worker_main(conn, spec: WorkerSpec, parent_pid: int) -> None:
         conn.send(("fatal", f"{e}"))
         return
     conn.send(("ready", (accel, data.sizes())))
-    budget = neural_net.TrainBudget(spec.budget["epochs"], spec.budget["patience"])
+    protocol = spec.protocol or search_loop.Protocol(split_seed=spec.seed)
     while True:
         try:
             request = conn.recv()
@@ -91,12 +92,21 @@ def _worker_main(conn, spec: WorkerSpec, parent_pid: int) -> None:
             return
         if request is None:
             return
-        params, trial_seed, time_limit_s = request
-        budget.time_limit_s = time_limit_s
+        if request[0] == "plot":  # draw a network here, where TensorFlow is already loaded
+            _, params, path = request
+            try:
+                import reports
+                reports.plot_model_graph(params, space_file.model, space_file.dataset, Path(path))
+                conn.send(("ok", path))
+            except Exception as e:  # a drawing failure must not end the worker
+                conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
+            continue
+        _, params, trial_seed, time_limit_s = request
+        budget = neural_net.TrainBudget(spec.budget["epochs"], spec.budget["patience"],
+                                        time_limit_s)
         try:
-            result = neural_net.train_and_evaluate(builder, params, data.info, data.train,
-                                                   data.validation, data.test, budget,
-                                                   trial_seed, accel)
+            result = search_loop.train_point(builder, params, data, budget, trial_seed, accel,
+                                             protocol)
             conn.send(("ok", result))
         except Exception as e:  # one trial's error: report it, serve the next trial
             conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
@@ -151,8 +161,18 @@ class TrialWorker:
             self.close()
             self._start()
         self._trials_done += 1
+        return self._request(("train", params, trial_seed, time_limit_s))
+
+    def plot(self, params: dict[str, Any], path: Path) -> None:
+        """Draw a network (``reports.plot_model_graph``) in the worker, sparing this process
+        TensorFlow's memory."""
+        if self._process is None:
+            self._start()
+        self._request(("plot", params, str(path)))
+
+    def _request(self, request: tuple):
         try:
-            self._conn.send((params, trial_seed, time_limit_s))
+            self._conn.send(request)
             message = self._conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError):
             self._process.join(timeout=5)

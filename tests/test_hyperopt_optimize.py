@@ -113,6 +113,20 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     assert width > 100 and height > 200  # a vertical graph of several layers, with shapes
     assert _png_size(results / "demo_model.png")[1] > _png_size(results / "best_model.png")[1]
 
+    retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
+                         str(fashion_dir), "--trial", "0"], cwd=tmp_path)
+    assert retrained.returncode == 0, retrained.stderr
+    assert "trial 0 retrained on 300 images" in retrained.stdout
+    assert (results / "models" / "trial-0000.keras").exists()
+
+
+def test_describe_lists_hyperparameters_and_combinations():
+    out = run_cli(["describe", "--space", str(ROOT / "search_spaces" / "fashion_mnist_mlp.py")],
+                  cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "units_2_of_2" in out.stdout and "[only if more_layers=" in out.stdout
+    assert "distinct combinations" in out.stdout
+
 
 def test_without_graphviz_the_search_goes_on(tmp_path, tiny_space, fashion_dir):
     env_path = os.environ["PATH"]

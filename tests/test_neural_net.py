@@ -162,3 +162,30 @@ def test_cpu_keeps_mixed_precision_and_xla_off():
     accel = neural_net.configure_accelerator()
     assert accel == neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+SHIPPED_SPACES = sorted(p for p in (ROOT / "search_spaces").glob("*.py")
+                        if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", SHIPPED_SPACES, ids=lambda p: p.name)
+def test_every_shipped_space_builds_and_trains_a_step(path):
+    """Three seeded draws and the demo point of each space, on tiny data of its dataset's shape."""
+    import keras
+    from hyperopt.pyll.stochastic import sample
+
+    from space_files import load_space_file
+    space = load_space_file(path)
+    info = DATASETS[space.dataset]
+    rng = np.random.default_rng(0)
+    points = [sample(space.space, rng=rng) for _ in range(3)] + [space.demo_point]
+    for point in points:
+        model, _ = neural_net.model_builder(space.model)(point, info, CPU)
+        try:
+            model.run_eagerly = True
+            labels = {head: rng.integers(0, n, 4) for head, n in info.heads.items()}
+            x = rng.uniform(0, 255, (4, *info.input_shape)).astype("float32")
+            logs = model.train_on_batch(x, labels, return_dict=True)
+            assert np.isfinite(logs["loss"])
+        finally:
+            keras.backend.clear_session()

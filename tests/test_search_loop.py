@@ -1,5 +1,7 @@
 import pickle
+import time
 
+import numpy as np
 import pytest
 from conftest import write_space
 
@@ -12,7 +14,8 @@ from trial_store import TrialStatus, TrialStore
 def make_settings(tmp_path, space, data_dir, **changes):
     # In-process training keeps these tests fast; the worker process has its own tests below.
     settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
-                              data_dir=data_dir, seed=11, max_evals=2, isolation="none")
+                              data_dir=data_dir, seed=11, max_evals=2, isolation="none",
+                              plot_best=False)
     for key, value in changes.items():
         setattr(settings, key, value)
     return settings
@@ -218,3 +221,93 @@ def test_bad_settings_are_refused_before_any_trial(tmp_path, tiny_space, fashion
 def test_other_algorithms_run(tmp_path, tiny_space, fashion_dir, algo):
     summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, algo=algo, max_evals=2))
     assert summary.completed == 2
+
+
+# --- Keras Tuner's conveniences, the hyperopt way ---------------------------------------------
+
+GRID_SPACE = """
+from hyperopt import hp
+from hyperopt.pyll import scope
+DATASET, MODEL = "fashion_mnist", "mlp"
+DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1}
+SPACE = {"hidden_layers": [{"units": scope.int(hp.quniform("units", 8, 16, 8))}],
+         "activation": hp.choice("activation", ["relu", "tanh"]), "batch_size": 64,
+         "learning_rate": 0.01}
+"""
+
+
+def test_grid_tries_every_combination_once_then_stops(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "grid.py", text=GRID_SPACE)
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, algo="grid",
+                                        max_evals=None))
+    records = TrialStore(tmp_path / "results").load_records()
+    combos = {(r.params["hidden_layers"][0]["units"], r.params["activation"]) for r in records}
+    assert combos == {(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")}
+    assert summary.total == 4 and "Every combination of the space has been tried (4)" in out
+    # A relaunch finds nothing left to try and adds nothing.
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, algo="grid",
+                                        max_evals=None))
+    assert summary.completed == 0 and "has been tried" in out
+
+
+def test_grid_order_is_seeded(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "grid.py", text=GRID_SPACE)
+    orders = []
+    for seed in (1, 1, 2):
+        from search_loop import GridSuggest
+        from space_files import load_space_file
+        orders.append([tuple(sorted(p.items())) for p in
+                       GridSuggest(load_space_file(space), seed).points])
+    assert orders[0] == orders[1] and sorted(orders[0]) == sorted(orders[2])
+
+
+def test_grid_refuses_a_continuous_space(tmp_path, tiny_space, fashion_dir):
+    with pytest.raises(FatalError, match="grid needs a space of choices.*learning_rate "
+                                         r"\(loguniform\)"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, algo="grid"))
+
+
+def test_executions_per_trial_average_with_spread(tmp_path, tiny_space, fashion_dir):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1, executions_per_trial=3))
+    [record] = TrialStore(tmp_path / "results").load_records()
+    runs = record.extra["runs"]
+    assert len(runs) == 3 and [r["execution"] for r in runs] == [0, 1, 2]
+    objectives = [r["objective"] for r in runs]
+    assert record.score == pytest.approx(sum(objectives) / 3)
+    assert record.extra["objective_std"] == pytest.approx(float(np.std(objectives)))
+
+
+def test_cross_validation_scores_every_fold(tmp_path, tiny_space, fashion_dir):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1, cv_folds=3))
+    [record] = TrialStore(tmp_path / "results").load_records()
+    runs = record.extra["runs"]
+    assert [r["fold"] for r in runs] == [0, 1, 2]
+    assert record.score == pytest.approx(np.mean([r["objective"] for r in runs]))
+
+
+def test_cross_validation_folds_partition_train_and_validation(tmp_path, fashion_dir, tiny_space):
+    from space_files import load_space_file
+    space_file = load_space_file(tiny_space)
+    budget = search_loop.resolve_budget(space_file, make_settings(tmp_path, tiny_space,
+                                                                  fashion_dir))
+    data = search_loop.prepare_data(space_file, budget, 0, fashion_dir)
+    folds = list(search_loop._fold_splits(data, 3, seed=0))
+    assert sum(len(val) for _, val in folds) == len(data.train) + len(data.validation)
+    assert all(len(tr) + len(val) == 300 for tr, val in folds)
+
+
+def test_trial_timeout_stops_at_an_epoch_end_and_counts(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", epochs=500)
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=1, trial_timeout_s=2.0))
+    [record] = TrialStore(tmp_path / "results").load_records()
+    assert record.status == TrialStatus.OK and record.extra["stopped_by_time"]
+    assert 1 <= record.epochs_run < 500
+
+
+def test_search_timeout_stops_the_search(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", epochs=500)
+    started = time.monotonic()
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=50,
+                                        timeout_s=6.0))
+    assert "--timeout 6 s reached" in out and summary.completed < 50
+    assert time.monotonic() - started < 60

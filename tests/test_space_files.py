@@ -123,3 +123,21 @@ def test_changed_constant_is_caught_by_decoding(tmp_path):
     new = load_space_file(write_space(tmp_path / "b.py", text=text.replace("32", "64")))
     new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
     assert new_vals is None and "decodes to other values" in why
+
+
+def test_discrete_points_count_nested_options_exactly():
+    from space_files import describe_space, discrete_points
+    space = load_space_file(ROOT / "search_spaces" / "fashion_mnist_cnn.py")
+    # first block 3*2*2, optional second block 1 + 3*2*2, dense 6, lr 2, optimizer 2
+    assert len(discrete_points(space.params, 10**6)) == 12 * 13 * 6 * 2 * 2
+    text = describe_space(space)
+    assert "3,744 distinct combinations" in text
+    assert "dropout_2" in text and "[only if second_block={" in text
+
+
+def test_describe_says_continuous_spaces_are_infinite():
+    from space_files import describe_space
+    text = describe_space(load_space_file(ROOT / "search_spaces" / "cifar100.py"))
+    assert "infinitely many combinations" in text
+    assert "residual_units" in text and "only if residual=" in text
+    assert "loguniform(e^-0.5, e^0.5) = [0.6065, 1.649]" in text

@@ -1,0 +1,114 @@
+"""After the search: the best configuration, retrained on all the training data, saved, loadable.
+
+The small public API::
+
+    import retrain
+    retrain.best_trial("results")          # the best TrialRecord (validation accuracy)
+    retrain.best_config("results")         # its decoded hyperparameters
+    result = retrain.retrain("results")    # train on training + validation data, save .keras
+    model = retrain.load_model("results")  # the saved Keras model of the best trial
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import data_loaders
+import neural_net
+from trial_store import TrialRecord, TrialStatus, TrialStore
+
+MODELS_DIR = "models"
+
+
+class RetrainError(RuntimeError):
+    pass
+
+
+@dataclass
+class RetrainResult:
+    number: int
+    path: Path
+    epochs: int
+    train_samples: int
+    test_metrics: dict[str, float]
+
+    @property
+    def test_accuracy(self) -> float:
+        return next(v for k, v in self.test_metrics.items() if k.endswith("accuracy"))
+
+
+def _scored(results_dir: str | Path) -> list[TrialRecord]:
+    records = TrialStore(results_dir).load_records()
+    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
+    if not scored:
+        raise RetrainError(f"no completed trial in {results_dir}; run a search first.")
+    return scored
+
+
+def best_trial(results_dir: str | Path = "results") -> TrialRecord:
+    """The trial with the best validation accuracy (ties: the earlier trial)."""
+    return min(_scored(results_dir), key=lambda r: (r.loss, r.number))
+
+
+def best_config(results_dir: str | Path = "results") -> dict[str, Any]:
+    return best_trial(results_dir).params
+
+
+def trial(results_dir: str | Path, number: int | None) -> TrialRecord:
+    if number is None:
+        return best_trial(results_dir)
+    for record in _scored(results_dir):
+        if record.number == number:
+            return record
+    raise RetrainError(f"trial {number} is not a completed trial in {results_dir}; "
+                       "`rank` lists them.")
+
+
+def model_path(results_dir: str | Path, number: int) -> Path:
+    return Path(results_dir) / MODELS_DIR / f"trial-{number:04d}.keras"
+
+
+def retrain(results_dir: str | Path = "results", number: int | None = None,
+            data_dir: str | Path | None = None) -> RetrainResult:
+    """Rebuild a trial's network, train it on training + validation data for the epoch count
+    that early stopping chose, evaluate it once on the test set, and save it."""
+    import keras
+    record = trial(results_dir, number)
+    try:
+        dataset = data_loaders.load_dataset(record.dataset, data_dir)
+    except data_loaders.DataError as e:
+        raise RetrainError(str(e)) from e
+    budget = record.budget
+    train, validation = data_loaders.train_validation_split(
+        dataset.train, budget["validation_fraction"], record.seed, dataset.info.primary_head,
+        budget.get("max_train_samples"))
+    pool = data_loaders.Split.concatenate([train, validation])
+    epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
+    accel = neural_net.configure_accelerator()
+    keras.utils.set_random_seed(record.trial_seed)
+    model, batch_size = neural_net.model_builder(record.model)(record.params, dataset.info, accel)
+    model.fit(neural_net.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
+              epochs=epochs, shuffle=False, verbose=0)
+    test = model.evaluate(neural_net.make_dataset(dataset.test, batch_size, shuffle=False,
+                                                  seed=0), verbose=0, return_dict=True)
+    path = model_path(results_dir, record.number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return RetrainResult(record.number, path, epochs, len(pool),
+                         {k: float(v) for k, v in test.items()})
+
+
+def load_model(results_dir: str | Path = "results", number: int | None = None):
+    """The saved model of a trial (default: the best); retrain it first if it is not saved."""
+    import keras
+    record = trial(results_dir, number)
+    path = model_path(results_dir, record.number)
+    if not path.exists():
+        raise RetrainError(f"trial {record.number} has no saved model; run "
+                           f"`python hyperopt_optimize.py retrain --trial {record.number}`.")
+    return keras.saving.load_model(path)
