@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--trials-per-worker", type=positive_int, default=10,
                         help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
-                        help="do not redraw best_model.png after each new best")
+                        help="do not redraw best_model.png and the search plots during the search")
 
     rank = parser.add_argument_group("rank")
     rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
@@ -114,7 +114,7 @@ def command_search(args) -> int:
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
-        plot_best=not args.no_plot)
+        plot_best=not args.no_plot, plot_search=not args.no_plot)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:
@@ -141,7 +141,11 @@ def command_plot(args) -> int:
     from space_files import load_space_file
     from trial_store import TrialStore
 
+    import plots
     records = TrialStore(args.results_dir).load_records()
+    if records:
+        for path in plots.plot_all(records, args.results_dir):
+            print(f"wrote {path}")
     best = reports.ranked(records)[:1]
     if best:
         path = reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset,

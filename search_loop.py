@@ -63,6 +63,7 @@ class SearchSettings:
     timeout_s: float | None = None  # for the whole search
     trial_timeout_s: float | None = None  # per trial: stops at the next epoch end
     plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
+    plot_search: bool = True  # refresh the search plots (plots.py) after each trial
 
 
 @dataclass
@@ -439,9 +440,7 @@ def best_record(records: list[TrialRecord]) -> TrialRecord | None:
     return min(scored, key=lambda r: (r.loss, r.number)) if scored else None
 
 
-def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
-               on_new_best: Callable[[TrialRecord, SpaceFile], None] | None = None
-               ) -> SearchSummary:
+def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> SearchSummary:
     """Run (or resume) the search described by ``settings`` until ``max_evals`` or Ctrl-C."""
     space_file = load_space_file(settings.space_path)
     suggest = (GridSuggest(space_file, settings.seed) if settings.algo == "grid"
@@ -481,7 +480,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
         try:
             runner = TrialRunner(space_file, data, budget, worker, protocol)
             return _trial_loop(settings, space_file, store, restored, records, best, runner,
-                               suggest, say, on_new_best)
+                               suggest, say)
         finally:
             if worker is not None:
                 worker.close()
@@ -489,8 +488,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
 
 def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
                 restored: Restored, records: dict[int, TrialRecord], best: TrialRecord | None,
-                runner: TrialRunner, suggest: Callable, say: Callable[[str], None],
-                on_new_best: Callable[[TrialRecord, SpaceFile], None] | None) -> SearchSummary:
+                runner: TrialRunner, suggest: Callable, say: Callable[[str], None]
+                ) -> SearchSummary:
     """Run trials until ``max_evals``; each is saved before the next starts."""
     versions = library_versions()
     trials, numbers = restored.trials, restored.numbers
@@ -544,8 +543,8 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             say(_progress_line(record, best, len(records), settings.max_evals))
             if new_best and settings.plot_best:
                 settings.plot_best = _draw_best(runner, record, store)
-            if on_new_best is not None and new_best:
-                on_new_best(record, space_file)
+            if settings.plot_search:
+                _refresh_plots(list(records.values()), store)
             if record.status != TrialStatus.FAILED:
                 failures_in_a_row = 0
                 continue
@@ -562,6 +561,14 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             "Relaunch the same command to continue.")
         return SearchSummary(completed, len(records), best, interrupted=True)
     return SearchSummary(completed, len(records), best)
+
+
+def _refresh_plots(records: list[TrialRecord], store: TrialStore) -> None:
+    import plots
+    try:
+        plots.plot_all(records, store.dir)
+    except Exception as e:  # a plotting problem never stops the search
+        logger.warning("the search plots were not refreshed (%s)", e)
 
 
 def _draw_best(runner: TrialRunner, record: TrialRecord, store: TrialStore) -> bool:

@@ -15,7 +15,7 @@ def make_settings(tmp_path, space, data_dir, **changes):
     # In-process training keeps these tests fast; the worker process has its own tests below.
     settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
                               data_dir=data_dir, seed=11, max_evals=2, isolation="none",
-                              plot_best=False)
+                              plot_best=False, plot_search=False)
     for key, value in changes.items():
         setattr(settings, key, value)
     return settings

@@ -1,0 +1,260 @@
+"""Pictures of a search, drawn from the trial records with matplotlib (no TensorFlow needed).
+
+- ``search_progress.png``: each trial's validation accuracy, the running best, failures marked;
+- ``hyperparameter_effects.png``: score against each hyperparameter (box plots for choices),
+  ordered by importance;
+- ``hyperparameters_scatter_matrix.png``: the most important hyperparameters against each other,
+  coloured by score, and against the score on the diagonal;
+- ``learning_curves.png``: training and validation accuracy per epoch of the top 5 trials.
+
+Importance is the share of the score's variance that a hyperparameter's value explains (the
+correlation ratio, eta squared), over the trials where it is active: between the options of a
+choice, or between the quartiles of a numeric hyperparameter. It is 0 when the score does not
+depend on it and 1 when the value alone fixes the score. With few trials it is a rough guide.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reports import flatten_params, ranked
+from trial_store import TrialRecord, TrialStatus
+
+PROGRESS_PNG = "search_progress.png"
+EFFECTS_PNG = "hyperparameter_effects.png"
+SCATTER_PNG = "hyperparameters_scatter_matrix.png"
+CURVES_PNG = "learning_curves.png"
+DPI = 100
+SCATTER_MAX_PARAMS = 6
+CURVES_TOP = 5
+EFFECTS_COLUMNS = 3
+NUMERIC_BINS = 4
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+    return plt
+
+
+@dataclass
+class Column:
+    """One hyperparameter across the scored trials: its values (None where inactive)."""
+
+    name: str
+    values: list[Any]
+    categorical: bool
+    categories: list[str]
+    importance: float
+
+    def position(self, value: Any) -> float:
+        """Where a value sits on an axis: categories at 0, 1, 2...; numbers as they are."""
+        return float(self.categories.index(str(value))) if self.categorical else float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def eta_squared(groups: list[np.ndarray]) -> float:
+    """Share of the variance of all values explained by the group they belong to."""
+    groups = [g for g in groups if len(g)]
+    values = np.concatenate(groups) if groups else np.array([])
+    if len(groups) < 2 or len(values) < 3 or values.var() == 0:
+        return 0.0
+    between = sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups)
+    return float(between / (values.var() * len(values)))
+
+
+def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
+    """The varying hyperparameters of the scored trials, most important first, and the scores."""
+    scored = ranked(records)
+    flat = [flatten_params(r.params) for r in scored]
+    scores = np.array([r.score for r in scored])
+    names = sorted({k for row in flat for k in row})
+    out = []
+    for name in names:
+        values = [row.get(name) for row in flat]
+        present = [(v, s) for v, s in zip(values, scores) if v is not None]
+        if len({repr(v) for v, _ in present}) < 2:
+            continue  # a constant tells nothing
+        categorical = not all(_is_number(v) for v, _ in present)
+        if categorical:
+            categories = sorted({str(v) for v, _ in present})
+            groups = [np.array([s for v, s in present if str(v) == c]) for c in categories]
+        else:
+            categories = []
+            numbers = np.array([float(v) for v, _ in present])
+            edges = np.quantile(numbers, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1])
+            bins = np.searchsorted(edges, numbers)
+            groups = [np.array([s for (_, s), b in zip(present, bins) if b == k])
+                      for k in range(NUMERIC_BINS)]
+        out.append(Column(name, values, categorical, categories, eta_squared(groups)))
+    out.sort(key=lambda c: (-c.importance, c.name))
+    return out, scores
+
+
+def plot_progress(records: list[TrialRecord], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ordered = sorted(records, key=lambda r: r.number)
+    ok = [r for r in ordered if r.status == TrialStatus.OK]
+    pruned = [r for r in ordered if r.status == TrialStatus.PRUNED]
+    failed = [r for r in ordered if r.status == TrialStatus.FAILED]
+    ax.scatter([r.number for r in ok], [r.score for r in ok], s=22, color="tab:blue",
+               label="trial")
+    if pruned:
+        ax.scatter([r.number for r in pruned], [r.score for r in pruned], s=22,
+                   facecolors="none", edgecolors="tab:blue", label="pruned trial")
+    best, running = -math.inf, []
+    for r in ordered:
+        if r.score is not None:
+            best = max(best, r.score)
+        running.append(best if best > -math.inf else np.nan)
+    ax.step([r.number for r in ordered], running, where="post", color="tab:orange",
+            label="best so far")
+    if failed:
+        floor = min([r.score for r in ok + pruned] or [0.0])
+        ax.scatter([r.number for r in failed], [floor] * len(failed), marker="x", s=40,
+                   color="tab:red", label=f"failed ({len(failed)})")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Search progress: {len(records)} trials")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _categorical_ticks(ax, column: Column, axis: str) -> None:
+    labels = [c if len(c) <= 14 else c[:12] + ".." for c in column.categories]
+    ticks = range(len(labels))
+    if axis == "x":
+        ax.set_xticks(ticks, labels, rotation=30, ha="right", fontsize=8)
+    else:
+        ax.set_yticks(ticks, labels, fontsize=8)
+
+
+def plot_effects(records: list[TrialRecord], path: Path) -> Path:
+    plt = _pyplot()
+    cols, scores = columns(records)
+    n = max(1, len(cols))
+    rows = math.ceil(n / EFFECTS_COLUMNS)
+    fig, axes = plt.subplots(rows, EFFECTS_COLUMNS, figsize=(4.2 * EFFECTS_COLUMNS, 3.4 * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(cols):]:
+        ax.axis("off")
+    if not cols:
+        axes.flat[0].text(0.5, 0.5, "no hyperparameter varies among the scored trials yet",
+                          ha="center", va="center")
+    for ax, col in zip(axes.flat, cols):
+        pairs = [(v, s) for v, s in zip(col.values, scores) if v is not None]
+        if col.categorical:
+            data = [[s for v, s in pairs if str(v) == c] for c in col.categories]
+            ax.boxplot(data, positions=range(len(data)))
+            _categorical_ticks(ax, col, "x")
+        else:
+            ax.scatter([float(v) for v, _ in pairs], [s for _, s in pairs], s=16, alpha=0.8)
+        ax.set_title(f"{col.name}\nimportance {col.importance:.2f} ({len(pairs)} trials)",
+                     fontsize=9)
+        ax.set_ylabel("validation accuracy", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Validation accuracy against each hyperparameter, most important first")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
+    plt = _pyplot()
+    cols, scores = columns(records)
+    cols = cols[:SCATTER_MAX_PARAMS]
+    n = max(1, len(cols))
+    fig, axes = plt.subplots(n, n, figsize=(2.6 * n + 1.5, 2.6 * n), squeeze=False)
+    if not cols:
+        axes[0, 0].text(0.5, 0.5, "no hyperparameter varies yet", ha="center", va="center")
+        axes[0, 0].axis("off")
+    points = None
+    for i, row_col in enumerate(cols):
+        for j, col_col in enumerate(cols):
+            ax = axes[i, j]
+            if i == j:  # the hyperparameter against the score
+                pairs = [(col_col.position(v), s) for v, s in zip(col_col.values, scores)
+                         if v is not None]
+                ax.scatter([p for p, _ in pairs], [s for _, s in pairs], s=10, color="0.3")
+                ax.set_ylabel("val. acc." if j == 0 else "", fontsize=8)
+            else:  # conditional hyperparameters: only trials where both are present
+                triples = [(col_col.position(a), row_col.position(b), s) for a, b, s in
+                           zip(col_col.values, row_col.values, scores)
+                           if a is not None and b is not None]
+                if triples:
+                    xs, ys, ss = zip(*triples)
+                    points = ax.scatter(xs, ys, c=ss, cmap="viridis", s=14,
+                                        vmin=scores.min(), vmax=scores.max())
+                if j == 0:
+                    ax.set_ylabel(row_col.name, fontsize=8)
+                if row_col.categorical:
+                    _categorical_ticks(ax, row_col, "y")
+            if i == n - 1:
+                ax.set_xlabel(col_col.name, fontsize=8)
+            if col_col.categorical:
+                _categorical_ticks(ax, col_col, "x")
+            ax.tick_params(labelsize=7)
+    if points is not None:
+        fig.colorbar(points, ax=axes, shrink=0.6, label="validation accuracy")
+    fig.suptitle(f"The {len(cols)} most important hyperparameters (diagonal: against the score)")
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_learning_curves(records: list[TrialRecord], path: Path) -> Path:
+    plt = _pyplot()
+    top = [r for r in ranked(records) if r.history][:CURVES_TOP]
+    heads = sorted({k[len("val_"):-len("_accuracy")] or "" for r in top for k in r.history
+                    if k.startswith("val_") and k.endswith("accuracy")})
+    heads = heads or [""]
+    fig, axes = plt.subplots(1, len(heads), figsize=(7 * len(heads), 4.5), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, head in zip(axes.flat, heads):
+        key = f"{head}_accuracy" if head else "accuracy"
+        for k, r in enumerate(top):
+            train, val = r.history.get(key), r.history.get(f"val_{key}")
+            epochs = range(1, len(val or []) + 1)
+            if val:
+                ax.plot(epochs, val, color=colours(k), marker="o", markersize=3,
+                        label=f"trial {r.number} validation")
+            if train:
+                ax.plot(epochs, train, color=colours(k), linestyle="--",
+                        label=f"trial {r.number} training")
+        ax.set_title(f"Top {len(top)} trials: {head or 'accuracy'} head" if head else
+                     f"Top {len(top)} trials")
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+        if top:
+            ax.legend(fontsize=7, ncol=2, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_all(records: list[TrialRecord], results_dir: Path) -> list[Path]:
+    """Every search plot, written into the results folder."""
+    results_dir = Path(results_dir)
+    return [plot_progress(records, results_dir / PROGRESS_PNG),
+            plot_effects(records, results_dir / EFFECTS_PNG),
+            plot_scatter_matrix(records, results_dir / SCATTER_PNG),
+            plot_learning_curves(records, results_dir / CURVES_PNG)]

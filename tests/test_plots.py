@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from test_trial_store import make_record
+
+import plots
+from trial_store import TrialStatus
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def recorded_trials(n=16, seed=0):
+    """Trials whose score depends on the optimizer (strongly) and lr (weakly); a conditional
+    hyperparameter present in half of them; two failures."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for i in range(n):
+        optimizer = ["adam", "sgd"][i % 2]
+        lr = float(rng.uniform(0.001, 0.1))
+        extra = {"units": int(rng.integers(8, 64))} if i % 4 < 2 else None
+        score = (0.8 if optimizer == "adam" else 0.5) + 0.1 * lr + rng.normal(0, 0.01)
+        params = {"optimizer": optimizer, "lr": lr, "extra": extra, "fixed": 3}
+        history = {"accuracy": list(np.linspace(0.3, score + 0.05, 4)),
+                   "val_accuracy": list(np.linspace(0.2, score, 4))}
+        if i in (5, 9):
+            records.append(make_record(i, None, TrialStatus.FAILED, params=params, history={}))
+        else:
+            records.append(make_record(i, 1 - score, params=params, history=history))
+    return records
+
+
+def test_importance_finds_what_drives_the_score():
+    cols, scores = plots.columns(recorded_trials())
+    names = [c.name for c in cols]
+    assert names[0] == "optimizer" and cols[0].importance > 0.9
+    assert "fixed" not in names  # constant: nothing to learn from it
+    units = next(c for c in cols if c.name == "extra.units")
+    assert sum(v is not None for v in units.values) < len(scores)  # only where present
+
+
+def test_eta_squared_limits():
+    assert plots.eta_squared([np.array([1.0, 1.0]), np.array([2.0, 2.0])]) == pytest.approx(1.0)
+    assert plots.eta_squared([np.array([1.0, 2.0]), np.array([1.0, 2.0])]) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("draw, min_size", [
+    (plots.plot_progress, (800, 400)),
+    (plots.plot_effects, (1000, 300)),
+    (plots.plot_scatter_matrix, (600, 600)),
+    (plots.plot_learning_curves, (600, 400)),
+])
+def test_each_plot_renders_from_recorded_trials(tmp_path, draw, min_size):
+    path = draw(recorded_trials(), tmp_path / "plot.png")
+    width, height = png_size(path)
+    assert width >= min_size[0] and height >= min_size[1]
+    assert path.stat().st_size > 10_000  # more than an empty canvas
+
+
+def test_plots_survive_a_search_with_nothing_scored_yet(tmp_path):
+    failed = [make_record(0, None, TrialStatus.FAILED, history={})]
+    for path in plots.plot_all(failed, tmp_path):
+        assert png_size(path)[0] > 100
+
+
+def test_learning_curves_show_one_panel_per_head(tmp_path):
+    two_heads = [make_record(i, 0.5 - i / 100, history={
+        "fine_accuracy": [0.1, 0.2], "val_fine_accuracy": [0.1, 0.3],
+        "coarse_accuracy": [0.2, 0.4], "val_coarse_accuracy": [0.2, 0.5]}) for i in range(3)]
+    one_head = plots.plot_learning_curves(recorded_trials(), tmp_path / "one.png")
+    both = plots.plot_learning_curves(two_heads, tmp_path / "two.png")
+    assert png_size(both)[0] > 1.8 * png_size(one_head)[0]
