@@ -109,6 +109,9 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     plot = run_cli(["plot", "--results-dir", str(results), "--space",
                     str(ROOT / "search_spaces" / "fashion_mnist_cnn.py")], cwd=tmp_path)
     assert plot.returncode == 0, plot.stderr
+    for name in ("search_progress.png", "hyperparameter_effects.png",
+                 "hyperparameters_scatter_matrix.png", "learning_curves.png"):
+        assert _png_size(results / name)[0] > 300 and f"wrote {results / name}" in plot.stdout
     width, height = _png_size(results / "best_model.png")
     assert width > 100 and height > 200  # a vertical graph of several layers, with shapes
     assert _png_size(results / "demo_model.png")[1] > _png_size(results / "best_model.png")[1]
