@@ -396,6 +396,14 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if missing:
         raise SpaceFileError(f"{path} must define {', '.join(REQUIRED_NAMES)}; missing: "
                              f"{', '.join(missing)}. See search_spaces/cifar100.py for an example.")
+    import data_loaders
+    import neural_net
+    if module.DATASET not in data_loaders.DATASETS:
+        raise SpaceFileError(f"{path}: DATASET {module.DATASET!r} is not one of "
+                             f"{sorted(data_loaders.DATASETS)}.")
+    if module.MODEL not in neural_net.MODEL_BUILDERS:
+        raise SpaceFileError(f"{path}: MODEL {module.MODEL!r} is not one of "
+                             f"{sorted(neural_net.MODEL_BUILDERS)}.")
     defaults = dict(module.DEFAULTS)
     unknown = set(defaults) - BUDGET_KEYS
     if unknown:

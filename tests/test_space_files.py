@@ -37,6 +37,21 @@ def test_unknown_budget_key_is_refused(tmp_path):
         load_space_file(path)
 
 
+@pytest.mark.parametrize("name, value, message", [
+    ("DATASET", '"imagenet"', "DATASET 'imagenet' is not one of"),
+    ("MODEL", '"transformer"', "MODEL 'transformer' is not one of"),
+])
+def test_unknown_dataset_or_model_is_refused(tmp_path, name, value, message):
+    text = f"""
+        from hyperopt import hp
+        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
+        {name} = {value}
+    """
+    with pytest.raises(SpaceFileError, match=message):
+        load_space_file(write_space(tmp_path / "s.py", text=text))
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_spaces_load(path: Path):
     space = load_space_file(path)
