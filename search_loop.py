@@ -457,7 +457,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
     budget = resolve_budget(space_file, settings)
     store = TrialStore(settings.results_dir)
     for name in ("hyperopt.tpe", "hyperopt.fmin", "hyperopt.rand", "hyperopt.anneal"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported here
 
     with store.lock():
         restored = restore(store, space_file)
