@@ -28,12 +28,14 @@ def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
     return sorted(scored, key=lambda r: (r.loss, r.number))
 
 
-def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"residual": {"units": 2}}`` -> ``{"residual.units": 2}``; an absent option -> None."""
+def flatten_params(params: dict[str, Any] | list, prefix: str = "") -> dict[str, Any]:
+    """``{"residual": {"units": 2}, "layers": [{"units": 8}]}`` ->
+    ``{"residual.units": 2, "layers.0.units": 8}``; an absent option -> None."""
     flat: dict[str, Any] = {}
-    for key, value in params.items():
+    items = params.items() if isinstance(params, dict) else enumerate(params)
+    for key, value in items:
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, (dict, list)) and value:
             flat.update(flatten_params(value, f"{name}."))
         else:
             flat[name] = value
