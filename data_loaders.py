@@ -95,7 +95,8 @@ def read_idx(path: Path) -> np.ndarray:
                         "fetch it again.") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE:
         raise DataError(f"{path} is not an idx file of unsigned bytes (bad magic number "
-                        f"{raw[:4].hex() or 'empty'}); expected one of the official MNIST-format files.")
+                        f"{raw[:4].hex() or 'empty'}); expected one of the official "
+                        "MNIST-format files.")
     ndim = raw[3]
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
@@ -264,7 +265,8 @@ def load_cifar100(data_dir: Path | None) -> tuple[Split, Split]:
     ((xf, yf), (xt, yt)), ((_, yc), (_, ytc)) = _keras_download(
         download, "cifar-100-python.tar.gz", data_dir)
     return (Split(xf, {"fine": yf.ravel().astype(np.int64), "coarse": yc.ravel().astype(np.int64)}),
-            Split(xt, {"fine": yt.ravel().astype(np.int64), "coarse": ytc.ravel().astype(np.int64)}))
+            Split(xt, {"fine": yt.ravel().astype(np.int64),
+                       "coarse": ytc.ravel().astype(np.int64)}))
 
 
 def load_cifar10(data_dir: Path | None) -> tuple[Split, Split]:

@@ -4,7 +4,8 @@
     python hyperopt_optimize.py                      # search the default CIFAR-100 space (TPE)
     python hyperopt_optimize.py --space search_spaces/fashion_mnist_cnn.py --max-evals 20
     python hyperopt_optimize.py rank [--top K] [--json]
-    python hyperopt_optimize.py plot
+    python hyperopt_optimize.py plot                 # PNGs and TensorBoard logs in results/
+    python hyperopt_optimize.py report               # results/report.html
 
 Every trial is saved as it ends (``results/results.pkl`` and one JSON per trial); relaunching the
 same command resumes the search.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
-COMMANDS = ("search", "rank", "plot", "describe", "retrain")
+COMMANDS = ("search", "rank", "plot", "report", "describe", "retrain")
 EXIT_FATAL = 2
 EXIT_INTERRUPTED = 130
 
@@ -40,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hyperopt_optimize.py", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="search", choices=COMMANDS,
-                        help="search (the default); rank the trials; plot the best model; "
-                             "describe the space; retrain the best (or --trial N) "
+                        help="search (the default); rank the trials; plot the search and the "
+                             "best model (and write the TensorBoard logs); report: write "
+                             "report.html; describe the space; retrain the best (or --trial N) "
                              "configuration on training plus validation data and save it")
     parser.add_argument("--results-dir", type=Path, default=Path("results"),
                         help="where trials are saved and read (default: results/)")
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png and the search plots during the search")
+    search.add_argument("--no-tensorboard", action="store_true",
+                        help="do not write TensorBoard logs (<results-dir>/tensorboard)")
 
     rank = parser.add_argument_group("rank")
     rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
@@ -114,7 +118,8 @@ def command_search(args) -> int:
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
-        plot_best=not args.no_plot, plot_search=not args.no_plot)
+        plot_best=not args.no_plot, plot_search=not args.no_plot,
+        tensorboard=not args.no_tensorboard)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:
@@ -146,6 +151,8 @@ def command_plot(args) -> int:
     if records:
         for path in plots.plot_all(records, args.results_dir):
             print(f"wrote {path}")
+    if records:
+        _write_tensorboard(records, args)
     best = reports.ranked(records)[:1]
     if best:
         path = reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset,
@@ -160,6 +167,46 @@ def command_plot(args) -> int:
                                         space_file.dataset,
                                         args.results_dir / reports.DEMO_MODEL_PNG)
         print(f"demo model of {space_file.name}: {path}")
+    return 0
+
+
+def _write_tensorboard(records, args) -> None:
+    """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
+    import tensorboard_logs
+    from search_loop import dataset_heads
+    from space_files import SpaceFileError, load_space_file
+
+    newest = max(records, key=lambda r: r.number)
+    try:
+        space_file = load_space_file(newest.space_file)
+    except SpaceFileError:
+        space_file = load_space_file(args.space)
+    written = tensorboard_logs.sync(args.results_dir, records, space_file,
+                                    dataset_heads(space_file.dataset))
+    print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "
+          f"runs): tensorboard --logdir {args.results_dir / tensorboard_logs.LOG_DIR}")
+
+
+def command_report(args) -> int:
+    import html_report
+    import plots
+    import reports
+    from trial_store import TrialStore
+
+    records = TrialStore(args.results_dir).load_records()
+    if not records:
+        print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
+        return EXIT_FATAL
+    plots.plot_all(records, args.results_dir)
+    best = reports.ranked(records)[:1]
+    best_png = args.results_dir / reports.BEST_MODEL_PNG
+    if best and not best_png.exists():
+        try:
+            reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset, best_png)
+        except reports.GraphvizMissing as e:
+            print(f"the report has no model graph: {e}")
+    path = html_report.write_report(records, args.results_dir)
+    print(f"wrote {path} ({len(records)} trials): open it in a browser")
     return 0
 
 
@@ -191,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import retrain
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
+                "report": command_report,
                 "describe": command_describe, "retrain": command_retrain}
     try:
         return handlers[args.command](args)

@@ -102,6 +102,7 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
 
 def plot_progress(records: list[TrialRecord], path: Path) -> Path:
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ordered = sorted(records, key=lambda r: r.number)
     ok = [r for r in ordered if r.status == TrialStatus.OK]
@@ -124,6 +125,7 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
         ax.scatter([r.number for r in failed], [floor] * len(failed), marker="x", s=40,
                    color="tab:red", label=f"failed ({len(failed)})")
     ax.set_xlabel("trial number")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"Search progress: {len(records)} trials")
     ax.grid(alpha=0.3)

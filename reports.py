@@ -77,7 +77,8 @@ def rank_table(records: list[TrialRecord], top: int | None = 10) -> str:
                      f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
     failed = sum(r.status == TrialStatus.FAILED for r in records)
     lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the test "
-                 f"accuracy is reported, never used to select){f', {failed} failed' if failed else ''}.")
+                 "accuracy is reported, never used to select)"
+                 f"{f', {failed} failed' if failed else ''}.")
     return "\n".join(lines)
 
 

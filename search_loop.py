@@ -16,7 +16,6 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,6 +63,7 @@ class SearchSettings:
     trial_timeout_s: float | None = None  # per trial: stops at the next epoch end
     plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
     plot_search: bool = True  # refresh the search plots (plots.py) after each trial
+    tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
 
 
 @dataclass
@@ -545,6 +545,8 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                 settings.plot_best = _draw_best(runner, record, store)
             if settings.plot_search:
                 _refresh_plots(list(records.values()), store)
+            if settings.tensorboard:
+                settings.tensorboard = _log_tensorboard(list(records.values()), store, space_file)
             if record.status != TrialStatus.FAILED:
                 failures_in_a_row = 0
                 continue
@@ -569,6 +571,24 @@ def _refresh_plots(records: list[TrialRecord], store: TrialStore) -> None:
         plots.plot_all(records, store.dir)
     except Exception as e:  # a plotting problem never stops the search
         logger.warning("the search plots were not refreshed (%s)", e)
+
+
+def _log_tensorboard(records: list[TrialRecord], store: TrialStore, space_file: SpaceFile) -> bool:
+    """Add the new trials' runs to the TensorBoard logs; returns whether to keep logging."""
+    try:
+        import tensorboard_logs
+        tensorboard_logs.sync(store.dir, records, space_file, dataset_heads(space_file.dataset))
+    except ImportError as e:
+        logger.warning("TensorBoard logs are not written: %s. Install tensorboard (it is in "
+                       "setup.cfg's requirements); the search goes on.", e)
+        return False
+    except Exception as e:  # a logging problem never stops the search
+        logger.warning("the TensorBoard logs were not updated (%s)", e)
+    return True
+
+
+def dataset_heads(dataset: str) -> list[str]:
+    return list(data_loaders.DATASETS[dataset].heads)
 
 
 def _draw_best(runner: TrialRunner, record: TrialRecord, store: TrialStore) -> bool:

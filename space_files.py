@@ -78,7 +78,8 @@ class Hyperparameter:
         if d == "loguniform":
             return v > 0 and a[0] - NUMERIC_TOLERANCE <= math.log(v) <= a[1] + NUMERIC_TOLERANCE
         if d == "qloguniform":
-            return v > 0 and _on_grid(v, a[2]) and math.log(max(v - a[2] / 2, 1e-300)) <= a[1] + 1e-9
+            top = math.log(max(v - a[2] / 2, 1e-300))
+            return v > 0 and _on_grid(v, a[2]) and top <= a[1] + 1e-9
         return True  # unbounded distributions (normal, lognormal, ...) contain every number
 
     def describe(self) -> str:
@@ -273,8 +274,8 @@ def describe_space(space_file: "SpaceFile", cap: int = 1_000_000) -> str:
     for p in space_file.params.values():
         where = " or ".join(" and ".join(f"{c.label}={c.option}" for c in path)
                             for path in p.paths if path)
-        lines.append(f"  {p.label:<{width}}  {p.describe()}" + (f"   [only if {where}]"
-                                                               if where else ""))
+        condition = f"   [only if {where}]" if where else ""
+        lines.append(f"  {p.label:<{width}}  {p.describe()}" + condition)
     try:
         count = f"{len(discrete_points(space_file.params, cap)):,} distinct combinations"
     except TooManyCombinations as e:

@@ -140,7 +140,8 @@ def empty_keras_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(data_loaders, "KERAS_CACHE", tmp_path_factory.mktemp("keras_cache"))
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, timeout: float = 300,
+            **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_HOME": str(cwd / "keras_home"),
            "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, str(ROOT / "hyperopt_optimize.py"), *args], cwd=cwd,

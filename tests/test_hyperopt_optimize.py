@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -93,6 +94,8 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     out = run_cli(_search_args(tiny_space, results, fashion_dir, 3), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Best: trial" in out.stdout and (results / "best_model.png").exists()
+    runs = sorted(p.name for p in (results / "tensorboard").iterdir() if p.is_dir())
+    assert runs == ["trial-0000", "trial-0001", "trial-0002"]
 
     table = run_cli(["rank", "--results-dir", str(results), "--top", "2"], cwd=tmp_path)
     rows = [line for line in table.stdout.splitlines() if line[:4].strip().isdigit()]
@@ -106,6 +109,7 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     assert len(full) == 3 and full[0]["loss"] <= full[1]["loss"] <= full[2]["loss"]
 
     (results / "best_model.png").unlink()
+    shutil.rmtree(results / "tensorboard")
     plot = run_cli(["plot", "--results-dir", str(results), "--space",
                     str(ROOT / "search_spaces" / "fashion_mnist_cnn.py")], cwd=tmp_path)
     assert plot.returncode == 0, plot.stderr
@@ -115,6 +119,11 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     width, height = _png_size(results / "best_model.png")
     assert width > 100 and height > 200  # a vertical graph of several layers, with shapes
     assert _png_size(results / "demo_model.png")[1] > _png_size(results / "best_model.png")[1]
+    assert "(3 new runs)" in plot.stdout and (results / "tensorboard" / "trial-0002").is_dir()
+
+    report = run_cli(["report", "--results-dir", str(results)], cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "Top 3 trials" in (results / "report.html").read_text()
 
     retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
                          str(fashion_dir), "--trial", "0"], cwd=tmp_path)

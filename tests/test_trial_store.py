@@ -115,7 +115,8 @@ with TrialStore({path!r}).lock():
 
 
 def _hold_lock(path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(root=str(ROOT), path=str(path))],
+    code = HOLD_LOCK.format(root=str(ROOT), path=str(path))
+    proc = subprocess.Popen([sys.executable, "-c", code],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc

@@ -1,0 +1,184 @@
+"""``report.html``: one self-contained page on a search, to open in a browser or to send on.
+
+It holds the best trial (its hyperparameters and every head's metrics), the top-10 table, the
+time spent, the trials per status and the search plots. The pictures are embedded in the file, so
+it can be moved or mailed on its own. It is written from the JSON records, like the plots.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from reports import BEST_MODEL_PNG, flatten_params, ranked
+from trial_store import TrialRecord, TrialStatus, atomic_write
+
+REPORT_HTML = "report.html"
+TOP = 10
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1.5em; color: #222; line-height: 1.45; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em;
+     margin-top: 1.8em; }
+.sub { color: #666; margin-top: 0; }
+.cards { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 9em; }
+.card .n { font-size: 1.6em; font-weight: 600; } .card .l { color: #666; font-size: 0.9em; }
+table { border-collapse: collapse; font-size: 0.92em; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.best td { background: #eef7ee; }
+.status-failed { color: #b00; } .status-pruned { color: #a60; }
+figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.92em; }
+code { background: #f4f4f4; padding: 0 0.25em; border-radius: 3px; }
+"""
+
+PLOTS = [
+    ("search_progress.png", "Search progress: each trial's validation accuracy and the best so "
+                            "far; failed trials marked."),
+    ("hyperparameter_effects.png", "Effect of each hyperparameter on the score, most important "
+                                   "first (share of the score's variance it explains)."),
+    ("hyperparameters_scatter_matrix.png", "The most important hyperparameters against each "
+                                           "other, coloured by score."),
+    ("learning_curves.png", "Training and validation accuracy per epoch of the top trials."),
+    (BEST_MODEL_PNG, "The best trial's network."),
+]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min" if hours else f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{_e(path.name)}">'
+
+
+def _cards(records: list[TrialRecord]) -> str:
+    counts = Counter(r.status for r in records)
+    spent = sum(r.wall_time_s for r in records)
+    items = [(len(records), "trials"), (counts[TrialStatus.OK], "completed"),
+             (counts[TrialStatus.PRUNED], "pruned"), (counts[TrialStatus.FAILED], "failed"),
+             (_duration(spent), "training time"), (_span(records), "from first to last trial")]
+    return '<div class="cards">' + "".join(
+        f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(label)}</div></div>'
+        for n, label in items) + "</div>"
+
+
+def _span(records: list[TrialRecord]) -> str:
+    try:
+        starts = [datetime.fromisoformat(r.started_at).timestamp() for r in records]
+    except (TypeError, ValueError):
+        return "—"
+    last = max(records, key=lambda r: datetime.fromisoformat(r.started_at).timestamp())
+    return _duration(max(starts) + last.wall_time_s - min(starts))
+
+
+def _best_section(best: TrialRecord) -> str:
+    params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>"
+                     for k, v in flatten_params(best.params).items())
+    heads = list(best.metrics)
+    head_titles = heads if len(heads) > 1 else ["value"]
+    names = sorted({name for values in best.metrics.values() for name in values})
+    metric_rows = "".join(
+        f"<tr><th>{_e(name)}</th>" + "".join(
+            f'<td class="num">{_e(_fmt(best.metrics[h].get(name)))}</td>' for h in heads)
+        + "</tr>" for name in names)
+    return (f"<h2>Best trial: {best.number}</h2>"
+            f"<p>Validation accuracy <b>{best.score:.4f}</b> (selects the model); "
+            f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, trial seed "
+            f"<code>{best.trial_seed}</code>. The test accuracy is reported only, never used to "
+            f"select. Retrain it with <code>python hyperopt_optimize.py retrain --trial "
+            f"{best.number}</code>.</p>"
+            '<div class="cards">'
+            f'<table><tr><th>hyperparameter</th><th>value</th></tr>{params}</table>'
+            f'<table><tr><th>metric</th>{"".join(f"<th>{_e(h)}</th>" for h in head_titles)}</tr>'
+            f"{metric_rows}</table></div>")
+
+
+def _top_table(records: list[TrialRecord]) -> str:
+    rows = ranked(records)[:TOP]
+    flat = [flatten_params(r.params) for r in rows]
+    keys = [k for k in dict.fromkeys(k for f in flat for k in f)
+            if len({repr(f.get(k)) for f in flat}) > 1 or len(flat) == 1]
+    head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
+            "<th>time s</th><th>status</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys)
+            + "</tr>")
+    body = []
+    for rank, (r, f) in enumerate(zip(rows, flat), 1):
+        test = next(iter(r.metrics.values()), {}).get("test_accuracy")
+        cells = [rank, r.number, f"{r.score:.4f}", _fmt(test), r.epochs_run,
+                 f"{r.wall_time_s:.1f}"]
+        body.append(f'<tr{" class=best" if rank == 1 else ""}>'
+                    + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
+                    + f'<td class="status-{r.status.value}">{_e(r.status.value)}</td>'
+                    + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys) + "</tr>")
+    return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
+            "head; only the hyperparameters that differ among them are shown.</p>"
+            f"<table>{head}{''.join(body)}</table>")
+
+
+def _failures(records: list[TrialRecord]) -> str:
+    failed = [r for r in records if r.status == TrialStatus.FAILED]
+    if not failed:
+        return ""
+    rows = "".join(f'<tr><td class="num">{r.number}</td><td>{_e(_fmt(r.error))}</td></tr>'
+                   for r in failed[-TOP:])
+    return ("<h2>Failed trials</h2><p class=sub>Each <code>failed_trial-NNNN.json</code> holds "
+            f"the traceback.</p><table><tr><th>trial</th><th>error</th></tr>{rows}</table>")
+
+
+def render(records: list[TrialRecord], results_dir: Path) -> str:
+    """The report's HTML, with the PNGs found in ``results_dir`` embedded."""
+    first = records[0] if records else None
+    title = f"Search report: {Path(first.space_file).name if first else 'no trials yet'}"
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+             f"<meta name=viewport content='width=device-width, initial-scale=1'>"
+             f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
+             f"<h1>{_e(title)}</h1>"]
+    if first:
+        parts.append(f"<p class=sub>Dataset <code>{_e(first.dataset)}</code>, model "
+                     f"<code>{_e(first.model)}</code>, search seed <code>{first.seed}</code>, "
+                     f"results in <code>{_e(results_dir)}</code>. Written "
+                     f"{datetime.now().strftime('%Y-%m-%d %H:%M')}.</p>")
+    parts.append(_cards(records))
+    best = ranked(records)[:1]
+    if best:
+        parts += [_best_section(best[0]), _top_table(records)]
+    else:
+        parts.append("<p>No trial has completed yet.</p>")
+    parts.append(_failures(records))
+    figures = [(results_dir / name, caption) for name, caption in PLOTS
+               if (results_dir / name).exists()]
+    if figures:
+        parts.append("<h2>Plots</h2>")
+        parts += [f"<figure>{_image(path)}<figcaption>{_e(caption)}</figcaption></figure>"
+                  for path, caption in figures]
+    parts.append("<p class=sub>Every trial is also in the HParams dashboard: "
+                 f"<code>tensorboard --logdir {_e(results_dir / 'tensorboard')}</code>.</p>"
+                 "</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(records: list[TrialRecord], results_dir: Path) -> Path:
+    path = Path(results_dir) / REPORT_HTML
+    atomic_write(path, render(records, Path(results_dir)).encode("utf-8"))
+    return path

@@ -1,0 +1,99 @@
+import base64
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+from test_plots import png_size, recorded_trials
+from test_trial_store import make_record
+
+import html_report
+import plots
+from trial_store import TrialStatus
+
+
+class Page(HTMLParser):
+    """What a reader sees: headings, table rows, cards, images (decoded), text."""
+
+    def __init__(self, text):
+        super().__init__()
+        self.headings, self.rows, self.images, self.text = [], [], [], []
+        self._in, self._row = None, None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("h1", "h2"):
+            self._in = tag
+            self.headings.append("")
+        elif tag == "tr":
+            self._row = []
+            self.rows.append(self._row)
+        elif tag == "img":
+            prefix = "data:image/png;base64,"
+            assert attrs["src"].startswith(prefix)
+            self.images.append(base64.b64decode(attrs["src"][len(prefix):]))
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2"):
+            self._in = None
+        elif tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in:
+            self.headings[-1] += data
+        if self._row is not None and data.strip():
+            self._row.append(data.strip())
+
+
+def records_with_every_status():
+    records = recorded_trials()
+    records.append(make_record(16, 0.45, TrialStatus.PRUNED, params={"optimizer": "sgd"},
+                               history={"val_accuracy": [0.55]}))
+    records.append(make_record(17, None, TrialStatus.FAILED, history={},
+                               error="ValueError: <script>alert(1)</script>"))
+    return records
+
+
+def test_report_shows_the_best_trial_top_ten_statuses_and_plots(tmp_path):
+    records = records_with_every_status()
+    plots.plot_all(records, tmp_path)
+    page = Page(html_report.write_report(records, tmp_path).read_text())
+
+    best = min((r for r in records if r.loss is not None), key=lambda r: r.loss)
+    assert f"Best trial: {best.number}" in page.headings
+    assert "Top 10 trials" in page.headings
+    top = [row for row in page.rows if row[0].isdigit() and len(row) > 2]
+    assert [int(row[0]) for row in top] == list(range(1, 11))
+    assert int(top[0][1]) == best.number and float(top[0][2]) == pytest.approx(best.score, 1e-3)
+    text = " ".join(page.text)
+    for count, label in ((18, "trials"), (3, "failed"), (1, "pruned"), (14, "completed")):
+        assert f"{count} {label}" in " ".join(" ".join(page.text).split())
+    assert "<script>alert(1)</script>" in text  # shown as text, not run
+    assert "<script>" not in html_report.render(records, tmp_path)
+    assert len(page.images) == 4  # the four search plots (no model graph drawn here)
+    for image in page.images:
+        assert image[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_before_any_trial_completed(tmp_path):
+    failed = [make_record(0, None, TrialStatus.FAILED, history={}, error="OOM")]
+    page = Page(html_report.write_report(failed, tmp_path).read_text())
+    assert "No trial has completed yet." in " ".join(page.text)
+    assert ["0", "OOM"] in page.rows
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs Debian's chromium for a headless screenshot")
+def test_report_renders_in_headless_chromium(tmp_path):
+    records = records_with_every_status()
+    plots.plot_all(records, tmp_path)
+    report = html_report.write_report(records, tmp_path)
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", "--window-size=1280,3000", f"--screenshot={shot}",
+                    report.as_uri()], capture_output=True, timeout=120, check=True)
+    assert png_size(shot) == (1280, 3000)
+    assert shot.stat().st_size > 100_000  # tables and plots drawn, not a blank page

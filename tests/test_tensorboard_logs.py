@@ -1,0 +1,170 @@
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import write_space
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, metadata
+from test_trial_store import make_record
+
+import tensorboard_logs
+from space_files import load_space_file
+from trial_store import TrialStatus
+
+HEADS = ["label"]
+
+
+def trial(space_file, number, vals, loss=0.2, status=TrialStatus.OK, epochs=3):
+    history = {"accuracy": [0.3 + 0.1 * e for e in range(epochs)],
+               "val_accuracy": [0.25 + 0.1 * e for e in range(epochs)]}
+    return make_record(number, loss, status, hyperopt_vals=vals,
+                       choice_options=space_file.choice_options(vals),
+                       params=space_file.decode(vals), history=history)
+
+
+@pytest.fixture
+def space(tmp_path):
+    return load_space_file(write_space(tmp_path / "space.py"))
+
+
+@pytest.fixture
+def records(space):
+    vals = {"units": 16.0, "dropout": 1, "activation": 0, "learning_rate": 0.01}
+    return [trial(space, 0, vals, loss=0.3),
+            trial(space, 1, {**vals, "activation": 1, "units": 24.0}, loss=0.1),
+            trial(space, 2, vals, loss=None, status=TrialStatus.FAILED, epochs=0)]
+
+
+def accumulate(folder):
+    acc = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
+    acc.Reload()
+    return acc
+
+
+def plugin_data(acc, tag):
+    return acc.SummaryMetadata(tag).plugin_data.content
+
+
+def test_runs_read_back_with_tensorboards_own_reader(tmp_path, space, records):
+    assert tensorboard_logs.sync(tmp_path, records, space, HEADS) == 3
+    logs = tmp_path / "tensorboard"
+
+    experiment = metadata.parse_experiment_plugin_data(
+        plugin_data(accumulate(logs), metadata.EXPERIMENT_TAG))
+    domains = {h.name: h for h in experiment.hparam_infos}
+    assert set(domains) == {"units", "dropout", "activation", "learning_rate"}
+    assert [v.string_value for v in domains["activation"].domain_discrete.values] == \
+        ["relu", "tanh"]
+    assert [v.number_value for v in domains["dropout"].domain_discrete.values] == [0.0, 0.1]
+    assert domains["learning_rate"].domain_interval.min_value == pytest.approx(0.00247875, 1e-4)
+    assert domains["units"].domain_interval.max_value == 32
+    tags = {m.name.tag for m in experiment.metric_infos}
+    assert {"objective/val_accuracy", "label/test_accuracy"} <= tags
+
+    best = accumulate(logs / "trial-0001")
+    start = metadata.parse_session_start_info_plugin_data(
+        plugin_data(best, metadata.SESSION_START_INFO_TAG))
+    assert start.hparams["activation"].string_value == "tanh"
+    assert start.hparams["units"].number_value == 24
+    assert start.hparams["dropout"].number_value == 0.1
+    assert [e.step for e in best.Scalars("epoch/val_accuracy")] == [1, 2, 3]
+    assert best.Scalars("epoch/val_accuracy")[-1].value == pytest.approx(0.45)
+    assert best.Scalars("objective/val_accuracy")[0].value == pytest.approx(0.9)
+    end = metadata.parse_session_end_info_plugin_data(
+        plugin_data(best, metadata.SESSION_END_INFO_TAG))
+    assert end.status == api_pb2.STATUS_SUCCESS
+
+    failed = accumulate(logs / "trial-0002")
+    assert "objective/val_accuracy" not in failed.Tags()["scalars"]
+    end = metadata.parse_session_end_info_plugin_data(
+        plugin_data(failed, metadata.SESSION_END_INFO_TAG))
+    assert end.status == api_pb2.STATUS_FAILURE
+
+
+def test_a_conditional_hyperparameter_is_logged_only_where_active(tmp_path):
+    space = load_space_file(write_space(tmp_path / "cond.py", text="""
+        from hyperopt import hp
+        DATASET = "fashion_mnist"
+        MODEL = "mlp"
+        DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1,
+                    "max_train_samples": None}
+        SPACE = {"extra": hp.choice("extra", [
+                     None, {"units": hp.quniform("extra_units", 8, 32, 8)}]),
+                 "learning_rate": 0.01}
+        """))
+    records = [trial(space, 0, {"extra": 0}), trial(space, 1, {"extra": 1, "extra_units": 16.0})]
+    tensorboard_logs.sync(tmp_path, records, space, HEADS)
+    values = []
+    for number in (0, 1):
+        acc = accumulate(tmp_path / "tensorboard" / f"trial-000{number}")
+        values.append(metadata.parse_session_start_info_plugin_data(
+            plugin_data(acc, metadata.SESSION_START_INFO_TAG)).hparams)
+    assert "extra_units" not in values[0] and values[0]["extra"].string_value == "None"
+    assert values[1]["extra_units"].number_value == 16
+
+
+def test_sync_adds_only_new_runs_and_redeclares_an_edited_space(tmp_path, space, records):
+    tensorboard_logs.sync(tmp_path, records[:2], space, HEADS)
+    logs = tmp_path / "tensorboard"
+    before = sorted(p.name for p in logs.rglob("events.*"))
+    assert tensorboard_logs.sync(tmp_path, records[:2], space, HEADS) == 0
+    assert tensorboard_logs.sync(tmp_path, records, space, HEADS) == 1
+    assert set(before) < {p.name for p in logs.rglob("events.*")}
+
+    edited = load_space_file(write_space(tmp_path / "space.py", activations='["relu", "elu"]'))
+    tensorboard_logs.sync(tmp_path, records, edited, HEADS)
+    declarations = list(logs.glob("events.out.tfevents.*"))
+    assert len(declarations) == 1
+    experiment = metadata.parse_experiment_plugin_data(
+        plugin_data(accumulate(logs), metadata.EXPERIMENT_TAG))
+    activation = next(h for h in experiment.hparam_infos if h.name == "activation")
+    assert {v.string_value for v in activation.domain_discrete.values} == {"relu", "elu"}
+    assert not list(tmp_path.glob(".*.tmp"))  # no staging folder left behind
+
+
+def _post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_the_hparams_dashboard_serves_the_search(tmp_path, space, records):
+    """A real TensorBoard on loopback answers the HParams dashboard's own queries."""
+    tensorboard_logs.sync(tmp_path, records, space, HEADS)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path / "tensorboard"),
+         "--host", "127.0.0.1", "--port", "0", "--reload_interval", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 90
+        while url is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "TensorBoard exited before serving"
+            found = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+            url = found.group(1) if found else None
+        assert url, "TensorBoard did not start within 90 s"
+        plugin = url + "data/plugin/hparams/"
+        groups = {}
+        while time.monotonic() < deadline and len(groups) < 3:  # until it has read every run
+            answer = _post(plugin + "session_groups", {
+                "experimentName": "", "startIndex": 0, "sliceSize": 10,
+                "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_UNKNOWN"]})
+            groups = {g["name"]: g for g in answer.get("sessionGroups", [])}
+            time.sleep(0.5)
+        experiment = _post(plugin + "experiment", {"experimentName": ""})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert {h["name"] for h in experiment["hparamInfos"]} == {
+        "units", "dropout", "activation", "learning_rate"}
+    assert set(groups) == {"trial-0000", "trial-0001", "trial-0002"}
+    assert groups["trial-0001"]["hparams"]["activation"] == "tanh"
+    objective = {m["name"]["tag"]: m["value"] for m in groups["trial-0001"]["metricValues"]}
+    assert objective["objective/val_accuracy"] == pytest.approx(0.9)
+    assert groups["trial-0002"]["sessions"][0]["status"] == "STATUS_FAILURE"
