@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png and the search plots during the search")
+    search.add_argument("--backend", choices=("local", "spark"), default="local",
+                        help="run trials one after another in this machine (default), or in "
+                             "parallel on Apache Spark through hyperopt's SparkTrials")
+    search.add_argument("--parallelism", type=positive_int, default=2,
+                        help="spark: trials run at the same time (default: 2)")
+    search.add_argument("--spark-master", default=None,
+                        help="spark: the cluster's master URL, e.g. spark://host:7077 "
+                             "(default: local[PARALLELISM], or spark-submit's master)")
     search.add_argument("--no-tensorboard", action="store_true",
                         help="do not write TensorBoard logs (<results-dir>/tensorboard)")
 
@@ -119,7 +127,8 @@ def command_search(args) -> int:
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
-        tensorboard=not args.no_tensorboard)
+        tensorboard=not args.no_tensorboard, backend=args.backend,
+        parallelism=args.parallelism, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:

@@ -40,6 +40,9 @@ DEFAULT_TRIALS_PER_WORKER = 10
 ISOLATIONS = ("process", "none")
 
 
+BACKENDS = ("local", "spark")
+
+
 class FatalError(RuntimeError):
     """The search cannot go on (bad data, full disk, too many failures); earlier results stay."""
 
@@ -64,6 +67,9 @@ class SearchSettings:
     plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
     plot_search: bool = True  # refresh the search plots (plots.py) after each trial
     tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
+    backend: str = "local"  # "local": trials one after another here; "spark": SparkTrials
+    parallelism: int = 2  # spark: trials at a time
+    spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
 
 
 @dataclass
@@ -252,8 +258,13 @@ class PreparedData:
 def prepare_data(space_file: SpaceFile, budget: dict[str, Any], seed: int,
                  data_dir: Path | None) -> PreparedData:
     """Load the dataset and carve the validation split; the split depends on the seed only."""
+    return prepare_dataset(space_file.dataset, budget, seed, data_dir)
+
+
+def prepare_dataset(dataset_name: str, budget: dict[str, Any], seed: int,
+                    data_dir: Path | None) -> PreparedData:
     try:
-        dataset = data_loaders.load_dataset(space_file.dataset, data_dir)
+        dataset = data_loaders.load_dataset(dataset_name, data_dir)
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
     train, validation = data_loaders.train_validation_split(
@@ -380,24 +391,30 @@ class TrialRunner:
                            self._accel, self.protocol)
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
-        started = time.monotonic()
-        base = {"params": to_jsonable(params), "started_at": _now()}
-        try:
-            result = self._train(params)
-        except (KeyboardInterrupt, FatalError):
-            raise
-        except Exception as e:  # any error of one trial is recorded and the search goes on
-            logger.debug("trial %d failed", self.number, exc_info=True)
-            remote = getattr(e, "remote_traceback", None)
-            error = str(e) if remote is not None else f"{type(e).__name__}: {e}"
-            return {**base, "status": STATUS_FAIL, "error": error,
-                    "traceback": remote or traceback.format_exc(),
-                    "wall_time_s": time.monotonic() - started}
-        return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
-                "metrics": result.metrics, "history": result.history,
-                "epochs_run": result.epochs_run,
-                "extra": _extra(result),
+        return evaluate(lambda: self._train(params), params, self.number)
+
+
+def evaluate(train: Callable[[], neural_net.TrainResult], params: dict[str, Any],
+             number: int | None = None) -> dict[str, Any]:
+    """hyperopt's result dict for one point: ``train()``'s metrics, or the error it raised."""
+    started = time.monotonic()
+    base = {"params": to_jsonable(params), "started_at": _now()}
+    try:
+        result = train()
+    except (KeyboardInterrupt, FatalError):
+        raise
+    except Exception as e:  # any error of one trial is recorded and the search goes on
+        logger.debug("trial %s failed", number, exc_info=True)
+        remote = getattr(e, "remote_traceback", None)
+        error = str(e) if remote is not None else f"{type(e).__name__}: {e}"
+        return {**base, "status": STATUS_FAIL, "error": error,
+                "traceback": remote or traceback.format_exc(),
                 "wall_time_s": time.monotonic() - started}
+    return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
+            "metrics": result.metrics, "history": result.history,
+            "epochs_run": result.epochs_run,
+            "extra": _extra(result),
+            "wall_time_s": time.monotonic() - started}
 
 
 def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
@@ -413,26 +430,37 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def make_record(doc: dict[str, Any], number: int, runner: TrialRunner, settings: SearchSettings,
-                versions: dict[str, str]) -> TrialRecord:
+def make_record(doc: dict[str, Any], number: int, space_file: SpaceFile, budget: dict[str, Any],
+                settings: SearchSettings, versions: dict[str, str], *, trial_seed: int,
+                data_sizes: dict[str, int], accelerator: dict[str, Any]) -> TrialRecord:
+    """The record of one finished hyperopt trial document."""
     result = doc["result"]
     vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
     vals = to_jsonable(vals)
     failed = result["status"] != STATUS_OK
     return TrialRecord(
         number=number, status=TrialStatus.FAILED if failed else TrialStatus.OK,
-        params=result.get("params", {}), hyperopt_vals=vals,
-        choice_options=runner.space_file.choice_options(vals),
+        params=result.get("params") or _decoded(space_file, vals), hyperopt_vals=vals,
+        choice_options=space_file.choice_options(vals),
         loss=None if failed else float(result["loss"]),
         metrics=result.get("metrics", {}), history=result.get("history", {}),
-        epochs_run=int(result.get("epochs_run", 0)), wall_time_s=float(result["wall_time_s"]),
-        space_file=str(runner.space_file.path), space_fingerprint=runner.space_file.fingerprint,
-        dataset=runner.space_file.dataset, model=runner.space_file.model, seed=settings.seed,
-        trial_seed=runner.trial_seed,
-        budget={**runner.budget, **runner.data_sizes},
-        versions=versions, accelerator=runner.accelerator, started_at=result["started_at"],
+        epochs_run=int(result.get("epochs_run", 0)),
+        wall_time_s=float(result.get("wall_time_s", 0.0)),
+        space_file=str(space_file.path), space_fingerprint=space_file.fingerprint,
+        dataset=space_file.dataset, model=space_file.model, seed=settings.seed,
+        trial_seed=trial_seed, budget={**budget, **data_sizes},
+        versions=versions, accelerator=accelerator,
+        started_at=result.get("started_at") or _now(),
         error=result.get("error"), traceback=result.get("traceback"),
         extra=result.get("extra", {}))
+
+
+def _decoded(space_file: SpaceFile, vals: dict[str, Any]) -> dict[str, Any]:
+    """The point of a trial that died before saying it (an executor error)."""
+    try:
+        return space_file.decode(vals)
+    except Exception:  # a record is still written, with hyperopt's vals
+        return {}
 
 
 def best_record(records: list[TrialRecord]) -> TrialRecord | None:
@@ -449,6 +477,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
         raise FatalError("--executions-per-trial must be at least 1.")
     if settings.cv_folds is not None and settings.cv_folds < 2:
         raise FatalError(f"--cv needs at least 2 folds, got {settings.cv_folds}.")
+    if settings.backend not in BACKENDS:
+        raise FatalError(f"--backend must be one of {', '.join(BACKENDS)}, "
+                         f"got {settings.backend!r}.")
+    if settings.parallelism < 1:
+        raise FatalError(f"--parallelism must be at least 1, got {settings.parallelism}.")
     if settings.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if settings.isolation not in ISOLATIONS:
@@ -469,6 +502,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
                 "is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best)
 
+        if settings.backend == "spark":
+            import spark_backend
+            return spark_backend.run_spark_search(settings, space_file, store, restored,
+                                                  records, best, suggest, budget, say)
         protocol = Protocol(settings.executions_per_trial, settings.cv_folds, settings.seed)
         data, worker = None, None
         if settings.isolation == "none":
@@ -486,18 +523,74 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
                 worker.close()
 
 
+class Bookkeeper:
+    """What happens after each trial, in every backend: save the record and results.pkl, say
+    the progress line, redraw the pictures, count failures in a row."""
+
+    def __init__(self, settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
+                 restored: Restored, records: dict[int, TrialRecord],
+                 best: TrialRecord | None, say: Callable[[str], None],
+                 draw: Callable[[dict[str, Any], Path], None] | None = None):
+        self.settings, self.space_file, self.store, self.say = settings, space_file, store, say
+        self.numbers, self.set_aside = restored.numbers, restored.set_aside
+        self.records, self.best, self.draw = records, best, draw
+        self.versions = library_versions()
+        self.next_number = max(records, default=-1) + 1
+        self.completed = self.failures_in_a_row = 0
+
+    def save(self, record: TrialRecord, trials: Trials) -> None:
+        """Save one finished trial (``trials`` ends with it); raises FatalError to stop."""
+        store, settings = self.store, self.settings
+        try:
+            store.save_record(record)
+            self.numbers.append(record.number)
+            store.save_trials(trials, self.space_file.fingerprint, self.numbers, self.set_aside)
+        except OSError as e:
+            raise FatalError(f"could not save trial {record.number} in {store.dir} ({e}). "
+                             "Earlier trials are intact; free some space and relaunch.") from e
+        self.records[record.number] = record
+        self.completed += 1
+        self.next_number = max(self.next_number, record.number + 1)
+        new_best = record.loss is not None and (self.best is None or record.loss < self.best.loss)
+        if new_best:
+            self.best = record
+        self.say(_progress_line(record, self.best, len(self.records), settings.max_evals))
+        if new_best and settings.plot_best and self.draw is not None:
+            settings.plot_best = _draw_best(self.draw, record, store)
+        records = list(self.records.values())
+        if settings.plot_search:
+            _refresh_plots(records, store)
+        if settings.tensorboard:
+            settings.tensorboard = _log_tensorboard(records, store, self.space_file)
+        if record.status != TrialStatus.FAILED:
+            self.failures_in_a_row = 0
+            return
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= settings.max_consecutive_failures:
+            raise FatalError(
+                f"{self.failures_in_a_row} trials failed in a row; stopping. The last error: "
+                f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
+                "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
+
+    def interrupted(self, running: str | None = None) -> SearchSummary:
+        lost = f"{running} discarded; " if running else ""
+        self.say(f"Interrupted: {lost}{len(self.records)} trials are saved in "
+                 f"{self.store.dir}. Relaunch the same command to continue.")
+        return SearchSummary(self.completed, len(self.records), self.best, interrupted=True)
+
+    def summary(self) -> SearchSummary:
+        return SearchSummary(self.completed, len(self.records), self.best)
+
+
 def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
                 restored: Restored, records: dict[int, TrialRecord], best: TrialRecord | None,
                 runner: TrialRunner, suggest: Callable, say: Callable[[str], None]
                 ) -> SearchSummary:
     """Run trials until ``max_evals``; each is saved before the next starts."""
-    versions = library_versions()
-    trials, numbers = restored.trials, restored.numbers
-    set_aside = restored.set_aside
+    trials = restored.trials
     # Save at once so that results.pkl matches the space it now describes.
-    store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
-    next_number = max(records, default=-1) + 1
-    completed = failures_in_a_row = 0
+    store.save_trials(trials, space_file.fingerprint, restored.numbers, restored.set_aside)
+    book = Bookkeeper(settings, space_file, store, restored, records, best, say, runner.draw)
     running = None  # the number of the trial under way, until it is saved
     started = time.monotonic()
     try:
@@ -506,12 +599,13 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             if settings.timeout_s is not None:
                 left = settings.timeout_s - (time.monotonic() - started)
                 if left <= 0:
-                    say(f"--timeout {settings.timeout_s:g} s reached after {completed} trials.")
+                    say(f"--timeout {settings.timeout_s:g} s reached after {book.completed} "
+                        "trials.")
                     break
                 limits.append(left)
             runner.time_limit_s = min((x for x in limits if x is not None), default=None)
-            running = runner.number = next_number
-            runner.trial_seed = derive_seed(settings.seed, next_number)
+            running = runner.number = book.next_number
+            runner.trial_seed = derive_seed(settings.seed, running)
             n_before = len(trials.trials)
             try:
                 fmin(runner, space_file.space, algo=suggest,
@@ -524,45 +618,14 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                 running = None
                 say(f"Every combination of the space has been tried ({len(trials.trials)}).")
                 break
-            record = make_record(trials.trials[-1], next_number, runner, settings, versions)
-            try:
-                store.save_record(record)
-                numbers.append(next_number)
-                store.save_trials(trials, space_file.fingerprint, numbers, set_aside)
-            except OSError as e:
-                raise FatalError(f"could not save trial {next_number} in {store.dir} ({e}). "
-                                 "Earlier trials are intact; free some space and relaunch."
-                                 ) from e
-            records[next_number] = record
+            record = make_record(trials.trials[-1], running, space_file, runner.budget,
+                                 settings, book.versions, trial_seed=runner.trial_seed,
+                                 data_sizes=runner.data_sizes, accelerator=runner.accelerator)
             running = None
-            completed += 1
-            next_number += 1
-            new_best = record.loss is not None and (best is None or record.loss < best.loss)
-            if new_best:
-                best = record
-            say(_progress_line(record, best, len(records), settings.max_evals))
-            if new_best and settings.plot_best:
-                settings.plot_best = _draw_best(runner, record, store)
-            if settings.plot_search:
-                _refresh_plots(list(records.values()), store)
-            if settings.tensorboard:
-                settings.tensorboard = _log_tensorboard(list(records.values()), store, space_file)
-            if record.status != TrialStatus.FAILED:
-                failures_in_a_row = 0
-                continue
-            failures_in_a_row += 1
-            if failures_in_a_row >= settings.max_consecutive_failures:
-                raise FatalError(
-                    f"{failures_in_a_row} trials failed in a row; stopping. The last error: "
-                    f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
-                    "traceback; fix the cause (or raise --max-consecutive-failures) and "
-                    "relaunch.")
+            book.save(record, trials)
     except KeyboardInterrupt:
-        lost = "" if running is None else f"trial {running} was discarded; "
-        say(f"Interrupted: {lost}{len(records)} trials are saved in {store.dir}. "
-            "Relaunch the same command to continue.")
-        return SearchSummary(completed, len(records), best, interrupted=True)
-    return SearchSummary(completed, len(records), best)
+        return book.interrupted(None if running is None else f"trial {running} was")
+    return book.summary()
 
 
 def _refresh_plots(records: list[TrialRecord], store: TrialStore) -> None:
@@ -591,12 +654,13 @@ def dataset_heads(dataset: str) -> list[str]:
     return list(data_loaders.DATASETS[dataset].heads)
 
 
-def _draw_best(runner: TrialRunner, record: TrialRecord, store: TrialStore) -> bool:
+def _draw_best(draw: Callable[[dict[str, Any], Path], None], record: TrialRecord,
+               store: TrialStore) -> bool:
     """Redraw best_model.png; returns whether to keep drawing (not without Graphviz)."""
     import reports
     try:
         reports.check_graphviz()
-        runner.draw(record.params, store.dir / reports.BEST_MODEL_PNG)
+        draw(record.params, store.dir / reports.BEST_MODEL_PNG)
     except reports.GraphvizMissing as e:
         logger.warning("best_model.png is not drawn: %s. The search goes on.", e)
         return False

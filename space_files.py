@@ -325,6 +325,7 @@ class SpaceFile:
     demo_point: dict[str, Any] | None
     params: dict[str, Hyperparameter]
     fingerprint: str
+    module_name: str = ""  # the name the file was imported under (in sys.modules)
 
     @property
     def name(self) -> str:
@@ -418,4 +419,5 @@ def load_space_file(path: str | Path) -> SpaceFile:
         raise SpaceFileError(f"{path}: SPACE has no hyperparameter (no hp.* expression).")
     return SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET, model=module.MODEL,
                      defaults=defaults, demo_point=getattr(module, "DEMO_POINT", None),
-                     params=params, fingerprint=fingerprint(module.SPACE))
+                     params=params, fingerprint=fingerprint(module.SPACE),
+                     module_name=module_name)

@@ -57,7 +57,7 @@ def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion
     proc = start_cli(_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
     try:
         _wait_for_line(proc, "trial    0 [1/3]")
-        time.sleep(3)  # into trial 1, which lasts longer (150 epochs)
+        time.sleep(8)  # past the plots of trial 0, into trial 1 (150 epochs: it lasts)
         proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=120)
     finally:

@@ -1,0 +1,196 @@
+"""Trials on Apache Spark: local[2], and a real standalone cluster on loopback that loses a worker.
+
+These start Java (Spark's JVM): they are skipped only where Java is missing; ./setup.sh installs it.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_space
+
+import spark_backend
+from search_loop import Protocol
+from trial_store import TrialStatus, TrialStore
+
+needs_java = pytest.mark.skipif(
+    shutil.which("java") is None,
+    reason="Spark needs Java 17: sudo apt-get install openjdk-17-jre-headless (./setup.sh does)")
+
+SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "TF_CPP_MIN_LOG_LEVEL": "2",
+             "PYTHONUNBUFFERED": "1", "PYSPARK_PYTHON": sys.executable}
+
+
+def spark_args(space, results, data_dir, max_evals, *extra):
+    return [sys.executable, str(ROOT / "hyperopt_optimize.py"), "--space", str(space),
+            "--results-dir", str(results), "--data-dir", str(data_dir), "--max-evals",
+            str(max_evals), "--seed", "3", "--backend", "spark", "--parallelism", "2",
+            "--no-plot", "--max-consecutive-failures", "6", *extra]
+
+
+def start(args, cwd, log):
+    """A process in its own process group (so its JVM children go with it), output to a file."""
+    env = {**os.environ, **SPARK_ENV, "KERAS_HOME": str(cwd / "keras_home")}
+    return subprocess.Popen(args, cwd=cwd, env=env, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def records(results):
+    return TrialStore(results).load_records() if results.exists() else []
+
+
+@pytest.fixture
+def spark_space(tmp_path):
+    return write_space(tmp_path / "space.py", epochs=3)
+
+
+def test_point_seed_depends_on_the_point_and_the_search_seed():
+    a, b = {"units": 8, "lr": 0.1}, {"units": 16, "lr": 0.1}
+    assert spark_backend.point_seed(1, a) == spark_backend.point_seed(1, dict(reversed(a.items())))
+    assert len({spark_backend.point_seed(1, a), spark_backend.point_seed(1, b),
+                spark_backend.point_seed(2, a)}) == 3
+
+
+def test_a_lost_spark_task_is_recorded_as_a_failure_with_its_message():
+    errors = spark_backend.TaskErrors()
+    errors.emit(logging.LogRecord("hyperopt-spark", logging.ERROR, "", 0,
+                                  "trial task 4 failed, exception is Executor lost: boom.\n None",
+                                  None, None))
+    doc = {"tid": 4, "state": 3, "misc": {"error": ("<class 'Py4JJavaError'>", None)},
+           "result": {"status": "new"}}
+    done = spark_backend._as_done(doc, errors.by_tid[4])
+    assert done["state"] == 2 and done["result"]["status"] == "fail"
+    assert done["result"]["error"] == "Spark task failed: Executor lost: boom"
+
+
+def test_executor_objective_trains_with_the_loaders_and_reports_its_seed(fashion_dir):
+    objective = spark_backend.ExecutorObjective(
+        "fashion_mnist", "mlp", tuple(sorted({"epochs": 1, "patience": 1,
+                                              "validation_fraction": 0.2,
+                                              "max_train_samples": None}.items())),
+        seed=3, data_dir=str(fashion_dir), protocol=Protocol(), trial_timeout_s=None)
+    params = {"hidden_layers": [{"units": 8, "dropout": 0.0}], "activation": "relu",
+              "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
+    result = objective(params)
+    assert result["status"] == "ok" and 0 <= result["loss"] <= 1
+    assert result["trial_seed"] == spark_backend.point_seed(3, params)
+    assert result["data_sizes"]["train_samples"] == 240 and "host" in result["accelerator"]
+
+
+@needs_java
+def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
+        tmp_path, fashion_dir):
+    """local[2]; half the space's points fail (an unknown activation) and are recorded."""
+    spark_space = write_space(tmp_path / "space.py", epochs=3,
+                              activations='["relu", "no_such_activation"]')
+    results = tmp_path / "results"
+    driver = start(spark_args(spark_space, results, fashion_dir, 6), tmp_path, tmp_path / "1.log")
+    try:
+        wait_for(lambda: len(records(results)) >= 2, 300, "two saved trials")
+    finally:
+        kill_group(driver)  # kill -9 of the driver and its JVM, mid-search
+    saved = records(results)
+    assert 2 <= len(saved) < 6
+    assert TrialStore(results).load_trials()["numbers"] == [r.number for r in saved]
+
+    again = start(spark_args(spark_space, results, fashion_dir, 6), tmp_path, tmp_path / "2.log")
+    try:
+        assert again.wait(timeout=400) == 0, (tmp_path / "2.log").read_text()[-3000:]
+    finally:
+        kill_group(again)
+    log = (tmp_path / "2.log").read_text()
+    assert f"Loaded {len(saved)} trials" in log
+    final = records(results)
+    assert [r.number for r in final] == list(range(6))
+    failed = [r for r in final if r.status == TrialStatus.FAILED]
+    assert failed and len(failed) < 6  # the seeded draws hold both activations
+    for r in final:
+        bad = r.params["activation"] == "no_such_activation"
+        assert (r in failed) == bad
+        assert ("no_such_activation" in r.error and "Traceback" in r.traceback) if bad \
+            else r.loss is not None
+    assert {r.number: r.to_json() for r in saved} == \
+        {r.number: r.to_json() for r in final if r.number < len(saved)}  # untouched
+    for r in final:
+        assert r.trial_seed == spark_backend.point_seed(3, r.params) and r.budget["epochs"] == 3
+    assert len(TrialStore(results).load_trials()["trials"].trials) == 6
+    assert len(list((results / "tensorboard").glob("trial-*"))) == 6
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@needs_java
+def test_standalone_cluster_survives_a_lost_worker(tmp_path, spark_space, fashion_dir):
+    """A master and two one-core workers on loopback; one worker is killed mid-search."""
+    import pyspark
+    spark_home = Path(pyspark.__file__).parent
+    spark_class = str(spark_home / "bin" / "spark-class")
+    port = free_port()
+    master_url = f"spark://127.0.0.1:{port}"
+    cluster = [start([spark_class, "org.apache.spark.deploy.master.Master", "--host",
+                      "127.0.0.1", "--port", str(port), "--webui-port", str(free_port())],
+                     tmp_path, tmp_path / "master.log")]
+    results = tmp_path / "results"
+    driver = None
+    try:
+        for i in range(2):
+            work = tmp_path / f"worker{i}"
+            work.mkdir()
+            cluster.append(start([spark_class, "org.apache.spark.deploy.worker.Worker",
+                                  "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                                  "--webui-port", str(free_port()), "--work-dir", str(work),
+                                  master_url], tmp_path, tmp_path / f"worker{i}.log"))
+        wait_for(lambda: (tmp_path / "master.log").read_text().count("Registering worker") >= 2,
+                 120, "two workers registered with the master")
+        driver = start(spark_args(spark_space, results, fashion_dir, 6, "--spark-master",
+                                  master_url), tmp_path, tmp_path / "driver.log")
+        wait_for(lambda: len(records(results)) >= 1, 300, "a first saved trial")
+        kill_group(cluster[-1])  # a worker and its executor die mid-search
+        assert driver.wait(timeout=400) == 0, (tmp_path / "driver.log").read_text()[-3000:]
+        wait_for(lambda: not group_alive(driver.pid), 60, "the driver's JVM to exit with it")
+        assert "Lost executor" in (tmp_path / "driver.log").read_text()
+    finally:
+        for proc in ([driver] if driver else []) + cluster:
+            kill_group(proc)
+    final = records(results)
+    assert [r.number for r in final] == list(range(6))
+    assert all(r.status == TrialStatus.OK for r in final)
+    assert TrialStore(results).load_trials()["numbers"] == list(range(6))
+    for proc in cluster:
+        wait_for(lambda: not group_alive(proc.pid), 60, "no Spark process left behind")
