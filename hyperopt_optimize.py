@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png and the search plots during the search")
+    search.add_argument("--prune", choices=("none", "median", "percentile"), default="none",
+                        help="stop a trial whose best validation accuracy so far is below the "
+                             "median (or --prune-percentile) of earlier trials at the same epoch; "
+                             "it is recorded as pruned with the score it reached (default: none)")
+    search.add_argument("--prune-percentile", type=float, default=25.0,
+                        help="percentile: the percentile of earlier trials a trial must reach "
+                             "to go on (default: 25, keeping the top three quarters)")
+    search.add_argument("--prune-warmup", type=positive_int, default=2,
+                        help="epochs every trial runs before it can be pruned (default: 2)")
+    search.add_argument("--prune-min-trials", type=positive_int, default=3,
+                        help="earlier trials that must have reached an epoch before pruning "
+                             "judges at it (default: 3)")
     search.add_argument("--backend", choices=("local", "spark"), default="local",
                         help="run trials one after another in this machine (default), or in "
                              "parallel on Apache Spark through hyperopt's SparkTrials")
@@ -117,7 +129,15 @@ def _raise_interrupt(signum, frame):
 
 
 def command_search(args) -> int:
+    from pruning import PruneRule
     from search_loop import SearchSettings, run_search
+
+    try:
+        prune = PruneRule(args.prune, 50.0 if args.prune == "median" else args.prune_percentile,
+                          args.prune_warmup, args.prune_min_trials)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FATAL
 
     settings = SearchSettings(
         space_path=args.space, results_dir=args.results_dir, max_evals=args.max_evals,
@@ -127,7 +147,7 @@ def command_search(args) -> int:
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
-        tensorboard=not args.no_tensorboard, backend=args.backend,
+        tensorboard=not args.no_tensorboard, prune=prune, backend=args.backend,
         parallelism=args.parallelism, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)

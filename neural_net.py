@@ -441,6 +441,7 @@ class TrainBudget:
     epochs: int
     patience: int
     time_limit_s: float | None = None  # stop at the first epoch end past it
+    prune: Any = None  # a pruning.PruneRule: stop when clearly behind earlier trials
 
 
 @dataclass
@@ -452,6 +453,7 @@ class TrainResult:
     stopped_by_time: bool
     objective: float  # primary head's best validation accuracy
     runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
+    pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
 
 
 def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
@@ -486,9 +488,22 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float):
                 self.stopped = True
                 self.model.stop_training = True
 
+    class Prune(keras.callbacks.Callback):
+        pruned_at = None
+        best = -math.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is None or budget.prune is None:
+                return
+            self.best = max(self.best, float(value))
+            if budget.prune.should_stop(epoch + 1, self.best):
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
                                           restore_best_weights=True)
-    return [FailOnNaN(), early, TimeLimit()]
+    return [FailOnNaN(), early, TimeLimit(), Prune()]
 
 
 def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
@@ -530,7 +545,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             }
         return TrainResult(metrics=metrics, history=history, epochs_run=len(val_acc),
                            best_epoch=best + 1, stopped_by_time=callbacks[2].stopped,
-                           objective=val_acc[best])
+                           objective=val_acc[best], pruned_at=callbacks[3].pruned_at)
     finally:
         # Free the graph and its memory before the next trial.
         keras.backend.clear_session()

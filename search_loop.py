@@ -26,6 +26,7 @@ from hyperopt.exceptions import AllTrialsFailed
 
 import data_loaders
 import neural_net
+from pruning import PruneRule
 from space_files import (SpaceFile, TooManyCombinations, discrete_points, load_space_file,
                          to_jsonable)
 from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
@@ -67,6 +68,7 @@ class SearchSettings:
     plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
     plot_search: bool = True  # refresh the search plots (plots.py) after each trial
     tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
+    prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
     backend: str = "local"  # "local": trials one after another here; "spark": SparkTrials
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
@@ -354,6 +356,7 @@ class TrialRunner:
         self.worker = worker
         self.protocol = protocol
         self.time_limit_s: float | None = None  # for the next trial
+        self.prune: PruneRule | None = None  # for the next trial, with earlier trials' curves
         self._accel = None if worker is not None else neural_net.configure_accelerator()
         self.builder = neural_net.model_builder(space_file.model)
         self.number = 0
@@ -382,11 +385,11 @@ class TrialRunner:
     def _train(self, params: dict[str, Any]) -> neural_net.TrainResult:
         if self.worker is not None:
             try:
-                return self.worker.run(params, self.trial_seed, self.time_limit_s)
+                return self.worker.run(params, self.trial_seed, self.time_limit_s, self.prune)
             except WorkerFatal as e:
                 raise FatalError(str(e)) from e
         budget = neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"],
-                                        self.time_limit_s)
+                                        self.time_limit_s, self.prune)
         return train_point(self.builder, params, self.data, budget, self.trial_seed,
                            self._accel, self.protocol)
 
@@ -412,7 +415,7 @@ def evaluate(train: Callable[[], neural_net.TrainResult], params: dict[str, Any]
                 "wall_time_s": time.monotonic() - started}
     return {**base, "status": STATUS_OK, "loss": 1.0 - result.objective,
             "metrics": result.metrics, "history": result.history,
-            "epochs_run": result.epochs_run,
+            "epochs_run": result.epochs_run, "pruned": result.pruned_at is not None,
             "extra": _extra(result),
             "wall_time_s": time.monotonic() - started}
 
@@ -420,6 +423,8 @@ def evaluate(train: Callable[[], neural_net.TrainResult], params: dict[str, Any]
 def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
     extra: dict[str, Any] = {"best_epoch": result.best_epoch,
                              "stopped_by_time": result.stopped_by_time}
+    if result.pruned_at is not None:
+        extra["pruned_at_epoch"] = result.pruned_at
     if result.runs:
         extra["runs"] = result.runs
         extra["objective_std"] = float(np.std([r["objective"] for r in result.runs]))
@@ -438,8 +443,10 @@ def make_record(doc: dict[str, Any], number: int, space_file: SpaceFile, budget:
     vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
     vals = to_jsonable(vals)
     failed = result["status"] != STATUS_OK
+    status = (TrialStatus.FAILED if failed else
+              TrialStatus.PRUNED if result.get("pruned") else TrialStatus.OK)
     return TrialRecord(
-        number=number, status=TrialStatus.FAILED if failed else TrialStatus.OK,
+        number=number, status=status,
         params=result.get("params") or _decoded(space_file, vals), hyperopt_vals=vals,
         choice_options=space_file.choice_options(vals),
         loss=None if failed else float(result["loss"]),
@@ -453,6 +460,27 @@ def make_record(doc: dict[str, Any], number: int, space_file: SpaceFile, budget:
         started_at=result.get("started_at") or _now(),
         error=result.get("error"), traceback=result.get("traceback"),
         extra=result.get("extra", {}))
+
+
+def reference_curves(records: list[TrialRecord], space_file: SpaceFile,
+                     budget: dict[str, Any]) -> list[list[float]]:
+    """Earlier trials' per-epoch validation accuracy of the primary head, as pruning compares.
+
+    A completed trial that early stopping ended before the last epoch keeps its best value for
+    the epochs it did not run (it had stopped improving); a pruned trial counts only where it ran.
+    """
+    info = data_loaders.DATASETS[space_file.dataset]
+    key = "val_" + neural_net.metric_key(info, info.primary_head, "accuracy")
+    curves = []
+    for r in records:
+        curve = list(r.history.get(key, []))
+        if not curve or r.status == TrialStatus.FAILED:
+            continue
+        running = list(np.maximum.accumulate(curve))
+        if r.status == TrialStatus.OK:
+            running += [running[-1]] * max(0, int(budget["epochs"]) - len(running))
+        curves.append(running)
+    return curves
 
 
 def _decoded(space_file: SpaceFile, vals: dict[str, Any]) -> dict[str, Any]:
@@ -482,6 +510,12 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
                          f"got {settings.backend!r}.")
     if settings.parallelism < 1:
         raise FatalError(f"--parallelism must be at least 1, got {settings.parallelism}.")
+    if settings.prune.active and (settings.executions_per_trial > 1 or settings.cv_folds):
+        raise FatalError("--prune judges one training run per trial; it cannot be combined with "
+                         "--executions-per-trial or --cv.")
+    if settings.prune.active and settings.backend == "spark":
+        raise FatalError("--prune is not available with --backend spark yet: trials there "
+                         "cannot see each other's curves while they run.")
     if settings.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if settings.isolation not in ISOLATIONS:
@@ -604,6 +638,9 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                     break
                 limits.append(left)
             runner.time_limit_s = min((x for x in limits if x is not None), default=None)
+            if settings.prune.active:
+                runner.prune = settings.prune.with_reference(
+                    reference_curves(list(records.values()), space_file, runner.budget))
             running = runner.number = book.next_number
             runner.trial_seed = derive_seed(settings.seed, running)
             n_before = len(trials.trials)
@@ -692,6 +729,9 @@ def _progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     count = f"{total}/{max_evals}" if max_evals else f"{total}"
     if record.status == TrialStatus.FAILED:
         score = f"FAILED ({record.error})"
+    elif record.status == TrialStatus.PRUNED:
+        score = (f"val acc {record.score:.4f} (pruned at epoch "
+                 f"{record.extra.get('pruned_at_epoch', '?')})")
     else:
         score = f"val acc {record.score:.4f}"
     best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"

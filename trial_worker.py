@@ -101,9 +101,9 @@ def _worker_main(conn, spec: WorkerSpec, parent_pid: int) -> None:
             except Exception as e:  # a drawing failure must not end the worker
                 conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
             continue
-        _, params, trial_seed, time_limit_s = request
+        _, params, trial_seed, time_limit_s, prune = request
         budget = neural_net.TrainBudget(spec.budget["epochs"], spec.budget["patience"],
-                                        time_limit_s)
+                                        time_limit_s, prune)
         try:
             result = search_loop.train_point(builder, params, data, budget, trial_seed, accel,
                                              protocol)
@@ -154,14 +154,15 @@ class TrialWorker:
             raise WorkerFatal(payload)
         self.accelerator, self.data_sizes = payload
 
-    def run(self, params: dict[str, Any], trial_seed: int, time_limit_s: float | None = None):
+    def run(self, params: dict[str, Any], trial_seed: int, time_limit_s: float | None = None,
+            prune: Any = None):
         """Train one point; returns ``neural_net.TrainResult`` or raises RemoteTrialError or
         WorkerDied."""
         if self._process is None or self._trials_done >= self.trials_per_worker:
             self.close()
             self._start()
         self._trials_done += 1
-        return self._request(("train", params, trial_seed, time_limit_s))
+        return self._request(("train", params, trial_seed, time_limit_s, prune))
 
     def plot(self, params: dict[str, Any], path: Path) -> None:
         """Draw a network (``reports.plot_model_graph``) in the worker, sparing this process

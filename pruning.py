@@ -1,0 +1,64 @@
+"""Pruning: stop a trial that is clearly behind earlier trials at the same epoch (``--prune``).
+
+At the end of each epoch, from ``warmup_epochs`` on, a trial's best validation accuracy so far is
+compared with the best-so-far validation accuracy that earlier trials had reached *at the same
+epoch*. When it is below the ``percentile``-th percentile of those values (the median for
+``--prune median``, ``--prune-percentile Q`` for ``--prune percentile``), and at least
+``min_trials`` earlier trials reached that epoch, the trial stops there. This is the median
+stopping rule of Google Vizier (Golovin et al., 2017) and Optuna's Median/PercentilePruner,
+applied to best-so-far curves so that one noisy epoch does not condemn a trial.
+
+A pruned trial is recorded with the status ``pruned``, its partial learning curve and the score it
+reached (its best validation accuracy). TPE learns from it through that score: a pruned trial
+counts as a finished trial whose loss is ``1 - best validation accuracy reached``, which is an
+upper bound on how bad the point is; since the rule only stops trials that trail most earlier
+trials, their points land among TPE's "bad" group, which is where they belong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RULES = ("none", "median", "percentile")
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    kind: str = "none"
+    percentile: float = 50.0  # stop below this percentile of earlier trials at the same epoch
+    warmup_epochs: int = 2  # never stop a trial before it has run this many epochs
+    min_trials: int = 3  # earlier trials that must have reached an epoch to judge at it
+    reference: tuple[tuple[float, ...], ...] = ()  # earlier trials' per-epoch validation acc.
+
+    def __post_init__(self):
+        if self.kind not in RULES:
+            raise ValueError(f"--prune must be one of {', '.join(RULES)}, got {self.kind!r}.")
+        if not 0 < self.percentile < 100:
+            raise ValueError(f"--prune-percentile must be between 0 and 100, got "
+                             f"{self.percentile}.")
+        if self.warmup_epochs < 1 or self.min_trials < 1:
+            raise ValueError("--prune-warmup and --prune-min-trials must be at least 1.")
+
+    @property
+    def active(self) -> bool:
+        return self.kind != "none"
+
+    def threshold(self, epoch: int) -> float | None:
+        """The score a trial must reach by ``epoch`` (1-based) to go on; None: not judged."""
+        if not self.active or epoch < self.warmup_epochs:
+            return None
+        at_epoch = [max(curve[:epoch]) for curve in self.reference if len(curve) >= epoch]
+        if len(at_epoch) < self.min_trials:
+            return None
+        q = 50.0 if self.kind == "median" else self.percentile
+        return float(np.percentile(at_epoch, q))
+
+    def should_stop(self, epoch: int, best_so_far: float) -> bool:
+        threshold = self.threshold(epoch)
+        return threshold is not None and best_so_far < threshold
+
+    def with_reference(self, curves: list[list[float]]) -> "PruneRule":
+        return PruneRule(self.kind, self.percentile, self.warmup_epochs, self.min_trials,
+                         tuple(tuple(float(v) for v in c) for c in curves if c))
