@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trials a worker process trains before it is replaced (default: 10)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png and the search plots during the search")
+    search.add_argument("--startup-trials", type=positive_int, default=None,
+                        help="tpe: random trials before TPE models the results (default: a "
+                             "quarter of --max-evals, or of the trials --timeout allows, "
+                             "between 3 and 20; 20 without a budget)")
     search.add_argument("--prune", choices=("none", "median", "percentile"), default="none",
                         help="stop a trial whose best validation accuracy so far is below the "
                              "median (or --prune-percentile) of earlier trials at the same epoch; "
@@ -147,7 +151,8 @@ def command_search(args) -> int:
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
-        tensorboard=not args.no_tensorboard, prune=prune, backend=args.backend,
+        tensorboard=not args.no_tensorboard, prune=prune, startup_trials=args.startup_trials,
+        backend=args.backend,
         parallelism=args.parallelism, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)

@@ -69,6 +69,7 @@ class SearchSettings:
     plot_search: bool = True  # refresh the search plots (plots.py) after each trial
     tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
     prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
+    startup_trials: int | None = None  # TPE's random start-up; None: follows the budget
     backend: str = "local"  # "local": trials one after another here; "spark": SparkTrials
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
@@ -93,9 +94,47 @@ class Restored:
     source: str = "new"
 
 
-def suggest_function(algo: str) -> Callable:
+HYPEROPT_STARTUP_TRIALS = 20  # hyperopt's own n_startup_jobs
+
+
+def default_startup_trials(budget: float | None) -> int:
+    """TPE's random start-up trials for a search of about ``budget`` trials: a quarter of the
+    budget, at least 3 and at most hyperopt's 20 (``benchmarks/startup_trials.py``)."""
+    if budget is None:
+        return HYPEROPT_STARTUP_TRIALS
+    return int(max(3, min(HYPEROPT_STARTUP_TRIALS, round(budget / 4))))
+
+
+class BudgetTPE:
+    """``tpe.suggest`` with start-up trials that follow the budget: ``--startup-trials`` if
+    given, else ``default_startup_trials`` of ``--max-evals``, or of the trials ``--timeout``
+    allows at the pace of the trials so far; hyperopt's 20 without a budget."""
+
+    def __init__(self, startup_trials: int | None, max_evals: int | None,
+                 timeout_s: float | None):
+        self.explicit = startup_trials is not None
+        self.timeout_s = None if self.explicit or max_evals else timeout_s
+        self.startup = (startup_trials if self.explicit else
+                        default_startup_trials(max_evals) if max_evals else
+                        HYPEROPT_STARTUP_TRIALS)
+
+    def update(self, earlier_trials: int, done_this_run: int, elapsed_s: float) -> None:
+        """Re-estimate the budget of a ``--timeout`` search from its pace."""
+        if self.timeout_s is None or done_this_run == 0 or elapsed_s <= 0:
+            return
+        pace = elapsed_s / done_this_run
+        expected = earlier_trials + done_this_run + max(0.0, self.timeout_s - elapsed_s) / pace
+        self.startup = default_startup_trials(expected)
+
+    def __call__(self, new_ids, domain, trials, seed):
+        return tpe.suggest(new_ids, domain, trials, seed, n_startup_jobs=self.startup)
+
+
+def suggest_function(algo: str, settings: SearchSettings | None = None) -> Callable:
     if algo == "tpe":
-        return tpe.suggest
+        if settings is None:
+            return tpe.suggest
+        return BudgetTPE(settings.startup_trials, settings.max_evals, settings.timeout_s)
     if algo == "rand":
         return rand.suggest
     if algo == "anneal":
@@ -499,8 +538,10 @@ def best_record(records: list[TrialRecord]) -> TrialRecord | None:
 def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> SearchSummary:
     """Run (or resume) the search described by ``settings`` until ``max_evals`` or Ctrl-C."""
     space_file = load_space_file(settings.space_path)
+    if settings.startup_trials is not None and settings.startup_trials < 1:
+        raise FatalError(f"--startup-trials must be at least 1, got {settings.startup_trials}.")
     suggest = (GridSuggest(space_file, settings.seed) if settings.algo == "grid"
-               else suggest_function(settings.algo))
+               else suggest_function(settings.algo, settings))
     if settings.executions_per_trial < 1:
         raise FatalError("--executions-per-trial must be at least 1.")
     if settings.cv_folds is not None and settings.cv_folds < 2:
@@ -638,6 +679,9 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                     break
                 limits.append(left)
             runner.time_limit_s = min((x for x in limits if x is not None), default=None)
+            if isinstance(suggest, BudgetTPE):
+                suggest.update(len(records) - book.completed, book.completed,
+                               time.monotonic() - started)
             if settings.prune.active:
                 runner.prune = settings.prune.with_reference(
                     reference_curves(list(records.values()), space_file, runner.budget))
@@ -658,6 +702,8 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
             record = make_record(trials.trials[-1], running, space_file, runner.budget,
                                  settings, book.versions, trial_seed=runner.trial_seed,
                                  data_sizes=runner.data_sizes, accelerator=runner.accelerator)
+            if isinstance(suggest, BudgetTPE):
+                record.extra["tpe_startup_trials"] = suggest.startup
             running = None
             book.save(record, trials)
     except KeyboardInterrupt:

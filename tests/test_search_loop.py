@@ -311,3 +311,39 @@ def test_search_timeout_stops_the_search(tmp_path, fashion_dir):
                                         timeout_s=6.0))
     assert "--timeout 6 s reached" in out and summary.completed < 50
     assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("budget, startup", [(None, 20), (8, 3), (20, 5), (30, 8), (50, 12),
+                                             (200, 20)])
+def test_start_up_trials_follow_the_budget(budget, startup):
+    assert search_loop.default_startup_trials(budget) == startup
+
+
+def test_tpe_gets_the_start_up_trials_of_the_budget(tmp_path, tiny_space, fashion_dir,
+                                                    monkeypatch):
+    seen = []
+    real = search_loop.tpe.suggest
+
+    def spy(new_ids, domain, trials, seed, **kwargs):
+        seen.append(kwargs.get("n_startup_jobs"))
+        return real(new_ids, domain, trials, seed, **kwargs)
+
+    monkeypatch.setattr(search_loop.tpe, "suggest", spy)
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    assert seen == [3, 3]
+    records = TrialStore(tmp_path / "results").load_records()
+    assert {r.extra["tpe_startup_trials"] for r in records} == {3}
+
+    seen.clear()
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3, startup_trials=7))
+    assert seen == [7]
+
+
+def test_a_timeout_search_sizes_its_start_up_from_its_pace():
+    tpe_ = search_loop.BudgetTPE(None, None, timeout_s=600)
+    assert tpe_.startup == 20  # nothing known yet
+    tpe_.update(earlier_trials=0, done_this_run=2, elapsed_s=60)  # 30 s a trial: ~20 trials
+    assert tpe_.startup == search_loop.default_startup_trials(20) == 5
+    fixed = search_loop.BudgetTPE(9, None, timeout_s=600)
+    fixed.update(0, 2, 60)
+    assert fixed.startup == 9
