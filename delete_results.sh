@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reset a results folder (default: results/): removes what a search writes there (trials,
-# results.pkl, plots, report, TensorBoard logs, saved models) and nothing else. No prompt; fine
-# when the files, or the folder, are already gone.
+# results.pkl, plots, report, TensorBoard logs, saved models, Hyperband checkpoints) and nothing
+# else. No prompt; fine when the files, or the folder, are already gone.
 set -euo pipefail
 dir="${1:-results}"
 if [ ! -e "$dir" ]; then
@@ -15,7 +15,7 @@ fi
 shopt -s nullglob dotglob
 files=("$dir"/results.pkl "$dir"/results.pkl.* "$dir"/*trial-*.json "$dir"/*.png
        "$dir"/report.html "$dir"/.search.lock "$dir"/.*.tmp)
-dirs=("$dir"/tensorboard "$dir"/models)
+dirs=("$dir"/tensorboard "$dir"/models "$dir"/checkpoints)
 rm -f -- "${files[@]}"
 rm -rf -- "${dirs[@]}"
 rmdir -- "$dir" 2>/dev/null || echo "kept $dir: it holds files this tool did not write"

@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tpe: random trials before TPE models the results (default: a "
                              "quarter of --max-evals, or of the trials --timeout allows, "
                              "between 3 and 20; 20 without a budget)")
+    search.add_argument("--schedule", choices=("none", "hyperband"), default="none",
+                        help="hyperband: successive halving over epochs, new configurations "
+                             "proposed by TPE, promoted ones continuing from their saved model; "
+                             "--max-evals counts every run (default: none)")
     search.add_argument("--prune", choices=("none", "median", "percentile"), default="none",
                         help="stop a trial whose best validation accuracy so far is below the "
                              "median (or --prune-percentile) of earlier trials at the same epoch; "
@@ -152,6 +156,7 @@ def command_search(args) -> int:
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
         tensorboard=not args.no_tensorboard, prune=prune, startup_trials=args.startup_trials,
+        schedule=args.schedule,
         backend=args.backend,
         parallelism=args.parallelism, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C

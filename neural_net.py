@@ -442,6 +442,9 @@ class TrainBudget:
     patience: int
     time_limit_s: float | None = None  # stop at the first epoch end past it
     prune: Any = None  # a pruning.PruneRule: stop when clearly behind earlier trials
+    initial_epoch: int = 0  # epochs already trained (continuing a saved model)
+    resume_from: str | None = None  # a saved .keras model to continue instead of building one
+    save_to: str | None = None  # save the trained model (with optimizer state) here
 
 
 @dataclass
@@ -519,6 +522,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
     keras.utils.set_random_seed(seed)
     try:
         model, batch_size = builder(params, info, accel)
+        if budget.resume_from is not None:  # continue a saved run: its weights and optimizer
+            model = keras.models.load_model(budget.resume_from)
         if on_model is not None:
             on_model(model)
         primary = info.primary_head
@@ -526,12 +531,15 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
                         validation_data=make_dataset(validation, batch_size, shuffle=False,
                                                      seed=seed),
-                        epochs=budget.epochs, callbacks=callbacks, shuffle=False, verbose=0)
+                        epochs=budget.epochs, initial_epoch=budget.initial_epoch,
+                        callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
         val_acc = history["val_" + metric_key(info, primary, "accuracy")]
         best = int(np.argmax(val_acc))
         test_logs = model.evaluate(make_dataset(test, batch_size, shuffle=False, seed=seed),
                                    verbose=0, return_dict=True)
+        if budget.save_to is not None:
+            model.save(budget.save_to)
         metrics = {}
         for head in info.heads:
             acc, loss = metric_key(info, head, "accuracy"), metric_key(info, head, "loss")
@@ -543,8 +551,10 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                 "test_accuracy": float(test_logs[acc]),
                 "test_loss": float(test_logs[loss]),
             }
-        return TrainResult(metrics=metrics, history=history, epochs_run=len(val_acc),
-                           best_epoch=best + 1, stopped_by_time=callbacks[2].stopped,
+        return TrainResult(metrics=metrics, history=history,
+                           epochs_run=budget.initial_epoch + len(val_acc),
+                           best_epoch=budget.initial_epoch + best + 1,
+                           stopped_by_time=callbacks[2].stopped,
                            objective=val_acc[best], pruned_at=callbacks[3].pruned_at)
     finally:
         # Free the graph and its memory before the next trial.

@@ -26,6 +26,7 @@ from hyperopt.exceptions import AllTrialsFailed
 
 import data_loaders
 import neural_net
+import hyperband
 from pruning import PruneRule
 from space_files import (SpaceFile, TooManyCombinations, discrete_points, load_space_file,
                          to_jsonable)
@@ -70,6 +71,7 @@ class SearchSettings:
     tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
     prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
     startup_trials: int | None = None  # TPE's random start-up; None: follows the budget
+    schedule: str = "none"  # "hyperband": successive halving over epochs (hyperband.py)
     backend: str = "local"  # "local": trials one after another here; "spark": SparkTrials
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
@@ -396,6 +398,8 @@ class TrialRunner:
         self.protocol = protocol
         self.time_limit_s: float | None = None  # for the next trial
         self.prune: PruneRule | None = None  # for the next trial, with earlier trials' curves
+        self.run: dict[str, Any] | None = None  # TrainBudget changes for the next trial:
+        # epochs, initial_epoch, resume_from, save_to (Hyperband's rungs)
         self._accel = None if worker is not None else neural_net.configure_accelerator()
         self.builder = neural_net.model_builder(space_file.model)
         self.number = 0
@@ -424,11 +428,13 @@ class TrialRunner:
     def _train(self, params: dict[str, Any]) -> neural_net.TrainResult:
         if self.worker is not None:
             try:
-                return self.worker.run(params, self.trial_seed, self.time_limit_s, self.prune)
+                return self.worker.run(params, self.trial_seed, self.time_limit_s, self.prune,
+                                       self.run)
             except WorkerFatal as e:
                 raise FatalError(str(e)) from e
-        budget = neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"],
-                                        self.time_limit_s, self.prune)
+        budget = dataclasses.replace(
+            neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"],
+                                   self.time_limit_s, self.prune), **(self.run or {}))
         return train_point(self.builder, params, self.data, budget, self.trial_seed,
                            self._accel, self.protocol)
 
@@ -557,6 +563,16 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
     if settings.prune.active and settings.backend == "spark":
         raise FatalError("--prune is not available with --backend spark yet: trials there "
                          "cannot see each other's curves while they run.")
+    if settings.schedule not in ("none", "hyperband"):
+        raise FatalError(f"--schedule must be none or hyperband, got {settings.schedule!r}.")
+    if settings.schedule == "hyperband":
+        clash = ("--prune" if settings.prune.active else
+                 "--backend spark" if settings.backend == "spark" else
+                 "--cv" if settings.cv_folds else
+                 "--executions-per-trial" if settings.executions_per_trial > 1 else
+                 "--algo grid" if settings.algo == "grid" else None)
+        if clash:
+            raise FatalError(f"--schedule hyperband cannot be combined with {clash}.")
     if settings.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if settings.isolation not in ISOLATIONS:
@@ -687,28 +703,89 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                     reference_curves(list(records.values()), space_file, runner.budget))
             running = runner.number = book.next_number
             runner.trial_seed = derive_seed(settings.seed, running)
-            n_before = len(trials.trials)
-            try:
-                fmin(runner, space_file.space, algo=suggest,
-                     max_evals=len(trials.trials) + 1, trials=trials,
-                     rstate=np.random.default_rng(runner.trial_seed),
-                     show_progressbar=False, verbose=False, return_argmin=False)
-            except AllTrialsFailed:
-                pass  # fmin's closing look-up of the best point; the records say what failed
-            if len(trials.trials) == n_before:  # the algorithm proposed nothing more
-                running = None
-                say(f"Every combination of the space has been tried ({len(trials.trials)}).")
-                break
-            record = make_record(trials.trials[-1], running, space_file, runner.budget,
-                                 settings, book.versions, trial_seed=runner.trial_seed,
-                                 data_sizes=runner.data_sizes, accelerator=runner.accelerator)
+            job = _hyperband_job(settings, records, runner, store, running)
+            if job is not None and job.parent is not None:  # train a promoted configuration on
+                record = _promote(job, runner, space_file, trials, settings, book.versions)
+            else:
+                n_before = len(trials.trials)
+                try:
+                    fmin(runner, space_file.space, algo=suggest,
+                         max_evals=len(trials.trials) + 1, trials=trials,
+                         rstate=np.random.default_rng(runner.trial_seed),
+                         show_progressbar=False, verbose=False, return_argmin=False)
+                except AllTrialsFailed:
+                    pass  # fmin's closing look-up of the best point; the records say what failed
+                if len(trials.trials) == n_before:  # the algorithm proposed nothing more
+                    running = None
+                    say(f"Every combination of the space has been tried ({len(trials.trials)}).")
+                    break
+                record = make_record(trials.trials[-1], running, space_file, runner.budget,
+                                     settings, book.versions, trial_seed=runner.trial_seed,
+                                     data_sizes=runner.data_sizes,
+                                     accelerator=runner.accelerator)
+            if job is not None:
+                record.extra[hyperband.KEY] = job.tag(running)
             if isinstance(suggest, BudgetTPE):
                 record.extra["tpe_startup_trials"] = suggest.startup
             running = None
             book.save(record, trials)
+            if job is not None:
+                _drop_unneeded_checkpoints(store, list(records.values()), runner.budget)
     except KeyboardInterrupt:
         return book.interrupted(None if running is None else f"trial {running} was")
     return book.summary()
+
+
+CHECKPOINTS = "checkpoints"
+
+
+def _checkpoint(store: TrialStore, number: int) -> Path:
+    return store.dir / CHECKPOINTS / f"trial-{number:04d}.keras"
+
+
+def _hyperband_job(settings: SearchSettings, records: dict[int, TrialRecord],
+                   runner: TrialRunner, store: TrialStore, number: int) -> hyperband.Job | None:
+    """The next Hyperband run, with the runner set to train it; None without a schedule."""
+    if settings.schedule != "hyperband":
+        return None
+    job = hyperband.next_job(records.values(), int(runner.budget["epochs"]))
+    (store.dir / CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+    runner.run = {"epochs": job.rung.epochs, "initial_epoch": job.initial_epoch,
+                  "resume_from": (str(_checkpoint(store, job.parent.number))
+                                  if job.parent is not None else None),
+                  "save_to": str(_checkpoint(store, number))}
+    return job
+
+
+def _promote(job: hyperband.Job, runner: TrialRunner, space_file: SpaceFile, trials: Trials,
+             settings: SearchSettings, versions: dict[str, str]) -> TrialRecord:
+    """Train ``job.parent``'s configuration on to the job's rung; it joins the Trials that TPE
+    reads as one more finished run of that point."""
+    parent = job.parent
+    result = runner(parent.params)
+    doc = {"result": result, "misc": {"vals": {k: [v] for k, v in parent.hyperopt_vals.items()}}}
+    record = make_record(doc, runner.number, space_file, runner.budget, settings, versions,
+                         trial_seed=runner.trial_seed, data_sizes=runner.data_sizes,
+                         accelerator=runner.accelerator)
+    if record.status != TrialStatus.FAILED:  # the whole learning curve, from epoch 1
+        record.history = {k: list(parent.history.get(k, [])) + list(v)
+                          for k, v in record.history.items()}
+    _insert_done(trials, parent.hyperopt_vals, record, space_file)
+    trials.refresh()
+    return record
+
+
+def _drop_unneeded_checkpoints(store: TrialStore, records: list[TrialRecord],
+                               budget: dict[str, Any]) -> None:
+    """Keep only the saved models that a later rung may still continue."""
+    keep = hyperband.promotable(records, int(budget["epochs"]))
+    for path in (store.dir / CHECKPOINTS).glob("trial-*.keras"):
+        try:
+            number = int(path.stem.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if number not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _refresh_plots(records: list[TrialRecord], store: TrialStore) -> None:
@@ -780,6 +857,10 @@ def _progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
                  f"{record.extra.get('pruned_at_epoch', '?')})")
     else:
         score = f"val acc {record.score:.4f}"
+    rung = record.extra.get(hyperband.KEY)
+    if rung is not None and record.status != TrialStatus.FAILED:
+        score += (f" (hyperband rung {rung['rung']}, {rung['epochs']} epochs"
+                  f"{', config of trial ' + str(rung['config']) if rung['rung'] else ''})")
     best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
     return (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
             f"{record.wall_time_s:.1f} s")

@@ -13,6 +13,7 @@ parent, so no dataset crosses the process boundary; only a trial's point and its
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -101,9 +102,10 @@ def _worker_main(conn, spec: WorkerSpec, parent_pid: int) -> None:
             except Exception as e:  # a drawing failure must not end the worker
                 conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
             continue
-        _, params, trial_seed, time_limit_s, prune = request
-        budget = neural_net.TrainBudget(spec.budget["epochs"], spec.budget["patience"],
-                                        time_limit_s, prune)
+        _, params, trial_seed, time_limit_s, prune, run = request
+        budget = dataclasses.replace(
+            neural_net.TrainBudget(spec.budget["epochs"], spec.budget["patience"],
+                                   time_limit_s, prune), **(run or {}))
         try:
             result = search_loop.train_point(builder, params, data, budget, trial_seed, accel,
                                              protocol)
@@ -155,14 +157,14 @@ class TrialWorker:
         self.accelerator, self.data_sizes = payload
 
     def run(self, params: dict[str, Any], trial_seed: int, time_limit_s: float | None = None,
-            prune: Any = None):
+            prune: Any = None, run: dict[str, Any] | None = None):
         """Train one point; returns ``neural_net.TrainResult`` or raises RemoteTrialError or
         WorkerDied."""
         if self._process is None or self._trials_done >= self.trials_per_worker:
             self.close()
             self._start()
         self._trials_done += 1
-        return self._request(("train", params, trial_seed, time_limit_s, prune))
+        return self._request(("train", params, trial_seed, time_limit_s, prune, run))
 
     def plot(self, params: dict[str, Any], path: Path) -> None:
         """Draw a network (``reports.plot_model_graph``) in the worker, sparing this process

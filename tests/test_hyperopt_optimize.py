@@ -163,8 +163,11 @@ def test_delete_results_resets_only_what_the_tool_wrote(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     for name in ("results.pkl", "0.100000_trial-0000.json", "failed_trial-0001.json",
-                 "best_model.png", "notes.txt"):
+                 "best_model.png", "report.html", "notes.txt"):
         (results / name).write_text("x")
+    for folder in ("tensorboard/trial-0000", "models", "checkpoints"):
+        (results / folder).mkdir(parents=True)
+        (results / folder / "file").write_text("x")
     script = str(ROOT / "delete_results.sh")
     out = subprocess.run([script, str(results)], capture_output=True, text=True)
     assert out.returncode == 0 and sorted(os.listdir(results)) == ["notes.txt"]

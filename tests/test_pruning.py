@@ -93,8 +93,8 @@ def test_the_keras_callback_stops_a_trailing_trial_at_the_rule_epoch(tmp_path, f
 
 
 def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion_dir):
-    """Half the points cannot learn (a learning rate of 1e-7); every decision the search made
-    is checked against the rule applied to the records before it."""
+    """Half the points cannot learn (a learning rate of 1e-7), so some trials trail; every
+    decision the search made is checked against the rule applied to the records before it."""
     space = write_space(tmp_path / "s.py", epochs=4, text="""
         from hyperopt import hp
         DATASET = "fashion_mnist"
@@ -111,7 +111,6 @@ def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion
     assert len(records) == 8
     pruned = [r for r in records if r.status == TrialStatus.PRUNED]
     assert pruned, "no trial was pruned"
-    assert all(r.params["learning_rate"] == 1e-7 for r in pruned)
     loaded = load_space_file(space)
     for i, r in enumerate(records):
         judged = rule.with_reference(search_loop.reference_curves(records[:i], loaded,

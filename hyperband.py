@@ -1,0 +1,120 @@
+"""Hyperband over epochs, with configurations proposed by TPE (``--schedule hyperband``).
+
+Hyperband (Li et al., 2018) runs brackets of successive halving. With a maximum of R epochs and a
+reduction factor eta (3), bracket s (from s_max = floor(log_eta R) down to 0) starts
+n = ceil((s_max + 1) / (s + 1) * eta^s) configurations at R * eta^-s epochs; after each rung the
+best 1/eta of them (by validation accuracy) are promoted and trained on to eta times the epochs,
+until R. The brackets repeat, so the whole budget (``--max-evals``, ``--timeout``) is used.
+
+Here the new configurations of each rung 0 are proposed by TPE, conditioned on every finished run
+so far (as in BOHB, runs of all fidelities inform it). A promoted configuration continues from its
+saved model (weights and optimizer state, ``<results-dir>/checkpoints/trial-NNNN.keras``) instead
+of starting over. Every run, new or promoted, is one trial record with
+``extra.hyperband = {"iteration", "bracket", "rung", "config", "epochs"}`` (``config``: the trial
+number of the configuration's first run), so the schedule's state is read back from the records:
+a search resumed after an interruption continues its bracket where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from trial_store import TrialRecord, TrialStatus
+
+ETA = 3
+KEY = "hyperband"
+
+
+@dataclass(frozen=True)
+class Rung:
+    bracket: int  # s
+    index: int  # i, 0 for the bracket's new configurations
+    epochs: int  # total epochs a configuration has trained after this rung
+    size: int  # configurations in this rung
+
+
+def brackets(max_epochs: int, eta: int = ETA) -> list[list[Rung]]:
+    """The brackets of one Hyperband round, most aggressive first."""
+    if max_epochs < 1 or eta < 2:
+        raise ValueError("Hyperband needs at least 1 epoch and a reduction factor of 2 or more.")
+    s_max = int(math.floor(math.log(max_epochs) / math.log(eta) + 1e-9))
+    rounds = []
+    for s in range(s_max, -1, -1):
+        n = int(math.ceil((s_max + 1) / (s + 1) * eta ** s))
+        rungs = [Rung(s, i, max(1, int(round(max_epochs * eta ** (i - s)))),
+                      max(1, int(n // eta ** i))) for i in range(s + 1)]
+        rounds.append(rungs)
+    return rounds
+
+
+@dataclass(frozen=True)
+class Job:
+    """The next run: a new configuration (``parent`` None) or a promotion of ``parent``."""
+
+    iteration: int  # the bracket's position in the sequence of brackets, from 0
+    rung: Rung
+    parent: TrialRecord | None = None
+
+    @property
+    def config(self) -> int | None:
+        return None if self.parent is None else self.parent.extra[KEY]["config"]
+
+    @property
+    def initial_epoch(self) -> int:
+        return 0 if self.parent is None else int(self.parent.extra[KEY]["epochs"])
+
+    def tag(self, number: int) -> dict:
+        return {"iteration": self.iteration, "bracket": self.rung.bracket,
+                "rung": self.rung.index, "epochs": self.rung.epochs,
+                "config": number if self.parent is None else self.config}
+
+
+def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) -> Job:
+    """What to run next, read off the records of the runs so far."""
+    runs = [r for r in records if KEY in r.extra]
+    schedule = brackets(max_epochs, eta)
+    iteration = 0
+    while True:
+        rungs = schedule[iteration % len(schedule)]
+        mine = [r for r in runs if r.extra[KEY]["iteration"] == iteration]
+        for rung in rungs:
+            here = [r for r in mine if r.extra[KEY]["rung"] == rung.index]
+            if rung.index == 0:
+                if len(here) < rung.size:
+                    return Job(iteration, rung)
+                previous = here
+                continue
+            promoted = {r.extra[KEY]["config"] for r in here}
+            ranked = sorted((r for r in previous if r.status != TrialStatus.FAILED
+                             and r.loss is not None), key=lambda r: (r.loss, r.number))
+            best = ranked[:rung.size]
+            waiting = [r for r in best if r.extra[KEY]["config"] not in promoted]
+            if waiting:
+                return Job(iteration, rung, waiting[0])
+            previous = here
+        iteration += 1
+
+
+def promotable(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) -> set[int]:
+    """Record numbers whose saved model a later rung of the current bracket may still continue:
+    in a complete rung, its best not yet promoted; in a rung still filling, all of it."""
+    records = list(records)
+    runs = [r for r in records if KEY in r.extra]
+    if not runs:
+        return set()
+    job = next_job(records, max_epochs, eta)
+    schedule = brackets(max_epochs, eta)
+    rungs = schedule[job.iteration % len(schedule)]
+    current = [r for r in runs if r.extra[KEY]["iteration"] == job.iteration]
+    keep: set[int] = set()
+    for rung, following in zip(rungs, rungs[1:]):
+        here = [r for r in current if r.extra[KEY]["rung"] == rung.index]
+        continued = {r.extra[KEY]["config"] for r in current
+                     if r.extra[KEY]["rung"] == following.index}
+        ranked = sorted((r for r in here if r.status != TrialStatus.FAILED and r.loss is not None),
+                        key=lambda r: (r.loss, r.number))
+        candidates = ranked if len(here) < rung.size else ranked[:following.size]
+        keep |= {r.number for r in candidates if r.extra[KEY]["config"] not in continued}
+    return keep
