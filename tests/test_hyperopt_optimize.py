@@ -47,7 +47,9 @@ def test_help_explains_each_option():
     assert out.returncode == 0
     for option in ("--space", "--max-evals", "--algo", "--results-dir", "--epochs",
                    "--max-train-samples", "--seed", "--data-dir", "--max-consecutive-failures",
-                   "--top", "--json"):
+                   "--top", "--json", "--backend", "--parallelism", "--spark-master",
+                   "--prune", "--prune-percentile", "--startup-trials", "--schedule",
+                   "--no-tensorboard", "report"):
         assert option in out.stdout
 
 
