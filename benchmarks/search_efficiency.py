@@ -25,7 +25,6 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ import data_loaders  # noqa: E402
 import neural_net  # noqa: E402
 from search_loop import SearchSettings, prepare_dataset, run_search  # noqa: E402
 from pruning import PruneRule  # noqa: E402
+from trial_store import TrialRecord, TrialStore  # noqa: E402
 
 SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 PATIENCE = 3
@@ -50,16 +50,17 @@ def ours(variant: str, args, seed: int, folder: Path) -> dict:
         plot_best=False, plot_search=False, tensorboard=False,
         prune=PruneRule("median") if variant == "prune" else PruneRule(),
         schedule="hyperband" if variant == "hyperband" else "none")
+    started = time.time()
     run_search(settings, say=lambda line: None)
-    from trial_store import TrialStore
-    records = [r for r in TrialStore(settings.results_dir).load_records() if r.loss is not None]
-    best = min(records, key=lambda r: (r.loss, r.number))
-    # The clock starts with the first trial, as Keras Tuner's starts with data already loaded.
-    starts = [datetime.fromisoformat(r.started_at).timestamp() for r in records]
-    reached = [start + r.wall_time_s - min(starts)
-               for start, r in zip(starts, records) if r.score >= args.target]
-    return {"test_accuracy": best.metrics["label"]["test_accuracy"], "val_accuracy": best.score,
-            "trials": len(records), "time_to_target_s": min(reached) if reached else None}
+    store = TrialStore(settings.results_dir)
+    trials = []
+    for path in store.record_paths():  # a record is written the moment its trial ends
+        record = TrialRecord.from_json(path.read_text(), where=str(path))
+        if record.loss is not None:
+            trials.append({"number": record.number, "end_s": path.stat().st_mtime - started,
+                           "val_accuracy": record.score, "epochs": record.epochs_run,
+                           "test_accuracy": record.metrics["label"]["test_accuracy"]})
+    return {"trials": sorted(trials, key=lambda t: t["number"])}
 
 
 def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
@@ -70,11 +71,11 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
     builder = neural_net.model_builder("simple_cnn")
     _, batch_size = builder(_params_of(None), info, cpu)
     keras.backend.clear_session()
+    started = time.time()
     train = neural_net.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
     validation = neural_net.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
-    started = time.time()
     deadline = started + args.budget_s
-    reached: list[float] = []
+    ended: dict[str, float] = {}
 
     class Budget(keras.callbacks.Callback):  # the running trial stops at an epoch end past it
         def on_epoch_end(self, epoch, logs=None):
@@ -96,8 +97,7 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
     class Timed(tuner_class):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            if trial.score is not None and trial.score >= args.target:  # as ours: at trial end
-                reached.append(time.time() - started)
+            ended[trial.trial_id] = time.time() - started
             if time.time() > deadline:  # no further trial: the oracle is told it is full
                 self.oracle.max_trials = len(self.oracle.trials)
 
@@ -106,13 +106,22 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
                                          restore_best_weights=True)
     tuner.search(train, validation_data=validation, epochs=args.epochs, callbacks=[stop, Budget()],
                  verbose=0)
-    best = tuner.get_best_models(1)[0]
-    test = best.evaluate(neural_net.make_dataset(data.test, batch_size, shuffle=False, seed=seed),
-                         verbose=0, return_dict=True)
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    return {"test_accuracy": float(test["accuracy"]),
-            "val_accuracy": float(best_trial.score), "trials": len(tuner.oracle.trials),
-            "time_to_target_s": min(reached) if reached else None}
+    # Outside the budget: each trial's saved model (its best epoch) on the test split, so that
+    # searches can also be compared at an equal number of trials.
+    test = neural_net.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
+    trials = []
+    for number, trial_id in enumerate(tuner.oracle.start_order):
+        trial = tuner.oracle.trials[trial_id]
+        if trial.score is None or trial_id not in ended:
+            continue
+        model = tuner.load_model(trial)
+        logs = model.evaluate(test, verbose=0, return_dict=True)
+        epochs = trial.hyperparameters.values.get("tuner/epochs", args.epochs)
+        trials.append({"number": number, "end_s": ended[trial_id],
+                       "val_accuracy": float(trial.score), "epochs": int(epochs),
+                       "test_accuracy": float(logs["accuracy"])})
+        keras.backend.clear_session()
+    return {"trials": trials}
 
 
 def _params_of(hp) -> dict:
@@ -146,42 +155,123 @@ def median(values):
     return float(np.median(values)) if values else None
 
 
+def selected(trials: list[dict], count: int | None = None) -> dict:
+    """The trial a search selects (best validation accuracy, earliest on ties) among its first
+    ``count`` trials (all if None)."""
+    pool = trials if count is None else trials[:count]
+    return max(pool, key=lambda t: (t["val_accuracy"], -t["number"]))
+
+
+def time_to_target(trials: list[dict], target: float) -> float | None:
+    reached = [t["end_s"] for t in trials if t["val_accuracy"] >= target]
+    return min(reached) if reached else None
+
+
+def summarize(rows: list[dict], target: float) -> None:
+    tools = list(dict.fromkeys(r["tool"] for r in rows))
+    by_tool = {t: {r["seed"]: r["trials"] for r in rows if r["tool"] == t} for t in tools}
+    summary = {}
+    for tool, seeds in by_tool.items():
+        summary[tool] = {
+            "test": median([selected(ts)["test_accuracy"] for ts in seeds.values() if ts]),
+            "to_target": median([time_to_target(ts, target) for ts in seeds.values()]),
+            "never": sum(time_to_target(ts, target) is None for ts in seeds.values()),
+            "trials": median([len(ts) for ts in seeds.values()]), "seeds": len(seeds)}
+    print(f"\nequal wall clock; target validation accuracy {target}")
+    print(f"{'tool':<28}{'seeds':>6}{'trials':>8}{'median test acc':>17}"
+          f"{'median s to target':>20}")
+    for tool, s in summary.items():
+        to_target = "never" if s["to_target"] is None else f"{s['to_target']:.0f}"
+        if s["never"] and s["to_target"] is not None:
+            to_target += f" ({s['never']} never)"
+        print(f"{tool:<28}{s['seeds']:>6}{s['trials']:>8.0f}{s['test']:>17.4f}{to_target:>20}")
+    print("\nratios to each peer (row / column): median test accuracy, median time to target")
+    for tool in tools:
+        cells = []
+        for peer in tools:
+            if peer == tool:
+                continue
+            acc = summary[tool]["test"] / summary[peer]["test"]
+            a, b = summary[tool]["to_target"], summary[peer]["to_target"]
+            speed = f"{a / b:.2f}" if a is not None and b is not None else "n/a"
+            cells.append(f"{peer}: {acc:.4f}, {speed}")
+        print(f"  {tool}: " + "; ".join(cells))
+    print("\npoints of median test accuracy above each peer (row minus column), equal wall clock:")
+    for tool in tools:
+        print(f"  {tool}: " + "; ".join(
+            f"{peer}: {100 * (summary[tool]['test'] - summary[peer]['test']):+.2f}"
+            for peer in tools if peer != tool))
+    print("\nequal trial count: per seed both searches are cut to the trials the shorter one ran;")
+    print("median over seeds of the points of test accuracy above the peer (row minus column),")
+    print("and the seeds where the row is below:")
+    for tool in tools:
+        cells = []
+        for peer in tools:
+            if peer == tool:
+                continue
+            diffs = []
+            for seed in by_tool[tool].keys() & by_tool[peer].keys():
+                mine, theirs = by_tool[tool][seed], by_tool[peer][seed]
+                count = min(len(mine), len(theirs))
+                if count:
+                    diffs.append(selected(mine, count)["test_accuracy"]
+                                 - selected(theirs, count)["test_accuracy"])
+            below = sum(d < 0 for d in diffs)
+            cells.append(f"{peer}: {100 * median(diffs):+.2f} ({below}/{len(diffs)} below)"
+                         if diffs else f"{peer}: n/a")
+        print(f"  {tool}: " + "; ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget-s", type=float, default=600, help="wall clock per search")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=12000, help="training images")
     parser.add_argument("--target", type=float, default=0.88, help="validation accuracy")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
+    parser.add_argument("--log", type=Path, help="append each search's trials here (JSON lines)")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="LOG",
+                        help="only print the tables from earlier --log files")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {args.seeds} seeds x "
-          f"{args.budget_s:g} s per search, {args.epochs} epochs per trial, {args.samples} "
-          f"training images, target validation accuracy {args.target}")
+    if args.summarize:
+        rows = [json.loads(line) for log in args.summarize
+                for line in log.read_text().splitlines() if line.strip()]
+        settings = {json.dumps(r["settings"], sort_keys=True) for r in rows}
+        for setting in sorted(settings):
+            print(f"settings: {setting}")
+        summarize(rows, args.target)
+        return
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; seeds {args.first_seed}.."
+          f"{args.first_seed + args.seeds - 1}, {args.budget_s:g} s per search, {args.epochs} "
+          f"epochs per trial, {args.samples} training images", flush=True)
+    import keras  # noqa: F401  (imported once, before any clock starts)
     tools = [t.strip() for t in args.tools.split(",")]
-    results: dict[str, list[dict]] = {t: [] for t in tools}
+    unknown = [t for t in tools if t not in TOOLS]
+    if unknown:
+        parser.error(f"unknown tools {unknown}; choose from {list(TOOLS)}")
+    settings = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "budget_s": args.budget_s, "epochs": args.epochs, "samples": args.samples}
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             budget = {"validation_fraction": 0.1, "max_train_samples": args.samples}
             data = prepare_dataset("fashion_mnist", budget, seed,
                                    data_loaders.DEBIAN_FASHION_MNIST)
             for tool in tools:
-                row = TOOLS[tool](args, seed, Path(tmp), data)
-                results[tool].append(row)
-                print(json.dumps({"tool": tool, "seed": seed, **row}), flush=True)
-    summary = {t: {"test": median([r["test_accuracy"] for r in rows]),
-                   "to_target": median([r["time_to_target_s"] for r in rows]),
-                   "trials": median([r["trials"] for r in rows])} for t, rows in results.items()}
-    print(f"{'tool':<28}{'median test acc':>16}{'median s to target':>20}{'trials':>8}")
-    for tool, s in summary.items():
-        to_target = f"{s['to_target']:.0f}" if s["to_target"] is not None else "never"
-        print(f"{tool:<28}{s['test']:>16.4f}{to_target:>20}{s['trials']:>8.0f}")
-    print("test accuracy, points above each peer (row minus column):")
-    for tool in tools:
-        diffs = "  ".join(f"{peer}: {100 * (summary[tool]['test'] - summary[peer]['test']):+.2f}"
-                          for peer in tools if peer != tool)
-        print(f"  {tool}: {diffs}")
+                row = {"tool": tool, "seed": seed, "settings": settings,
+                       **TOOLS[tool](args, seed, Path(tmp), data)}
+                rows.append(row)
+                best = selected(row["trials"]) if row["trials"] else {}
+                print(f"seed {seed} {tool}: {len(row['trials'])} trials, selected validation "
+                      f"{best.get('val_accuracy', float('nan')):.4f} test "
+                      f"{best.get('test_accuracy', float('nan')):.4f}", flush=True)
+                if args.log:
+                    with args.log.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+    summarize(rows, args.target)
 
 
 if __name__ == "__main__":
