@@ -52,7 +52,7 @@ import data_loaders  # noqa: E402
 import neural_net  # noqa: E402
 from search_loop import SearchSettings, prepare_dataset, run_search  # noqa: E402
 from pruning import PruneRule  # noqa: E402
-from trial_store import TrialRecord, TrialStore  # noqa: E402
+from trial_store import TrialStore  # noqa: E402
 
 SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 PATIENCE = 3
@@ -69,14 +69,11 @@ def ours(variant: str, args, seed: int, folder: Path) -> dict:
     started = time.time()
     run_search(settings, say=lambda line: None)
     store = TrialStore(settings.results_dir)
-    trials = []
-    for path in store.record_paths():  # a record is written the moment its trial ends
-        record = TrialRecord.from_json(path.read_text(), where=str(path))
-        if record.loss is not None:
-            trials.append({"number": record.number, "end_s": path.stat().st_mtime - started,
-                           "val_accuracy": record.score, "epochs": record.epochs_run,
-                           "test_accuracy": record.metrics["label"]["test_accuracy"]})
-    return {"trials": sorted(trials, key=lambda t: t["number"])}
+    # A record is written the moment its trial ends: its file's time is the trial's end.
+    return {"trials": [{"number": r.number, "val_accuracy": r.score, "epochs": r.epochs_run,
+                        "end_s": (store.dir / r.file_name()).stat().st_mtime - started,
+                        "test_accuracy": r.metrics["label"]["test_accuracy"]}
+                       for r in store.load_records() if r.loss is not None]}
 
 
 def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
@@ -169,8 +166,7 @@ TOOLS = {
 
 
 def median(values):
-    values = [v for v in values if v is not None]
-    return float(np.median(values)) if values else None
+    return float(np.median(values))
 
 
 def censored_median(values):
@@ -266,14 +262,14 @@ def main() -> None:
             print(f"settings: {setting}")
         summarize(rows, args.target)
         return
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; seeds {args.first_seed}.."
-          f"{args.first_seed + args.seeds - 1}, {args.budget_s:g} s per search, {args.epochs} "
-          f"epochs per trial, {args.samples} training images", flush=True)
-    import keras  # noqa: F401  (imported once, before any clock starts)
     tools = [t.strip() for t in args.tools.split(",")]
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         parser.error(f"unknown tools {unknown}; choose from {list(TOOLS)}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; seeds {args.first_seed}.."
+          f"{args.first_seed + args.seeds - 1}, {args.budget_s:g} s per search, {args.epochs} "
+          f"epochs per trial, {args.samples} training images", flush=True)
+    import keras  # noqa: F401  (imported once, before any clock starts)
     settings = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
                 "budget_s": args.budget_s, "epochs": args.epochs, "samples": args.samples}
     rows = []
