@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: local[PARALLELISM], or spark-submit's master)")
     search.add_argument("--no-tensorboard", action="store_true",
                         help="do not write TensorBoard logs (<results-dir>/tensorboard)")
+    search.add_argument("--no-start-points", action="store_true",
+                        help="do not try the space file's START_POINTS first")
+    search.add_argument("--test-every-trial", action="store_true",
+                        help="evaluate every trial on the test split (default: only a trial "
+                             "that beats all earlier ones by validation accuracy, the model the "
+                             "search would select; under --backend spark, --cv or "
+                             "--executions-per-trial every trial is)")
 
     rank = parser.add_argument_group("rank")
     rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
@@ -155,8 +162,9 @@ def command_search(args) -> int:
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
-        tensorboard=not args.no_tensorboard, prune=prune, startup_trials=args.startup_trials,
-        schedule=args.schedule,
+        tensorboard=not args.no_tensorboard, test_every_trial=args.test_every_trial, prune=prune,
+        start_points=not args.no_start_points,
+        startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
         parallelism=args.parallelism, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C

@@ -29,7 +29,7 @@ import neural_net
 import hyperband
 from pruning import PruneRule
 from space_files import (SpaceFile, TooManyCombinations, discrete_points, load_space_file,
-                         to_jsonable)
+                         same_point, to_jsonable)
 from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
 from trial_worker import TrialWorker, WorkerFatal, WorkerSpec
 
@@ -75,6 +75,8 @@ class SearchSettings:
     backend: str = "local"  # "local": trials one after another here; "spark": SparkTrials
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
+    test_every_trial: bool = False  # else the test split only for a trial that beats all before
+    start_points: bool = True  # try the space file's START_POINTS first
 
 
 @dataclass
@@ -151,6 +153,35 @@ def suggest_function(algo: str, settings: SearchSettings | None = None) -> Calla
         from hyperopt import atpe
         return atpe.suggest
     raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {algo!r}.")
+
+
+class StartPoints:
+    """A hyperopt algorithm: the space file's START_POINTS that no trial has tried yet, in their
+    order, then ``algo``'s proposals. Restored trials count as tried, so a relaunch never
+    repeats one."""
+
+    def __init__(self, algo: Callable, space_file: SpaceFile):
+        self.algo, self.space_file, self.start_vals = algo, space_file, space_file.start_vals
+        self.proposed: dict[int, int] = {}  # trial id -> index in START_POINTS
+
+    def untried(self, trials: Trials) -> list[int]:
+        tried = [{k: v[0] for k, v in to_jsonable(t["misc"]["vals"]).items() if v}
+                 for t in trials.trials]
+        return [i for i, vals in enumerate(self.start_vals)
+                if not any(same_point(vals, t) for t in tried)]
+
+    def __call__(self, new_ids, domain, trials, seed):
+        untried = self.untried(trials)
+        if not untried:
+            return self.algo(new_ids, domain, trials, seed)
+        docs = []
+        for new_id, index in zip(new_ids, untried):  # fewer docs than ids is allowed
+            vals = _all_vals(self.space_file, self.start_vals[index])
+            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir,
+                    "idxs": {k: ([new_id] if v else []) for k, v in vals.items()}, "vals": vals}
+            docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
+            self.proposed[new_id] = index
+        return docs
 
 
 class GridSuggest:
@@ -343,6 +374,8 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         splits = [(data.train, data.validation)]
     deadline = (time.monotonic() + budget.time_limit_s) if budget.time_limit_s is not None \
         else None
+    if len(splits) * protocol.executions > 1:  # the runs' test metrics are averaged: all of them
+        budget = dataclasses.replace(budget, test_if_loss_below=None)
     runs: list[neural_net.TrainResult] = []
     for fold, (train, validation) in enumerate(splits):
         for execution in range(protocol.executions):
@@ -400,6 +433,7 @@ class TrialRunner:
         self.prune: PruneRule | None = None  # for the next trial, with earlier trials' curves
         self.run: dict[str, Any] | None = None  # TrainBudget changes for the next trial:
         # epochs, initial_epoch, resume_from, save_to (Hyperband's rungs)
+        self.test_if_loss_below: float | None = None  # for the next trial: the best loss so far
         self._accel = None if worker is not None else neural_net.configure_accelerator()
         self.builder = neural_net.model_builder(space_file.model)
         self.number = 0
@@ -426,15 +460,16 @@ class TrialRunner:
                                      path)
 
     def _train(self, params: dict[str, Any]) -> neural_net.TrainResult:
+        run = {**(self.run or {}), "test_if_loss_below": self.test_if_loss_below}
         if self.worker is not None:
             try:
                 return self.worker.run(params, self.trial_seed, self.time_limit_s, self.prune,
-                                       self.run)
+                                       run)
             except WorkerFatal as e:
                 raise FatalError(str(e)) from e
         budget = dataclasses.replace(
             neural_net.TrainBudget(self.budget["epochs"], self.budget["patience"],
-                                   self.time_limit_s, self.prune), **(self.run or {}))
+                                   self.time_limit_s, self.prune), **run)
         return train_point(self.builder, params, self.data, budget, self.trial_seed,
                            self._accel, self.protocol)
 
@@ -548,6 +583,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
         raise FatalError(f"--startup-trials must be at least 1, got {settings.startup_trials}.")
     suggest = (GridSuggest(space_file, settings.seed) if settings.algo == "grid"
                else suggest_function(settings.algo, settings))
+    if space_file.start_vals and settings.start_points:
+        suggest = StartPoints(suggest, space_file)
     if settings.executions_per_trial < 1:
         raise FatalError("--executions-per-trial must be at least 1.")
     if settings.cv_folds is not None and settings.cv_folds < 2:
@@ -679,6 +716,9 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                 ) -> SearchSummary:
     """Run trials until ``max_evals``; each is saved before the next starts."""
     trials = restored.trials
+    start = suggest if isinstance(suggest, StartPoints) else None
+    budget_tpe = (start.algo if start is not None else suggest)
+    budget_tpe = budget_tpe if isinstance(budget_tpe, BudgetTPE) else None
     # Save at once so that results.pkl matches the space it now describes.
     store.save_trials(trials, space_file.fingerprint, restored.numbers, restored.set_aside)
     book = Bookkeeper(settings, space_file, store, restored, records, best, say, runner.draw)
@@ -695,12 +735,15 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                     break
                 limits.append(left)
             runner.time_limit_s = min((x for x in limits if x is not None), default=None)
-            if isinstance(suggest, BudgetTPE):
-                suggest.update(len(records) - book.completed, book.completed,
-                               time.monotonic() - started)
+            if budget_tpe is not None:
+                budget_tpe.update(len(records) - book.completed, book.completed,
+                                  time.monotonic() - started)
             if settings.prune.active:
                 runner.prune = settings.prune.with_reference(
                     reference_curves(list(records.values()), space_file, runner.budget))
+            # The test split is only reported: evaluate it for the trial the search would select.
+            runner.test_if_loss_below = (None if settings.test_every_trial or book.best is None
+                                         else book.best.loss)
             running = runner.number = book.next_number
             runner.trial_seed = derive_seed(settings.seed, running)
             job = _hyperband_job(settings, records, runner, store, running)
@@ -725,8 +768,11 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                                      accelerator=runner.accelerator)
             if job is not None:
                 record.extra[hyperband.KEY] = job.tag(running)
-            if isinstance(suggest, BudgetTPE):
-                record.extra["tpe_startup_trials"] = suggest.startup
+            if budget_tpe is not None:
+                record.extra["tpe_startup_trials"] = budget_tpe.startup
+            tid = trials.trials[-1]["tid"] if trials.trials else None
+            if start is not None and tid in start.proposed:
+                record.extra["start_point"] = start.proposed[tid]
             running = None
             book.save(record, trials)
             if job is not None:

@@ -117,6 +117,28 @@ def test_training_selects_on_validation_and_reports_test():
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_accuracy"] > 0.3
 
 
+@pytest.mark.parametrize("threshold, tested", [(None, True), (2.0, True), (0.0, False)])
+def test_test_split_is_evaluated_only_for_a_run_below_the_threshold(threshold, tested,
+                                                                    monkeypatch):
+    evaluated = []
+    real = neural_net.make_dataset
+
+    def spy(split, batch_size, **kwargs):
+        evaluated.append(split is test)
+        return real(split, batch_size, **kwargs)
+
+    monkeypatch.setattr(neural_net, "make_dataset", spy)
+    point = {"hidden_layers": [{"units": 16}], "learning_rate": 0.01, "batch_size": 16}
+    train, val, test = _tiny_mnist(100, 0), _tiny_mnist(40, 1), _tiny_mnist(40, 2)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], train, val, test,
+                                TrainBudget(epochs=2, patience=2, test_if_loss_below=threshold),
+                                seed=3, accel=CPU)
+    metrics = result.metrics["label"]
+    assert any(evaluated) == tested
+    assert ("test_accuracy" in metrics and "test_loss" in metrics) == tested
+    assert metrics["best_val_accuracy"] == result.objective  # validation is always there
+
+
 def test_two_heads_report_each_head():
     data = tiny_cifar100(32)
     result = train_and_evaluate(build_cnn, cnn_point(), CIFAR100, data, data, data,

@@ -40,8 +40,11 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
         assert r.params["activation"] in ("relu", "tanh")  # decoded values, not indexes
         assert r.hyperopt_vals["activation"] in (0, 1)
         assert isinstance(r.params["hidden_layers"][0]["units"], int)
-        assert set(r.metrics["label"]) >= {"best_val_accuracy", "test_accuracy", "test_loss",
-                                           "final_val_accuracy", "best_val_loss"}
+        assert set(r.metrics["label"]) >= {"best_val_accuracy", "final_val_accuracy",
+                                           "best_val_loss"}
+        # The test split is evaluated for the trials that beat every earlier one, and only them.
+        beats_earlier = all(r.loss < e.loss for e in records if e.number < r.number)
+        assert ("test_accuracy" in r.metrics["label"]) == beats_earlier
         assert r.loss == pytest.approx(1 - r.metrics["label"]["best_val_accuracy"])
         assert len(r.history["val_accuracy"]) == r.epochs_run == 2
         assert r.budget["train_samples"] == 240 and r.budget["validation_samples"] == 60
@@ -50,6 +53,43 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
         assert {"tensorflow", "keras", "hyperopt"} <= set(r.versions)
         assert r.space_file == str(tiny_space) and len(r.space_fingerprint) == 16
     assert summary.best.loss == min(r.loss for r in records)
+
+
+def _scripted_training(objectives, thresholds):
+    """Stands in for training: the next objective of the script; notes the test threshold."""
+    def train(builder, params, info, train, validation, test, budget, seed, accel):
+        thresholds.append(budget.test_if_loss_below)
+        value = objectives[len(thresholds) - 1]
+        metrics = {"best_val_accuracy": value, "best_val_loss": 1.0, "final_val_accuracy": value,
+                   "final_val_loss": 1.0}
+        return neural_net.TrainResult(metrics={"label": metrics},
+                                      history={"val_accuracy": [value], "val_loss": [1.0]},
+                                      epochs_run=1, best_epoch=1, stopped_by_time=False,
+                                      objective=value)
+    return train
+
+
+@pytest.mark.parametrize("every_trial", [False, True])
+def test_each_trial_is_told_the_loss_to_beat_for_a_test_evaluation(tmp_path, tiny_space,
+                                                                   fashion_dir, monkeypatch,
+                                                                   every_trial):
+    thresholds = []
+    monkeypatch.setattr(neural_net, "train_and_evaluate",
+                        _scripted_training([0.5, 0.4, 0.75, 0.75, 0.6, 0.875], thresholds))
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4,
+                         test_every_trial=every_trial))
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=6,  # resumed: the best
+                         test_every_trial=every_trial))                   # comes from the records
+    expected = [None] * 6 if every_trial else [None, 0.5, 0.5, 0.25, 0.25, 0.25]
+    assert thresholds == expected
+
+
+def test_several_runs_of_a_point_are_all_tested(tmp_path, tiny_space, fashion_dir, monkeypatch):
+    thresholds = []
+    monkeypatch.setattr(neural_net, "train_and_evaluate",
+                        _scripted_training([0.5] * 2 + [0.25] * 2, thresholds))
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2, executions_per_trial=2))
+    assert thresholds == [None] * 4  # their test metrics are averaged
 
 
 def test_relaunch_continues_the_same_search(tmp_path, tiny_space, fashion_dir):
@@ -347,3 +387,37 @@ def test_a_timeout_search_sizes_its_start_up_from_its_pace():
     fixed = search_loop.BudgetTPE(9, None, timeout_s=600)
     fixed.update(0, 2, 60)
     assert fixed.startup == 9
+
+
+START_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "tanh",
+               "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
+
+
+def _space_with_start_points(tmp_path, *points):
+    path = write_space(tmp_path / "tiny_space.py")
+    path.write_text(path.read_text() + f"\nSTART_POINTS = {list(points)!r}\n")
+    return path
+
+
+def test_start_points_are_tried_first_and_never_twice(tmp_path, fashion_dir, monkeypatch):
+    second = {**START_POINT, "activation": "relu", "learning_rate": 0.004}
+    space = _space_with_start_points(tmp_path, START_POINT, second)
+    monkeypatch.setattr(neural_net, "train_and_evaluate",
+                        _scripted_training([0.5, 0.6, 0.7, 0.8], []))
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=1))  # killed after one
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=4))
+    records = TrialStore(tmp_path / "results").load_records()
+    assert [r.params for r in records[:2]] == [START_POINT, second]
+    assert [r.extra.get("start_point") for r in records] == [0, 1, None, None]
+    assert START_POINT not in [r.params for r in records[2:]]  # TPE proposes the rest
+    assert records[1].hyperopt_vals == {"units": 16, "dropout": 1, "activation": 0,
+                                        "learning_rate": 0.004}
+
+
+def test_start_points_can_be_left_out(tmp_path, fashion_dir, monkeypatch):
+    space = _space_with_start_points(tmp_path, START_POINT)
+    monkeypatch.setattr(neural_net, "train_and_evaluate", _scripted_training([0.5] * 3, []))
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=3, start_points=False))
+    records = TrialStore(tmp_path / "results").load_records()
+    assert all("start_point" not in r.extra for r in records)
+    assert START_POINT not in [r.params for r in records]

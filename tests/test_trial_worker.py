@@ -33,6 +33,10 @@ def test_worker_trains_and_is_replaced_when_due(worker):
     assert not worker.accelerator.mixed_precision
     worker.run(POINT, trial_seed=8)
     assert worker.pid != pid
+    assert "test_accuracy" in first.metrics["label"]
+    # The search's threshold travels with the trial: nothing beats a loss of 0, so no test.
+    untested = worker.run(POINT, trial_seed=9, run={"test_if_loss_below": 0.0})
+    assert "test_accuracy" not in untested.metrics["label"]
 
 
 def test_trial_error_comes_back_with_the_workers_traceback(worker):
