@@ -7,7 +7,9 @@ A space file (``search_spaces/*.py``) is a small Python module with:
 - ``MODEL``: a name from ``neural_net.MODEL_BUILDERS``;
 - ``DEFAULTS``: the task's budget (``epochs``, ``validation_fraction``, ``patience``,
   ``max_train_samples``), each overridable on the command line;
-- optionally ``DEMO_POINT``: one decoded point, plotted as the demo model.
+- optionally ``DEMO_POINT``: one decoded point, plotted as the demo model;
+- optionally ``START_POINTS``: decoded points (actual values, as a trial record's ``params``)
+  that a search tries first, before its algorithm proposes anything, unless already tried.
 
 Files are loaded with ``importlib`` (never ``exec``).
 """
@@ -225,6 +227,58 @@ def fingerprint(space: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def point_vals(space: Any, point: Any) -> tuple[dict[str, Any] | None, str]:
+    """hyperopt's vals (``{label: value or option index}``) of a decoded point of ``space``.
+
+    Walks the space's graph along the point: a choice takes the first option the rest of the
+    point fits, a drawn number the point's value. Returns None and the reason where the point
+    does not fit (or goes through an expression that cannot be read backwards).
+    """
+    def match(node: Apply, value: Any, vals: dict[str, Any], where: str) -> str:
+        if node.name == "literal":
+            return "" if same_point(to_jsonable(node.obj), to_jsonable(value)) else \
+                f"{where} is {value!r}, the space has {node.obj!r} there"
+        if node.name == "dict":
+            if not isinstance(value, dict) or set(value) != {k for k, _ in node.named_args}:
+                return f"{where} should be a dict with keys {sorted(k for k, _ in node.named_args)}"
+            for key, arg in node.named_args:
+                why = match(arg, value[key], vals, f"{where}[{key!r}]")
+                if why:
+                    return why
+            return ""
+        if node.name == "pos_args":
+            if not isinstance(value, (list, tuple)) or len(value) != len(node.pos_args):
+                return f"{where} should be a list of {len(node.pos_args)} items"
+            for i, arg in enumerate(node.pos_args):
+                why = match(arg, value[i], vals, f"{where}[{i}]")
+                if why:
+                    return why
+            return ""
+        if node.name == "switch" and node.pos_args[0].name == "hyperopt_param":
+            label = node.pos_args[0].pos_args[0].obj
+            reasons = []
+            for i, option in enumerate(node.pos_args[1:]):
+                trial_vals = {**vals, label: i}
+                why = match(option, value, trial_vals, where)
+                if not why:
+                    vals.update(trial_vals)
+                    return ""
+                reasons.append(why)
+            return f"no option of {label!r} fits ({'; '.join(reasons)})"
+        if node.name in ("float", "int") and len(node.pos_args) == 1:
+            return match(node.pos_args[0], value, vals, where)
+        if node.name == "hyperopt_param":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"{where} should be a number for {node.pos_args[0].obj!r}"
+            vals[node.pos_args[0].obj] = value
+            return ""
+        return f"{where} comes from an expression ({node.name}) that cannot be read backwards"
+
+    vals: dict[str, Any] = {}
+    why = match(as_apply(space), point, vals, "the point")
+    return (None, why) if why else (vals, "")
+
+
 def active_labels(params: dict[str, Hyperparameter], vals: dict[str, Any]) -> set[str]:
     """The labels that a point with these choice values draws."""
     return {label for label, p in params.items()
@@ -326,6 +380,7 @@ class SpaceFile:
     params: dict[str, Hyperparameter]
     fingerprint: str
     module_name: str = ""  # the name the file was imported under (in sys.modules)
+    start_vals: list[dict[str, Any]] = field(default_factory=list)  # START_POINTS, as vals
 
     @property
     def name(self) -> str:
@@ -417,7 +472,31 @@ def load_space_file(path: str | Path) -> SpaceFile:
         raise SpaceFileError(f"{path}: SPACE is not a hyperopt space: {e}") from e
     if not params:
         raise SpaceFileError(f"{path}: SPACE has no hyperparameter (no hp.* expression).")
-    return SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET, model=module.MODEL,
-                     defaults=defaults, demo_point=getattr(module, "DEMO_POINT", None),
-                     params=params, fingerprint=fingerprint(module.SPACE),
-                     module_name=module_name)
+    space_file = SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET,
+                           model=module.MODEL, defaults=defaults,
+                           demo_point=getattr(module, "DEMO_POINT", None), params=params,
+                           fingerprint=fingerprint(module.SPACE), module_name=module_name)
+    space_file.start_vals = _start_vals(space_file, getattr(module, "START_POINTS", []))
+    return space_file
+
+
+def _start_vals(space_file: SpaceFile, points: Any) -> list[dict[str, Any]]:
+    """The vals of the file's START_POINTS, each checked to lie in the space and decode back."""
+    if not isinstance(points, (list, tuple)):
+        raise SpaceFileError(f"{space_file.path}: START_POINTS must be a list of points (dicts "
+                             f"of actual values, like a trial record's params), got "
+                             f"{type(points).__name__}.")
+    out = []
+    for i, point in enumerate(points):
+        vals, why = point_vals(space_file.space, point)
+        if vals is not None:
+            outside = [f"{k}={v!r} lies outside {space_file.params[k].describe()}"
+                       for k, v in vals.items() if not space_file.params[k].contains(v)]
+            why = "; ".join(outside)
+            if not why and not same_point(space_file.decode(vals), to_jsonable(point)):
+                why = "it decodes to other values"
+        if why:
+            raise SpaceFileError(f"{space_file.path}: START_POINTS[{i}] is not a point of SPACE: "
+                                 f"{why}. Give actual values, as in a trial record's params.")
+        out.append(vals)
+    return out

@@ -35,6 +35,14 @@ SPACE = {
     "learning_rate": hp.choice("learning_rate", [0.01, 0.001]),
 }
 
+# Tried first (unless already tried): a conventional network of this family, so that even a
+# search of a few trials has a sound baseline (Keras Tuner's first trial is its defaults).
+START_POINTS = [
+    {"conv_blocks": [{"filters": 32, "kernel_size": 3, "padding": "same", "dropout": 0.1},
+                     {"filters": 64, "kernel_size": 3, "padding": "same", "dropout": 0.1}],
+     "dense_units": 100, "activation": "relu", "optimizer": "Adam", "learning_rate": 0.001},
+]
+
 DEMO_POINT = {
     "conv_blocks": [{"filters": 32, "kernel_size": 3, "padding": "same", "dropout": 0.1},
                     {"filters": 64, "kernel_size": 3, "padding": "same", "dropout": 0.1}],

@@ -1,10 +1,12 @@
+import re
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_space
 from hyperopt import hp
 
-from space_files import SpaceFileError, active_labels, catalog, fingerprint, load_space_file
+from space_files import (SpaceFileError, active_labels, catalog, fingerprint, load_space_file,
+                         point_vals)
 
 SHIPPED = sorted(p for p in (ROOT / "search_spaces").glob("*.py") if p.name != "__init__.py")
 
@@ -156,3 +158,67 @@ def test_describe_says_continuous_spaces_are_infinite():
     assert "infinitely many combinations" in text
     assert "residual_units" in text and "only if residual=" in text
     assert "loguniform(e^-0.5, e^0.5) = [0.6065, 1.649]" in text
+
+
+def test_a_decoded_point_is_read_back_into_hyperopts_vals():
+    space = load_space_file(ROOT / "search_spaces" / "fashion_mnist_cnn.py")
+    one_block = {**space.demo_point, "conv_blocks": [space.demo_point["conv_blocks"][0], None]}
+    vals, why = point_vals(space.space, one_block)
+    assert why == "" and vals["second_block"] == 0 and "filters_2" not in vals
+    assert vals["dense_units"] == 100 and vals["padding_1"] == 1  # "same" is option 1
+    assert space.decode(vals) == one_block
+    vals, why = point_vals(space.space, {**one_block, "optimizer": "Nadam"})
+    assert vals is None and "no option of 'optimizer' fits" in why and "'Nadam'" in why
+
+
+def test_every_shipped_demo_point_is_a_point_of_its_space():
+    for path in SHIPPED:
+        space = load_space_file(path)
+        if space.demo_point is not None:
+            vals, why = point_vals(space.space, space.demo_point)
+            assert why == "" and space.decode(vals) == space.demo_point, path.name
+
+
+START = ('{"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "tanh", '
+         '"optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}')
+
+
+def test_start_points_are_loaded_as_vals(tmp_path):
+    path = write_space(tmp_path / "s.py", text=TINY_WITH_START.format(f"[{START}]"))
+    space = load_space_file(path)
+    [vals] = space.start_vals
+    assert vals == {"units": 16, "dropout": 1, "activation": 1, "learning_rate": 0.01}
+
+
+@pytest.mark.parametrize("points, message", [
+    ('{"a": 1}', "START_POINTS must be a list"),
+    ("[" + START.replace('"units": 16', '"units": 64') + "]",
+     "units=64 lies outside quniform"),
+    ("[" + START.replace('"tanh"', '"elu"') + "]", "START_POINTS[0] is not a point of SPACE: "
+     "no option of 'activation' fits"),
+    ("[" + START.replace('"batch_size": 32', '"batch_size": 64') + "]",
+     "batch_size'] is 64, the space has 32 there"),
+])
+def test_bad_start_points_are_refused_with_the_reason(tmp_path, points, message):
+    path = write_space(tmp_path / "s.py", text=TINY_WITH_START.format(points))
+    with pytest.raises(SpaceFileError, match=re.escape(message)):
+        load_space_file(path)
+
+
+TINY_WITH_START = """
+from hyperopt import hp
+from hyperopt.pyll import scope
+
+DATASET = "fashion_mnist"
+MODEL = "mlp"
+DEFAULTS = {{"epochs": 2, "validation_fraction": 0.2, "patience": 2, "max_train_samples": None}}
+SPACE = {{
+    "hidden_layers": [{{"units": scope.int(hp.quniform("units", 8, 32, 8)),
+                       "dropout": hp.choice("dropout", [0.0, 0.1])}}],
+    "activation": hp.choice("activation", ["relu", "tanh"]),
+    "optimizer": "Adam",
+    "learning_rate": hp.loguniform("learning_rate", -6, -3),
+    "batch_size": 32,
+}}
+START_POINTS = {}
+"""
