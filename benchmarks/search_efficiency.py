@@ -8,8 +8,11 @@ the seed), the same epochs per trial, early stopping with the same patience, the
 budget, and builds its networks with the same builder (``neural_net.build_simple_cnn``), so only
 the search differs. A search's clock starts when it is called, with TensorFlow already imported
 and the data in memory; our searches pay for their own bookkeeping inside it (saving each trial,
-and evaluating each trial's model on the test split, as the tool always does), Keras Tuner's
-checkpoints inside it too.
+and evaluating on the test split each trial that beats all before it, as the tool does), Keras
+Tuner's checkpoints inside it too. Our search tries the space file's START_POINTS[0] first;
+Keras Tuner's RandomSearch, BayesianOptimization and Hyperband draw every trial at random and
+cannot be given a first point (only its GridSearch starts at the defaults), so this is an
+advantage a user of ours has too. Keras Tuner's defaults are the same point all the same.
 
 The selected model is each search's best trial by validation accuracy; its test accuracy is only
 reported. Keras Tuner's trials are evaluated on the test split after its clock has stopped, from
@@ -152,8 +155,9 @@ def _start_point() -> dict:
 def _params_of(hp) -> dict:
     """The fashion_mnist_cnn.py space, as Keras Tuner hyperparameters (or its start point).
 
-    Keras Tuner's first trial takes every hyperparameter's default: the defaults are the space
-    file's START_POINTS[0], the point our search tries first, so both start alike.
+    The defaults are the space file's START_POINTS[0], the point our search tries first. Keras
+    Tuner builds once with them to discover the space; its random and Bayesian oracles then
+    draw every trial's values at random.
     """
     start = _start_point()
     if hp is None:
