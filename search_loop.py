@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, anneal, fmin, rand, tpe
@@ -165,8 +165,7 @@ class StartPoints:
         self.proposed: dict[int, int] = {}  # trial id -> index in START_POINTS
 
     def untried(self, trials: Trials) -> list[int]:
-        tried = [{k: v[0] for k, v in to_jsonable(t["misc"]["vals"]).items() if v}
-                 for t in trials.trials]
+        tried = [to_jsonable(drawn_vals(t)) for t in trials.trials]
         return [i for i, vals in enumerate(self.start_vals)
                 if not any(same_point(vals, t) for t in tried)]
 
@@ -176,9 +175,8 @@ class StartPoints:
             return self.algo(new_ids, domain, trials, seed)
         docs = []
         for new_id, index in zip(new_ids, untried):  # fewer docs than ids is allowed
-            vals = _all_vals(self.space_file, self.start_vals[index])
-            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir,
-                    "idxs": {k: ([new_id] if v else []) for k, v in vals.items()}, "vals": vals}
+            misc = _trial_misc(new_id, self.start_vals[index], self.space_file.params,
+                               domain.cmd, domain.workdir)
             docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
             self.proposed[new_id] = index
         return docs
@@ -207,17 +205,14 @@ class GridSuggest:
         return tuple((k, float(vals[k])) for k in self.labels if k in vals)
 
     def __call__(self, new_ids, domain, trials, seed):
-        tried = {self._key({k: v[0] for k, v in t["misc"]["vals"].items() if v})
-                 for t in trials.trials}
+        tried = {self._key(drawn_vals(t)) for t in trials.trials}
         docs = []
         for new_id in new_ids:
             point = next((p for p in self.points if self._key(p) not in tried), None)
             if point is None:
                 break
             tried.add(self._key(point))
-            vals = {label: ([point[label]] if label in point else []) for label in self.labels}
-            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir,
-                    "idxs": {k: ([new_id] if v else []) for k, v in vals.items()}, "vals": vals}
+            misc = _trial_misc(new_id, point, self.labels, domain.cmd, domain.workdir)
             docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
         return docs
 
@@ -232,16 +227,24 @@ def derive_seed(seed: int, number: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _all_vals(space_file: SpaceFile, vals: dict[str, Any]) -> dict[str, list]:
-    return {label: ([vals[label]] if label in vals else []) for label in space_file.params}
+def drawn_vals(doc: dict[str, Any]) -> dict[str, Any]:
+    """A hyperopt trial document's values: ``{label: value}`` for the labels it drew."""
+    return {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
+
+
+def _trial_misc(tid: int, vals: dict[str, Any], labels: Iterable[str],
+                cmd: Any = ("domain_attachment", "FMinIter_Domain"), workdir: Any = None
+                ) -> dict[str, Any]:
+    """hyperopt's ``misc`` of a trial that draws ``vals``: every label, empty where inactive."""
+    all_vals = {label: ([vals[label]] if label in vals else []) for label in labels}
+    return {"tid": tid, "cmd": cmd, "workdir": workdir,
+            "idxs": {k: ([tid] if v else []) for k, v in all_vals.items()}, "vals": all_vals}
 
 
 def _insert_done(trials: Trials, vals: dict[str, Any], record: TrialRecord,
                  space_file: SpaceFile) -> None:
     (tid,) = trials.new_trial_ids(1)
-    all_vals = _all_vals(space_file, vals)
-    misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
-            "idxs": {k: ([tid] if v else []) for k, v in all_vals.items()}, "vals": all_vals}
+    misc = _trial_misc(tid, vals, space_file.params)
     ok = record.status != TrialStatus.FAILED
     result = {"status": STATUS_OK, "loss": record.loss} if ok else {"status": STATUS_FAIL}
     (doc,) = trials.new_trial_docs([tid], [None], [result], [misc])
@@ -520,8 +523,7 @@ def make_record(doc: dict[str, Any], number: int, space_file: SpaceFile, budget:
                 data_sizes: dict[str, int], accelerator: dict[str, Any]) -> TrialRecord:
     """The record of one finished hyperopt trial document."""
     result = doc["result"]
-    vals = {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
-    vals = to_jsonable(vals)
+    vals = to_jsonable(drawn_vals(doc))
     failed = result["status"] != STATUS_OK
     status = (TrialStatus.FAILED if failed else
               TrialStatus.PRUNED if result.get("pruned") else TrialStatus.OK)
