@@ -6,13 +6,15 @@ back to back, for each seed: this project's search (default TPE with budget-size
 RandomSearch and Hyperband. Every search gets the same training subset and validation split (from
 the seed), the same epochs per trial, early stopping with the same patience, the same wall-clock
 budget, and builds its networks with the same builder (``neural_net.build_simple_cnn``), so only
-the search differs. A search's clock starts when it is called, with TensorFlow already imported
-and the data in memory; our searches pay for their own bookkeeping inside it (saving each trial,
-and evaluating on the test split each trial that beats all before it, as the tool does), Keras
-Tuner's checkpoints inside it too. Our search tries the space file's START_POINTS[0] first;
-Keras Tuner's RandomSearch, BayesianOptimization and Hyperband draw every trial at random and
-cannot be given a first point (only its GridSearch starts at the defaults), so this is an
-advantage a user of ours has too. Keras Tuner's defaults are the same point all the same.
+the search differs. A search's clock starts when it is called, with TensorFlow already imported;
+Keras Tuner's with the data in memory, ours loads its data itself (a few seconds that its trials'
+end times include, its ``--timeout`` budget not: that starts at its first trial). Our searches
+pay for their own bookkeeping inside the budget (saving each trial, and evaluating on the test
+split each trial that beats all before it, as the tool does), Keras Tuner its checkpoints. Our
+search tries the space file's START_POINTS[0] first; Keras Tuner's RandomSearch,
+BayesianOptimization and Hyperband draw every trial at random and cannot be given a first point
+(only its GridSearch starts at the defaults): an advantage that our users have and Keras Tuner's
+do not. Keras Tuner's defaults are the same point all the same.
 
 The selected model is each search's best trial by validation accuracy; its test accuracy is only
 reported. Keras Tuner's trials are evaluated on the test split after its clock has stopped, from
