@@ -36,7 +36,7 @@ SPACE = {
 }
 
 # Tried first (unless already tried): a conventional network of this family, so that even a
-# search of a few trials has a sound baseline (Keras Tuner's first trial is its defaults).
+# search of a few trials has a sound baseline.
 START_POINTS = [
     {"conv_blocks": [{"filters": 32, "kernel_size": 3, "padding": "same", "dropout": 0.1},
                      {"filters": 64, "kernel_size": 3, "padding": "same", "dropout": 0.1}],
