@@ -279,6 +279,9 @@ class SparkSearch:
                 self.book.versions, trial_seed=int(result.get("trial_seed", 0)),
                 data_sizes=result.get("data_sizes", {}),
                 accelerator=result.get("accelerator", {}))
+            start_point = getattr(self.suggest, "proposed", {}).get(doc["tid"])
+            if start_point is not None:  # StartPoints proposed it
+                record.extra["start_point"] = start_point
             self.saved_tids.add(doc["tid"])
             self.saved_docs.append(done)
             plain = Trials()

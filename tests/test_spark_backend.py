@@ -112,9 +112,13 @@ def test_executor_objective_trains_with_the_loaders_and_reports_its_seed(fashion
 @needs_java
 def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         tmp_path, fashion_dir):
-    """local[2]; half the space's points fail (an unknown activation) and are recorded."""
+    """local[2]; half the space's points fail (an unknown activation) and are recorded; the
+    space's start point is tried once, not again after the relaunch."""
     spark_space = write_space(tmp_path / "space.py", epochs=3,
                               activations='["relu", "no_such_activation"]')
+    start_point = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "relu",
+                   "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
+    spark_space.write_text(spark_space.read_text() + f"\nSTART_POINTS = [{start_point!r}]\n")
     results = tmp_path / "results"
     driver = start(spark_args(spark_space, results, fashion_dir, 6), tmp_path, tmp_path / "1.log")
     try:
@@ -146,6 +150,8 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
     for r in final:
         assert r.trial_seed == spark_backend.point_seed(3, r.params) and r.budget["epochs"] == 3
     assert len(TrialStore(results).load_trials()["trials"].trials) == 6
+    tagged = [r for r in final if "start_point" in r.extra]
+    assert [(r.extra["start_point"], r.params) for r in tagged] == [(0, start_point)]
     assert len(list((results / "tensorboard").glob("trial-*"))) == 6
 
 
