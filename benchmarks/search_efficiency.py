@@ -21,7 +21,9 @@ reported. Keras Tuner's trials are evaluated on the test split after its clock h
 the checkpoint it kept of each. Prints per tool:
 
 - at equal wall clock: the median over seeds of the selected model's test accuracy and of the time
-  to first reach ``--target`` validation accuracy, and the ratios of both to each peer;
+  to first reach ``--target`` validation accuracy, and the ratios of both to each peer; and how
+  far the selection is below the best test accuracy of any trial of any search of that seed (the
+  most any selection could reach);
 - at an equal trial count: for each pair of searches and each seed, both are cut to the number of
   trials the shorter one ran and their selections compared (median difference, seeds below).
 
@@ -219,21 +221,32 @@ def time_to_target(trials: list[dict], target: float) -> float | None:
 def summarize(rows: list[dict], target: float) -> None:
     tools = list(dict.fromkeys(r["tool"] for r in rows))
     by_tool = {t: {r["seed"]: r["trials"] for r in rows if r["tool"] == t} for t in tools}
+    # The best test accuracy of any trial of any search of a seed: no selection can pick a model
+    # above it (our searches only test trials that beat all before them, so it is a lower bound).
+    pool_best = {}
+    for row in rows:
+        tested = [t["test_accuracy"] for t in row["trials"] if t["test_accuracy"] is not None]
+        pool_best[row["seed"]] = max(tested + [pool_best.get(row["seed"], -math.inf)])
     summary = {}
     for tool, seeds in by_tool.items():
         summary[tool] = {
             "test": median([selected(ts)["test_accuracy"] for ts in seeds.values() if ts]),
+            "below_best": median([pool_best[seed] - selected(ts)["test_accuracy"]
+                                  for seed, ts in seeds.items() if ts]),
             "to_target": censored_median([time_to_target(ts, target) for ts in seeds.values()]),
             "never": sum(time_to_target(ts, target) is None for ts in seeds.values()),
             "trials": median([len(ts) for ts in seeds.values()]), "seeds": len(seeds)}
     print(f"\nequal wall clock; target validation accuracy {target}")
     print(f"{'tool':<28}{'seeds':>6}{'trials':>8}{'median test acc':>17}"
-          f"{'median s to target':>24}")
+          f"{'median s to target':>24}{'points below best':>19}")
     for tool, s in summary.items():
         to_target = "never" if s["to_target"] is None else f"{s['to_target']:.0f}"
         if s["never"]:
             to_target += f" ({s['never']}/{s['seeds']} never)"
-        print(f"{tool:<28}{s['seeds']:>6}{s['trials']:>8.0f}{s['test']:>17.4f}{to_target:>24}")
+        print(f"{tool:<28}{s['seeds']:>6}{s['trials']:>8.0f}{s['test']:>17.4f}{to_target:>24}"
+              f"{100 * s['below_best']:>19.2f}")
+    print(f"best: the best test accuracy of any trial of any search of the seed (median "
+          f"{median(list(pool_best.values())):.4f}); no selection can be above it")
     legend = {tool: f"[{i + 1}]" for i, tool in enumerate(tools)}
     print("\n" + "  ".join(f"{legend[t]} {t}" for t in tools))
 
