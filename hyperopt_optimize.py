@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -33,6 +34,16 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
@@ -77,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--cv", type=int, default=None, metavar="K",
                         help="K-fold cross-validation on the training data (for small "
                              "datasets); the objective is the mean validation accuracy")
-    search.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    search.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="stop the whole search after this long (the running trial stops "
                              "at its next epoch end and counts)")
-    search.add_argument("--trial-timeout", type=float, default=None, metavar="SECONDS",
+    search.add_argument("--trial-timeout", type=positive_seconds, default=None, metavar="SECONDS",
                         help="stop a trial at the first epoch end past this long; it counts "
                              "with what it reached")
     search.add_argument("--isolation", default="process", choices=("process", "none"),

@@ -161,6 +161,18 @@ def test_bad_space_file_is_a_clear_error(tmp_path):
     assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("option", ["--timeout", "--trial-timeout"])
+@pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "ten"])
+def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, capsys):
+    import hyperopt_optimize
+    with pytest.raises(SystemExit) as exit_:
+        hyperopt_optimize.build_parser().parse_args([option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: must be a" in capsys.readouterr().err
+    assert hyperopt_optimize.build_parser().parse_args([option, "2.5"]).__dict__[
+        option[2:].replace("-", "_")] == 2.5
+
+
 def test_delete_results_resets_only_what_the_tool_wrote(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
