@@ -115,18 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop a trial whose best validation accuracy so far is below the "
                              "median (or --prune-percentile) of earlier trials at the same epoch; "
                              "it is recorded as pruned with the score it reached (default: none)")
-    search.add_argument("--prune-percentile", type=float, default=25.0,
+    search.add_argument("--prune-percentile", type=float, default=None,
                         help="percentile: the percentile of earlier trials a trial must reach "
                              "to go on (default: 25, keeping the top three quarters)")
-    search.add_argument("--prune-warmup", type=positive_int, default=2,
+    search.add_argument("--prune-warmup", type=positive_int, default=None,
                         help="epochs every trial runs before it can be pruned (default: 2)")
-    search.add_argument("--prune-min-trials", type=positive_int, default=3,
+    search.add_argument("--prune-min-trials", type=positive_int, default=None,
                         help="earlier trials that must have reached an epoch before pruning "
                              "judges at it (default: 3)")
     search.add_argument("--backend", choices=("local", "spark"), default="local",
                         help="run trials one after another in this machine (default), or in "
                              "parallel on Apache Spark through hyperopt's SparkTrials")
-    search.add_argument("--parallelism", type=positive_int, default=2,
+    search.add_argument("--parallelism", type=positive_int, default=None,
                         help="spark: trials run at the same time (default: 2)")
     search.add_argument("--spark-master", default=None,
                         help="spark: the cluster's master URL, e.g. spark://host:7077 "
@@ -154,13 +154,42 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+DEFAULT_PRUNE_PERCENTILE = 25.0  # --prune percentile keeps the top three quarters
+
+# Options that only act in a mode: given without it they would silently do nothing.
+NEEDS_MODE = {
+    "prune_percentile": ("--prune-percentile", "--prune percentile",
+                         lambda a: a.prune == "percentile"),
+    "prune_warmup": ("--prune-warmup", "--prune median or percentile",
+                     lambda a: a.prune != "none"),
+    "prune_min_trials": ("--prune-min-trials", "--prune median or percentile",
+                         lambda a: a.prune != "none"),
+    "parallelism": ("--parallelism", "--backend spark (local trials run one at a time)",
+                    lambda a: a.backend == "spark"),
+    "spark_master": ("--spark-master", "--backend spark", lambda a: a.backend == "spark"),
+}
+
+
+def _unused_options(args) -> list[str]:
+    return [f"{option} applies only with {mode}"
+            for key, (option, mode, active) in NEEDS_MODE.items()
+            if getattr(args, key) is not None and not active(args)]
+
+
 def command_search(args) -> int:
     from pruning import PruneRule
     from search_loop import SearchSettings, run_search
 
+    unused = _unused_options(args)
+    if unused:
+        print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
+        return EXIT_FATAL
+    defaults = PruneRule()
+    percentile = (50.0 if args.prune != "percentile" else DEFAULT_PRUNE_PERCENTILE
+                  if args.prune_percentile is None else args.prune_percentile)
     try:
-        prune = PruneRule(args.prune, 50.0 if args.prune == "median" else args.prune_percentile,
-                          args.prune_warmup, args.prune_min_trials)
+        prune = PruneRule(args.prune, percentile, args.prune_warmup or defaults.warmup_epochs,
+                          args.prune_min_trials or defaults.min_trials)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
@@ -177,7 +206,7 @@ def command_search(args) -> int:
         start_points=not args.no_start_points,
         startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
-        parallelism=args.parallelism, spark_master=args.spark_master)
+        parallelism=args.parallelism or 2, spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:

@@ -173,6 +173,45 @@ def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, ca
         option[2:].replace("-", "_")] == 2.5
 
 
+@pytest.mark.parametrize("given, mode", [
+    (["--parallelism", "4"], "--backend spark"),
+    (["--spark-master", "spark://h:7077"], "--backend spark"),
+    (["--prune-percentile", "10"], "--prune percentile"),
+    (["--prune", "median", "--prune-percentile", "10"], "--prune percentile"),
+    (["--prune-warmup", "1"], "--prune median or percentile"),
+    (["--prune-min-trials", "5"], "--prune median or percentile"),
+])
+def test_an_option_without_its_mode_is_refused(given, mode, tmp_path, capsys, monkeypatch):
+    import hyperopt_optimize
+    import search_loop
+    monkeypatch.setattr(search_loop, "run_search", lambda *a, **k: pytest.fail("searched"))
+    args = hyperopt_optimize.build_parser().parse_args(
+        [*given, "--results-dir", str(tmp_path / "r")])
+    assert hyperopt_optimize.command_search(args) == hyperopt_optimize.EXIT_FATAL
+    assert f"{given[-2]} applies only with {mode}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_options_with_their_mode_reach_the_search(tmp_path, monkeypatch):
+    import hyperopt_optimize
+    import search_loop
+    seen = []
+    monkeypatch.setattr(hyperopt_optimize.signal, "signal", lambda *a: None)
+    monkeypatch.setattr(search_loop, "run_search",
+                        lambda settings: seen.append(settings) or search_loop.SearchSummary(
+                            0, 0, None))
+    parse = hyperopt_optimize.build_parser().parse_args
+    for argv in (["--prune", "percentile", "--prune-percentile", "10", "--prune-warmup", "1",
+                  "--prune-min-trials", "5"],
+                 ["--prune", "median"], ["--backend", "spark", "--parallelism", "4"], []):
+        assert hyperopt_optimize.command_search(parse(argv)) == 0
+    percentile, median, spark, plain = seen
+    assert (percentile.prune.kind, percentile.prune.percentile, percentile.prune.warmup_epochs,
+            percentile.prune.min_trials) == ("percentile", 10.0, 1, 5)
+    assert (median.prune.percentile, median.prune.warmup_epochs) == (50.0, 2)
+    assert (spark.backend, spark.parallelism, plain.parallelism) == ("spark", 4, 2)
+
+
 def test_delete_results_resets_only_what_the_tool_wrote(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
