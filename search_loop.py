@@ -653,6 +653,18 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
                 worker.close()
 
 
+SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
+
+
+def _warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> None:
+    """Say once per run when the validation split is too small to rank trials."""
+    n = record.budget.get("validation_samples")
+    if n is not None and 0 < n < SMALL_VALIDATION:
+        say(f"note: the validation split holds only {n} images: its accuracy moves in steps of "
+            f"{100 / n:.2g} points, so trials are ranked largely by chance. Train on more images "
+            "(--max-train-samples) or raise validation_fraction in the space file's DEFAULTS.")
+
+
 class Bookkeeper:
     """What happens after each trial, in every backend: save the record and results.pkl, say
     the progress line, redraw the pictures, count failures in a row."""
@@ -685,6 +697,8 @@ class Bookkeeper:
         if new_best:
             self.best = record
         self.say(_progress_line(record, self.best, len(self.records), settings.max_evals))
+        if self.completed == 1:
+            _warn_small_validation(record, self.say)
         if new_best and settings.plot_best and self.draw is not None:
             settings.plot_best = _draw_best(self.draw, record, store)
         records = list(self.records.values())

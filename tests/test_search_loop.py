@@ -55,6 +55,14 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
     assert summary.best.loss == min(r.loss for r in records)
 
 
+def test_a_small_validation_split_is_pointed_out(tmp_path, tiny_space, fashion_dir, monkeypatch):
+    _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    assert out.count("note: the validation split holds only 60 images") == 1  # tiny: 60 images
+    monkeypatch.setattr(search_loop, "SMALL_VALIDATION", 60)
+    _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert "trial    2 [3/3]" in out and "validation split holds" not in out
+
+
 def _scripted_training(objectives, thresholds):
     """Stands in for training: the next objective of the script; notes the test threshold."""
     def train(builder, params, info, train, validation, test, budget, seed, accel):
