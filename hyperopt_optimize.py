@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
 
     search = parser.add_argument_group("search")
-    search.add_argument("--space", type=Path, default=DEFAULT_SPACE,
-                        help="search-space file (default: search_spaces/cifar100.py)")
+    search.add_argument("--space", type=Path, default=None,
+                        help="search-space file (default: search_spaces/cifar100.py; for plot, "
+                             "the one the newest trial used)")
     search.add_argument("--max-evals", type=positive_int, default=None,
                         help="total number of trials in the results folder, earlier runs "
                              "included; a relaunch continues up to it (default: until Ctrl-C)")
@@ -195,9 +196,9 @@ def command_search(args) -> int:
         return EXIT_FATAL
 
     settings = SearchSettings(
-        space_path=args.space, results_dir=args.results_dir, max_evals=args.max_evals,
-        algo=args.algo, epochs=args.epochs, max_train_samples=args.max_train_samples,
-        seed=args.seed, data_dir=args.data_dir,
+        space_path=args.space or DEFAULT_SPACE, results_dir=args.results_dir,
+        max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
+        max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
         trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
@@ -230,7 +231,6 @@ def command_rank(args) -> int:
 
 def command_plot(args) -> int:
     import reports
-    from space_files import load_space_file
     from trial_store import TrialStore
 
     import plots
@@ -247,7 +247,7 @@ def command_plot(args) -> int:
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
-    space_file = load_space_file(args.space)
+    space_file = _space_of(records, args)
     if space_file.demo_point is not None:
         args.results_dir.mkdir(parents=True, exist_ok=True)
         path = reports.plot_model_graph(space_file.demo_point, space_file.model,
@@ -257,17 +257,26 @@ def command_plot(args) -> int:
     return 0
 
 
+def _space_of(records, args, prefer_given: bool = True):
+    """``--space`` if given (and ``prefer_given``), else the space file the newest trial used
+    if it still loads, else the default space."""
+    from space_files import SpaceFileError, load_space_file
+    if args.space is not None and (prefer_given or not records):
+        return load_space_file(args.space)
+    if records:
+        try:
+            return load_space_file(max(records, key=lambda r: r.number).space_file)
+        except SpaceFileError:
+            pass
+    return load_space_file(args.space or DEFAULT_SPACE)
+
+
 def _write_tensorboard(records, args) -> None:
     """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
     import tensorboard_logs
     from search_loop import dataset_heads
-    from space_files import SpaceFileError, load_space_file
 
-    newest = max(records, key=lambda r: r.number)
-    try:
-        space_file = load_space_file(newest.space_file)
-    except SpaceFileError:
-        space_file = load_space_file(args.space)
+    space_file = _space_of(records, args, prefer_given=False)
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
                                     dataset_heads(space_file.dataset))
     print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "
@@ -299,7 +308,7 @@ def command_report(args) -> int:
 
 def command_describe(args) -> int:
     from space_files import describe_space, load_space_file
-    print(describe_space(load_space_file(args.space)))
+    print(describe_space(load_space_file(args.space or DEFAULT_SPACE)))
     return 0
 
 

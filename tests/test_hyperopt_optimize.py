@@ -22,6 +22,12 @@ def _png_size(path):
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+DEMO_POINT = """
+DEMO_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "relu",
+              "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
+"""
+
+
 def _search_args(space, results, data_dir, max_evals):
     return ["--space", str(space), "--results-dir", str(results), "--data-dir", str(data_dir),
             "--max-evals", str(max_evals), "--seed", "5"]
@@ -122,6 +128,12 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     assert width > 100 and height > 200  # a vertical graph of several layers, with shapes
     assert _png_size(results / "demo_model.png")[1] > _png_size(results / "best_model.png")[1]
     assert "(3 new runs)" in plot.stdout and (results / "tensorboard" / "trial-0002").is_dir()
+
+    # Without --space, the demo is the one of the space the trials used, not the default's.
+    tiny_space.write_text(tiny_space.read_text() + DEMO_POINT)
+    plot = run_cli(["plot", "--results-dir", str(results)], cwd=tmp_path)
+    assert f"demo model of {tiny_space.name}: " in plot.stdout, plot.stdout + plot.stderr
+    assert "cifar100" not in plot.stdout
 
     report = run_cli(["report", "--results-dir", str(results)], cwd=tmp_path)
     assert report.returncode == 0, report.stderr
