@@ -121,6 +121,7 @@ class BudgetTPE:
         self.startup = (startup_trials if self.explicit else
                         default_startup_trials(max_evals) if max_evals else
                         HYPEROPT_STARTUP_TRIALS)
+        self.proposed_with: dict[int, int] = {}  # trial id -> start-up trials at its proposal
 
     def update(self, earlier_trials: int, done_this_run: int, elapsed_s: float) -> None:
         """Re-estimate the budget of a ``--timeout`` search from its pace."""
@@ -131,6 +132,7 @@ class BudgetTPE:
         self.startup = default_startup_trials(expected)
 
     def __call__(self, new_ids, domain, trials, seed):
+        self.proposed_with.update((new_id, self.startup) for new_id in new_ids)
         return tpe.suggest(new_ids, domain, trials, seed, n_startup_jobs=self.startup)
 
 
@@ -672,8 +674,13 @@ class Bookkeeper:
     def __init__(self, settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
                  restored: Restored, records: dict[int, TrialRecord],
                  best: TrialRecord | None, say: Callable[[str], None],
-                 draw: Callable[[dict[str, Any], Path], None] | None = None):
+                 draw: Callable[[dict[str, Any], Path], None] | None = None,
+                 suggest: Callable | None = None):
         self.settings, self.space_file, self.store, self.say = settings, space_file, store, say
+        self.start = suggest if isinstance(suggest, StartPoints) else None
+        algo = self.start.algo if self.start is not None else suggest
+        self.budget_tpe = algo if isinstance(algo, BudgetTPE) else None
+        self.started = time.monotonic()  # the clock of --timeout's pace
         self.numbers, self.set_aside = restored.numbers, restored.set_aside
         self.records, self.best, self.draw = records, best, draw
         self.versions = library_versions()
@@ -683,6 +690,7 @@ class Bookkeeper:
     def save(self, record: TrialRecord, trials: Trials) -> None:
         """Save one finished trial (``trials`` ends with it); raises FatalError to stop."""
         store, settings = self.store, self.settings
+        self._tag_proposal(record, trials.trials[-1]["tid"] if trials.trials else None)
         try:
             store.save_record(record)
             self.numbers.append(record.number)
@@ -692,6 +700,9 @@ class Bookkeeper:
                              "Earlier trials are intact; free some space and relaunch.") from e
         self.records[record.number] = record
         self.completed += 1
+        if self.budget_tpe is not None:  # a --timeout search's start-up follows its pace
+            self.budget_tpe.update(len(self.records) - self.completed, self.completed,
+                                   time.monotonic() - self.started)
         self.next_number = max(self.next_number, record.number + 1)
         new_best = record.loss is not None and (self.best is None or record.loss < self.best.loss)
         if new_best:
@@ -716,6 +727,14 @@ class Bookkeeper:
                 f"{record.error}. Each failed_trial-*.json in {store.dir} holds its "
                 "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
 
+    def _tag_proposal(self, record: TrialRecord, tid: int | None) -> None:
+        """What proposed the trial: a start point's index, TPE's start-up trials."""
+        if self.budget_tpe is not None:
+            record.extra["tpe_startup_trials"] = self.budget_tpe.proposed_with.get(
+                tid, self.budget_tpe.startup)
+        if self.start is not None and tid in self.start.proposed:
+            record.extra["start_point"] = self.start.proposed[tid]
+
     def interrupted(self, running: str | None = None) -> SearchSummary:
         lost = f"{running} discarded; " if running else ""
         self.say(f"Interrupted: {lost}{len(self.records)} trials are saved in "
@@ -732,28 +751,22 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                 ) -> SearchSummary:
     """Run trials until ``max_evals``; each is saved before the next starts."""
     trials = restored.trials
-    start = suggest if isinstance(suggest, StartPoints) else None
-    budget_tpe = (start.algo if start is not None else suggest)
-    budget_tpe = budget_tpe if isinstance(budget_tpe, BudgetTPE) else None
     # Save at once so that results.pkl matches the space it now describes.
     store.save_trials(trials, space_file.fingerprint, restored.numbers, restored.set_aside)
-    book = Bookkeeper(settings, space_file, store, restored, records, best, say, runner.draw)
+    book = Bookkeeper(settings, space_file, store, restored, records, best, say, runner.draw,
+                      suggest)
     running = None  # the number of the trial under way, until it is saved
-    started = time.monotonic()
     try:
         while settings.max_evals is None or len(records) < settings.max_evals:
             limits = [settings.trial_timeout_s]
             if settings.timeout_s is not None:
-                left = settings.timeout_s - (time.monotonic() - started)
+                left = settings.timeout_s - (time.monotonic() - book.started)
                 if left <= 0:
                     say(f"--timeout {settings.timeout_s:g} s reached after {book.completed} "
                         "trials.")
                     break
                 limits.append(left)
             runner.time_limit_s = min((x for x in limits if x is not None), default=None)
-            if budget_tpe is not None:
-                budget_tpe.update(len(records) - book.completed, book.completed,
-                                  time.monotonic() - started)
             if settings.prune.active:
                 runner.prune = settings.prune.with_reference(
                     reference_curves(list(records.values()), space_file, runner.budget))
@@ -784,11 +797,6 @@ def _trial_loop(settings: SearchSettings, space_file: SpaceFile, store: TrialSto
                                      accelerator=runner.accelerator)
             if job is not None:
                 record.extra[hyperband.KEY] = job.tag(running)
-            if budget_tpe is not None:
-                record.extra["tpe_startup_trials"] = budget_tpe.startup
-            tid = trials.trials[-1]["tid"] if trials.trials else None
-            if start is not None and tid in start.proposed:
-                record.extra["start_point"] = start.proposed[tid]
             running = None
             book.save(record, trials)
             if job is not None:

@@ -27,6 +27,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -220,7 +221,7 @@ class SparkSearch:
                                                                      suggest, budget)
         self.say = say
         self.book = Bookkeeper(settings, space_file, store, restored, records, best, say,
-                               draw=self._draw)
+                               draw=self._draw, suggest=suggest)
         self.session, self.owns_session = spark_session(settings.spark_master,
                                                         settings.parallelism)
         self._register_space_module()
@@ -279,9 +280,6 @@ class SparkSearch:
                 self.book.versions, trial_seed=int(result.get("trial_seed", 0)),
                 data_sizes=result.get("data_sizes", {}),
                 accelerator=result.get("accelerator", {}))
-            start_point = getattr(self.suggest, "proposed", {}).get(doc["tid"])
-            if start_point is not None:  # StartPoints proposed it
-                record.extra["start_point"] = start_point
             self.saved_tids.add(doc["tid"])
             self.saved_docs.append(done)
             plain = Trials()
@@ -312,6 +310,7 @@ class SparkSearch:
 
     def _run(self) -> SearchSummary:
         thread = threading.Thread(target=self._run_fmin, name="fmin", daemon=True)
+        self.book.started = time.monotonic()  # SparkTrials' --timeout starts with fmin
         thread.start()
         try:
             while thread.is_alive():

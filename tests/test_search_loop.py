@@ -397,6 +397,17 @@ def test_a_timeout_search_sizes_its_start_up_from_its_pace():
     assert fixed.startup == 9
 
 
+def test_a_timeout_search_proposes_with_the_start_up_of_its_pace(tmp_path, tiny_space,
+                                                                 fashion_dir):
+    """The first proposal knows no pace (hyperopt's 20); the next ones follow the trials so far:
+    about a second each in a 20 s budget is far fewer than the 80 trials that 20 would need."""
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=None, timeout_s=20))
+    records = TrialStore(tmp_path / "results").load_records()
+    assert len(records) >= 2
+    assert records[0].extra["tpe_startup_trials"] == 20
+    assert all(3 <= r.extra["tpe_startup_trials"] < 20 for r in records[1:])
+
+
 START_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "tanh",
                "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
 

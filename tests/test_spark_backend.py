@@ -150,6 +150,7 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
     for r in final:
         assert r.trial_seed == spark_backend.point_seed(3, r.params) and r.budget["epochs"] == 3
     assert len(TrialStore(results).load_trials()["trials"].trials) == 6
+    assert {r.extra["tpe_startup_trials"] for r in final} == {3}  # a quarter of 6, at least 3
     tagged = [r for r in final if "start_point" in r.extra]
     assert [(r.extra["start_point"], r.params) for r in tagged] == [(0, start_point)]
     assert len(list((results / "tensorboard").glob("trial-*"))) == 6
