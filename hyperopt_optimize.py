@@ -185,12 +185,13 @@ def command_search(args) -> int:
     if unused:
         print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
         return EXIT_FATAL
-    defaults = PruneRule()
-    percentile = (50.0 if args.prune != "percentile" else DEFAULT_PRUNE_PERCENTILE
-                  if args.prune_percentile is None else args.prune_percentile)
+    percentile = 50.0  # --prune median
+    if args.prune == "percentile":
+        percentile = (DEFAULT_PRUNE_PERCENTILE if args.prune_percentile is None
+                      else args.prune_percentile)
     try:
-        prune = PruneRule(args.prune, percentile, args.prune_warmup or defaults.warmup_epochs,
-                          args.prune_min_trials or defaults.min_trials)
+        prune = PruneRule(args.prune, percentile, args.prune_warmup or PruneRule.warmup_epochs,
+                          args.prune_min_trials or PruneRule.min_trials)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
@@ -207,7 +208,8 @@ def command_search(args) -> int:
         start_points=not args.no_start_points,
         startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
-        parallelism=args.parallelism or 2, spark_master=args.spark_master)
+        parallelism=args.parallelism or SearchSettings.parallelism,
+        spark_master=args.spark_master)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:
@@ -231,6 +233,7 @@ def command_rank(args) -> int:
 
 def command_plot(args) -> int:
     import reports
+    from space_files import load_space_file
     from trial_store import TrialStore
 
     import plots
@@ -247,7 +250,8 @@ def command_plot(args) -> int:
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
-    space_file = _space_of(records, args)
+    space_file = (load_space_file(args.space) if args.space is not None else
+                  _newest_space(records) or load_space_file(DEFAULT_SPACE))
     if space_file.demo_point is not None:
         args.results_dir.mkdir(parents=True, exist_ok=True)
         path = reports.plot_model_graph(space_file.demo_point, space_file.model,
@@ -257,26 +261,24 @@ def command_plot(args) -> int:
     return 0
 
 
-def _space_of(records, args, prefer_given: bool = True):
-    """``--space`` if given (and ``prefer_given``), else the space file the newest trial used
-    if it still loads, else the default space."""
+def _newest_space(records):
+    """The space file the newest trial used, if it still loads; else None."""
     from space_files import SpaceFileError, load_space_file
-    if args.space is not None and (prefer_given or not records):
-        return load_space_file(args.space)
-    if records:
-        try:
-            return load_space_file(max(records, key=lambda r: r.number).space_file)
-        except SpaceFileError:
-            pass
-    return load_space_file(args.space or DEFAULT_SPACE)
+    if not records:
+        return None
+    try:
+        return load_space_file(max(records, key=lambda r: r.number).space_file)
+    except SpaceFileError:
+        return None
 
 
 def _write_tensorboard(records, args) -> None:
     """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
     import tensorboard_logs
     from search_loop import dataset_heads
+    from space_files import load_space_file
 
-    space_file = _space_of(records, args, prefer_given=False)
+    space_file = _newest_space(records) or load_space_file(args.space or DEFAULT_SPACE)
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
                                     dataset_heads(space_file.dataset))
     print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "

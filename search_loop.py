@@ -659,7 +659,8 @@ SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials m
 
 
 def _warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> None:
-    """Say once per run when the validation split is too small to rank trials."""
+    """Say so when the validation split is too small to rank trials (the Bookkeeper asks after
+    the first trial of a run)."""
     n = record.budget.get("validation_samples")
     if n is not None and 0 < n < SMALL_VALIDATION:
         say(f"note: the validation split holds only {n} images: its accuracy moves in steps of "
