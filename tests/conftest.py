@@ -110,6 +110,10 @@ SPACE = {{
 }}
 """
 
+# A point of TINY_SPACE (with the "relu" activation), for START_POINTS and DEMO_POINT.
+TINY_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "relu",
+              "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
+
 
 def write_space(path: Path, epochs: int = 2, activations: str = '["relu", "tanh"]',
                 text: str | None = None) -> Path:

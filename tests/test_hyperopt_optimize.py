@@ -8,7 +8,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT, run_cli, start_cli, write_space
+from conftest import ROOT, TINY_POINT, run_cli, start_cli, write_space
 
 import data_loaders
 from trial_store import TrialStore
@@ -20,12 +20,6 @@ def _png_size(path):
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-DEMO_POINT = """
-DEMO_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "relu",
-              "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
-"""
 
 
 def _search_args(space, results, data_dir, max_evals):
@@ -130,7 +124,7 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     assert "(3 new runs)" in plot.stdout and (results / "tensorboard" / "trial-0002").is_dir()
 
     # Without --space, the demo is the one of the space the trials used, not the default's.
-    tiny_space.write_text(tiny_space.read_text() + DEMO_POINT)
+    tiny_space.write_text(tiny_space.read_text() + f"\nDEMO_POINT = {TINY_POINT!r}\n")
     plot = run_cli(["plot", "--results-dir", str(results)], cwd=tmp_path)
     assert f"demo model of {tiny_space.name}: " in plot.stdout, plot.stdout + plot.stderr
     assert "cifar100" not in plot.stdout

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_space
+from conftest import ROOT, TINY_POINT, write_space
 
 import spark_backend
 from search_loop import Protocol
@@ -116,9 +116,7 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
     space's start point is tried once, not again after the relaunch."""
     spark_space = write_space(tmp_path / "space.py", epochs=3,
                               activations='["relu", "no_such_activation"]')
-    start_point = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "relu",
-                   "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
-    spark_space.write_text(spark_space.read_text() + f"\nSTART_POINTS = [{start_point!r}]\n")
+    spark_space.write_text(spark_space.read_text() + f"\nSTART_POINTS = [{TINY_POINT!r}]\n")
     results = tmp_path / "results"
     driver = start(spark_args(spark_space, results, fashion_dir, 6), tmp_path, tmp_path / "1.log")
     try:
@@ -152,7 +150,7 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
     assert len(TrialStore(results).load_trials()["trials"].trials) == 6
     assert {r.extra["tpe_startup_trials"] for r in final} == {3}  # a quarter of 6, at least 3
     tagged = [r for r in final if "start_point" in r.extra]
-    assert [(r.extra["start_point"], r.params) for r in tagged] == [(0, start_point)]
+    assert [(r.extra["start_point"], r.params) for r in tagged] == [(0, TINY_POINT)]
     assert len(list((results / "tensorboard").glob("trial-*"))) == 6
 
 
