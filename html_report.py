@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reports import BEST_MODEL_PNG, flatten_params, ranked
+from reports import BEST_MODEL_PNG, flatten_params, ranked, tie_sentence, tied_with_best
 from trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
@@ -122,17 +122,20 @@ def _top_table(records: list[TrialRecord]) -> str:
     head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
             "<th>time s</th><th>status</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys)
             + "</tr>")
+    tie = tied_with_best(records)
+    tied = set(tie.numbers) if tie else set()
     body = []
     for rank, (r, f) in enumerate(zip(rows, flat), 1):
         test = next(iter(r.metrics.values()), {}).get("test_accuracy")
-        cells = [rank, r.number, f"{r.score:.4f}", _fmt(test), r.epochs_run,
-                 f"{r.wall_time_s:.1f}"]
+        cells = [f"{rank} ~" if r.number in tied else rank, r.number, f"{r.score:.4f}",
+                 _fmt(test), r.epochs_run, f"{r.wall_time_s:.1f}"]
         body.append(f'<tr{" class=best" if rank == 1 else ""}>'
                     + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
                     + f'<td class="status-{r.status.value}">{_e(r.status.value)}</td>'
                     + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys) + "</tr>")
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
-            "head; only the hyperparameters that differ among them are shown.</p>"
+            "head; only the hyperparameters that differ among them are shown."
+            + (f" ~: {_e(tie_sentence(tie))}." if tie else "") + "</p>"
             f"<table>{head}{''.join(body)}</table>")
 
 

@@ -216,7 +216,18 @@ def command_search(args) -> int:
         print(f"Best: trial {summary.best.number}, validation accuracy "
               f"{summary.best.score:.4f}. `python hyperopt_optimize.py rank` lists the best "
               "trials.")
+        _say_tie(settings.results_dir)
     return EXIT_INTERRUPTED if summary.interrupted else 0
+
+
+def _say_tie(results_dir: Path) -> None:
+    """Say how many trials the validation split cannot tell from the best, when there are."""
+    import reports
+    from trial_store import TrialStore
+
+    tie = reports.tied_with_best(TrialStore(results_dir).load_records())
+    if tie:
+        print(f"{reports.tie_sentence(tie)}.")
 
 
 def command_rank(args) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,51 @@ def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
     """Scored trials (completed and pruned), best validation accuracy first."""
     scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
     return sorted(scored, key=lambda r: (r.loss, r.number))
+
+
+def validation_images(record: TrialRecord) -> int | None:
+    """How many images a trial's validation accuracy is measured on: the validation split, or
+    under ``--cv`` every image of training + validation (each is held out once)."""
+    n = record.budget.get("validation_samples")
+    if n and any(run.get("fold") is not None for run in record.extra.get("runs") or []):
+        n += record.budget.get("train_samples", 0)
+    return n or None
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """Binomial standard error of an accuracy measured on ``images`` images (at least that of
+    one image in error, so that 100 % is not taken as exact)."""
+    return math.sqrt(max(accuracy * (1 - accuracy), 1 / images) / images)
+
+
+@dataclass(frozen=True)
+class Tie:
+    """The trials whose validation accuracy lies within one standard error of the best's: the
+    validation split cannot order them."""
+
+    numbers: list[int]  # best first, as ranked
+    points: float  # one standard error, in points of accuracy
+    images: int
+
+
+def tied_with_best(records: list[TrialRecord]) -> Tie | None:
+    """The tie at the top of the ranking; None if the best stands alone (or the split's size is
+    not recorded)."""
+    rows = ranked(records)
+    images = validation_images(rows[0]) if rows else None
+    if images is None:
+        return None
+    best = rows[0].score
+    margin = standard_error(best, images)
+    numbers = [r.number for r in rows if best - r.score <= margin]
+    return Tie(numbers, 100 * margin, images) if len(numbers) > 1 else None
+
+
+def tie_sentence(tie: Tie) -> str:
+    return (f"{len(tie.numbers)} trials are within one standard error of the best's validation "
+            f"accuracy ({tie.points:.2g} points on {tie.images} images), too close for the split "
+            "to order them; to tell them apart, validate on more images (--max-train-samples, "
+            "validation_fraction in the space file's DEFAULTS) or use --cv K")
 
 
 def flatten_params(params: dict[str, Any] | list, prefix: str = "") -> dict[str, Any]:
@@ -66,19 +113,24 @@ def rank_table(records: list[TrialRecord], top: int | None = 10) -> str:
     lines = [header, "-" * len(header)]
     flat = [flatten_params(r.params) for r in shown]
     varying = _varying_keys(flat)
+    tie = tied_with_best(records)
+    tied = set(tie.numbers) if tie else set()
     for rank, (r, params_of_r) in enumerate(zip(shown, flat), 1):
         primary = next(iter(r.metrics.values()), {})
         test = primary.get("test_accuracy")
         params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
         if len(params) > PARAMS_COLUMN_WIDTH:
             params = params[:PARAMS_COLUMN_WIDTH - 3] + "..."
-        lines.append(f"{rank:>4}  {r.number:>5}  {r.score:>7.4f}  "
+        mark = "~" if r.number in tied else " "
+        lines.append(f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
                      f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
                      f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
     failed = sum(r.status == TrialStatus.FAILED for r in records)
     lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the test "
                  "accuracy is reported, never used to select)"
                  f"{f', {failed} failed' if failed else ''}.")
+    if tie:
+        lines.append(f"~ {tie_sentence(tie)}.")
     return "\n".join(lines)
 
 

@@ -97,3 +97,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
                     report.as_uri()], capture_output=True, timeout=120, check=True)
     assert png_size(shot) == (1280, 3000)
     assert shot.stat().st_size > 100_000  # tables and plots drawn, not a blank page
+
+
+def test_report_marks_the_trials_the_split_cannot_tell_from_the_best(tmp_path):
+    budget = {"epochs": 3, "train_samples": 6000, "validation_samples": 667}
+    records = [make_record(n, loss, budget=budget) for n, loss in
+               ((0, 0.14), (1, 0.12), (2, 0.125))]  # 1.3 points of noise: 1 and 2 tie, not 0
+    page = Page(html_report.render(records, tmp_path))
+    top = [row for row in page.rows if len(row) > 2 and row[0][0].isdigit()]
+    assert [(row[0], row[1]) for row in top] == [("1 ~", "1"), ("2 ~", "2"), ("3", "0")]
+    assert "2 trials are within one standard error" in " ".join(page.text)

@@ -101,10 +101,21 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
 
     table = run_cli(["rank", "--results-dir", str(results), "--top", "2"], cwd=tmp_path)
     rows = [line for line in table.stdout.splitlines() if line[:4].strip().isdigit()]
-    assert len(rows) == 2 and rows[0].split()[0] == "1"
+    assert len(rows) == 2 and rows[0].split()[0].rstrip("~") == "1"
     scores = [float(row.split()[2]) for row in rows]
     assert scores == sorted(scores, reverse=True)
     assert "3 ranked trials" in table.stdout
+
+    # Trials the validation split cannot tell from the best (within one binomial standard
+    # error) are marked in the table and counted at the end of the search.
+    records = TrialStore(results).load_records()
+    images = records[0].budget["validation_samples"]
+    best = max(r.score for r in records)
+    margin = (max(best * (1 - best), 1 / images) / images) ** 0.5
+    tied = sum(best - r.score <= margin for r in records)
+    said = f"{tied} trials are within one standard error of the best's validation accuracy"
+    assert (said in out.stdout, said in table.stdout) == (tied > 1, tied > 1)
+    assert sum(row.split()[0].endswith("~") for row in rows) == (min(tied, 2) if tied > 1 else 0)
 
     full = json.loads(run_cli(["rank", "--results-dir", str(results), "--json"],
                               cwd=tmp_path).stdout)

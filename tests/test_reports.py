@@ -1,6 +1,7 @@
 from test_trial_store import make_record
 
-from reports import flatten_params, rank_table
+from reports import (flatten_params, rank_table, standard_error, tied_with_best,
+                     validation_images)
 from trial_store import TrialStatus
 
 
@@ -19,3 +20,37 @@ def test_rank_table_shows_best_first_and_only_what_varies():
     assert lines[2].split()[:3] == ["1", "1", "0.8000"] and lines[3].split()[1] == "0"
     assert "layers.0.units=16" in lines[2] and "opt=" not in lines[2]
     assert lines[-1].endswith("1 failed.")
+
+
+def _scored(number, accuracy, images=667, **changes):
+    budget = {"epochs": 3, "train_samples": 6000, "validation_samples": images}
+    return make_record(number, round(1 - accuracy, 6), budget=budget, **changes)
+
+
+def test_trials_within_one_standard_error_of_the_best_are_marked():
+    # 667 validation images at 88 %: one standard error is sqrt(0.88 * 0.12 / 667) = 1.26 points.
+    records = [_scored(0, 0.860), _scored(1, 0.880), _scored(2, 0.868), _scored(3, 0.867)]
+    lines = rank_table(records).splitlines()
+    marks = {line.split()[1]: line.split()[0] for line in lines[2:6]}
+    assert marks == {"1": "1~", "2": "2~", "3": "3", "0": "4"}
+    assert lines[-1] == ("~ 2 trials are within one standard error of the best's validation "
+                         "accuracy (1.3 points on 667 images), too close for the split to order "
+                         "them; to tell them apart, validate on more images (--max-train-samples, "
+                         "validation_fraction in the space file's DEFAULTS) or use --cv K.")
+
+
+def test_no_mark_when_the_split_separates_the_best():
+    table = rank_table([_scored(0, 0.88, images=60000), _scored(1, 0.87, images=60000)])
+    assert "~" not in table and "standard error" not in table
+    assert tied_with_best([_scored(0, 0.88, images=60000), _scored(1, 0.87, images=60000)]) is None
+    assert tied_with_best([make_record(0, 0.1), make_record(1, 0.1)]) is None  # size unknown
+
+
+def test_under_cross_validation_every_image_counts():
+    folds = [{"fold": i, "execution": 0, "objective": 0.88} for i in range(3)]
+    record = _scored(0, 0.88, extra={"runs": folds})
+    assert validation_images(record) == 6667
+    assert validation_images(_scored(0, 0.88, extra={"runs": [
+        {"fold": None, "execution": i, "objective": 0.88} for i in range(3)]})) == 667
+    assert standard_error(0.88, 6667) < standard_error(0.88, 667) / 3
+    assert standard_error(1.0, 100) == 0.01  # never taken as exact
