@@ -68,11 +68,15 @@ def tied_with_best(records: list[TrialRecord]) -> Tie | None:
     return Tie(numbers, 100 * margin, images) if len(numbers) > 1 else None
 
 
+# How a user gets a validation accuracy that ranks trials more surely (said wherever it can't).
+MORE_VALIDATION = ("validate on more images (--max-train-samples, validation_fraction in the "
+                   "space file's DEFAULTS)")
+
+
 def tie_sentence(tie: Tie) -> str:
     return (f"{len(tie.numbers)} trials are within one standard error of the best's validation "
             f"accuracy ({tie.points:.2g} points on {tie.images} images), too close for the split "
-            "to order them; to tell them apart, validate on more images (--max-train-samples, "
-            "validation_fraction in the space file's DEFAULTS) or use --cv K")
+            f"to order them; to tell them apart, {MORE_VALIDATION} or use --cv K")
 
 
 def flatten_params(params: dict[str, Any] | list, prefix: str = "") -> dict[str, Any]:

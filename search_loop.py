@@ -28,6 +28,7 @@ import data_loaders
 import neural_net
 import hyperband
 from pruning import PruneRule
+from reports import MORE_VALIDATION
 from space_files import (SpaceFile, TooManyCombinations, discrete_points, load_space_file,
                          same_point, to_jsonable)
 from trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
@@ -664,8 +665,7 @@ def _warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> N
     n = record.budget.get("validation_samples")
     if n is not None and 0 < n < SMALL_VALIDATION:
         say(f"note: the validation split holds only {n} images: its accuracy moves in steps of "
-            f"{100 / n:.2g} points, so trials are ranked largely by chance. Train on more images "
-            "(--max-train-samples) or raise validation_fraction in the space file's DEFAULTS.")
+            f"{100 / n:.2g} points, so trials are ranked largely by chance: {MORE_VALIDATION}.")
 
 
 class Bookkeeper:
