@@ -1,22 +1,10 @@
 #!/usr/bin/env bash
-# Reset a results folder (default: results/): removes what a search writes there (trials,
-# results.pkl, plots, report, TensorBoard logs, saved models, Hyperband checkpoints) and nothing
-# else. No prompt; fine when the files, or the folder, are already gone.
+# Reset a results folder (default: results/): removes what a search wrote there (trials,
+# results.pkl, plots, report, TensorBoard runs, saved models, Hyperband checkpoints) and nothing
+# else. Refuses a folder that is not a results folder, or that a running search is using.
+# No prompt; fine when the folder is already gone. hyperopt_nas/reset.py does the checking.
 set -euo pipefail
-dir="${1:-results}"
-if [ ! -e "$dir" ]; then
-    echo "nothing to delete: $dir does not exist"
-    exit 0
-fi
-if [ ! -d "$dir" ]; then
-    echo "error: $dir is not a folder" >&2
-    exit 1
-fi
-shopt -s nullglob dotglob
-files=("$dir"/results.pkl "$dir"/results.pkl.* "$dir"/*trial-*.json "$dir"/*.png
-       "$dir"/report.html "$dir"/.search.lock "$dir"/.*.tmp)
-dirs=("$dir"/tensorboard "$dir"/models "$dir"/checkpoints)
-rm -f -- "${files[@]}"
-rm -rf -- "${dirs[@]}"
-rmdir -- "$dir" 2>/dev/null || echo "kept $dir: it holds files this tool did not write"
-echo "reset $dir"
+here="$(cd "$(dirname "$0")" && pwd)"
+python="$here/.venv/bin/python"
+[ -x "$python" ] || python="$(command -v python3)"
+PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m hyperopt_nas.reset "$@"

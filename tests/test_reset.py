@@ -1,0 +1,106 @@
+"""delete_results.sh removes only what the tool wrote, and only in a results folder."""
+
+import os
+import subprocess
+
+from conftest import ROOT
+from test_trial_store import make_record
+
+from hyperopt_nas.trial_store import MARKER_NAME, TrialStatus, TrialStore
+
+SCRIPT = str(ROOT / "delete_results.sh")
+USER_FILES = ["models/production.h5", "tensorboard/run1/events.out.tfevents.1.host",
+              "checkpoints/epoch9.ckpt", "figure1.png", ".hidden.png", "my_trial-notes.json",
+              "notes.txt"]
+
+
+def delete(folder):
+    return subprocess.run([SCRIPT, str(folder)], capture_output=True, text=True, timeout=120)
+
+
+def write_user_files(folder):
+    for name in USER_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("the user's")
+
+
+def a_results_folder(folder):
+    """What a search leaves: marker, records, results.pkl, pictures, logs, runs, models."""
+    store = TrialStore(folder)
+    store.create()
+    store.save_record(make_record(0, 0.2))
+    store.save_record(make_record(1, None, status=TrialStatus.FAILED))
+    store.save_trials({"any": "trials"}, "abc", [0, 1], {})
+    for name in ("best_model.png", "search_progress.png", "report.html", "workers.log",
+                 ".search.lock", "tensorboard/trial-0000/events.out.tfevents.1.x",
+                 "tensorboard/events.out.tfevents.2.x.abcdef", "models/trial-0000.keras",
+                 "checkpoints/trial-0001.keras"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("tool")
+    (folder / ".trial-0002.k3j4.tmp").mkdir()  # a SIGKILL leftover: TensorBoard's staging
+    (folder / ".trial-0002.k3j4.tmp" / "events.out.tfevents.3.x").write_text("tool")
+    (folder / ".results.pkl.abc.tmp").write_text("tool")  # an atomic write's leftover
+
+
+def listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_folder_that_is_not_a_results_folder_is_refused_whole(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    write_user_files(folder)
+    before = listing(folder)
+    out = delete(folder)
+    assert out.returncode == 2 and "not a results folder" in out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert listing(folder) == before
+
+
+def test_the_root_folder_is_refused():
+    out = delete("/")
+    assert out.returncode == 2 and "not a results folder" in out.stderr
+
+
+def test_only_what_the_tool_wrote_goes_and_the_users_files_stay(tmp_path):
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    write_user_files(folder)
+    outside = tmp_path / "precious.png"
+    outside.write_text("elsewhere")
+    os.symlink(outside, folder / "demo_model.png")  # a link is neither followed nor removed
+    out = delete(folder)
+    assert out.returncode == 0, out.stderr
+    assert "kept" in out.stdout
+    assert listing(folder) == sorted(USER_FILES + [MARKER_NAME, "demo_model.png"])
+    assert os.path.islink(folder / "demo_model.png") and outside.read_text() == "elsewhere"
+    assert not (folder / ".trial-0002.k3j4.tmp").exists()
+
+
+def test_a_folder_of_the_tools_files_only_is_removed(tmp_path):
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    out = delete(folder)
+    assert out.returncode == 0, out.stderr
+    assert not folder.exists()
+    again = delete(folder)
+    assert again.returncode == 0 and "does not exist" in again.stdout
+
+
+def test_a_record_the_tool_cannot_read_is_kept(tmp_path):
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    (folder / "0.100000_trial-0005.json").write_text('{"hand": "edited",}')
+    assert delete(folder).returncode == 0
+    assert listing(folder) == [MARKER_NAME, "0.100000_trial-0005.json"]
+
+
+def test_a_folder_in_use_by_a_search_is_refused(tmp_path):
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    before = listing(folder)
+    with TrialStore(folder).lock():
+        (folder / ".search.lock").unlink()  # removing the lock file does not free the folder
+        out = delete(folder)
+    assert out.returncode == 2 and "a search is using" in out.stderr
+    assert listing(folder) == [p for p in before if p != ".search.lock"]
