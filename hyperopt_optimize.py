@@ -37,6 +37,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -62,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = parser.add_argument_group("search")
     search.add_argument("--space", type=Path, default=None,
-                        help="search-space file (default: search_spaces/cifar100.py; for plot, "
-                             "the one the newest trial used)")
+                        help="search-space file (default: the one the trials already in the "
+                             "results folder used, else search_spaces/cifar100.py)")
     search.add_argument("--max-evals", type=positive_int, default=None,
                         help="total number of trials in the results folder, earlier runs "
                              "included; a relaunch continues up to it (default: until Ctrl-C)")
@@ -76,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-train-samples", type=positive_int, default=None,
                         help="train on a stratified subset of this many images "
                              "(default: the space file's, usually all)")
-    search.add_argument("--seed", type=int, default=0,
+    search.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the validation split and of every trial (default: 0)")
     search.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding the dataset's official files (default: Keras' "
@@ -96,12 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop a trial at the first epoch end past this long; it counts "
                              "with what it reached")
     search.add_argument("--isolation", default="process", choices=("process", "none"),
-                        help="train trials in a worker process that is replaced every "
-                             "--trials-per-worker trials and whenever it dies (default), or in "
-                             "this process (none: faster start, but TensorFlow's memory grows "
-                             "with every trial)")
-    search.add_argument("--trials-per-worker", type=positive_int, default=10,
-                        help="trials a worker process trains before it is replaced (default: 10)")
+                        help="train trials in worker processes that load TensorFlow and the data "
+                             "once and are replaced only when they die or their memory grows "
+                             "(default), or in this process (none: no worker start-up, but "
+                             "TensorFlow's memory grows with every trial)")
+    search.add_argument("--workers", type=positive_int, default=None,
+                        help="worker processes training trials side by side (default: one per "
+                             "GPU of --gpus, else 1); with GPUs each worker takes one in turn")
+    search.add_argument("--gpus", default=None, metavar="IDS",
+                        help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
+                             "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
+                             "GPU is in each trial's record (default: workers are not pinned)")
+    search.add_argument("--trials-per-worker", type=positive_int, default=None,
+                        help="also replace a worker after this many trials (default: only when "
+                             "it dies or its memory grew by 2 GiB)")
     search.add_argument("--no-plot", action="store_true",
                         help="do not redraw best_model.png and the search plots during the search")
     search.add_argument("--startup-trials", type=positive_int, default=None,
@@ -134,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: local[PARALLELISM], or spark-submit's master)")
     search.add_argument("--no-tensorboard", action="store_true",
                         help="do not write TensorBoard logs (<results-dir>/tensorboard)")
+    search.add_argument("--reuse-trials", action="store_true",
+                        help="feed the folder's trials to the search even if they were made on "
+                             "other data, another validation split (--seed) or another budget "
+                             "(--epochs, --max-train-samples); refused without this")
     search.add_argument("--no-start-points", action="store_true",
                         help="do not try the space file's START_POINTS first")
     search.add_argument("--test-every-trial", action="store_true",
@@ -168,6 +190,11 @@ NEEDS_MODE = {
     "parallelism": ("--parallelism", "--backend spark (local trials run one at a time)",
                     lambda a: a.backend == "spark"),
     "spark_master": ("--spark-master", "--backend spark", lambda a: a.backend == "spark"),
+    "workers": ("--workers", "worker processes (not with --isolation none or --backend spark, "
+                "which has --parallelism)", lambda a: a.isolation == "process"
+                and a.backend == "local"),
+    "gpus": ("--gpus", "worker processes (not with --isolation none or --backend spark)",
+             lambda a: a.isolation == "process" and a.backend == "local"),
 }
 
 
@@ -177,9 +204,27 @@ def _unused_options(args) -> list[str]:
             if getattr(args, key) is not None and not active(args)]
 
 
+def parse_gpus(text: str | None) -> list[str] | None:
+    """``--gpus``: None (not pinned), ``all`` (every visible GPU) or a list of ids."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        from hyperopt_nas.executors.pool import visible_gpus
+        gpus = visible_gpus()
+        if not gpus:
+            raise ValueError("--gpus all: this machine shows no GPU (nvidia-smi lists none and "
+                             "CUDA_VISIBLE_DEVICES is unset); leave out --gpus.")
+        return gpus
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() for g in gpus):
+        raise ValueError(f"--gpus takes GPU numbers separated by commas (e.g. 0,1) or 'all', "
+                         f"got {text!r}.")
+    return gpus
+
+
 def command_search(args) -> int:
-    from pruning import PruneRule
-    from search_loop import SearchSettings, run_search
+    from hyperopt_nas.schedulers.pruning import PruneRule
+    from hyperopt_nas.engine import SearchSettings, run_search
 
     unused = _unused_options(args)
     if unused:
@@ -196,16 +241,23 @@ def command_search(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
 
+    try:
+        gpus = parse_gpus(args.gpus)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FATAL
+    workers = args.workers or (len(gpus) if gpus else 1)
     settings = SearchSettings(
-        space_path=args.space or DEFAULT_SPACE, results_dir=args.results_dir,
+        space_path=_search_space(args), results_dir=args.results_dir,
         max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
         max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
-        trials_per_worker=args.trials_per_worker, executions_per_trial=args.executions_per_trial,
+        workers=workers, gpus=gpus, trials_per_worker=args.trials_per_worker,
+        executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
         tensorboard=not args.no_tensorboard, test_every_trial=args.test_every_trial, prune=prune,
-        start_points=not args.no_start_points,
+        start_points=not args.no_start_points, reuse_trials=args.reuse_trials,
         startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
         parallelism=args.parallelism or SearchSettings.parallelism,
@@ -217,13 +269,31 @@ def command_search(args) -> int:
               f"{summary.best.score:.4f}. `python hyperopt_optimize.py rank` lists the best "
               "trials.")
         _say_tie(settings.results_dir)
-    return EXIT_INTERRUPTED if summary.interrupted else 0
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.completed and not summary.any_ok:
+        print(f"error: none of the {summary.completed} trials of this run succeeded; each "
+              f"failed_trial-*.json in {settings.results_dir} holds its error and traceback.",
+              file=sys.stderr)
+        return EXIT_FATAL
+    return 0
+
+
+def _results_folder(args) -> Path:
+    """The results folder a command reads; it must exist (a search makes it)."""
+    from hyperopt_nas.trial_store import StoreError
+    folder = args.results_dir
+    if not folder.is_dir():
+        what = "is a file, not a results folder" if folder.exists() else "does not exist"
+        raise StoreError(f"{folder} {what}: run a search first, or pass the --results-dir "
+                         "it used.")
+    return folder
 
 
 def _say_tie(results_dir: Path) -> None:
     """Say how many trials the validation split cannot tell from the best, when there are."""
-    import reports
-    from trial_store import TrialStore
+    from hyperopt_nas.outputs import reports
+    from hyperopt_nas.trial_store import TrialStore
 
     tie = reports.tied_with_best(TrialStore(results_dir).load_records())
     if tie:
@@ -231,10 +301,10 @@ def _say_tie(results_dir: Path) -> None:
 
 
 def command_rank(args) -> int:
-    import reports
-    from trial_store import TrialStore
+    from hyperopt_nas.outputs import reports
+    from hyperopt_nas.trial_store import TrialStore
 
-    records = TrialStore(args.results_dir).load_records()
+    records = TrialStore(_results_folder(args)).load_records()
     if args.json:
         print(reports.rank_json(records, args.top))
     else:
@@ -243,16 +313,15 @@ def command_rank(args) -> int:
 
 
 def command_plot(args) -> int:
-    import reports
-    from space_files import load_space_file
-    from trial_store import TrialStore
+    from hyperopt_nas.outputs import reports
+    from hyperopt_nas.space_files import load_space_file
+    from hyperopt_nas.trial_store import TrialStore
 
-    import plots
-    records = TrialStore(args.results_dir).load_records()
+    from hyperopt_nas.outputs import plots
+    records = TrialStore(_results_folder(args)).load_records()
     if records:
         for path in plots.plot_all(records, args.results_dir):
             print(f"wrote {path}")
-    if records:
         _write_tensorboard(records, args)
     best = reports.ranked(records)[:1]
     if best:
@@ -261,10 +330,8 @@ def command_plot(args) -> int:
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
-    space_file = (load_space_file(args.space) if args.space is not None else
-                  _newest_space(records) or load_space_file(DEFAULT_SPACE))
+    space_file = load_space_file(_space_of_folder(args, records))
     if space_file.demo_point is not None:
-        args.results_dir.mkdir(parents=True, exist_ok=True)
         path = reports.plot_model_graph(space_file.demo_point, space_file.model,
                                         space_file.dataset,
                                         args.results_dir / reports.DEMO_MODEL_PNG)
@@ -272,24 +339,44 @@ def command_plot(args) -> int:
     return 0
 
 
-def _newest_space(records):
-    """The space file the newest trial used, if it still loads; else None."""
-    from space_files import SpaceFileError, load_space_file
+def _search_space(args) -> Path:
+    """--space, else the space of the trials already in the results folder, else CIFAR-100's."""
+    from hyperopt_nas.trial_store import TrialStore
+    if args.space is not None:
+        return args.space
+    store = TrialStore(args.results_dir)
+    records = store.load_records() if args.results_dir.is_dir() else []
+    path = store.space_path(records) if records else None
+    if path is None:
+        return DEFAULT_SPACE
+    print(f"Continuing with the space of the trials in {args.results_dir}: {path} "
+          "(pass --space to choose another).")
+    return path
+
+
+def _space_of_folder(args, records) -> Path:
+    """The space a command about a results folder uses: --space, else the folder's own."""
+    from hyperopt_nas.space_files import SpaceFileError
+    from hyperopt_nas.trial_store import TrialStore
+    if args.space is not None:
+        return args.space
     if not records:
-        return None
-    try:
-        return load_space_file(max(records, key=lambda r: r.number).space_file)
-    except SpaceFileError:
-        return None
+        return DEFAULT_SPACE
+    path = TrialStore(args.results_dir).space_path(records)
+    if path is None:
+        named = max(records, key=lambda r: r.number).space_file
+        raise SpaceFileError(f"the space file of the trials in {args.results_dir} ({named}) is "
+                             "gone and the folder keeps no copy of it: pass it with --space.")
+    return path
 
 
 def _write_tensorboard(records, args) -> None:
     """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
-    import tensorboard_logs
-    from search_loop import dataset_heads
-    from space_files import load_space_file
+    from hyperopt_nas.outputs import tensorboard_logs
+    from hyperopt_nas.engine import dataset_heads
+    from hyperopt_nas.space_files import load_space_file
 
-    space_file = _newest_space(records) or load_space_file(args.space or DEFAULT_SPACE)
+    space_file = load_space_file(_space_of_folder(args, records))
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
                                     dataset_heads(space_file.dataset))
     print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "
@@ -297,12 +384,12 @@ def _write_tensorboard(records, args) -> None:
 
 
 def command_report(args) -> int:
-    import html_report
-    import plots
-    import reports
-    from trial_store import TrialStore
+    from hyperopt_nas.outputs import html_report
+    from hyperopt_nas.outputs import plots
+    from hyperopt_nas.outputs import reports
+    from hyperopt_nas.trial_store import TrialStore
 
-    records = TrialStore(args.results_dir).load_records()
+    records = TrialStore(_results_folder(args)).load_records()
     if not records:
         print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
         return EXIT_FATAL
@@ -320,13 +407,13 @@ def command_report(args) -> int:
 
 
 def command_describe(args) -> int:
-    from space_files import describe_space, load_space_file
+    from hyperopt_nas.space_files import describe_space, load_space_file
     print(describe_space(load_space_file(args.space or DEFAULT_SPACE)))
     return 0
 
 
 def command_retrain(args) -> int:
-    import retrain
+    from hyperopt_nas import retrain
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
           f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}. "
@@ -340,12 +427,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-    import reports
-    from search_loop import FatalError
-    from space_files import SpaceFileError
-    from trial_store import StoreError
+    from hyperopt_nas.outputs import reports
+    from hyperopt_nas.errors import FatalError
+    from hyperopt_nas.space_files import SpaceFileError
+    from hyperopt_nas.trial_store import StoreError
 
-    import retrain
+    from hyperopt_nas import retrain
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
                 "report": command_report,
                 "describe": command_describe, "retrain": command_retrain}
@@ -354,9 +441,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader stopped early (rank --json | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (FatalError, SpaceFileError, StoreError, reports.GraphvizMissing,
             retrain.RetrainError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_FATAL
+    except OSError as e:  # a folder not writable, a full disk: one line, not a traceback
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}. Nothing was lost; fix that and run the command "
+              "again.", file=sys.stderr)
         return EXIT_FATAL
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from data_loaders import DatasetInfo, Split
+from hyperopt_nas.data_loaders import DatasetInfo, Split
 
 logger = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ def child(trials: int, mode: str, workdir: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from conftest import write_fashion_mnist
 
-    from search_loop import SearchSettings, run_search
+    from hyperopt_nas.engine import SearchSettings, run_search
     if mode == "not-cleared":
         import keras
         keras.backend.clear_session = lambda *args, **kwargs: None

@@ -56,12 +56,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import data_loaders  # noqa: E402
+from hyperopt_nas import data_loaders  # noqa: E402
 import neural_net  # noqa: E402
-from search_loop import SearchSettings, prepare_dataset, run_search  # noqa: E402
-from pruning import PruneRule  # noqa: E402
-from space_files import load_space_file  # noqa: E402
-from trial_store import TrialStore  # noqa: E402
+from hyperopt_nas.engine import SearchSettings, run_search  # noqa: E402
+from hyperopt_nas.trial import DataSetup, prepare_data  # noqa: E402
+from hyperopt_nas.schedulers.pruning import PruneRule  # noqa: E402
+from hyperopt_nas.space_files import load_space_file  # noqa: E402
+from hyperopt_nas.trial_store import TrialStore  # noqa: E402
 
 SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 PATIENCE = 3
@@ -316,9 +317,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            budget = {"validation_fraction": 0.1, "max_train_samples": args.samples}
-            data = prepare_dataset("fashion_mnist", budget, seed,
-                                   data_loaders.DEBIAN_FASHION_MNIST)
+            data = prepare_data(DataSetup("fashion_mnist", "simple_cnn", 0.1, args.samples, seed,
+                                          str(data_loaders.DEBIAN_FASHION_MNIST)))
             for tool in tools:
                 row = {"tool": tool, "seed": seed, "settings": settings,
                        **TOOLS[tool](args, seed, Path(tmp), data)}

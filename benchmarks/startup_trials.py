@@ -34,8 +34,8 @@ from hyperopt import STATUS_OK, Trials, fmin, hp, rand, tpe
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from search_loop import default_startup_trials  # noqa: E402
-from space_files import load_space_file  # noqa: E402
+from hyperopt_nas.proposers import default_startup_trials  # noqa: E402
+from hyperopt_nas.space_files import load_space_file  # noqa: E402
 
 BUDGETS = (10, 20, 30, 50)
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import neural_net  # noqa: E402
-from data_loaders import DATASETS, Split  # noqa: E402
+from hyperopt_nas.data_loaders import DATASETS, Split  # noqa: E402
 
 # A mid-sized member of the CIFAR-100 family: 3 stages, residual units, inception reductions.
 POINT = {

@@ -140,7 +140,7 @@ def tiny_space(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def empty_keras_cache(tmp_path_factory, monkeypatch):
     """Tests never read or download into the real Keras cache."""
-    import data_loaders
+    from hyperopt_nas import data_loaders
     monkeypatch.setattr(data_loaders, "KERAS_CACHE", tmp_path_factory.mktemp("keras_cache"))
 
 

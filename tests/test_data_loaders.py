@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import cifar_rows, write_cifar10, write_cifar100, write_fashion_mnist, write_idx
 
-import data_loaders
-from data_loaders import DataError, load_dataset, read_idx, stratified_indices
+from hyperopt_nas import data_loaders
+from hyperopt_nas.data_loaders import DataError, load_dataset, read_idx, stratified_indices
 
 
 def test_idx_round_trip(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 from test_plots import png_size, recorded_trials
 from test_trial_store import make_record
 
-import html_report
-import plots
-from trial_store import TrialStatus
+from hyperopt_nas.outputs import html_report
+from hyperopt_nas.outputs import plots
+from hyperopt_nas.trial_store import TrialStatus
 
 
 class Page(HTMLParser):

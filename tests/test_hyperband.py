@@ -3,12 +3,12 @@ from conftest import write_space
 from test_search_loop import make_settings, search
 from test_trial_store import make_record
 
-import data_loaders
-import hyperband
+from hyperopt_nas import data_loaders
+from hyperopt_nas.schedulers import hyperband
 import neural_net
-import search_loop
-from hyperband import KEY, Rung
-from trial_store import TrialStatus, TrialStore
+from hyperopt_nas import engine as search_loop
+from hyperopt_nas.schedulers.hyperband import KEY, Rung
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 
 def test_brackets_of_nine_epochs():

@@ -5,13 +5,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 from conftest import ROOT, TINY_POINT, run_cli, start_cli, write_space
 
-import data_loaders
-from trial_store import TrialStore
+from hyperopt_nas import data_loaders
+from hyperopt_nas.trial_store import TrialStore
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -200,7 +201,7 @@ def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, ca
 ])
 def test_an_option_without_its_mode_is_refused(given, mode, tmp_path, capsys, monkeypatch):
     import hyperopt_optimize
-    import search_loop
+    from hyperopt_nas import engine as search_loop
     monkeypatch.setattr(search_loop, "run_search", lambda *a, **k: pytest.fail("searched"))
     args = hyperopt_optimize.build_parser().parse_args(
         [*given, "--results-dir", str(tmp_path / "r")])
@@ -211,7 +212,7 @@ def test_an_option_without_its_mode_is_refused(given, mode, tmp_path, capsys, mo
 
 def test_options_with_their_mode_reach_the_search(tmp_path, monkeypatch):
     import hyperopt_optimize
-    import search_loop
+    from hyperopt_nas import engine as search_loop
     seen = []
     monkeypatch.setattr(hyperopt_optimize.signal, "signal", lambda *a: None)
     monkeypatch.setattr(search_loop, "run_search",
@@ -229,25 +230,6 @@ def test_options_with_their_mode_reach_the_search(tmp_path, monkeypatch):
     assert (spark.backend, spark.parallelism, plain.parallelism) == ("spark", 4, 2)
 
 
-def test_delete_results_resets_only_what_the_tool_wrote(tmp_path):
-    results = tmp_path / "results"
-    results.mkdir()
-    for name in ("results.pkl", "0.100000_trial-0000.json", "failed_trial-0001.json",
-                 "best_model.png", "report.html", "notes.txt"):
-        (results / name).write_text("x")
-    for folder in ("tensorboard/trial-0000", "models", "checkpoints"):
-        (results / folder).mkdir(parents=True)
-        (results / folder / "file").write_text("x")
-    script = str(ROOT / "delete_results.sh")
-    out = subprocess.run([script, str(results)], capture_output=True, text=True)
-    assert out.returncode == 0 and sorted(os.listdir(results)) == ["notes.txt"]
-    (results / "notes.txt").unlink()
-    assert subprocess.run([script, str(results)], capture_output=True).returncode == 0
-    assert not results.exists()
-    again = subprocess.run([script, str(results)], capture_output=True, text=True)
-    assert again.returncode == 0 and "does not exist" in again.stdout
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not data_loaders.DEBIAN_FASHION_MNIST.is_dir(),
                     reason="Debian's dataset-fashion-mnist is not installed (setup.sh installs it)")
@@ -263,3 +245,58 @@ def test_three_real_trials_on_fashion_mnist(tmp_path):
     assert best.score > 0.75  # far above chance (0.10) after 2 epochs on 6,000 images
     assert best.budget["train_samples"] == 6000 and best.budget["test_samples"] == 10000
     assert 0.5 < best.metrics["label"]["test_accuracy"] <= 1.0
+
+
+QUICK = ["--isolation", "none", "--no-plot", "--no-tensorboard"]
+
+
+@pytest.mark.parametrize("command", ["rank", "plot", "report"])
+def test_a_command_on_a_missing_folder_or_a_file_is_one_clear_line(tmp_path, command):
+    """Finding 9: rank said "No completed trial yet." with exit 0, and plot created the folder."""
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("")
+    for folder, what in ((tmp_path / "nope", "does not exist"), (a_file, "is a file")):
+        out = run_cli([command, "--results-dir", str(folder)], cwd=tmp_path)
+        assert out.returncode == 2 and what in out.stderr
+        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_rank_json_into_head_ends_without_a_traceback(tmp_path):
+    from test_trial_store import make_record
+    store = TrialStore(tmp_path / "results")
+    for number in range(300):  # far more than a pipe holds
+        store.save_record(make_record(number, 0.1 + number / 1000))
+    script = (f"{sys.executable} {ROOT / 'hyperopt_optimize.py'} rank --json --top 300 "
+              f"--results-dir {tmp_path / 'results'} | head -1; exit ${{PIPESTATUS[0]}}")
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "["
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
+
+
+def test_a_relaunch_without_space_continues_with_the_folders_space(tmp_path, tiny_space,
+                                                                   fashion_dir):
+    """Issue 17: a relaunch without --space switched to CIFAR-100 and began downloading it."""
+    results = tmp_path / "results"
+    first = run_cli(_search_args(tiny_space, results, fashion_dir, 1) + QUICK, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    args = ["--results-dir", str(results), "--data-dir", str(fashion_dir), "--max-evals", "2",
+            "--seed", "5", *QUICK]
+    again = run_cli(args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"Continuing with the space of the trials in {results}: {tiny_space}" in again.stdout
+    assert {r.space_file for r in TrialStore(results).load_records()} == {str(tiny_space)}
+
+
+def test_a_search_whose_every_trial_failed_exits_non_zero(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "bad.py", activations='["no_such_activation"]')
+    out = run_cli(_search_args(space, tmp_path / "results", fashion_dir, 2) + QUICK,
+                  cwd=tmp_path)
+    assert out.returncode == 2
+    assert "none of the 2 trials of this run succeeded" in out.stderr
+
+
+def test_a_negative_seed_is_refused(tmp_path):
+    out = run_cli(["--seed", "-1", "--results-dir", str(tmp_path / "r")], cwd=tmp_path)
+    assert out.returncode == 2 and "must be 0 or more" in out.stderr
+    assert not (tmp_path / "r").exists()

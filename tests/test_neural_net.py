@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT, learnable_images
 
 import neural_net
-from data_loaders import DATASETS, Split
+from hyperopt_nas.data_loaders import DATASETS, Split
 from neural_net import CNNConfig, TrainBudget, TrialFailed, build_cnn, train_and_evaluate
 
 CPU = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
@@ -196,7 +196,7 @@ def test_every_shipped_space_builds_and_trains_a_step(path):
     import keras
     from hyperopt.pyll.stochastic import sample
 
-    from space_files import load_space_file
+    from hyperopt_nas.space_files import load_space_file
     space = load_space_file(path)
     info = DATASETS[space.dataset]
     rng = np.random.default_rng(0)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from test_trial_store import make_record
 
-import plots
-from trial_store import TrialStatus
+from hyperopt_nas.outputs import plots
+from hyperopt_nas.trial_store import TrialStatus
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

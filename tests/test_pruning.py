@@ -4,12 +4,12 @@ from conftest import write_space
 from test_search_loop import make_settings, search
 from test_trial_store import make_record
 
-import data_loaders
+from hyperopt_nas import data_loaders
 import neural_net
-import search_loop
-from pruning import PruneRule
-from space_files import load_space_file
-from trial_store import TrialStatus
+from hyperopt_nas import engine as search_loop
+from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
+from hyperopt_nas.space_files import load_space_file
+from hyperopt_nas.trial_store import TrialStatus
 
 # Scripted learning curves (validation accuracy per epoch) of three earlier trials.
 EARLIER = [[0.50, 0.60, 0.70, 0.75], [0.40, 0.55, 0.65, 0.70], [0.30, 0.50, 0.60, 0.62]]
@@ -58,9 +58,10 @@ def test_bad_rules_are_refused(bad):
         PruneRule(**{"kind": "median", **bad})
 
 
-def test_pruning_with_several_runs_or_spark_is_refused(tmp_path, tiny_space, fashion_dir):
+def test_pruning_with_several_runs_per_trial_is_refused(tmp_path, tiny_space, fashion_dir):
     rule = PruneRule("median")
-    for changes, message in ((dict(cv_folds=3), "--cv"), (dict(backend="spark"), "spark")):
+    for changes, message in ((dict(cv_folds=3), "--cv"),
+                             (dict(executions_per_trial=2), "--executions-per-trial")):
         with pytest.raises(search_loop.FatalError, match=message):
             search(make_settings(tmp_path, tiny_space, fashion_dir, prune=rule, **changes))
     assert not (tmp_path / "results").exists()  # refused before anything was written
@@ -71,7 +72,7 @@ def test_reference_curves_carry_early_stopped_trials_and_skip_failures(tmp_path)
     records = [make_record(0, 0.3, history={"val_accuracy": [0.5, 0.7, 0.6]}),
                make_record(1, 0.4, TrialStatus.PRUNED, history={"val_accuracy": [0.2, 0.6]}),
                make_record(2, None, TrialStatus.FAILED, history={})]
-    curves = search_loop.reference_curves(records, space, {"epochs": 5})
+    curves = reference_curves(records, space.dataset, 5)
     assert curves == [[0.5, 0.7, 0.7, 0.7, 0.7], [0.2, 0.6]]
 
 
@@ -92,9 +93,12 @@ def test_the_keras_callback_stops_a_trailing_trial_at_the_rule_epoch(tmp_path, f
     assert runs["ahead"].pruned_at is None and runs["ahead"].epochs_run == 5
 
 
-def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion_dir):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion_dir, workers):
     """Half the points cannot learn (a learning rate of 1e-7), so some trials trail; every
-    decision the search made is checked against the rule applied to the records before it."""
+    decision the search made is checked against the rule applied to the records that had ended
+    when the trial started (all earlier ones with one worker; with two, not the one running
+    beside it)."""
     space = write_space(tmp_path / "s.py", epochs=4, text="""
         from hyperopt import hp
         DATASET = "fashion_mnist"
@@ -104,7 +108,8 @@ def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion
                  "learning_rate": hp.choice("learning_rate", [0.03, 1e-7])}
         """)
     rule = PruneRule("median", warmup_epochs=1, min_trials=1)
-    settings = make_settings(tmp_path, space, fashion_dir, max_evals=8, prune=rule, seed=4)
+    settings = make_settings(tmp_path, space, fashion_dir, max_evals=8, prune=rule, seed=4,
+                             **({} if workers == 1 else dict(isolation="process", workers=2)))
     summary, out = search(settings)
     records = sorted(search_loop.TrialStore(settings.results_dir).load_records(),
                      key=lambda r: r.number)
@@ -112,9 +117,13 @@ def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion
     pruned = [r for r in records if r.status == TrialStatus.PRUNED]
     assert pruned, "no trial was pruned"
     loaded = load_space_file(space)
-    for i, r in enumerate(records):
-        judged = rule.with_reference(search_loop.reference_curves(records[:i], loaded,
-                                                                  {"epochs": 4}))
+    if workers == 1:
+        assert [r.extra["pruned_against"] for r in records] == [list(range(i)) for i in range(8)]
+    else:
+        assert records[1].extra["pruned_against"] == []  # trial 0 was running beside it
+    for r in records:
+        earlier = [e for e in records if e.number in r.extra["pruned_against"]]
+        judged = rule.with_reference(reference_curves(earlier, loaded.dataset, 4))
         assert first_stop(judged, r.history["val_accuracy"]) == r.extra.get("pruned_at_epoch")
         if r.status == TrialStatus.PRUNED:
             assert r.epochs_run == r.extra["pruned_at_epoch"] < 4

@@ -1,8 +1,8 @@
 from test_trial_store import make_record
 
-from reports import (flatten_params, rank_table, standard_error, tied_with_best,
-                     validation_images)
-from trial_store import TrialStatus
+from hyperopt_nas.outputs.reports import (flatten_params, rank_table, standard_error,
+                                          tied_with_best, validation_images)
+from hyperopt_nas.trial_store import TrialStatus
 
 
 def test_flatten_nested_options_and_layer_lists():

@@ -1,8 +1,8 @@
 import pytest
 
-import retrain
-from search_loop import SearchSettings, run_search
-from trial_store import TrialStore
+from hyperopt_nas import retrain
+from hyperopt_nas.engine import SearchSettings, run_search
+from hyperopt_nas.trial_store import TrialStore
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ import pytest
 from conftest import write_space
 
 import neural_net
-import search_loop
-from search_loop import FatalError, SearchSettings, run_search
-from trial_store import TrialStatus, TrialStore
+from hyperopt_nas import engine as search_loop
+from hyperopt_nas import proposers
+from hyperopt_nas.trial import derive_seed
+from hyperopt_nas.engine import FatalError, SearchSettings, run_search
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 
 def make_settings(tmp_path, space, data_dir, **changes):
@@ -49,7 +51,7 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
         assert len(r.history["val_accuracy"]) == r.epochs_run == 2
         assert r.budget["train_samples"] == 240 and r.budget["validation_samples"] == 60
         assert r.budget["test_samples"] == 100
-        assert r.seed == 11 and r.trial_seed == search_loop.derive_seed(11, r.number)
+        assert r.seed == 11 and r.trial_seed == derive_seed(11, r.number)
         assert {"tensorflow", "keras", "hyperopt"} <= set(r.versions)
         assert r.space_file == str(tiny_space) and len(r.space_fingerprint) == 16
     assert summary.best.loss == min(r.loss for r in records)
@@ -302,8 +304,8 @@ def test_grid_order_is_seeded(tmp_path, fashion_dir):
     space = write_space(tmp_path / "grid.py", text=GRID_SPACE)
     orders = []
     for seed in (1, 1, 2):
-        from search_loop import GridSuggest
-        from space_files import load_space_file
+        from hyperopt_nas.proposers import GridSuggest
+        from hyperopt_nas.space_files import load_space_file
         orders.append([tuple(sorted(p.items())) for p in
                        GridSuggest(load_space_file(space), seed).points])
     assert orders[0] == orders[1] and sorted(orders[0]) == sorted(orders[2])
@@ -334,12 +336,13 @@ def test_cross_validation_scores_every_fold(tmp_path, tiny_space, fashion_dir):
 
 
 def test_cross_validation_folds_partition_train_and_validation(tmp_path, fashion_dir, tiny_space):
-    from space_files import load_space_file
+    from hyperopt_nas import trial
+    from hyperopt_nas.space_files import load_space_file
     space_file = load_space_file(tiny_space)
-    budget = search_loop.resolve_budget(space_file, make_settings(tmp_path, tiny_space,
-                                                                  fashion_dir))
-    data = search_loop.prepare_data(space_file, budget, 0, fashion_dir)
-    folds = list(search_loop._fold_splits(data, 3, seed=0))
+    settings = make_settings(tmp_path, tiny_space, fashion_dir, seed=0)
+    budget = search_loop.resolve_budget(space_file, settings)
+    data = trial.prepare_data(search_loop.data_setup(space_file, budget, settings))
+    folds = list(trial._fold_splits(data, 3, seed=0))
     assert sum(len(val) for _, val in folds) == len(data.train) + len(data.validation)
     assert all(len(tr) + len(val) == 300 for tr, val in folds)
 
@@ -364,19 +367,19 @@ def test_search_timeout_stops_the_search(tmp_path, fashion_dir):
 @pytest.mark.parametrize("budget, startup", [(None, 20), (8, 3), (20, 5), (30, 8), (50, 12),
                                              (200, 20)])
 def test_start_up_trials_follow_the_budget(budget, startup):
-    assert search_loop.default_startup_trials(budget) == startup
+    assert proposers.default_startup_trials(budget) == startup
 
 
 def test_tpe_gets_the_start_up_trials_of_the_budget(tmp_path, tiny_space, fashion_dir,
                                                     monkeypatch):
     seen = []
-    real = search_loop.tpe.suggest
+    real = proposers.tpe.suggest
 
     def spy(new_ids, domain, trials, seed, **kwargs):
         seen.append(kwargs.get("n_startup_jobs"))
         return real(new_ids, domain, trials, seed, **kwargs)
 
-    monkeypatch.setattr(search_loop.tpe, "suggest", spy)
+    monkeypatch.setattr(proposers.tpe, "suggest", spy)
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     assert seen == [3, 3]
     records = TrialStore(tmp_path / "results").load_records()
@@ -388,11 +391,11 @@ def test_tpe_gets_the_start_up_trials_of_the_budget(tmp_path, tiny_space, fashio
 
 
 def test_a_timeout_search_sizes_its_start_up_from_its_pace():
-    tpe_ = search_loop.BudgetTPE(None, None, timeout_s=600)
+    tpe_ = proposers.BudgetTPE(None, None, timeout_s=600)
     assert tpe_.startup == 20  # nothing known yet
     tpe_.update(earlier_trials=0, done_this_run=2, elapsed_s=60)  # 30 s a trial: ~20 trials
-    assert tpe_.startup == search_loop.default_startup_trials(20) == 5
-    fixed = search_loop.BudgetTPE(9, None, timeout_s=600)
+    assert tpe_.startup == proposers.default_startup_trials(20) == 5
+    fixed = proposers.BudgetTPE(9, None, timeout_s=600)
     fixed.update(0, 2, 60)
     assert fixed.startup == 9
 
@@ -440,3 +443,52 @@ def test_start_points_can_be_left_out(tmp_path, fashion_dir, monkeypatch):
     records = TrialStore(tmp_path / "results").load_records()
     assert all("start_point" not in r.extra for r in records)
     assert START_POINT not in [r.params for r in records]
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"seed": 12}, "--seed (the validation split) 11 (this run: 12)"),
+    ({"epochs": 1}, "--epochs 2 (this run: 1)"),
+    ({"max_train_samples": 100}, "--max-train-samples None (this run: 100)"),
+])
+def test_trials_of_other_settings_are_not_mixed_in_silently(tmp_path, tiny_space, fashion_dir,
+                                                            change, named):
+    """Finding 4 of the hostile test: another validation split or budget was mixed in."""
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    with pytest.raises(FatalError, match=rf"1 of the 1 trials in .* were made with "
+                                         rf"{named.replace('(', '[(]').replace(')', '[)]')}.*"
+                                         "--reuse-trials"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2, **change))
+    assert len(TrialStore(tmp_path / "results").load_records()) == 1
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2,
+                                        reuse_trials=True, **change))
+    assert summary.total == 2 and "1 inform the search" in out
+
+
+def test_a_space_of_another_dataset_is_refused_for_a_folder_with_trials(tmp_path, tiny_space,
+                                                                        fashion_dir):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    mnist = write_space(tmp_path / "mnist.py", text=tiny_space.read_text().replace(
+        '"fashion_mnist"', '"mnist"'))
+    with pytest.raises(FatalError, match="DATASET 'fashion_mnist' [(]this run: 'mnist'[)]"):
+        search(make_settings(tmp_path, mnist, fashion_dir, max_evals=2))
+
+
+def test_the_folder_keeps_a_copy_of_its_space(tmp_path, tiny_space, fashion_dir):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    store = TrialStore(tmp_path / "results")
+    copy = tmp_path / "results" / "search_space.py"
+    assert copy.read_text() == tiny_space.read_text()
+    assert store.space_path(store.load_records()) == tiny_space
+    tiny_space.rename(tmp_path / "moved.py")
+    assert store.space_path(store.load_records()) == copy
+
+
+def test_an_unreadable_record_is_never_overwritten_by_a_new_trial(tmp_path, tiny_space,
+                                                                  fashion_dir):
+    """Finding 2: the next number was 'highest readable + 1', and saving it deleted the file."""
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    edited = tmp_path / "results" / "0.500000_trial-0001.json"
+    edited.write_text('{"number": 1,}')  # a hand edit with a trailing comma
+    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    assert edited.read_text() == '{"number": 1,}'
+    assert [r.number for r in TrialStore(tmp_path / "results").load_records()] == [0, 2]

@@ -5,8 +5,8 @@ import pytest
 from conftest import ROOT, write_space
 from hyperopt import hp
 
-from space_files import (SpaceFileError, active_labels, catalog, fingerprint, load_space_file,
-                         point_vals)
+from hyperopt_nas.space_files import (SpaceFileError, active_labels, catalog, fingerprint,
+                                      load_space_file, point_vals)
 
 SHIPPED = sorted(p for p in (ROOT / "search_spaces").glob("*.py") if p.name != "__init__.py")
 
@@ -143,7 +143,7 @@ def test_changed_constant_is_caught_by_decoding(tmp_path):
 
 
 def test_discrete_points_count_nested_options_exactly():
-    from space_files import describe_space, discrete_points
+    from hyperopt_nas.space_files import describe_space, discrete_points
     space = load_space_file(ROOT / "search_spaces" / "fashion_mnist_cnn.py")
     # first block 3*2*2, optional second block 1 + 3*2*2, dense 6, lr 2, optimizer 2
     assert len(discrete_points(space.params, 10**6)) == 12 * 13 * 6 * 2 * 2
@@ -153,7 +153,7 @@ def test_discrete_points_count_nested_options_exactly():
 
 
 def test_describe_says_continuous_spaces_are_infinite():
-    from space_files import describe_space
+    from hyperopt_nas.space_files import describe_space
     text = describe_space(load_space_file(ROOT / "search_spaces" / "cifar100.py"))
     assert "infinitely many combinations" in text
     assert "residual_units" in text and "only if residual=" in text
@@ -222,3 +222,36 @@ SPACE = {{
 }}
 START_POINTS = {}
 """
+
+
+@pytest.mark.parametrize("defaults, message", [
+    ('{"epochs": "ten"}', r"DEFAULTS\['epochs'\] must be a whole number"),
+    ('[("epochs", 3)]', "DEFAULTS must be a dict"),
+    ('{"validation_fraction": 1.5}', r"validation_fraction'\] must be a number between 0 and 1"),
+    ('{"max_train_samples": -5}', r"max_train_samples'\] must be None or a whole number"),
+])
+def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):
+    """Finding 6 of the hostile test: these failed mid-search with a traceback."""
+    text = f"""
+        from hyperopt import hp
+        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        DATASET, MODEL, DEFAULTS = "mnist", "mlp", {defaults}
+    """
+    with pytest.raises(SpaceFileError, match=message):
+        load_space_file(write_space(tmp_path / "s.py", text=text))
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ('DATASET = ["mnist"]', "DATASET must be a name in quotes"),
+    ('SPACE = {"a": hp.uniform("a", 0, 1), "b": hp.choice("a", [1, 2])}',
+     "the label a is given to two hyperparameters"),
+])
+def test_bad_names_and_duplicate_labels_are_refused_at_load(tmp_path, assignment, message):
+    text = f"""
+        from hyperopt import hp
+        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
+        {assignment}
+    """
+    with pytest.raises(SpaceFileError, match=message):
+        load_space_file(write_space(tmp_path / "s.py", text=text))

@@ -3,7 +3,6 @@
 These start Java (Spark's JVM): they are skipped only where Java is missing; ./setup.sh installs it.
 """
 
-import logging
 import os
 import shutil
 import signal
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TINY_POINT, write_space
 
-import spark_backend
-from search_loop import Protocol
-from trial_store import TrialStatus, TrialStore
+from hyperopt_nas.executors import spark as spark_backend
+from hyperopt_nas.trial import derive_seed
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 needs_java = pytest.mark.skipif(
     shutil.which("java") is None,
@@ -76,37 +75,15 @@ def spark_space(tmp_path):
     return write_space(tmp_path / "space.py", epochs=3)
 
 
-def test_point_seed_depends_on_the_point_and_the_search_seed():
-    a, b = {"units": 8, "lr": 0.1}, {"units": 16, "lr": 0.1}
-    assert spark_backend.point_seed(1, a) == spark_backend.point_seed(1, dict(reversed(a.items())))
-    assert len({spark_backend.point_seed(1, a), spark_backend.point_seed(1, b),
-                spark_backend.point_seed(2, a)}) == 3
-
-
-def test_a_lost_spark_task_is_recorded_as_a_failure_with_its_message():
-    errors = spark_backend.TaskErrors()
-    errors.emit(logging.LogRecord("hyperopt-spark", logging.ERROR, "", 0,
-                                  "trial task 4 failed, exception is Executor lost: boom.\n None",
-                                  None, None))
-    doc = {"tid": 4, "state": 3, "misc": {"error": ("<class 'Py4JJavaError'>", None)},
-           "result": {"status": "new"}}
-    done = spark_backend._as_done(doc, errors.by_tid[4])
-    assert done["state"] == 2 and done["result"]["status"] == "fail"
-    assert done["result"]["error"] == "Spark task failed: Executor lost: boom"
-
-
-def test_executor_objective_trains_with_the_loaders_and_reports_its_seed(fashion_dir):
-    objective = spark_backend.ExecutorObjective(
-        "fashion_mnist", "mlp", tuple(sorted({"epochs": 1, "patience": 1,
-                                              "validation_fraction": 0.2,
-                                              "max_train_samples": None}.items())),
-        seed=3, data_dir=str(fashion_dir), protocol=Protocol(), trial_timeout_s=None)
-    params = {"hidden_layers": [{"units": 8, "dropout": 0.0}], "activation": "relu",
-              "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
-    result = objective(params)
-    assert result["status"] == "ok" and 0 <= result["loss"] <= 1
-    assert result["trial_seed"] == spark_backend.point_seed(3, params)
-    assert result["data_sizes"]["train_samples"] == 240 and "host" in result["accelerator"]
+def test_a_failed_spark_job_is_told_in_one_line():
+    error = RuntimeError("An error occurred while calling o42.collectAndServe.\n"
+                         "org.apache.spark.SparkException: Job aborted due to stage failure\n"
+                         "Traceback (most recent call last):\n"
+                         "  File \"x.py\", line 1, in <module>\n"
+                         "ValueError: activation must be one of relu, tanh\n"
+                         "\tat org.apache.spark.api.python.BasePythonRunner")
+    assert spark_backend.task_error(error) == "ValueError: activation must be one of relu, tanh"
+    assert spark_backend.task_error(RuntimeError("Executor lost")) == "Executor lost"
 
 
 @needs_java
@@ -135,7 +112,12 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
     log = (tmp_path / "2.log").read_text()
     assert f"Loaded {len(saved)} trials" in log
     final = records(results)
-    assert [r.number for r in final] == list(range(6))
+    # Numbers are given when a trial starts and never reused: a trial running at the kill
+    # leaves its number unused.
+    assert len(final) == 6 and {r.number for r in saved} <= {r.number for r in final}
+    numbers = TrialStore(results).load_trials()["numbers"]
+    assert numbers[:len(saved)] == [r.number for r in saved]
+    assert sorted(numbers) == [r.number for r in final]
     failed = [r for r in final if r.status == TrialStatus.FAILED]
     assert failed and len(failed) < 6  # the seeded draws hold both activations
     for r in final:
@@ -144,14 +126,16 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         assert ("no_such_activation" in r.error and "Traceback" in r.traceback) if bad \
             else r.loss is not None
     assert {r.number: r.to_json() for r in saved} == \
-        {r.number: r.to_json() for r in final if r.number < len(saved)}  # untouched
+        {r.number: r.to_json() for r in final if r.number in {s.number for s in saved}}
     for r in final:
-        assert r.trial_seed == spark_backend.point_seed(3, r.params) and r.budget["epochs"] == 3
+        assert r.trial_seed == derive_seed(3, r.number) and r.budget["epochs"] == 3
     assert len(TrialStore(results).load_trials()["trials"].trials) == 6
     assert {r.extra["tpe_startup_trials"] for r in final} == {3}  # a quarter of 6, at least 3
     tagged = [r for r in final if "start_point" in r.extra]
     assert [(r.extra["start_point"], r.params) for r in tagged] == [(0, TINY_POINT)]
     assert len(list((results / "tensorboard").glob("trial-*"))) == 6
+    # Spark reuses an executor's Python worker: TensorFlow and the data are loaded once there.
+    assert max(r.accelerator["process_trials"] for r in final) > 1
 
 
 def free_port():
@@ -196,6 +180,6 @@ def test_standalone_cluster_survives_a_lost_worker(tmp_path, spark_space, fashio
     final = records(results)
     assert [r.number for r in final] == list(range(6))
     assert all(r.status == TrialStatus.OK for r in final)
-    assert TrialStore(results).load_trials()["numbers"] == list(range(6))
+    assert sorted(TrialStore(results).load_trials()["numbers"]) == list(range(6))
     for proc in cluster:
         wait_for(lambda: not group_alive(proc.pid), 60, "no Spark process left behind")

@@ -11,9 +11,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2, metadata
 from test_trial_store import make_record
 
-import tensorboard_logs
-from space_files import load_space_file
-from trial_store import TrialStatus
+from hyperopt_nas.outputs import tensorboard_logs
+from hyperopt_nas.space_files import load_space_file
+from hyperopt_nas.trial_store import TrialStatus
 
 HEADS = ["label"]
 

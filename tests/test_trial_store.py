@@ -8,8 +8,9 @@ import time
 import pytest
 from conftest import ROOT
 
-import trial_store
-from trial_store import SearchLocked, TrialRecord, TrialStatus, TrialStore, atomic_write
+from hyperopt_nas import trial_store
+from hyperopt_nas.trial_store import (SearchLocked, StoreError, TrialRecord, TrialStatus,
+                                      TrialStore, atomic_write)
 
 
 def make_record(number=0, loss=0.25, status=TrialStatus.OK, **changes):
@@ -107,7 +108,7 @@ def test_unreadable_pickle_is_reported_and_set_aside(tmp_path):
 HOLD_LOCK = """
 import sys, time
 sys.path.insert(0, {root!r})
-from trial_store import TrialStore
+from hyperopt_nas.trial_store import TrialStore
 with TrialStore({path!r}).lock():
     print("locked", flush=True)
     time.sleep(60)
@@ -139,3 +140,62 @@ def test_second_process_is_refused_and_a_killed_one_frees_the_lock(tmp_path):
         except SearchLocked:
             assert time.monotonic() < deadline, "lock still held after its owner was killed"
             time.sleep(0.1)
+
+
+def test_removing_the_lock_file_does_not_let_a_second_search_in(tmp_path):
+    """Finding 7 of the hostile test: the lock was a file anyone could remove."""
+    holder = _hold_lock(tmp_path)
+    try:
+        (tmp_path / ".search.lock").unlink()
+        with pytest.raises(SearchLocked, match="already using"):
+            with TrialStore(tmp_path).lock():
+                pass
+        assert TrialStore(tmp_path).in_use()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+@pytest.mark.parametrize("text", ['{"hand": "edited",}', None])
+def test_an_unreadable_record_keeps_its_number_and_its_file(tmp_path, text):
+    """Finding 2: an unreadable record (a trailing comma, a newer schema) was deleted when its
+    number was given to a new trial."""
+    store = TrialStore(tmp_path)
+    store.save_record(make_record(0))
+    newer = json.loads(make_record(1, 0.1).to_json())
+    newer["schema_version"] = 2
+    unreadable = tmp_path / "0.100000_trial-0001.json"
+    unreadable.write_text(text if text is not None else json.dumps(newer))
+    before = unreadable.read_bytes()
+    assert [r.number for r in store.load_records()] == [0]
+    assert store.reserved_numbers() == {1}
+    store.save_record(make_record(1, 0.3))  # were the number given again anyway:
+    assert unreadable.read_bytes() == before  # the file is not touched
+
+
+@pytest.mark.parametrize("field", ["metrics", "history", "params", "budget", "extra"])
+def test_a_record_with_a_null_field_is_refused_on_read(tmp_path, field, caplog):
+    """Finding 6: "metrics": null broke rank, report and plot."""
+    store = TrialStore(tmp_path)
+    store.save_record(make_record(0))
+    data = json.loads(make_record(1).to_json())
+    data[field] = None
+    (tmp_path / "0.250000_trial-0001.json").write_text(json.dumps(data))
+    assert [r.number for r in store.load_records()] == [0]
+    assert f"{field} must be a JSON object" in caplog.text
+
+
+def test_a_results_folder_that_is_a_file_or_not_writable_is_one_clear_error(tmp_path,
+                                                                            monkeypatch):
+    a_file = tmp_path / "results"
+    a_file.write_text("")
+    with pytest.raises(StoreError, match="is a file, not a folder"):
+        TrialStore(a_file).create()
+
+    def denied(path, data):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(trial_store, "atomic_write", denied)  # as in a folder of another user
+    with pytest.raises(StoreError, match=r"cannot write in the results folder .*\(Permission "
+                                         r"denied\): choose a folder"):
+        TrialStore(tmp_path / "new").create()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from hyperopt import space_eval
+from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL", "DEFAULTS")
@@ -431,11 +432,32 @@ class SpaceFile:
         return new_vals, ""
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_defaults(defaults: dict[str, Any], path: Path) -> None:
+    """DEFAULTS' values: the budget of every trial, checked before anything is written."""
+    for key in ("epochs", "patience"):
+        if key in defaults and not (_whole(defaults[key]) and defaults[key] >= 1):
+            raise SpaceFileError(f"{path}: DEFAULTS[{key!r}] must be a whole number of at least "
+                                 f"1, got {defaults[key]!r}.")
+    fraction = defaults.get("validation_fraction", 0.1)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+            or not 0 < fraction < 1:
+        raise SpaceFileError(f"{path}: DEFAULTS['validation_fraction'] must be a number between "
+                             f"0 and 1 (e.g. 0.1), got {fraction!r}.")
+    samples = defaults.get("max_train_samples")
+    if samples is not None and not (_whole(samples) and samples >= 1):
+        raise SpaceFileError(f"{path}: DEFAULTS['max_train_samples'] must be None or a whole "
+                             f"number of at least 1, got {samples!r}.")
+
+
 def load_space_file(path: str | Path) -> SpaceFile:
     """Import a space file and check that it holds what a search needs."""
     path = Path(path)
     if not path.is_file():
-        here = Path(__file__).resolve().parent / "search_spaces"
+        here = Path(__file__).resolve().parent.parent / "search_spaces"
         choices = ", ".join(sorted(p.name for p in here.glob("*.py") if p.name != "__init__.py"))
         raise SpaceFileError(f"space file {path} does not exist; the shipped ones are in "
                              f"{here}: {choices}.")
@@ -453,25 +475,39 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if missing:
         raise SpaceFileError(f"{path} must define {', '.join(REQUIRED_NAMES)}; missing: "
                              f"{', '.join(missing)}. See search_spaces/cifar100.py for an example.")
-    import data_loaders
+    from hyperopt_nas import data_loaders
     import neural_net
+    for name in ("DATASET", "MODEL"):
+        if not isinstance(getattr(module, name), str):
+            raise SpaceFileError(f"{path}: {name} must be a name in quotes, got "
+                                 f"{getattr(module, name)!r}.")
     if module.DATASET not in data_loaders.DATASETS:
         raise SpaceFileError(f"{path}: DATASET {module.DATASET!r} is not one of "
                              f"{sorted(data_loaders.DATASETS)}.")
     if module.MODEL not in neural_net.MODEL_BUILDERS:
         raise SpaceFileError(f"{path}: MODEL {module.MODEL!r} is not one of "
                              f"{sorted(neural_net.MODEL_BUILDERS)}.")
+    if not isinstance(module.DEFAULTS, dict):
+        raise SpaceFileError(f"{path}: DEFAULTS must be a dict such as {{\"epochs\": 10}}, got "
+                             f"{type(module.DEFAULTS).__name__}.")
     defaults = dict(module.DEFAULTS)
     unknown = set(defaults) - BUDGET_KEYS
     if unknown:
         raise SpaceFileError(f"{path}: DEFAULTS has unknown keys {sorted(unknown)}; allowed: "
                              f"{sorted(BUDGET_KEYS)}.")
+    check_defaults(defaults, path)
     try:
         params = catalog(module.SPACE)
     except SpaceFileError as e:
         raise SpaceFileError(f"{path}: SPACE is not a hyperopt space: {e}") from e
     if not params:
         raise SpaceFileError(f"{path}: SPACE has no hyperparameter (no hp.* expression).")
+    try:
+        from hyperopt.base import Domain
+        Domain(lambda point: None, module.SPACE)
+    except DuplicateLabel as e:
+        raise SpaceFileError(f"{path}: the label {e} is given to two hyperparameters of SPACE; "
+                             "each hp.* expression needs a label of its own.") from e
     space_file = SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET,
                            model=module.MODEL, defaults=defaults,
                            demo_point=getattr(module, "DEMO_POINT", None), params=params,

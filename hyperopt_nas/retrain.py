@@ -2,7 +2,7 @@
 
 The small public API::
 
-    import retrain
+    from hyperopt_nas import retrain
     retrain.best_trial("results")          # the best TrialRecord (validation accuracy)
     retrain.best_config("results")         # its decoded hyperparameters
     result = retrain.retrain("results")    # train on training + validation data, save .keras
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import data_loaders
+from hyperopt_nas import data_loaders
 import neural_net
-from trial_store import TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
 
 MODELS_DIR = "models"
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from reports import flatten_params, ranked
-from trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.outputs.reports import flatten_params, ranked
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 PROGRESS_PNG = "search_progress.png"
 EFFECTS_PNG = "hyperparameter_effects.png"

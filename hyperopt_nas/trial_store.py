@@ -7,8 +7,12 @@
 - JSON file names sort by score, best first: ``0.123400_trial-0007.json`` holds a trial whose
   objective (1 - best validation accuracy) is 0.1234; failed trials sort last
   (``failed_trial-0003.json``).
-- A lock (``flock``, released by the kernel when its process dies, even by kill -9) keeps a second
-  search out of a results folder that is in use.
+- A lock (``flock`` on the folder itself, released by the kernel when its process dies, even by
+  kill -9) keeps a second search out of a results folder that is in use; removing a file from the
+  folder cannot undo it.
+- A marker file (``.hyperopt-nas``) says the folder is a results folder; ``delete_results.sh``
+  deletes nothing in a folder without it.
+- A record that cannot be read is never overwritten or deleted: its number is not given again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import math
 import os
 import pickle
+import re
 import tempfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -34,6 +39,15 @@ SCHEMA_VERSION = 1
 PICKLE_NAME = "results.pkl"
 LOCK_NAME = ".search.lock"
 RECORD_GLOB = "*trial-*.json"
+MARKER_NAME = ".hyperopt-nas"
+SPACE_COPY = "search_space.py"  # the space file of the folder's latest run, as it was
+MARKER_TEXT = ("This folder holds the results of a hyperopt-keras-nas search. delete_results.sh "
+               "removes only what the tool wrote, and only in a folder with this file.\n")
+RECORD_NUMBER = re.compile(r"trial-(\d+)")
+
+
+OBJECT_FIELDS = ("params", "hyperopt_vals", "choice_options", "metrics", "history", "budget",
+                 "versions", "accelerator", "extra")
 
 
 class TrialStatus(str, enum.Enum):
@@ -122,8 +136,13 @@ class TrialRecord:
             raise ValueError(f"{where} has a bad trial number {record.number!r}.")
         if record.status != TrialStatus.FAILED and not _is_number(record.loss):
             raise ValueError(f"{where} has status {record.status.value} but no numeric loss.")
-        if not isinstance(record.params, dict) or not isinstance(record.hyperopt_vals, dict):
-            raise ValueError(f"{where}: params and hyperopt_vals must be objects.")
+        for name in OBJECT_FIELDS:
+            value = getattr(record, name)
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {name} must be a JSON object, got "
+                                 f"{json.dumps(value)[:40]}.")
+        if not all(isinstance(v, list) for v in record.history.values()):
+            raise ValueError(f"{where}: every history entry must be a list of numbers.")
         return record
 
 
@@ -173,41 +192,70 @@ class TrialStore:
 
     def __init__(self, results_dir: str | Path):
         self.dir = Path(results_dir)
+        self.unreadable: dict[Path, str] = {}  # record files that could not be read, and why
 
     @property
     def pickle_path(self) -> Path:
         return self.dir / PICKLE_NAME
 
     def create(self) -> None:
+        if self.dir.exists() and not self.dir.is_dir():
+            raise StoreError(f"{self.dir} is a file, not a folder: pass a folder as "
+                             "--results-dir.")
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
+            marker = self.dir / MARKER_NAME
+            if not marker.exists():
+                atomic_write(marker, MARKER_TEXT.encode())
         except OSError as e:
-            raise StoreError(f"cannot create the results folder {self.dir}: {e}") from e
+            raise StoreError(f"cannot write in the results folder {self.dir} ({e.strerror}): "
+                             "choose a folder you can write to with --results-dir.") from e
+
+    def is_results_folder(self) -> bool:
+        return (self.dir / MARKER_NAME).is_file()
+
+    def in_use(self) -> bool:
+        """Whether a search holds the folder now."""
+        try:
+            fd = os.open(self.dir, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the folder for this process; the kernel frees it if the process dies."""
         self.create()
-        path = self.dir / LOCK_NAME
-        handle = open(path, "a+")
+        # The folder itself is locked: a file in it can be removed, the folder in use cannot.
+        folder = os.open(self.dir, os.O_RDONLY)
         try:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
-                handle.seek(0)
-                owner = handle.read().strip() or "unknown"
+                try:
+                    owner = (self.dir / LOCK_NAME).read_text().strip() or "unknown"
+                except OSError:
+                    owner = "unknown"
                 raise SearchLocked(
                     f"another search (pid {owner}) is already using {self.dir}. Wait for it to "
                     "finish, stop it, or pass a different --results-dir.") from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            try:  # who holds it, for that message
+                atomic_write(self.dir / LOCK_NAME, str(os.getpid()).encode())
+            except OSError as e:
+                raise StoreError(f"cannot write in the results folder {self.dir} "
+                                 f"({e.strerror}): choose a folder you can write to with "
+                                 "--results-dir.") from e
             yield
         finally:
-            handle.close()
+            os.close(folder)
 
     # -- JSON records ---------------------------------------------------------------------------
 
@@ -219,7 +267,14 @@ class TrialStore:
         path = self.dir / record.file_name()
         atomic_write(path, record.to_json().encode())
         for old in self.dir.glob(f"*trial-{record.number:04d}*.json"):
-            if old != path:  # the trial was re-scored (e.g. resumed): keep one file per trial
+            if old == path:
+                continue
+            try:  # the trial was re-scored (a resumed run): keep one file per trial, but
+                # never remove a file that is not a readable record of this very trial
+                same = TrialRecord.from_json(old.read_text()).number == record.number
+            except (OSError, ValueError, TypeError):
+                same = False
+            if same:
                 old.unlink()
         return path
 
@@ -230,12 +285,38 @@ class TrialStore:
             try:
                 record = TrialRecord.from_json(path.read_text(), where=str(path))
             except (OSError, ValueError, TypeError) as e:
-                logger.warning("skipping %s: %s (the file is left as it is)", path.name, e)
+                logger.warning("skipping %s: %s The file is left as it is, and its trial number "
+                               "is not given to a new trial.", path.name, e)
+                self.unreadable[path] = str(e)
                 continue
             if record.number in records:
                 logger.warning("two records for trial %d; keeping %s", record.number, path.name)
             records[record.number] = record
         return [records[n] for n in sorted(records)]
+
+    def keep_space_copy(self, space_path: Path) -> None:
+        """Keep the space file of this run in the folder: a relaunch, plot, report and retrain
+        without --space use it when the original has moved or gone."""
+        space_path = Path(space_path)
+        if space_path.resolve() == (self.dir / SPACE_COPY).resolve():
+            return
+        atomic_write(self.dir / SPACE_COPY, space_path.read_bytes())
+
+    def space_path(self, records: list[TrialRecord]) -> Path | None:
+        """The space file of the folder's newest trial: the file it names if it is still
+        there, else the copy kept in the folder; None without either."""
+        if records:
+            named = Path(max(records, key=lambda r: r.number).space_file)
+            if named.is_file():
+                return named
+        copy = self.dir / SPACE_COPY
+        return copy if copy.is_file() else None
+
+    def reserved_numbers(self) -> set[int]:
+        """Numbers a new trial must not take: those of record files that could not be read
+        (call after ``load_records``)."""
+        found = (RECORD_NUMBER.search(path.name) for path in self.unreadable)
+        return {int(m.group(1)) for m in found if m}
 
     # -- hyperopt Trials ------------------------------------------------------------------------
 

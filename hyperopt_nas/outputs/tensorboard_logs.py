@@ -36,8 +36,8 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from space_files import Hyperparameter, SpaceFile
-from trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.space_files import Hyperparameter, SpaceFile
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reports import BEST_MODEL_PNG, flatten_params, ranked, tie_sentence, tied_with_best
-from trial_store import TrialRecord, TrialStatus, atomic_write
+from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, flatten_params, ranked, tie_sentence,
+                                          tied_with_best)
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
 TOP = 10

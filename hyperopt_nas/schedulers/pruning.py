@@ -62,3 +62,27 @@ class PruneRule:
     def with_reference(self, curves: list[list[float]]) -> "PruneRule":
         return PruneRule(self.kind, self.percentile, self.warmup_epochs, self.min_trials,
                          tuple(tuple(float(v) for v in c) for c in curves if c))
+
+
+def reference_curves(records: list, dataset: str, epochs: int) -> list[list[float]]:
+    """Earlier trials' per-epoch validation accuracy of the primary head, as pruning compares.
+
+    A completed trial that early stopping ended before the last epoch keeps its best value for
+    the epochs it did not run (it had stopped improving); a pruned trial counts only where it ran.
+    """
+    import neural_net
+    from hyperopt_nas import data_loaders
+    from hyperopt_nas.trial_store import TrialStatus
+
+    info = data_loaders.DATASETS[dataset]
+    key = "val_" + neural_net.metric_key(info, info.primary_head, "accuracy")
+    curves = []
+    for r in records:
+        curve = list(r.history.get(key, []))
+        if not curve or r.status == TrialStatus.FAILED:
+            continue
+        running = list(np.maximum.accumulate(curve))
+        if r.status == TrialStatus.OK:
+            running += [running[-1]] * max(0, int(epochs) - len(running))
+        curves.append(running)
+    return curves

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
-from trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 ETA = 3
 KEY = "hyperband"
@@ -71,9 +72,22 @@ class Job:
                 "config": number if self.parent is None else self.config}
 
 
-def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) -> Job:
-    """What to run next, read off the records of the runs so far."""
-    runs = [r for r in records if KEY in r.extra]
+@dataclass(frozen=True)
+class Running:
+    """A run still in flight, as ``next_job`` counts it: its place, no score yet."""
+
+    number: int
+    extra: dict
+    status: TrialStatus | None = None
+    loss: float | None = None
+
+
+def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA,
+             running: Iterable[Running] = ()) -> Job | None:
+    """What to run next, read off the records of the runs so far and the runs in flight; None
+    when every run that can start must wait for a rung still running to end (a promotion needs
+    the whole rung's scores)."""
+    runs = [r for r in list(records) + list(running) if KEY in r.extra]
     schedule = brackets(max_epochs, eta)
     iteration = 0
     while True:
@@ -86,6 +100,8 @@ def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) ->
                     return Job(iteration, rung)
                 previous = here
                 continue
+            if any(isinstance(r, Running) for r in previous):
+                return None
             promoted = {r.extra[KEY]["config"] for r in here}
             ranked = sorted((r for r in previous if r.status != TrialStatus.FAILED
                              and r.loss is not None), key=lambda r: (r.loss, r.number))
@@ -118,3 +134,24 @@ def promotable(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) 
         candidates = ranked if len(here) < rung.size else ranked[:following.size]
         keep |= {r.number for r in candidates if r.extra[KEY]["config"] not in continued}
     return keep
+
+
+CHECKPOINTS = "checkpoints"  # the folder, in the results folder, of the models rungs continue
+
+
+def checkpoint(folder: Path, number: int) -> Path:
+    return folder / f"trial-{number:04d}.keras"
+
+
+def drop_unneeded_checkpoints(folder: Path, records: list[TrialRecord], max_epochs: int,
+                              keep: set[int] = frozenset()) -> None:
+    """Keep only the saved models that a later rung may still continue (and those that a
+    running promotion is reading: ``keep``)."""
+    wanted = promotable(records, max_epochs) | set(keep)
+    for path in folder.glob("trial-*.keras"):
+        try:
+            number = int(path.stem.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if number not in wanted:
+            path.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def plot_model_graph(params: dict[str, Any], model_name: str, dataset: str, path
     """Build the network of ``params`` and draw it, with tensor shapes, to ``path`` (PNG)."""
     import keras
 
-    import data_loaders
+    from hyperopt_nas import data_loaders
     import neural_net
 
     check_graphviz()

@@ -1,0 +1,596 @@
+"""The search: one ask/tell loop over hyperopt's ``Trials``, with up to P trials in flight.
+
+The loop asks a proposer (TPE, rand, anneal, ATPE, start points, grid; ``proposers.py``) for a
+point, makes it a ``TrialSpec`` and submits it to an executor (in this process, a pool of worker
+processes, Spark; ``executors/``); when a trial ends it tells: the record and ``results.pkl`` are
+written atomically before anything else happens, so a killed search loses only the trials that
+were running and a relaunch resumes exactly there. Trial ``n`` of a search with seed ``s`` always
+draws its suggestion and its training seed from ``(s, n)``, so a resumed search is the same
+search. Schedulers (pruning, Hyperband; ``schedulers/``) are consulted when a trial is made;
+pictures, TensorBoard logs and the report are refreshed from the saved records in the background
+(``outputs/refresher.py``) and never delay the next trial.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from hyperopt import Trials
+from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
+
+from hyperopt_nas import data_loaders
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.executors import Executor
+from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
+from hyperopt_nas.outputs.reports import MORE_VALIDATION
+from hyperopt_nas.proposers import (ALGORITHMS, BudgetTPE, StartPoints, drawn_vals,
+                                    hyperopt_result, insert_done, make_proposer)
+from hyperopt_nas.resume import Restored, restore
+from hyperopt_nas.schedulers import hyperband
+from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
+from hyperopt_nas.space_files import SpaceFile, load_space_file, to_jsonable
+from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+ISOLATIONS = ("process", "none")
+BACKENDS = ("local", "spark")
+SCHEDULES = ("none", "hyperband")
+SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
+WORKER_LOG = "workers.log"  # TensorFlow's chatter from worker processes
+
+
+@dataclass
+class SearchSettings:
+    space_path: Path
+    results_dir: Path = Path("results")
+    max_evals: int | None = None  # total trials in the results folder, earlier runs included
+    algo: str = "tpe"
+    epochs: int | None = None
+    max_train_samples: int | None = None
+    seed: int = 0
+    data_dir: Path | None = None
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    isolation: str = "process"  # "process": trials train in worker processes; "none": here
+    workers: int = 1  # worker processes training side by side (isolation "process")
+    gpus: list[str] | None = None  # one per worker, in turn; None: the workers are not pinned
+    trials_per_worker: int | None = None  # replace a worker after this many trials; None: only
+    # when it dies or its memory grew by more than memory_growth_mb
+    memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB
+    executions_per_trial: int = 1
+    cv_folds: int | None = None
+    timeout_s: float | None = None  # for the whole search
+    trial_timeout_s: float | None = None  # per trial: stops at the next epoch end
+    plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
+    plot_search: bool = True  # refresh the search plots (plots.py) after each trial
+    tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
+    prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
+    startup_trials: int | None = None  # TPE's random start-up; None: follows the budget
+    schedule: str = "none"  # "hyperband": successive halving over epochs (hyperband.py)
+    backend: str = "local"  # "local": this machine; "spark": one Spark job per trial
+    parallelism: int = 2  # spark: trials at a time
+    spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
+    test_every_trial: bool = False  # else the test split only for a trial that beats all before
+    start_points: bool = True  # try the space file's START_POINTS first
+    reuse_trials: bool = False  # feed the folder's trials to the search even if they were
+    # made on other data, another validation split or another budget
+
+    @property
+    def slots(self) -> int:
+        if self.backend == "spark":
+            return self.parallelism
+        return self.workers if self.isolation == "process" else 1
+
+
+@dataclass
+class SearchSummary:
+    completed: int  # trials this run added
+    total: int  # records in the results folder
+    best: TrialRecord | None
+    interrupted: bool = False
+    any_ok: bool = True  # whether a trial of this run succeeded (or none ran)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions as installed, read without importing TensorFlow into this process."""
+    versions = {"python": platform.python_version()}
+    for name in ("tensorflow", "keras", "hyperopt", "numpy"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str, Any]:
+    budget = {"epochs": 10, "patience": 3, "validation_fraction": 0.1, "max_train_samples": None}
+    budget.update(space_file.defaults)
+    if settings.epochs is not None:
+        budget["epochs"] = settings.epochs
+    if settings.max_train_samples is not None:
+        budget["max_train_samples"] = settings.max_train_samples
+    if budget["epochs"] < 1:
+        raise FatalError(f"epochs must be at least 1, got {budget['epochs']}.")
+    return budget
+
+
+def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings
+               ) -> DataSetup:
+    return DataSetup(space_file.dataset, space_file.model, budget["validation_fraction"],
+                     budget["max_train_samples"], settings.seed,
+                     str(settings.data_dir) if settings.data_dir else None)
+
+
+# What makes two trials' validation accuracies comparable, as the user would name it.
+COMPARED = {"dataset": "DATASET", "seed": "--seed (the validation split)",
+            "validation_fraction": "validation_fraction", "max_train_samples":
+            "--max-train-samples", "epochs": "--epochs"}
+
+
+def comparable_key(record: TrialRecord) -> dict[str, Any]:
+    return {"dataset": record.dataset, "seed": record.seed,
+            **{k: record.budget.get(k)
+               for k in ("validation_fraction", "max_train_samples", "epochs")}}
+
+
+def check_comparable(records: list[TrialRecord], key: dict[str, Any], results_dir: Path) -> None:
+    """Refuse to feed the search trials that were made on other data, another validation split
+    or another budget: their scores cannot be ranked with this run's."""
+    differing = [r for r in records if comparable_key(r) != key]
+    if not differing:
+        return
+    old = comparable_key(max(differing, key=lambda r: r.number))
+    changes = [f"{COMPARED[k]} {old[k]!r} (this run: {key[k]!r})" for k in COMPARED
+               if old[k] != key[k]]
+    raise FatalError(
+        f"{len(differing)} of the {len(records)} trials in {results_dir} were made with "
+        f"{', '.join(changes)}: their validation accuracies cannot be ranked with this run's. "
+        "Pass another --results-dir for this search, or --reuse-trials to feed them to the "
+        "search anyway.")
+
+
+def best_record(records: list[TrialRecord]) -> TrialRecord | None:
+    scored = [r for r in records if r.loss is not None and r.status != TrialStatus.FAILED]
+    return min(scored, key=lambda r: (r.loss, r.number)) if scored else None
+
+
+def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
+                space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings,
+                versions: dict[str, str]) -> TrialRecord:
+    """The record of one ended trial."""
+    status = (TrialStatus.FAILED if not outcome.ok else
+              TrialStatus.PRUNED if outcome.pruned else TrialStatus.OK)
+    return TrialRecord(
+        number=outcome.number, status=status, params=outcome.params, hyperopt_vals=vals,
+        choice_options=space_file.choice_options(vals),
+        loss=None if not outcome.ok else float(outcome.loss),
+        metrics=outcome.metrics, history=outcome.history, epochs_run=int(outcome.epochs_run),
+        wall_time_s=float(outcome.wall_time_s),
+        space_file=str(space_file.path), space_fingerprint=space_file.fingerprint,
+        dataset=space_file.dataset, model=space_file.model, seed=settings.seed,
+        trial_seed=trial_seed, budget={**budget, **outcome.data_sizes},
+        versions=versions, accelerator=outcome.accelerator, started_at=outcome.started_at,
+        error=outcome.error, traceback=outcome.traceback, extra=dict(outcome.extra))
+
+
+@dataclass
+class InFlight:
+    """A submitted trial: its spec, and what hyperopt and the schedule know of it."""
+
+    spec: TrialSpec
+    vals: dict[str, Any]  # hyperopt's drawn values
+    doc: dict[str, Any] | None  # its hyperopt document; None for a Hyperband promotion
+    job: hyperband.Job | None = None
+    tags: dict[str, Any] = field(default_factory=dict)  # what proposed it
+
+
+class Search:
+    """The ask/tell loop of one run of a search."""
+
+    def __init__(self, settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
+                 restored: Restored, records: dict[int, TrialRecord], executor: Executor,
+                 proposer: Callable, budget: dict[str, Any], say: Callable[[str], None],
+                 outputs: Any = None):
+        self.settings, self.space_file, self.store = settings, space_file, store
+        self.trials: Trials = restored.trials
+        self.numbers, self.set_aside = restored.numbers, restored.set_aside
+        self.records, self.best = records, best_record(list(records.values()))
+        self.executor, self.proposer, self.budget = executor, proposer, budget
+        self.say, self.outputs = say, outputs
+        self.start = proposer if isinstance(proposer, StartPoints) else None
+        algo = self.start.algo if self.start is not None else proposer
+        self.budget_tpe = algo if isinstance(algo, BudgetTPE) else None
+        self.domain = Domain(lambda point: None, space_file.space)
+        self.protocol = Protocol(settings.executions_per_trial, settings.cv_folds, settings.seed)
+        self.hyperband = settings.schedule == "hyperband"
+        self.versions = library_versions()
+        self.in_flight: dict[int, InFlight] = {}
+        # Past every number in use, unreadable records' too: a number is never given twice.
+        self.next_number = max([*records, *store.reserved_numbers()], default=-1) + 1
+        self.completed = self.succeeded = self.failures_in_a_row = 0
+        self.exhausted = self.stopped_asking = False
+        self.started = time.monotonic()  # the clock of --timeout
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> SearchSummary:
+        # Save at once so that results.pkl matches the space it now describes.
+        self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
+                               self.set_aside)
+        try:
+            while True:
+                self._fill()
+                if not self.in_flight:
+                    break
+                self._tell(self.executor.collect())
+        except KeyboardInterrupt:
+            return self._interrupted()
+        if self.exhausted:
+            self.say(f"Every combination of the space has been tried ({len(self.trials.trials)}).")
+        return SearchSummary(self.completed, len(self.records), self.best,
+                             any_ok=self.succeeded > 0 or self.completed == 0)
+
+    def _fill(self) -> None:
+        """Submit trials until every slot is busy or the budget is spent."""
+        s = self.settings
+        while len(self.in_flight) < self.executor.slots and not self.stopped_asking:
+            if s.max_evals is not None and len(self.records) + len(self.in_flight) >= s.max_evals:
+                self.stopped_asking = True
+            elif s.timeout_s is not None and self._time_left() <= 0:
+                self.stopped_asking = True
+                running = "; the running trials end at their next epoch end" if self.in_flight \
+                    else ""
+                self.say(f"--timeout {s.timeout_s:g} s reached after {self.completed} trials"
+                         f"{running}.")
+            else:
+                spec = self._ask()
+                if spec is None:  # nothing more to propose, or Hyperband waits for a rung
+                    return
+                self.executor.submit(spec)
+
+    def _time_left(self) -> float:
+        return self.settings.timeout_s - (time.monotonic() - self.started)
+
+    # -- ask ------------------------------------------------------------------------------------
+
+    def _view(self) -> Trials:
+        """The finished trials and the running ones: proposers must see both, so that a start
+        point or a grid point is never run twice, and TPE (as under hyperopt's SparkTrials)
+        counts a running point as not good yet."""
+        running = [f.doc for f in self.in_flight.values() if f.doc is not None]
+        if not running:
+            return self.trials
+        view = Trials()
+        view._ids = self.trials._ids  # one supply of trial ids
+        view._dynamic_trials = list(self.trials._dynamic_trials) + running
+        view.refresh()
+        return view
+
+    def _ask(self) -> TrialSpec | None:
+        s, number = self.settings, self.next_number
+        seed = derive_seed(s.seed, number)
+        job = None
+        if self.hyperband:
+            running = [hyperband.Running(n, {hyperband.KEY: f.job.tag(n)})
+                       for n, f in self.in_flight.items() if f.job is not None]
+            job = hyperband.next_job(self.records.values(), int(self.budget["epochs"]),
+                                     running=running)
+            if job is None:
+                return None
+        tags: dict[str, Any] = {}
+        if job is not None and job.parent is not None:  # train a configuration on
+            doc, vals, params = None, dict(job.parent.hyperopt_vals), job.parent.params
+        else:
+            (tid,) = self.trials.new_trial_ids(1)
+            # As fmin did: the algorithm's seed is the first draw of the trial's own generator.
+            algo_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
+            docs = self.proposer([tid], self.domain, self._view(), algo_seed)
+            if not docs:
+                self.exhausted = self.stopped_asking = True
+                return None
+            doc = docs[0]
+            doc["state"] = JOB_STATE_RUNNING
+            vals = to_jsonable(drawn_vals(doc))
+            try:
+                params = self.space_file.decode(drawn_vals(doc))
+            except Exception as e:
+                raise FatalError(f"{self.space_file.name} cannot build the point {vals}: "
+                                 f"{type(e).__name__}: {e}") from e
+            tags = self._proposal_tags(tid)
+        self.next_number += 1
+        run = {"epochs": int(self.budget["epochs"]),
+               **(self._hyperband_run(job, number) if job is not None else {})}
+        if s.prune.active:  # which trials' curves it is judged against: those ended by now
+            tags["pruned_against"] = sorted(self.records)
+        spec = TrialSpec(
+            number=number, params=params, seed=seed, patience=int(self.budget["patience"]),
+            protocol=self.protocol, time_limit_s=self._time_limit(), prune=self._prune_rule(),
+            # The test split is only reported: evaluate it for the trial the search would select.
+            test_if_loss_below=(None if s.test_every_trial or self.best is None
+                                else self.best.loss), **run)
+        self.in_flight[number] = InFlight(spec, vals, doc, job, tags)
+        return spec
+
+    def _proposal_tags(self, tid: int) -> dict[str, Any]:
+        """What proposed the trial: a start point's index, TPE's start-up trials."""
+        tags = {}
+        if self.budget_tpe is not None:
+            tags["tpe_startup_trials"] = self.budget_tpe.proposed_with.get(
+                tid, self.budget_tpe.startup)
+        if self.start is not None and tid in self.start.proposed:
+            tags["start_point"] = self.start.proposed[tid]
+        return tags
+
+    def _time_limit(self) -> float | None:
+        limits = [self.settings.trial_timeout_s]
+        if self.settings.timeout_s is not None:
+            limits.append(max(0.0, self._time_left()))
+        return min((x for x in limits if x is not None), default=None)
+
+    def _prune_rule(self) -> PruneRule | None:
+        """The rule with the curves seen so far (of trials that ended before this one starts)."""
+        rule = self.settings.prune
+        if not rule.active:
+            return None
+        return rule.with_reference(reference_curves(list(self.records.values()),
+                                                    self.space_file.dataset,
+                                                    int(self.budget["epochs"])))
+
+    def _hyperband_run(self, job: hyperband.Job, number: int) -> dict[str, Any]:
+        folder = self.store.dir / hyperband.CHECKPOINTS
+        folder.mkdir(parents=True, exist_ok=True)
+        return {"epochs": job.rung.epochs, "initial_epoch": job.initial_epoch,
+                "resume_from": (str(hyperband.checkpoint(folder, job.parent.number))
+                                if job.parent is not None else None),
+                "save_to": str(hyperband.checkpoint(folder, number))}
+
+    # -- tell -----------------------------------------------------------------------------------
+
+    def _tell(self, outcome: TrialOutcome) -> None:
+        """Save an ended trial (its record, then results.pkl) before anything else happens."""
+        flight = self.in_flight.pop(outcome.number)
+        record = make_record(outcome, flight.vals, flight.spec.seed, self.space_file,
+                             self.budget, self.settings, self.versions)
+        record.extra.update(flight.tags)
+        loss = None if record.status == TrialStatus.FAILED else record.loss
+        if flight.job is not None:
+            record.extra[hyperband.KEY] = flight.job.tag(outcome.number)
+            parent = flight.job.parent
+            if parent is not None and record.status != TrialStatus.FAILED:
+                record.history = {k: list(parent.history.get(k, [])) + list(v)  # from epoch 1
+                                  for k, v in record.history.items()}
+        if flight.doc is not None:
+            flight.doc["state"] = JOB_STATE_DONE
+            flight.doc["result"] = hyperopt_result(loss)
+            self.trials.insert_trial_docs([flight.doc])
+            self.trials.refresh()
+        else:  # a promotion: one more finished run of its point, as TPE reads it
+            insert_done(self.trials, flight.vals, loss, self.space_file.params)
+        try:
+            self.store.save_record(record)
+            self.numbers.append(record.number)
+            self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
+                                   self.set_aside)
+        except OSError as e:
+            raise FatalError(f"could not save trial {record.number} in {self.store.dir} ({e}). "
+                             "Earlier trials are intact; free some space and relaunch.") from e
+        self.records[record.number] = record
+        self.completed += 1
+        self._after_save(record)
+
+    def _after_save(self, record: TrialRecord) -> None:
+        s = self.settings
+        if self.budget_tpe is not None:  # a --timeout search's start-up follows its pace
+            self.budget_tpe.update(len(self.records) - self.completed, self.completed,
+                                   time.monotonic() - self.started)
+        if record.loss is not None and (self.best is None or record.loss < self.best.loss):
+            self.best = record
+        self.say(progress_line(record, self.best, len(self.records), s.max_evals,
+                               time.monotonic() - self.started))
+        if self.completed == 1:
+            warn_small_validation(record, self.say)
+        if self.outputs is not None:
+            self.outputs.notify()
+        if self.hyperband:
+            hyperband.drop_unneeded_checkpoints(self.store.dir / hyperband.CHECKPOINTS,
+                                                list(self.records.values()),
+                                                int(self.budget["epochs"]),
+                                                keep=self._resuming_from())
+        if record.status != TrialStatus.FAILED:
+            self.failures_in_a_row = 0
+            self.succeeded += 1
+            return
+        self.failures_in_a_row += 1
+        if self.failures_in_a_row >= s.max_consecutive_failures:
+            raise FatalError(
+                f"{self.failures_in_a_row} trials failed in a row; stopping. The last error: "
+                f"{record.error}. Each failed_trial-*.json in {self.store.dir} holds its "
+                "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
+
+    def _resuming_from(self) -> set[int]:
+        return {f.job.parent.number for f in self.in_flight.values()
+                if f.job is not None and f.job.parent is not None}
+
+    def _interrupted(self) -> SearchSummary:
+        running = sorted(self.in_flight)
+        lost = ""
+        if running:
+            lost = (f"trial {running[0]} was discarded; " if len(running) == 1 else
+                    f"trials {', '.join(map(str, running))} were discarded; ")
+        done = self.settings.max_evals is not None and len(self.records) >= self.settings.max_evals
+        self.say(f"Interrupted: {lost}{len(self.records)} trials are saved in {self.store.dir}."
+                 + ("" if done else " Relaunch the same command to continue."))
+        return SearchSummary(self.completed, len(self.records), self.best, interrupted=True)
+
+
+# -- console lines ------------------------------------------------------------------------------
+
+
+def warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> None:
+    """Say so when the validation split is too small to rank trials (after a run's first
+    trial)."""
+    n = record.budget.get("validation_samples")
+    if n is not None and 0 < n < SMALL_VALIDATION:
+        say(f"note: the validation split holds only {n} images: its accuracy moves in steps of "
+            f"{100 / n:.2g} points, so trials are ranked largely by chance: {MORE_VALIDATION}.")
+
+
+def say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,
+                 store: TrialStore) -> None:
+    if restored.total_records == 0:
+        say(f"Starting a new search in {store.dir}.")
+        return
+    kept = len(restored.numbers)
+    line = (f"Loaded {restored.total_records} trials from {store.dir} "
+            f"(from {restored.source}); {kept} inform the search")
+    if best is not None:
+        line += f"; best so far: trial {best.number}, validation accuracy {best.score:.4f}"
+    say(line + ".")
+    if restored.set_aside:
+        say(f"{len(restored.set_aside)} trials do not fit the current space and are set aside "
+            "(kept on disk, not fed to the search):")
+        for number, why in sorted(restored.set_aside.items()):
+            say(f"  trial {number}: {why}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return (f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600
+            else f"{seconds // 60}:{seconds % 60:02d}")
+
+
+def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
+                  max_evals: int | None, elapsed_s: float | None = None) -> str:
+    count = f"{total}/{max_evals}" if max_evals else f"{total}"
+    if record.status == TrialStatus.FAILED:
+        score = f"FAILED ({record.error})"
+    elif record.status == TrialStatus.PRUNED:
+        score = (f"val acc {record.score:.4f} (pruned at epoch "
+                 f"{record.extra.get('pruned_at_epoch', '?')})")
+    else:
+        score = f"val acc {record.score:.4f}"
+    rung = record.extra.get(hyperband.KEY)
+    if rung is not None and record.status != TrialStatus.FAILED:
+        score += (f" (hyperband rung {rung['rung']}, {rung['epochs']} epochs"
+                  f"{', config of trial ' + str(rung['config']) if rung['rung'] else ''})")
+    best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
+    line = (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
+            f"{record.wall_time_s:.1f} s")
+    if elapsed_s is not None:
+        line += f" | elapsed {_clock(elapsed_s)}"
+    return line
+
+
+# -- wiring -------------------------------------------------------------------------------------
+
+
+def check_settings(settings: SearchSettings) -> None:
+    """Refuse settings that cannot work, before anything is written."""
+    s = settings
+    if s.algo not in ALGORITHMS:
+        raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {s.algo!r}.")
+    if s.executions_per_trial < 1:
+        raise FatalError("--executions-per-trial must be at least 1.")
+    if s.cv_folds is not None and s.cv_folds < 2:
+        raise FatalError(f"--cv needs at least 2 folds, got {s.cv_folds}.")
+    if s.backend not in BACKENDS:
+        raise FatalError(f"--backend must be one of {', '.join(BACKENDS)}, got {s.backend!r}.")
+    if s.isolation not in ISOLATIONS:
+        raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
+                         f"got {s.isolation!r}.")
+    if s.parallelism < 1 or s.workers < 1:
+        raise FatalError("--parallelism and --workers must be at least 1.")
+    if s.workers > 1 and s.isolation == "none":
+        raise FatalError("--isolation none trains in this process, one trial at a time; "
+                         "leave out --workers or --isolation none.")
+    if s.max_consecutive_failures < 1:
+        raise FatalError("--max-consecutive-failures must be at least 1.")
+    if s.prune.active and (s.executions_per_trial > 1 or s.cv_folds):
+        raise FatalError("--prune judges one training run per trial; it cannot be combined with "
+                         "--executions-per-trial or --cv.")
+    if s.schedule not in SCHEDULES:
+        raise FatalError(f"--schedule must be none or hyperband, got {s.schedule!r}.")
+    if s.schedule == "hyperband":
+        clash = ("--prune (Hyperband already stops the weaker runs early)" if s.prune.active else
+                 "--cv" if s.cv_folds else
+                 "--executions-per-trial" if s.executions_per_trial > 1 else
+                 "--algo grid" if s.algo == "grid" else None)
+        if clash:
+            raise FatalError(f"--schedule hyperband cannot be combined with {clash}: a rung "
+                             "continues one saved model.")
+
+
+def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceFile,
+                  store: TrialStore) -> Executor:
+    if settings.backend == "spark":
+        from hyperopt_nas.executors.spark import SparkExecutor
+        return SparkExecutor(setup, settings.spark_master, settings.parallelism,
+                             space_file.module_name)
+    if settings.isolation == "none":
+        from hyperopt_nas.executors.in_process import InProcessExecutor
+        return InProcessExecutor(setup)
+    from hyperopt_nas.executors.pool import WorkerPool
+    return WorkerPool(setup, settings.workers, settings.gpus, settings.trials_per_worker,
+                      settings.memory_growth_mb, store.dir / WORKER_LOG)
+
+
+def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialStore):
+    if not (settings.plot_search or settings.plot_best or settings.tensorboard):
+        return None
+    from hyperopt_nas.outputs.refresher import Outputs
+    return Outputs(store.dir, space_file.path, plots=settings.plot_search,
+                   tensorboard=settings.tensorboard, best_model=settings.plot_best,
+                   log_path=store.dir / WORKER_LOG)
+
+
+def dataset_heads(dataset: str) -> list[str]:
+    return list(data_loaders.DATASETS[dataset].heads)
+
+
+def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> SearchSummary:
+    """Run (or resume) the search described by ``settings`` until ``max_evals``, ``timeout_s``
+    or Ctrl-C; returns how many trials it added and the best."""
+    check_settings(settings)
+    space_file = load_space_file(settings.space_path)
+    proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
+                             settings.startup_trials, settings.max_evals, settings.timeout_s)
+    budget = resolve_budget(space_file, settings)
+    store = TrialStore(settings.results_dir)
+    for name in ("hyperopt.tpe", "hyperopt.rand", "hyperopt.anneal"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported here
+    with store.lock():
+        records = {r.number: r for r in store.load_records()}
+        if not settings.reuse_trials:
+            check_comparable(list(records.values()), {
+                "dataset": space_file.dataset, "seed": settings.seed,
+                **{k: budget[k] for k in ("validation_fraction", "max_train_samples", "epochs")}},
+                store.dir)
+        store.keep_space_copy(space_file.path)
+        if settings.max_evals is not None and len(records) >= settings.max_evals:
+            say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "
+                "is reached. Raise it to search further.")
+            return SearchSummary(0, len(records), best_record(list(records.values())))
+        executor = make_executor(settings, data_setup(space_file, budget, settings), space_file,
+                                 store)
+        outputs = None
+        try:
+            executor.start()  # workers load TensorFlow and the data while this process goes on
+            restored = restore(store, space_file, list(records.values()))
+            say_restored(say, restored, best_record(list(records.values())), store)
+            outputs = make_outputs(settings, space_file, store)
+            search = Search(settings, space_file, store, restored, records, executor, proposer,
+                            budget, say, outputs)
+            return search.run()
+        finally:
+            executor.close()
+            if outputs is not None:
+                outputs.close()

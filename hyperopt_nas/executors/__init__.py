@@ -1,0 +1,39 @@
+"""Executors run ``TrialSpec`` values and hand back ``TrialOutcome`` values, behind one interface.
+
+- ``InProcessExecutor``: here, one trial at a time (``--isolation none``).
+- ``WorkerPool``: persistent worker processes, one trial each at a time (``--workers N``), one GPU
+  each where there are GPUs (the default, with one worker).
+- ``SparkExecutor``: each trial a one-task Spark job (``--backend spark``).
+
+The engine submits up to ``slots`` trials and waits for whichever ends first. A trial that fails,
+even by killing its process, comes back as a failed outcome; only what makes every later trial
+fail too (data that cannot be loaded) raises ``FatalError``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+from hyperopt_nas.trial import TrialOutcome, TrialSpec
+
+
+class Executor(abc.ABC):
+    slots: int = 1  # trials that can run at the same time
+
+    def start(self) -> None:
+        """Get ready ahead of the first trial (start processes, load data); optional."""
+
+    @abc.abstractmethod
+    def submit(self, spec: TrialSpec) -> None:
+        """Start ``spec``; at most ``slots`` trials are submitted and not yet collected."""
+
+    @abc.abstractmethod
+    def collect(self) -> TrialOutcome:
+        """Wait for the next submitted trial to end, and return what came of it."""
+
+    @property
+    def running(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        """Stop: a trial still running is abandoned (its result is never collected)."""

@@ -1,0 +1,297 @@
+"""Trials trained in persistent worker processes (``--workers N``), one GPU each where there are.
+
+Each worker loads TensorFlow and the data once and then trains trial after trial. A worker is
+replaced only when needed: when it dies (a segfault, the out-of-memory killer: that trial is
+recorded as failed and the search goes on), when its memory has grown by more than
+``memory_growth_mb`` since its first trial (TensorFlow keeps some memory from every ``model.fit``
+that ``clear_session()`` does not give back, tensorflow/tensorflow#61791), or every
+``trials_per_worker`` trials if that is asked for.
+
+On a machine with GPUs, worker ``i`` sees only GPU ``gpus[i % len(gpus)]``: ``CUDA_VISIBLE_DEVICES``
+is set in the worker before TensorFlow is imported there, and the GPU is in each trial's record.
+Workers write their TensorFlow/absl chatter to a log file, not to the console.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.executors import Executor
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
+
+logger = logging.getLogger(__name__)
+
+PARENT_CHECK_S = 1.0  # how often an orphaned worker looks for its parent
+STARTUP_TIMEOUT_S = 600.0
+DEFAULT_MEMORY_GROWTH_MB = 2048.0
+MAIN_GUARD_HINT = ("If the search is started from a script, put that call under "
+                   "`if __name__ == \"__main__\":` (worker processes import the script again), "
+                   "or pass isolation=\"none\".")
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this machine shows: ``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        ids = [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        return [] if ids == ["-1"] else ids
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                 timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    def watch():
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)  # the search is gone: stop training for nobody
+            time.sleep(PARENT_CHECK_S)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _quiet(log_path: str | None) -> None:
+    """Send this process's stdout and stderr (TensorFlow's C++ and absl lines) to the log."""
+    if log_path is None:
+        return
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
+                 log_path: str | None, threads: int | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with_parent(parent_pid)
+    if gpu is not None:  # before TensorFlow is imported: it reads this once
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if threads is not None:  # this worker's share of the cores, not all of them
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet(log_path)
+    from hyperopt_nas.trial import TrialRunner
+    try:
+        runner = TrialRunner(setup, {"gpu": gpu} if gpu is not None else None)
+    except Exception as e:  # anything that stops the worker from starting is fatal
+        conn.send(("fatal", str(e)))
+        return
+    import tensorflow as tf
+    tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
+    conn.send(("ready", None))
+    while True:
+        try:
+            spec = conn.recv()
+        except EOFError:
+            return
+        if spec is None:
+            return
+        try:
+            outcome = runner.run(spec)
+        except FatalError as e:
+            conn.send(("fatal", str(e)))
+            return
+        conn.send(("done", outcome, _rss_mb()))
+
+
+class _Worker:
+    """One worker process and what the pool knows of it."""
+
+    def __init__(self, index: int, gpu: str | None):
+        self.index, self.gpu = index, gpu
+        self.process = self.conn = None
+        self.ready = False
+        self.spec: TrialSpec | None = None  # the trial it is training
+        self.trials_done = 0
+        self.first_rss_mb: float | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None
+
+    def launch(self, context, setup: DataSetup, log_path: str | None,
+               threads: int | None = None) -> None:
+        parent_conn, child_conn = context.Pipe()
+        self.process = context.Process(target=_worker_main, name=f"trial-worker-{self.index}",
+                                       args=(child_conn, setup, os.getpid(), self.gpu, log_path,
+                                             threads),
+                                       daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.conn, self.ready, self.spec = parent_conn, False, None
+        self.trials_done, self.first_rss_mb = 0, None
+
+    def wait_ready(self) -> None:
+        if self.ready:
+            return
+        if not self.conn.poll(STARTUP_TIMEOUT_S):
+            self.stop()
+            raise FatalError(f"a trial worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
+        try:
+            kind, payload = self.conn.recv()
+        except EOFError:
+            self.process.join(timeout=5)
+            code = self.process.exitcode
+            self.stop()
+            raise FatalError(f"the trial worker died while starting (exit code {code}). "
+                             f"{MAIN_GUARD_HINT}") from None
+        if kind == "fatal":
+            self.stop()
+            raise FatalError(payload)
+        self.ready = True
+
+    def stop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.send(None)
+            except (OSError, EOFError):
+                pass
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            if self.spec is not None:  # abandoned mid-trial: no need to wait for it
+                self.process.kill()
+            self.process.join(timeout=2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+            self.process = None
+        self.ready, self.spec = False, None
+
+
+class WorkerPool(Executor):
+    """``workers`` persistent worker processes, replaced only when needed."""
+
+    def __init__(self, setup: DataSetup, workers: int = 1, gpus: list[str] | None = None,
+                 trials_per_worker: int | None = None,
+                 memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB,
+                 log_path: Path | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}.")
+        if trials_per_worker is not None and trials_per_worker < 1:
+            raise ValueError(f"trials_per_worker must be at least 1, got {trials_per_worker}.")
+        self.setup, self.slots = setup, workers
+        self.trials_per_worker, self.memory_growth_mb = trials_per_worker, memory_growth_mb
+        self.log_path = str(log_path) if log_path is not None else None
+        gpus = list(gpus or [])
+        self.workers = [_Worker(i, gpus[i % len(gpus)] if gpus else None)
+                        for i in range(workers)]
+        self._context = multiprocessing.get_context("spawn")  # no forked TensorFlow state
+        # CPU-only workers side by side: each gets its share of the cores, so that they do not
+        # fight over them (TensorFlow sizes its thread pools for the whole machine).
+        self.threads = (max(1, (os.cpu_count() or 1) // workers)
+                        if workers > 1 and not gpus else None)
+        self.replaced = 0  # workers started again after their first
+
+    def start(self) -> None:
+        """Start every worker now: they load TensorFlow and the data while the search sets up."""
+        for worker in self.workers:
+            if not worker.alive:
+                worker.launch(self._context, self.setup, self.log_path, self.threads)
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [w.process.pid if w.alive else None for w in self.workers]
+
+    @property
+    def running(self) -> int:
+        return sum(w.spec is not None for w in self.workers)
+
+    def submit(self, spec: TrialSpec) -> None:
+        idle = [w for w in self.workers if w.spec is None]
+        if not idle:
+            raise RuntimeError("every worker is busy: collect a trial first")
+        worker = next((w for w in idle if w.ready), idle[0])
+        if not worker.alive:
+            worker.launch(self._context, self.setup, self.log_path, self.threads)
+            self.replaced += 1
+        worker.wait_ready()
+        try:
+            worker.conn.send(spec)
+        except (OSError, BrokenPipeError):  # died while idle: start afresh, once
+            worker.stop()
+            worker.launch(self._context, self.setup, self.log_path, self.threads)
+            self.replaced += 1
+            worker.wait_ready()
+            worker.conn.send(spec)
+        worker.spec = spec
+
+    def collect(self) -> TrialOutcome:
+        busy = {w.conn: w for w in self.workers if w.spec is not None}
+        if not busy:
+            raise RuntimeError("no trial was submitted")
+        conn = wait(list(busy))[0]
+        worker = busy[conn]
+        spec = worker.spec
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(timeout=5)
+            code = worker.process.exitcode
+            worker.spec = None
+            worker.stop()
+            return self._tag(TrialOutcome.failure(spec, _death_reason(code)), worker)
+        worker.spec = None
+        if message[0] == "fatal":
+            worker.stop()
+            raise FatalError(message[1])
+        _, outcome, rss_mb = message
+        worker.trials_done += 1
+        if worker.first_rss_mb is None:
+            worker.first_rss_mb = rss_mb
+        outcome.extra["worker"] = {"index": worker.index, "trial": worker.trials_done,
+                                   "rss_mb": round(rss_mb, 1)}
+        if self._due(worker, rss_mb):
+            worker.stop()  # started again at its next trial
+        return self._tag(outcome, worker)
+
+    def _due(self, worker: _Worker, rss_mb: float) -> bool:
+        if self.trials_per_worker is not None and worker.trials_done >= self.trials_per_worker:
+            return True
+        if rss_mb - worker.first_rss_mb > self.memory_growth_mb:
+            logger.info("worker %d grew by %.0f MiB over %d trials: replacing it", worker.index,
+                        rss_mb - worker.first_rss_mb, worker.trials_done)
+            return True
+        return False
+
+    @staticmethod
+    def _tag(outcome: TrialOutcome, worker: _Worker) -> TrialOutcome:
+        if worker.gpu is not None:
+            outcome.accelerator["gpu"] = worker.gpu
+        return outcome
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def _death_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        hint = " (often the out-of-memory killer)" if -code == signal.SIGKILL else ""
+        return f"the trial's process was killed by {name}{hint}"
+    return f"the trial's process ended unexpectedly (exit code {code})"

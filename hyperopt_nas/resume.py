@@ -1,0 +1,84 @@
+"""Resuming: hyperopt's Trials as found in the results folder, checked against the space file.
+
+``results.pkl`` is used when it accounts for exactly the JSON records and was written for the same
+space; otherwise the Trials are rebuilt from the records (the truth about every trial), keeping the
+trials that still fit an edited space and setting the others aside (kept on disk, not fed to the
+search). A search never starts from zero over existing results.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from hyperopt import Trials
+
+from hyperopt_nas.proposers import insert_done
+from hyperopt_nas.space_files import SpaceFile
+from hyperopt_nas.trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Restored:
+    """A search as found on disk, ready to continue."""
+
+    trials: Trials
+    numbers: list[int]  # the record number of each trial in ``trials``, in order
+    set_aside: dict[int, str] = field(default_factory=dict)  # record number -> why
+    total_records: int = 0
+    source: str = "new"
+
+
+def rebuild_trials(records: list[TrialRecord], space_file: SpaceFile) -> Restored:
+    """hyperopt Trials from the JSON records, keeping the trials that fit the current space."""
+    restored = Restored(Trials(), [], total_records=len(records), source="records")
+    for record in records:
+        if record.space_fingerprint == space_file.fingerprint:
+            vals, why = record.hyperopt_vals, ""
+        else:
+            vals, why = space_file.encode(record.hyperopt_vals, record.choice_options,
+                                          record.params)
+        if vals is None:
+            restored.set_aside[record.number] = why
+            continue
+        loss = None if record.status == TrialStatus.FAILED else record.loss
+        insert_done(restored.trials, vals, loss, space_file.params)
+        restored.numbers.append(record.number)
+    return restored
+
+
+def restore(store: TrialStore, space_file: SpaceFile,
+            records: list[TrialRecord] | None = None) -> Restored:
+    """Load the search in the results folder; never start from zero over existing results."""
+    records = store.load_records() if records is None else records
+    try:
+        payload = store.load_trials()
+    except StoreError as e:
+        kept = store.set_aside_pickle()
+        logger.warning("%s; it was moved to %s. Rebuilding the search from the %d JSON records.",
+                       e, kept.name, len(records))
+        payload, unreadable = None, True
+    else:
+        unreadable = False
+    numbers_on_disk = {r.number for r in records}
+    if payload is not None:
+        same_space = payload.get("space_fingerprint") == space_file.fingerprint
+        accounted = set(payload.get("numbers", [])) | set(payload.get("set_aside", {}))
+        if same_space and accounted == numbers_on_disk:
+            return Restored(payload["trials"], list(payload["numbers"]),
+                            {int(k): v for k, v in payload.get("set_aside", {}).items()},
+                            total_records=len(records), source="results.pkl")
+        if not same_space:
+            logger.info("the space file changed since results.pkl was written; checking every "
+                        "recorded trial against the edited space")
+        else:
+            logger.warning("results.pkl and the JSON records disagree (a run was killed between "
+                           "writing them); rebuilding the search from the JSON records")
+    elif records and not unreadable:
+        logger.warning("no results.pkl, but %d JSON records: rebuilding the search from them",
+                       len(records))
+    if not records:
+        return Restored(Trials(), [])
+    return rebuild_trials(records, space_file)

@@ -1,0 +1,237 @@
+"""One trial: what to run (``TrialSpec``), what came of it (``TrialOutcome``), and the function
+every executor calls to get from one to the other (``TrialRunner.run``).
+
+A ``TrialSpec`` is a frozen value built once by the engine; executors take it as it is (in this
+process, in a worker process, on a Spark executor) and send back a ``TrialOutcome``. Nothing about a
+trial travels any other way. A ``TrialRunner`` holds what is loaded once per process: the data with
+its seeded validation split, the model builder and the TensorFlow set-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import neural_net
+from hyperopt_nas import data_loaders
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.space_files import to_jsonable
+
+logger = logging.getLogger(__name__)
+
+
+def derive_seed(seed: int, number: int) -> int:
+    """A 31-bit seed for trial ``number`` of the search seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0] >> 1)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one point is evaluated: repeated with other seeds, and/or by K-fold cross-validation."""
+
+    executions: int = 1
+    cv_folds: int | None = None
+    split_seed: int = 0  # the search seed: folds are the same for every trial
+
+
+@dataclass(frozen=True)
+class DataSetup:
+    """What a process needs to load the data and build models, the same way in every process."""
+
+    dataset: str
+    model: str
+    validation_fraction: float
+    max_train_samples: int | None
+    seed: int  # the search seed: the validation split depends on it only
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial to run, complete: an executor needs nothing else."""
+
+    number: int
+    params: dict[str, Any]  # the decoded point
+    seed: int  # the training seed, derive_seed(search seed, number)
+    epochs: int
+    patience: int
+    protocol: Protocol = Protocol()
+    time_limit_s: float | None = None  # stop at the first epoch end past it
+    prune: Any = None  # schedulers.pruning.PruneRule with the curves the driver had seen
+    initial_epoch: int = 0  # Hyperband: epochs the model of ``resume_from`` already had
+    resume_from: str | None = None
+    save_to: str | None = None
+    test_if_loss_below: float | None = None  # evaluate the test split only below this loss
+
+    def budget(self) -> neural_net.TrainBudget:
+        return neural_net.TrainBudget(self.epochs, self.patience, self.time_limit_s, self.prune,
+                                      self.initial_epoch, self.resume_from, self.save_to,
+                                      self.test_if_loss_below)
+
+
+@dataclass
+class TrialOutcome:
+    """What came of a ``TrialSpec``: its metrics, or the error it failed with."""
+
+    number: int
+    params: dict[str, Any]
+    ok: bool
+    started_at: str
+    wall_time_s: float
+    loss: float | None = None  # 1 - objective
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    pruned: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    data_sizes: dict[str, int] = field(default_factory=dict)
+    accelerator: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def failure(cls, spec: TrialSpec, error: str, trace: str | None = None,
+                started: float | None = None, started_at: str | None = None) -> "TrialOutcome":
+        return cls(spec.number, to_jsonable(spec.params), False, started_at or now(),
+                   0.0 if started is None else time.monotonic() - started,
+                   error=error, traceback=trace)
+
+
+@dataclass
+class PreparedData:
+    info: data_loaders.DatasetInfo
+    train: data_loaders.Split
+    validation: data_loaders.Split
+    test: data_loaders.Split
+
+    def sizes(self) -> dict[str, int]:
+        return {"train_samples": len(self.train), "validation_samples": len(self.validation),
+                "test_samples": len(self.test)}
+
+
+def prepare_data(setup: DataSetup) -> PreparedData:
+    """Load the dataset and carve the validation split; the split depends on the seed only."""
+    try:
+        dataset = data_loaders.load_dataset(setup.dataset,
+                                            Path(setup.data_dir) if setup.data_dir else None)
+    except data_loaders.DataError as e:
+        raise FatalError(str(e)) from e
+    train, validation = data_loaders.train_validation_split(
+        dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
+        setup.max_train_samples)
+    return PreparedData(dataset.info, train, validation, dataset.test)
+
+
+def _fold_splits(data: PreparedData, k: int, seed: int):
+    pool = data_loaders.Split.concatenate([data.train, data.validation])
+    folds = data_loaders.k_fold_indices(pool.y[data.info.primary_head], k, seed)
+    for i, held_out in enumerate(folds):
+        rest = np.concatenate([f for j, f in enumerate(folds) if j != i])
+        yield pool.take(rest), pool.take(held_out)
+
+
+def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
+                budget: neural_net.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
+                protocol: Protocol = Protocol()) -> neural_net.TrainResult:
+    """Evaluate one point as the protocol says; several runs are averaged, their spread kept."""
+    if protocol.cv_folds:
+        splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
+    else:
+        splits = [(data.train, data.validation)]
+    deadline = (time.monotonic() + budget.time_limit_s) if budget.time_limit_s is not None \
+        else None
+    if len(splits) * protocol.executions > 1:  # the runs' test metrics are averaged: all of them
+        budget = dataclasses.replace(budget, test_if_loss_below=None)
+    runs: list[neural_net.TrainResult] = []
+    for fold, (train, validation) in enumerate(splits):
+        for execution in range(protocol.executions):
+            index = fold * protocol.executions + execution
+            seed = trial_seed if index == 0 else derive_seed(trial_seed, index)
+            if deadline is not None:  # the trial's time limit covers all its runs
+                budget = dataclasses.replace(budget,
+                                             time_limit_s=max(0.0, deadline - time.monotonic()))
+            runs.append(neural_net.train_and_evaluate(builder, params, data.info, train,
+                                                      validation, data.test, budget, seed,
+                                                      accel))
+    if len(runs) == 1:
+        return runs[0]
+    objectives = [r.objective for r in runs]
+    metrics = {head: {key: float(np.mean([r.metrics[head][key] for r in runs]))
+                      for key in runs[0].metrics[head]} for head in runs[0].metrics}
+    return neural_net.TrainResult(
+        metrics=metrics, history=runs[0].history,
+        epochs_run=max(r.epochs_run for r in runs),
+        best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
+        stopped_by_time=any(r.stopped_by_time for r in runs),
+        objective=float(np.mean(objectives)),
+        runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
+               "execution": i % protocol.executions, "objective": r.objective,
+               "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
+              for i, r in enumerate(runs)])
+
+
+def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
+    extra: dict[str, Any] = {"best_epoch": result.best_epoch,
+                             "stopped_by_time": result.stopped_by_time}
+    if result.pruned_at is not None:
+        extra["pruned_at_epoch"] = result.pruned_at
+    if result.runs:
+        extra["runs"] = result.runs
+        extra["objective_std"] = float(np.std([r["objective"] for r in result.runs]))
+    return extra
+
+
+class TrialRunner:
+    """Runs trials in one process: the data is loaded and TensorFlow set up once, here."""
+
+    def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
+        self.setup = setup
+        self.data = prepare_data(setup)
+        self.accel = neural_net.configure_accelerator()
+        try:
+            self.builder = neural_net.model_builder(setup.model)
+        except ValueError as e:
+            raise FatalError(str(e)) from e
+        self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}
+        if "CUDA_VISIBLE_DEVICES" in os.environ:  # what TensorFlow was shown
+            self.accelerator["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+
+    def run(self, spec: TrialSpec) -> TrialOutcome:
+        """Train ``spec``; an error of the trial is its outcome, never an exception (except
+        Ctrl-C and FatalError)."""
+        started, started_at = time.monotonic(), now()
+        try:
+            result = train_point(self.builder, spec.params, self.data, spec.budget(), spec.seed,
+                                 self.accel, spec.protocol)
+        except (KeyboardInterrupt, FatalError):
+            raise
+        except Exception as e:  # any error of one trial is recorded and the search goes on
+            logger.debug("trial %s failed", spec.number, exc_info=True)
+            outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}",
+                                           traceback.format_exc(), started, started_at)
+        else:
+            outcome = TrialOutcome(
+                spec.number, to_jsonable(spec.params), True, started_at,
+                time.monotonic() - started, loss=1.0 - result.objective,
+                metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
+                pruned=result.pruned_at is not None, extra=_extra(result))
+        outcome.data_sizes = self.data.sizes()
+        outcome.accelerator = dict(self.accelerator)
+        return outcome
+
+    def draw(self, params: dict[str, Any], path: Path) -> Path:
+        from hyperopt_nas.outputs import reports
+        return reports.plot_model_graph(params, self.setup.model, self.setup.dataset, path)

@@ -1,0 +1,188 @@
+"""Every executor against one contract, then what only the worker pool does."""
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+import pytest
+from conftest import TINY_POINT, write_space
+
+from hyperopt_nas.engine import SearchSettings, run_search
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.executors.in_process import InProcessExecutor
+from hyperopt_nas.executors.pool import WorkerPool
+from hyperopt_nas.trial import DataSetup, TrialSpec
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
+
+BAD_POINT = {**TINY_POINT, "activation": "nope"}
+
+
+def setup_for(fashion_dir, **kw) -> DataSetup:
+    return DataSetup("fashion_mnist", "mlp", 0.2, None, 3, str(fashion_dir), **kw)
+
+
+def spec(number, params=TINY_POINT, seed=7, **kw) -> TrialSpec:
+    return TrialSpec(number=number, params=params, seed=seed, epochs=2, patience=2, **kw)
+
+
+def make_executor(kind, fashion_dir):
+    if kind == "in_process":
+        return InProcessExecutor(setup_for(fashion_dir))
+    if kind == "pool":
+        return WorkerPool(setup_for(fashion_dir), workers=2)
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java 17 (./setup.sh installs it)")
+    from hyperopt_nas.executors.spark import SparkExecutor
+    return SparkExecutor(setup_for(fashion_dir), "local[2]", 2)
+
+
+def run_all(executor, specs):
+    """Submit as many as there are slots, collect, submit more: as the engine does."""
+    outcomes, waiting = {}, list(specs)
+    while waiting or executor.running:
+        while waiting and executor.running < executor.slots:
+            executor.submit(waiting.pop(0))
+        outcome = executor.collect()
+        outcomes[outcome.number] = outcome
+    return outcomes
+
+
+@pytest.mark.parametrize("kind", ["in_process", "pool", "spark"])
+def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashion_dir):
+    executor = make_executor(kind, fashion_dir)
+    try:
+        executor.start()
+        outcomes = run_all(executor, [spec(0), spec(1, BAD_POINT), spec(2),
+                                      spec(3, test_if_loss_below=0.0)])
+    finally:
+        executor.close()
+    ok, bad, again, untested = (outcomes[i] for i in range(4))
+    assert ok.ok and 0 <= ok.loss <= 1 and ok.epochs_run == 2
+    assert ok.loss == pytest.approx(again.loss)  # same spec, same seed: same result
+    assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100}
+    assert "test_accuracy" in ok.metrics["label"]
+    assert "test_accuracy" not in untested.metrics["label"]  # nothing beats a loss of 0
+    assert not bad.ok and "activation must be one of" in bad.error
+    assert "Traceback" in bad.traceback
+    assert ok.params == TINY_POINT and bad.params == BAD_POINT
+
+
+def test_pool_workers_persist_and_are_replaced_when_asked(fashion_dir):
+    pool = WorkerPool(setup_for(fashion_dir), workers=1, trials_per_worker=2)
+    try:
+        pool.start()
+        first_pid = pool.pids[0]
+        outcomes = run_all(pool, [spec(i) for i in range(3)])
+    finally:
+        pool.close()
+    assert [outcomes[i].extra["worker"]["trial"] for i in range(3)] == [1, 2, 1]
+    assert pool.replaced == 1 and first_pid is not None
+
+
+def test_pool_replaces_a_worker_whose_memory_grew(fashion_dir):
+    pool = WorkerPool(setup_for(fashion_dir), workers=1, memory_growth_mb=-1.0)  # any growth
+    try:
+        outcomes = run_all(pool, [spec(i) for i in range(2)])
+    finally:
+        pool.close()
+    assert [outcomes[i].extra["worker"]["trial"] for i in range(2)] == [1, 1]
+    assert all(o.extra["worker"]["rss_mb"] > 0 for o in outcomes.values())
+
+
+def test_pool_pins_one_gpu_per_worker_before_tensorflow_starts(fashion_dir):
+    """A fake GPU list on a CPU machine: each worker is shown only its own id."""
+    pool = WorkerPool(setup_for(fashion_dir), workers=2, gpus=["0", "1"])
+    try:
+        outcomes = run_all(pool, [spec(i) for i in range(4)])
+    finally:
+        pool.close()
+    for outcome in outcomes.values():
+        worker = outcome.extra["worker"]["index"]
+        assert outcome.accelerator["gpu"] == str(worker)
+        assert outcome.accelerator["cuda_visible_devices"] == str(worker)
+    assert {o.extra["worker"]["index"] for o in outcomes.values()} == {0, 1}
+
+
+def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_dir):
+    pool = WorkerPool(setup_for(fashion_dir), workers=1)
+    try:
+        run_all(pool, [spec(0)])  # started and warm
+        pid = pool.pids[0]
+        pool.submit(spec(1, {**TINY_POINT, "hidden_layers": [{"units": 16}] * 3}))
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGKILL)
+        died = pool.collect()
+        after = run_all(pool, [spec(2)])[2]
+    finally:
+        pool.close()
+    assert not died.ok and "killed by SIGKILL" in died.error and "out-of-memory" in died.error
+    assert after.ok and after.extra["worker"]["trial"] == 1
+
+
+def test_worker_that_cannot_start_is_fatal(tmp_path):
+    not_a_folder = tmp_path / "data.txt"
+    not_a_folder.write_text("")
+    pool = WorkerPool(setup_for(not_a_folder), workers=1)
+    try:
+        with pytest.raises(FatalError, match="data.txt is not a folder"):
+            pool.submit(spec(0))
+    finally:
+        pool.close()
+
+
+def test_two_workers_train_trials_side_by_side(tmp_path, tiny_space, fashion_dir):
+    settings = SearchSettings(space_path=tiny_space, results_dir=tmp_path / "results",
+                              data_dir=fashion_dir, max_evals=4, workers=2, seed=5,
+                              plot_best=False, plot_search=False, tensorboard=False)
+    lines = []
+    summary = run_search(settings, say=lines.append)
+    records = TrialStore(tmp_path / "results").load_records()
+    assert summary.completed == 4 and [r.number for r in records] == [0, 1, 2, 3]
+    assert {r.extra["worker"]["index"] for r in records} == {0, 1}
+    assert TrialStore(tmp_path / "results").load_trials()["numbers"] == \
+        [int(line.split()[1]) for line in lines if line.startswith("trial ")]
+
+
+def _children() -> list[int]:
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        return [int(pid) for pid in f.read().split()]
+
+
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+SLOW_SPACE_EPOCHS = 3000  # far longer than the test waits before it kills the worker
+
+
+def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
+    space = write_space(tmp_path / "space.py", epochs=SLOW_SPACE_EPOCHS)
+    settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
+                              data_dir=fashion_dir, max_evals=1, isolation="process",
+                              plot_best=False, plot_search=False, tensorboard=False)
+    lines = []
+
+    def kill_first_worker():
+        # Kill the worker (not multiprocessing's resource tracker) once it is training.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            workers = [pid for pid in _children() if "spawn_main" in _cmdline(pid)]
+            if workers:
+                time.sleep(12)  # past start-up (TensorFlow import, data), into training
+                os.kill(workers[0], signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    run_search(settings, say=lines.append)
+    killer.join()
+    [record] = TrialStore(tmp_path / "results").load_records()
+    assert record.status == TrialStatus.FAILED and "killed by SIGKILL" in record.error
+    assert "FAILED (the trial's process was killed by SIGKILL" in "\n".join(lines)
+    settings.max_evals, settings.epochs = 2, 2  # the search goes on with a fresh worker
+    summary = run_search(settings, say=lines.append)
+    assert summary.total == 2 and summary.best.status == TrialStatus.OK
