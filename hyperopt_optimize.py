@@ -324,19 +324,39 @@ def command_plot(args) -> int:
             print(f"wrote {path}")
         _write_tensorboard(records, args)
     best = reports.ranked(records)[:1]
+    space_file = load_space_file(_space_of_folder(args, records))
     if best:
-        path = reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset,
-                                        args.results_dir / reports.BEST_MODEL_PNG)
+        path = _draw_best(best[0], space_file, args.results_dir / reports.BEST_MODEL_PNG)
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
-    space_file = load_space_file(_space_of_folder(args, records))
     if space_file.demo_point is not None:
-        path = reports.plot_model_graph(space_file.demo_point, space_file.model,
-                                        space_file.dataset,
-                                        args.results_dir / reports.DEMO_MODEL_PNG)
+        path = reports.plot_model_graph(space_file.demo_point, space_file.builder(),
+                                        _data_info(space_file, records),
+                                        args.results_dir / reports.DEMO_MODEL_PNG,
+                                        title=f"demo model of {space_file.name}")
         print(f"demo model of {space_file.name}: {path}")
     return 0
+
+
+def _draw_best(record, space_file, path: Path) -> Path:
+    from hyperopt_nas import data_loaders
+    from hyperopt_nas.outputs import reports
+    return reports.plot_model_graph(record.params, space_file.builder(),
+                                    data_loaders.record_info(record), path,
+                                    title=reports.best_title(record))
+
+
+def _data_info(space_file, records):
+    """The data's shape and classes: as the trials recorded them, as the built-in dataset
+    says, or (the space file's own data, before any trial) by loading it."""
+    from hyperopt_nas import data_loaders
+    same = [r for r in records if r.dataset == space_file.dataset]
+    if same:
+        return data_loaders.record_info(max(same, key=lambda r: r.number))
+    if space_file.dataset in data_loaders.DATASETS:
+        return data_loaders.DATASETS[space_file.dataset]
+    return space_file.load().info
 
 
 def _search_space(args) -> Path:
@@ -372,13 +392,14 @@ def _space_of_folder(args, records) -> Path:
 
 def _write_tensorboard(records, args) -> None:
     """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
+    from hyperopt_nas import data_loaders
     from hyperopt_nas.outputs import tensorboard_logs
-    from hyperopt_nas.engine import dataset_heads
     from hyperopt_nas.space_files import load_space_file
 
     space_file = load_space_file(_space_of_folder(args, records))
+    newest = max(records, key=lambda r: r.number)
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
-                                    dataset_heads(space_file.dataset))
+                                    list(data_loaders.record_info(newest).heads))
     print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "
           f"runs): tensorboard --logdir {args.results_dir / tensorboard_logs.LOG_DIR}")
 
@@ -397,8 +418,9 @@ def command_report(args) -> int:
     best = reports.ranked(records)[:1]
     best_png = args.results_dir / reports.BEST_MODEL_PNG
     if best and not best_png.exists():
+        from hyperopt_nas.space_files import load_space_file
         try:
-            reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset, best_png)
+            _draw_best(best[0], load_space_file(_space_of_folder(args, records)), best_png)
         except reports.GraphvizMissing as e:
             print(f"the report has no model graph: {e}")
     path = html_report.write_report(records, args.results_dir)
@@ -433,6 +455,10 @@ def main(argv: list[str] | None = None) -> int:
     from hyperopt_nas.trial_store import StoreError
 
     from hyperopt_nas import retrain
+    if args.command in ("plot", "report", "retrain") and args.results_dir.is_dir():
+        import neural_net
+        from hyperopt_nas.trial_store import TENSORFLOW_LOG
+        neural_net.import_tensorflow_quietly(args.results_dir / TENSORFLOW_LOG)
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
                 "report": command_report,
                 "describe": command_describe, "retrain": command_retrain}

@@ -53,6 +53,30 @@ class Accelerator:
         return asdict(self)
 
 
+def import_tensorflow_quietly(log_path: Any = None) -> None:
+    """Import TensorFlow and find its devices with its C++ start-up lines (oneDNN, CUDA, absl;
+    no environment variable silences them all) sent to ``log_path`` (or nowhere), not to the
+    console. Once per process; later imports are silent anyway."""
+    import os
+    import sys
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(str(log_path) if log_path is not None else os.devnull,
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # CUDA's probe prints here, not at the first trial
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
 def configure_accelerator(mixed_precision: bool | None = None, xla: bool | None = None
                           ) -> Accelerator:
     """Set TensorFlow up once per process; call before building any model.
@@ -419,11 +443,83 @@ def build_simple_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerat
 
 ModelBuilder = Callable[[dict[str, Any], DatasetInfo, Accelerator], tuple[Any, int]]
 
+# The keys each model's config reads from a point, so that a space file whose SPACE names a key
+# the model would never read (a misspelling trains at a default, silently) is refused at load.
+# A set: a dict with those keys; ("layers", set): a list, nested lists, None or dicts of those
+# keys; None: a value.
+_LEAF = None
+MODEL_KEYS: dict[str, dict[str, Any]] = {
+    "cnn": {**{k: _LEAF for k in (
+        "n_stages", "filter_mult", "lr_rate_mult", "l2_weight_reg_mult", "batch_size",
+        "optimizer", "coarse_loss_weight", "conv_dropout", "fc_dropout", "use_batch_norm",
+        "pooling", "conv_kernel_size", "fc_units_mult", "activation")},
+        "first_conv": {"kernel_size"}, "residual": {"units", "first_stage", "kernel_size"},
+        "second_fc": {"units_mult"}},
+    "mlp": {"hidden_layers": ("layers", {"units", "dropout", "activation", "repeat"}),
+            **{k: _LEAF for k in ("activation", "optimizer", "learning_rate", "batch_size")}},
+    "simple_cnn": {"conv_blocks": ("layers", {"filters", "kernel_size", "padding", "dropout",
+                                              "repeat"}),
+                   **{k: _LEAF for k in ("dense_units", "activation", "optimizer",
+                                         "learning_rate", "batch_size")}},
+}
+
 MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "cnn": build_cnn,
     "mlp": build_mlp,
     "simple_cnn": build_simple_cnn,
 }
+
+
+def custom_builder(build_model: Callable) -> ModelBuilder:
+    """A space file's ``build_model(params, input_shape, classes)`` as a model builder.
+
+    ``classes`` is the number of classes, or ``{head: classes}`` for data with several label
+    sets; the function returns a Keras model with one softmax output per label set (in the
+    heads' order, or a dict keyed by head). It is wrapped so that its outputs are named after
+    the heads, as the built-in families' are, and compiled with sparse categorical
+    cross-entropy and accuracy per head; the optimizer is the one it was compiled with, else the
+    point's ``optimizer`` (default Adam) at its ``learning_rate`` (default 0.001). The batch
+    size is the point's ``batch_size`` (default 32)."""
+
+    def build(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
+        import keras
+        from keras import layers
+        heads = list(info.heads)
+        classes: Any = info.heads[heads[0]] if len(heads) == 1 else dict(info.heads)
+        model = build_model(params, info.input_shape, classes)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"build_model must return a keras.Model, got "
+                            f"{type(model).__name__}.")
+        if len(model.outputs) != len(heads):
+            raise TypeError(f"build_model's model has {len(model.outputs)} outputs but the data "
+                            f"has {len(heads)} label sets ({', '.join(heads)}); give it one "
+                            "softmax output per label set.")
+        if tuple(model.inputs[0].shape[1:]) != tuple(info.input_shape):
+            raise TypeError(f"build_model's model takes inputs of shape "
+                            f"{tuple(model.inputs[0].shape[1:])}, but the data's examples have "
+                            f"shape {tuple(info.input_shape)}.")
+        inputs = keras.Input(shape=info.input_shape, name="input")
+        out = model(inputs)
+        if isinstance(out, dict):
+            if sorted(out) != sorted(heads):
+                raise TypeError(f"build_model's outputs are keyed {sorted(out)}; with several "
+                                f"label sets key them by head: {', '.join(heads)}.")
+            outs = [out[h] for h in heads]
+        else:
+            outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        named = {h: layers.Activation("linear", dtype="float32", name=h)(o)
+                 for h, o in zip(heads, outs)}
+        wrapped = keras.Model(inputs, named, name=model.name)
+        optimizer = (model.optimizer if getattr(model, "compiled", False)
+                     and getattr(model, "optimizer", None) is not None else
+                     make_optimizer(str(params.get("optimizer", "Adam")),
+                                    float(params.get("learning_rate", BASE_LEARNING_RATE))))
+        wrapped.compile(optimizer=optimizer,
+                        loss={h: "sparse_categorical_crossentropy" for h in heads},
+                        metrics={h: ["accuracy"] for h in heads}, jit_compile=accel.xla)
+        return wrapped, int(params.get("batch_size", DEFAULT_BATCH_SIZE))
+
+    return build
 
 
 def model_builder(name: str) -> ModelBuilder:
@@ -541,7 +637,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
                         callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-        val_acc = history["val_" + metric_key(info, primary, "accuracy")]
+        monitored = "val_" + metric_key(info, primary, "accuracy")
+        val_acc = history[monitored]
         best = int(np.argmax(val_acc))
         test_logs = None
         if budget.test_if_loss_below is None or 1.0 - val_acc[best] < budget.test_if_loss_below:

@@ -17,7 +17,7 @@ import struct
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+DOWNLOADED = f"downloaded by Keras into {KERAS_CACHE}"
 
 IDX_UBYTE = 0x08  # idx type code of unsigned bytes, the only one these datasets use
 CIFAR_SIDE = 32
@@ -44,7 +45,7 @@ class DatasetInfo:
     """
 
     name: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     heads: dict[str, int]
     horizontal_flip: bool = False  # whether mirrored images are still valid examples
 
@@ -77,6 +78,7 @@ class Dataset:
     info: DatasetInfo
     train: Split
     test: Split
+    source: str = ""  # where the files were read: a path, or DOWNLOADED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,8 +227,9 @@ def read_mnist_npz(path: Path) -> tuple[Split, Split]:
 
 
 def _search_folders(data_dir: Path | None, extra: tuple[Path, ...] = ()) -> list[Path]:
-    folders = [data_dir] if data_dir is not None else []
-    return folders + [KERAS_CACHE, *extra]
+    """Where to look: --data-dir only, when it is given (never another place behind the user's
+    back); else Keras' cache."""
+    return [data_dir] if data_dir is not None else [KERAS_CACHE, *extra]
 
 
 def _find_cifar(data_dir: Path | None, archive: str, folder: str,
@@ -240,6 +243,10 @@ def _find_cifar(data_dir: Path | None, archive: str, folder: str,
 
 
 def _keras_download(loader: Callable[[], tuple], wanted: str, data_dir: Path | None) -> tuple:
+    if data_dir is not None:
+        raise DataError(f"{wanted} is not in --data-dir {data_dir}: put the official files "
+                        "there, or leave out --data-dir to use Keras' cache (~/.keras/datasets) "
+                        "or a download.")
     try:
         return loader()
     except Exception as e:  # offline: keras raises several exception types
@@ -250,11 +257,11 @@ def _keras_download(loader: Callable[[], tuple], wanted: str, data_dir: Path | N
             "--data-dir FOLDER where it lies.") from e
 
 
-def load_cifar100(data_dir: Path | None) -> tuple[Split, Split]:
+def load_cifar100(data_dir: Path | None) -> tuple[Split, Split, str]:
     source = _find_cifar(data_dir, "cifar-100-python.tar.gz", "cifar-100-python",
                          "cifar-100-python-target")
     if source is not None:
-        return read_cifar100(source)
+        return (*read_cifar100(source), str(source.path))
     import keras  # imported late: only a download needs it
 
     def download():
@@ -266,20 +273,20 @@ def load_cifar100(data_dir: Path | None) -> tuple[Split, Split]:
         download, "cifar-100-python.tar.gz", data_dir)
     return (Split(xf, {"fine": yf.ravel().astype(np.int64), "coarse": yc.ravel().astype(np.int64)}),
             Split(xt, {"fine": yt.ravel().astype(np.int64),
-                       "coarse": ytc.ravel().astype(np.int64)}))
+                       "coarse": ytc.ravel().astype(np.int64)}), DOWNLOADED)
 
 
-def load_cifar10(data_dir: Path | None) -> tuple[Split, Split]:
+def load_cifar10(data_dir: Path | None) -> tuple[Split, Split, str]:
     source = _find_cifar(data_dir, "cifar-10-python.tar.gz", "cifar-10-batches-py",
                          "cifar-10-batches-py-target")
     if source is not None:
-        return read_cifar10(source)
+        return (*read_cifar10(source), str(source.path))
     import keras
 
     (x, y), (xt, yt) = _keras_download(keras.datasets.cifar10.load_data,
                                        "cifar-10-python.tar.gz", data_dir)
     return (Split(x, {"label": y.ravel().astype(np.int64)}),
-            Split(xt, {"label": yt.ravel().astype(np.int64)}))
+            Split(xt, {"label": yt.ravel().astype(np.int64)}), DOWNLOADED)
 
 
 def _find_idx_folder(folders: list[Path]) -> Path | None:
@@ -289,34 +296,32 @@ def _find_idx_folder(folders: list[Path]) -> Path | None:
     return None
 
 
-def load_mnist(data_dir: Path | None) -> tuple[Split, Split]:
+def load_mnist(data_dir: Path | None) -> tuple[Split, Split, str]:
     for base in _search_folders(data_dir):
         if (base / "mnist.npz").is_file():
-            return read_mnist_npz(base / "mnist.npz")
+            return (*read_mnist_npz(base / "mnist.npz"), str(base / "mnist.npz"))
     folder = _find_idx_folder(_search_folders(data_dir, (KERAS_CACHE / "mnist",)))
     if folder is not None:
-        return read_mnist_idx(folder)
+        return (*read_mnist_idx(folder), str(folder))
     import keras
 
     (x, y), (xt, yt) = _keras_download(keras.datasets.mnist.load_data, "mnist.npz", data_dir)
     return (Split(x[..., None], {"label": y.astype(np.int64)}),
-            Split(xt[..., None], {"label": yt.astype(np.int64)}))
+            Split(xt[..., None], {"label": yt.astype(np.int64)}), DOWNLOADED)
 
 
-def load_fashion_mnist(data_dir: Path | None) -> tuple[Split, Split]:
-    folders = [data_dir] if data_dir is not None else []
-    if data_dir is not None:
-        folders.append(data_dir / "fashion-mnist")
-    folders += [KERAS_CACHE / "fashion-mnist", DEBIAN_FASHION_MNIST]
+def load_fashion_mnist(data_dir: Path | None) -> tuple[Split, Split, str]:
+    folders = ([data_dir, data_dir / "fashion-mnist"] if data_dir is not None
+               else [KERAS_CACHE / "fashion-mnist", DEBIAN_FASHION_MNIST])
     folder = _find_idx_folder(folders)
     if folder is not None:
-        return read_mnist_idx(folder)
+        return (*read_mnist_idx(folder), str(folder))
     import keras
 
     (x, y), (xt, yt) = _keras_download(keras.datasets.fashion_mnist.load_data,
                                        "the four Fashion-MNIST idx .gz files", data_dir)
     return (Split(x[..., None], {"label": y.astype(np.int64)}),
-            Split(xt[..., None], {"label": yt.astype(np.int64)}))
+            Split(xt[..., None], {"label": yt.astype(np.int64)}), DOWNLOADED)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -327,7 +332,7 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion_mnist": DatasetInfo("fashion_mnist", (28, 28, 1), {"label": 10}),
 }
 
-_LOADERS: dict[str, Callable[[Path | None], tuple[Split, Split]]] = {
+_LOADERS: dict[str, Callable[[Path | None], tuple[Split, Split, str]]] = {
     "cifar100": load_cifar100,
     "cifar10": load_cifar10,
     "mnist": load_mnist,
@@ -341,13 +346,28 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+def record_info(record: Any) -> DatasetInfo:
+    """The DatasetInfo a trial record was made with: the built-in dataset's, or the one its
+    budget records (a space file's own data)."""
+    if record.dataset in DATASETS:
+        return DATASETS[record.dataset]
+    budget = record.budget
+    if "input_shape" not in budget or "heads" not in budget:
+        raise DataError(f"trial {record.number} of {record.dataset} does not record its data's "
+                        "shape and classes.")
+    return DatasetInfo(record.dataset, tuple(budget["input_shape"]), dict(budget["heads"]))
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
     """Load a dataset by name, checking that what was read matches its description."""
     info = dataset_info(name)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else None
     if data_dir is not None and not data_dir.is_dir():
         raise DataError(f"--data-dir {data_dir} is not a folder.")
-    train, test = _LOADERS[name](data_dir)
+    train, test, source = _LOADERS[name](data_dir)
+    if len(test) > len(train):
+        raise DataError(f"{name}: the test files hold more images ({len(test)}) than the "
+                        f"training files ({len(train)}); are the train and test files swapped?")
     for split_name, split in (("train", train), ("test", test)):
         if split.x.shape[1:] != info.input_shape:
             raise DataError(f"{name} {split_name} images have shape {split.x.shape[1:]}, "
@@ -358,7 +378,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None) -> Dataset:
                 raise DataError(f"{name} {split_name} labels of head {head!r} lie outside "
                                 f"0..{classes - 1}; the file is damaged or from another dataset.")
     logger.info("loaded %s: %d training and %d test images", name, len(train), len(test))
-    return Dataset(info, train, test)
+    return Dataset(info, train, test, source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,3 +436,83 @@ def k_fold_indices(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
         for i, part in enumerate(np.array_split(members, k)):
             folds[(i + c) % k].append(part)
     return [np.sort(np.concatenate(f)) for f in folds]
+
+
+# ---------------------------------------------------------------------------------------------
+# A space file's own data (``load_data()`` in the space file)
+# ---------------------------------------------------------------------------------------------
+
+CUSTOM_PREFIX = "custom:"  # the dataset name of a space file's own data: custom:<file stem>
+DEFAULT_HEAD = "label"
+
+
+def _labels(values: Any, where: str) -> np.ndarray:
+    labels = np.asarray(values)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where} must be whole-number class labels, one per image (shape (n,)), "
+                        f"got an array of {labels.dtype} with shape {labels.shape}.")
+    if labels.size and labels.min() < 0:
+        raise DataError(f"{where} holds a negative label ({labels.min()}); classes are numbered "
+                        "from 0.")
+    return labels.astype(np.int64)
+
+
+def _split(pair: Any, which: str, function: str) -> Split:
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)); its "
+                        f"{which} part is {type(pair).__name__}, not a pair (x, y).")
+    x, y = np.asarray(pair[0]), pair[1]
+    if x.ndim < 2 or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{function}: x_{which} must be a numeric array with one row per example "
+                        f"(e.g. images (n, height, width, channels)), got {x.dtype} with shape "
+                        f"{x.shape}.")
+    heads = y if isinstance(y, dict) else {DEFAULT_HEAD: y}
+    if not heads or not all(isinstance(k, str) for k in heads):
+        raise DataError(f"{function}: y_{which} must be an array of labels, or a dict of them "
+                        "with one string key per output head.")
+    labels = {head: _labels(values, f"{function}: y_{which}" +
+                            (f"[{head!r}]" if isinstance(y, dict) else ""))
+              for head, values in heads.items()}
+    for head, values in labels.items():
+        if len(values) != len(x):
+            raise DataError(f"{function}: x_{which} has {len(x)} rows but y_{which}"
+                            f"{f'[{head!r}]' if isinstance(y, dict) else ''} has {len(values)} "
+                            "labels; they must match.")
+    return Split(x, labels)
+
+
+def custom_dataset(load_data: Callable[[], Any], name: str,
+                   class_names: dict[str, list[str]] | list[str] | None = None) -> Dataset:
+    """A space file's ``load_data()`` as a Dataset, checked: two pairs of arrays (or a dict of
+    label arrays per head), the same example shape and heads in both, labels from 0."""
+    function = "load_data()"
+    try:
+        returned = load_data()
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{function} of the space file failed: {type(e).__name__}: {e}") from e
+    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)), got "
+                        f"{type(returned).__name__}.")
+    train, test = (_split(part, which, function)
+                   for part, which in zip(returned, ("train", "test")))
+    if train.x.shape[1:] != test.x.shape[1:]:
+        raise DataError(f"{function}: training examples have shape {train.x.shape[1:]} but test "
+                        f"examples {test.x.shape[1:]}; they must match.")
+    if list(train.y) != list(test.y):
+        raise DataError(f"{function}: the training labels have heads {list(train.y)} but the "
+                        f"test labels {list(test.y)}; they must match.")
+    names = class_names if isinstance(class_names, dict) else (
+        {next(iter(train.y)): list(class_names)} if class_names is not None else {})
+    heads = {}
+    for head in train.y:
+        seen = int(max(train.y[head].max(initial=0), test.y[head].max(initial=0))) + 1
+        heads[head] = max(seen, len(names.get(head, [])))
+        if names.get(head) and seen > len(names[head]):
+            raise DataError(f"{function}: head {head!r} has labels up to {seen - 1} but "
+                            f"CLASS_NAMES names only {len(names[head])} classes.")
+    info = DatasetInfo(name, tuple(int(d) for d in train.x.shape[1:]), heads)
+    return Dataset(info, train, test, f"{function} of {name[len(CUSTOM_PREFIX):]}")

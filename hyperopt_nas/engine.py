@@ -25,7 +25,6 @@ import numpy as np
 from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
-from hyperopt_nas import data_loaders
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
@@ -37,7 +36,7 @@ from hyperopt_nas.schedulers import hyperband
 from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
 from hyperopt_nas.space_files import SpaceFile, load_space_file, to_jsonable
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.trial_store import TENSORFLOW_LOG, TrialRecord, TrialStatus, TrialStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ ISOLATIONS = ("process", "none")
 BACKENDS = ("local", "spark")
 SCHEDULES = ("none", "hyperband")
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
-WORKER_LOG = "workers.log"  # TensorFlow's chatter from worker processes
 
 
 @dataclass
@@ -125,9 +123,12 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
 
 def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings
                ) -> DataSetup:
+    own = space_file.load_data is not None or space_file.build_model is not None
     return DataSetup(space_file.dataset, space_file.model, budget["validation_fraction"],
                      budget["max_train_samples"], settings.seed,
-                     str(settings.data_dir) if settings.data_dir else None)
+                     str(settings.data_dir) if settings.data_dir else None,
+                     space_path=str(space_file.path) if own else None,
+                     space_source=space_file.path.read_text() if own else None)
 
 
 # What makes two trials' validation accuracies comparable, as the user would name it.
@@ -342,7 +343,6 @@ class Search:
         if not rule.active:
             return None
         return rule.with_reference(reference_curves(list(self.records.values()),
-                                                    self.space_file.dataset,
                                                     int(self.budget["epochs"])))
 
     def _hyperband_run(self, job: hyperband.Job, number: int) -> dict[str, Any]:
@@ -537,10 +537,10 @@ def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceF
                              space_file.module_name)
     if settings.isolation == "none":
         from hyperopt_nas.executors.in_process import InProcessExecutor
-        return InProcessExecutor(setup)
+        return InProcessExecutor(setup, store.dir / TENSORFLOW_LOG)
     from hyperopt_nas.executors.pool import WorkerPool
     return WorkerPool(setup, settings.workers, settings.gpus, settings.trials_per_worker,
-                      settings.memory_growth_mb, store.dir / WORKER_LOG)
+                      settings.memory_growth_mb, store.dir / TENSORFLOW_LOG)
 
 
 def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialStore):
@@ -549,11 +549,7 @@ def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialSt
     from hyperopt_nas.outputs.refresher import Outputs
     return Outputs(store.dir, space_file.path, plots=settings.plot_search,
                    tensorboard=settings.tensorboard, best_model=settings.plot_best,
-                   log_path=store.dir / WORKER_LOG)
-
-
-def dataset_heads(dataset: str) -> list[str]:
-    return list(data_loaders.DATASETS[dataset].heads)
+                   log_path=store.dir / TENSORFLOW_LOG)
 
 
 def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> SearchSummary:

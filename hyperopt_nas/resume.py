@@ -73,6 +73,10 @@ def restore(store: TrialStore, space_file: SpaceFile,
         if not same_space:
             logger.info("the space file changed since results.pkl was written; checking every "
                         "recorded trial against the edited space")
+        elif store.unreadable and accounted > numbers_on_disk:
+            logger.warning("results.pkl counts trials whose records cannot be read now (see "
+                           "above); rebuilding the search from the %d readable records",
+                           len(records))
         else:
             logger.warning("results.pkl and the JSON records disagree (a run was killed between "
                            "writing them); rebuilding the search from the JSON records")

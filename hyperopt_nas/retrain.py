@@ -71,14 +71,33 @@ def model_path(results_dir: str | Path, number: int) -> Path:
     return Path(results_dir) / MODELS_DIR / f"trial-{number:04d}.keras"
 
 
+def _space_of(results_dir: str | Path, record: TrialRecord):
+    """The space file a trial was made with (the one it names, else the folder's copy); needed
+    for a space file's own data or model, None when neither is there."""
+    from hyperopt_nas.space_files import SpaceFileError, load_space_file
+    path = TrialStore(results_dir).space_path([record])
+    if path is None:
+        if record.dataset in data_loaders.DATASETS and record.model in neural_net.MODEL_BUILDERS:
+            return None
+        raise RetrainError(f"trial {record.number} was made with the space file "
+                           f"{record.space_file}, which is gone, and {results_dir} keeps no "
+                           "copy: its own data and model cannot be rebuilt.")
+    try:
+        return load_space_file(path)
+    except SpaceFileError as e:
+        raise RetrainError(str(e)) from e
+
+
 def retrain(results_dir: str | Path = "results", number: int | None = None,
             data_dir: str | Path | None = None) -> RetrainResult:
     """Rebuild a trial's network, train it on training + validation data for the epoch count
     that early stopping chose, evaluate it once on the test set, and save it."""
     import keras
     record = trial(results_dir, number)
+    space_file = _space_of(results_dir, record)
     try:
-        dataset = data_loaders.load_dataset(record.dataset, data_dir)
+        dataset = (space_file.load() if space_file is not None and space_file.own_data
+                   else data_loaders.load_dataset(record.dataset, data_dir))
     except data_loaders.DataError as e:
         raise RetrainError(str(e)) from e
     budget = record.budget
@@ -89,7 +108,9 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
     accel = neural_net.configure_accelerator()
     keras.utils.set_random_seed(record.trial_seed)
-    model, batch_size = neural_net.model_builder(record.model)(record.params, dataset.info, accel)
+    builder = (space_file.builder() if space_file is not None
+               else neural_net.model_builder(record.model))
+    model, batch_size = builder(record.params, dataset.info, accel)
     model.fit(neural_net.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
               epochs=epochs, shuffle=False, verbose=0)
     test = model.evaluate(neural_net.make_dataset(dataset.test, batch_size, shuffle=False,

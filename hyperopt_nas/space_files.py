@@ -29,7 +29,8 @@ from hyperopt import space_eval
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
-REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL", "DEFAULTS")
+REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
+CUSTOM_MODEL = "custom"  # the model name of a space file's own build_model()
 BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples"}
 NUMERIC_TOLERANCE = 1e-9
 
@@ -62,6 +63,8 @@ class Hyperparameter:
     paths: list[tuple[Condition, ...]] = field(default_factory=lambda: [()])
     options: list[str] = field(default_factory=list)  # choice only: one signature per option
     option_names: list[str] = field(default_factory=list)  # choice only: readable names
+    older_options: list[str] = field(default_factory=list)  # as records of earlier versions
+    # name them (nested choices' options included, in order)
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` (as hyperopt stores it in a trial's vals) is drawable here."""
@@ -133,21 +136,28 @@ def _literal_args(node: Apply) -> tuple:
     return tuple(values)
 
 
-def signature(node: Apply, with_ranges: bool = False) -> str:
+def signature(node: Apply, with_ranges: bool = False, nested_options: bool = False) -> str:
     """A canonical text for a pyll sub-graph.
 
-    Without ranges, a hyperparameter is written by its label alone: the signature of a choice's
-    option then names *what* the option is, so it survives edits to numeric ranges inside it.
+    Without ranges, a hyperparameter is written by its label alone, and so is a choice nested in
+    it (its options are matched on their own, label by label): the signature of a choice's option
+    then names *what* the option is, so it survives edits to numeric ranges inside it and a new
+    order of the options of a choice nested in it. ``nested_options`` gives the form records
+    written before that carry (nested options in their order).
     """
     if node.name == "literal":
         return repr(node.obj)
+    if (node.name == "switch" and not with_ranges and not nested_options
+            and node.pos_args[0].name == "hyperopt_param"):
+        return f"choice(${node.pos_args[0].pos_args[0].obj})"
     if node.name == "hyperopt_param":
         label = node.pos_args[0].obj
         if not with_ranges:
             return f"${label}"
         return f"${label}~{signature(node.pos_args[1], True)}"
-    parts = [signature(a, with_ranges) for a in node.pos_args]
-    parts += [f"{k}={signature(v, with_ranges)}" for k, v in sorted(node.named_args)]
+    parts = [signature(a, with_ranges, nested_options) for a in node.pos_args]
+    parts += [f"{k}={signature(v, with_ranges, nested_options)}"
+              for k, v in sorted(node.named_args)]
     return f"{node.name}({', '.join(parts)})"
 
 
@@ -174,6 +184,7 @@ def catalog(space: Any) -> dict[str, Hyperparameter]:
             options = node.pos_args[1:]
             if param is not None and param.distribution == "choice":
                 param.options = [signature(o) for o in options]
+                param.older_options = [signature(o, nested_options=True) for o in options]
                 param.option_names = [_short_name(o) for o in options]
             for i, option in enumerate(options):
                 label = selector.pos_args[0].obj if selector.name == "hyperopt_param" else "?"
@@ -382,6 +393,27 @@ class SpaceFile:
     fingerprint: str
     module_name: str = ""  # the name the file was imported under (in sys.modules)
     start_vals: list[dict[str, Any]] = field(default_factory=list)  # START_POINTS, as vals
+    load_data: Any = None  # the file's own load_data(), instead of a built-in DATASET
+    build_model: Any = None  # the file's own build_model(), instead of a built-in MODEL
+    class_names: Any = None  # CLASS_NAMES: a list, or {head: list}
+
+    @property
+    def own_data(self) -> bool:
+        return self.load_data is not None
+
+    def load(self, data_dir: Path | None = None):
+        """The dataset: the file's own, or the built-in DATASET (from ``data_dir``)."""
+        from hyperopt_nas import data_loaders
+        if self.load_data is not None:
+            return data_loaders.custom_dataset(self.load_data, self.dataset, self.class_names)
+        return data_loaders.load_dataset(self.dataset, data_dir)
+
+    def builder(self):
+        """The model builder: the file's own build_model, or the built-in MODEL's."""
+        import neural_net
+        if self.build_model is not None:
+            return neural_net.custom_builder(self.build_model)
+        return neural_net.model_builder(self.model)
 
     @property
     def name(self) -> str:
@@ -412,9 +444,12 @@ class SpaceFile:
                 return None, f"hyperparameter {label!r} is no longer in the space"
             if param.distribution == "choice":
                 wanted = choice_options.get(label)
-                if wanted not in param.options:
+                if wanted in param.options:
+                    new_vals[label] = param.options.index(wanted)
+                elif wanted in param.older_options:
+                    new_vals[label] = param.older_options.index(wanted)
+                else:
                     return None, f"the option it took for {label!r} is no longer offered"
-                new_vals[label] = param.options.index(wanted)
             elif param.contains(value):
                 new_vals[label] = value
             else:
@@ -430,6 +465,70 @@ class SpaceFile:
         if not same_point(redecoded, decoded):
             return None, "it decodes to other values in this space"
         return new_vals, ""
+
+
+_LEAF = object()  # a value the key check does not look into (a number, a string...)
+
+
+def _alternatives(node: Any):
+    """What ``node`` may evaluate to, one level down: each option of a choice, the dict or list
+    a node builds, or ``_LEAF``."""
+    if isinstance(node, Apply):
+        if node.name == "switch":
+            for option in node.pos_args[1:]:
+                yield from _alternatives(option)
+        elif node.name == "literal":
+            yield node.obj
+        elif node.name in ("dict", "pos_args"):
+            yield node
+        else:
+            yield _LEAF
+    else:
+        yield node
+
+
+def _dict_items(value: Any) -> list | None:
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, Apply) and value.name == "dict":
+        return list(value.named_args)
+    return None
+
+
+def _list_items(value: Any) -> list | None:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, Apply) and value.name == "pos_args":
+        return list(value.pos_args)
+    return None
+
+
+def unknown_keys(node: Any, schema: Any, path: str = "") -> list[tuple[str, list[str]]]:
+    """Keys of ``node`` (a space, or part of one) that ``schema`` does not know, with the keys it
+    knows there: ``[("hidden_layers[].dropotu", ["activation", "dropout", ...]), ...]``."""
+    if schema is None:
+        return []
+    found: list[tuple[str, list[str]]] = []
+    for value in _alternatives(node):
+        if isinstance(schema, tuple):  # layers: nested lists, None, dicts of schema[1]'s keys
+            items = _list_items(value)
+            for item in items or []:
+                for alt in _alternatives(item):
+                    if _list_items(alt) is not None:
+                        found += unknown_keys(alt, schema, path)
+                    elif _dict_items(alt) is not None:
+                        found += unknown_keys(alt, schema[1], f"{path.rstrip('.')}[].")
+            continue
+        items = _dict_items(value)
+        if items is None:
+            continue
+        known = schema if isinstance(schema, (set, frozenset)) else set(schema)
+        for key, child in items:
+            if key not in known:
+                found.append((f"{path}{key}", sorted(known)))
+            elif isinstance(schema, dict):
+                found += unknown_keys(child, schema[key], f"{path}{key}.")
+    return found
 
 
 def _whole(value: Any) -> bool:
@@ -471,26 +570,46 @@ def load_space_file(path: str | Path) -> SpaceFile:
         spec.loader.exec_module(module)
     except Exception as e:
         raise SpaceFileError(f"{path} failed to import: {type(e).__name__}: {e}") from e
-    missing = [name for name in REQUIRED_NAMES if not hasattr(module, name)]
-    if missing:
-        raise SpaceFileError(f"{path} must define {', '.join(REQUIRED_NAMES)}; missing: "
-                             f"{', '.join(missing)}. See search_spaces/cifar100.py for an example.")
     from hyperopt_nas import data_loaders
     import neural_net
-    for name in ("DATASET", "MODEL"):
-        if not isinstance(getattr(module, name), str):
+    own = {name: getattr(module, function, None)
+           for name, function in (("DATASET", "load_data"), ("MODEL", "build_model"))}
+    missing = [name for name in REQUIRED_NAMES
+               if not hasattr(module, name) and own.get(name) is None]
+    if missing:
+        raise SpaceFileError(f"{path} must define {', '.join(REQUIRED_NAMES)} (or load_data() "
+                             f"instead of DATASET, build_model() instead of MODEL); missing: "
+                             f"{', '.join(missing)}. See search_spaces/cifar100.py, or "
+                             "search_spaces/own_data_and_model.py for your own data and model.")
+    for name, function in (("DATASET", "load_data"), ("MODEL", "build_model")):
+        if own[name] is not None:
+            if not callable(own[name]):
+                raise SpaceFileError(f"{path}: {function} must be a function.")
+            if hasattr(module, name):
+                raise SpaceFileError(f"{path} defines both {name} and {function}(): keep one "
+                                     f"({name} names a built-in one, {function}() is your own).")
+        elif not isinstance(getattr(module, name), str):
             raise SpaceFileError(f"{path}: {name} must be a name in quotes, got "
                                  f"{getattr(module, name)!r}.")
-    if module.DATASET not in data_loaders.DATASETS:
+    dataset = (data_loaders.CUSTOM_PREFIX + path.stem if own["DATASET"] is not None
+               else module.DATASET)
+    model = CUSTOM_MODEL if own["MODEL"] is not None else module.MODEL
+    if own["DATASET"] is None and dataset not in data_loaders.DATASETS:
         raise SpaceFileError(f"{path}: DATASET {module.DATASET!r} is not one of "
                              f"{sorted(data_loaders.DATASETS)}.")
-    if module.MODEL not in neural_net.MODEL_BUILDERS:
+    if own["MODEL"] is None and model not in neural_net.MODEL_BUILDERS:
         raise SpaceFileError(f"{path}: MODEL {module.MODEL!r} is not one of "
                              f"{sorted(neural_net.MODEL_BUILDERS)}.")
-    if not isinstance(module.DEFAULTS, dict):
+    unknown = unknown_keys(module.SPACE, neural_net.MODEL_KEYS.get(model))
+    if unknown:
+        key, known = unknown[0]
+        raise SpaceFileError(f"{path}: SPACE has the key {key!r}, which the {model} model "
+                             f"does not read (it would be ignored); it reads there: "
+                             f"{', '.join(known)}. Fix the spelling or remove the key.")
+    if not isinstance(getattr(module, "DEFAULTS", {}), dict):
         raise SpaceFileError(f"{path}: DEFAULTS must be a dict such as {{\"epochs\": 10}}, got "
                              f"{type(module.DEFAULTS).__name__}.")
-    defaults = dict(module.DEFAULTS)
+    defaults = dict(getattr(module, "DEFAULTS", {}))
     unknown = set(defaults) - BUDGET_KEYS
     if unknown:
         raise SpaceFileError(f"{path}: DEFAULTS has unknown keys {sorted(unknown)}; allowed: "
@@ -508,10 +627,12 @@ def load_space_file(path: str | Path) -> SpaceFile:
     except DuplicateLabel as e:
         raise SpaceFileError(f"{path}: the label {e} is given to two hyperparameters of SPACE; "
                              "each hp.* expression needs a label of its own.") from e
-    space_file = SpaceFile(path=path, space=module.SPACE, dataset=module.DATASET,
-                           model=module.MODEL, defaults=defaults,
+    space_file = SpaceFile(path=path, space=module.SPACE, dataset=dataset,
+                           model=model, defaults=defaults,
                            demo_point=getattr(module, "DEMO_POINT", None), params=params,
-                           fingerprint=fingerprint(module.SPACE), module_name=module_name)
+                           fingerprint=fingerprint(module.SPACE), module_name=module_name,
+                           load_data=own["DATASET"], build_model=own["MODEL"],
+                           class_names=getattr(module, "CLASS_NAMES", None))
     space_file.start_vals = _start_vals(space_file, getattr(module, "START_POINTS", []))
     return space_file
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 import neural_net
 from hyperopt_nas import data_loaders
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.space_files import to_jsonable
+from hyperopt_nas.space_files import CUSTOM_MODEL, to_jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,14 @@ class DataSetup:
     max_train_samples: int | None
     seed: int  # the search seed: the validation split depends on it only
     data_dir: str | None = None
+    # A space file's own load_data()/build_model(): its path and its text (a worker or a Spark
+    # executor loads it from the text when the path is not there).
+    space_path: str | None = None
+    space_source: str | None = None
+
+    @property
+    def own_space(self) -> bool:
+        return self.space_source is not None
 
 
 @dataclass(frozen=True)
@@ -116,23 +125,48 @@ class PreparedData:
     train: data_loaders.Split
     validation: data_loaders.Split
     test: data_loaders.Split
+    source: str = ""
 
-    def sizes(self) -> dict[str, int]:
+    def sizes(self) -> dict[str, Any]:
+        """What a record's budget says of the data: its sizes, where it was read, the shape of
+        an example and the classes of each head."""
         return {"train_samples": len(self.train), "validation_samples": len(self.validation),
-                "test_samples": len(self.test)}
+                "test_samples": len(self.test), "data_source": self.source,
+                "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads)}
+
+
+_spaces: dict[tuple[str, str], Any] = {}  # per process: the space files of DataSetups
+
+
+def setup_space(setup: DataSetup):
+    """The space file of a setup with the file's own data or model, loaded once per process:
+    from its path if the file there is unchanged, else from the text the setup carries."""
+    from hyperopt_nas.space_files import load_space_file
+    key = (setup.space_path or "", setup.space_source or "")
+    if key not in _spaces:
+        path = Path(setup.space_path or "space.py")
+        if not (path.is_file() and path.read_text() == setup.space_source):
+            folder = Path(tempfile.mkdtemp(prefix="hyperopt-nas-space-"))
+            path = folder / path.name  # the same file name: the dataset is named after it
+            path.write_text(setup.space_source)
+        _spaces[key] = load_space_file(path)
+    return _spaces[key]
 
 
 def prepare_data(setup: DataSetup) -> PreparedData:
     """Load the dataset and carve the validation split; the split depends on the seed only."""
     try:
-        dataset = data_loaders.load_dataset(setup.dataset,
-                                            Path(setup.data_dir) if setup.data_dir else None)
+        if setup.dataset.startswith(data_loaders.CUSTOM_PREFIX):
+            dataset = setup_space(setup).load()
+        else:
+            dataset = data_loaders.load_dataset(setup.dataset,
+                                                Path(setup.data_dir) if setup.data_dir else None)
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
     train, validation = data_loaders.train_validation_split(
         dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
         setup.max_train_samples)
-    return PreparedData(dataset.info, train, validation, dataset.test)
+    return PreparedData(dataset.info, train, validation, dataset.test, dataset.source)
 
 
 def _fold_splits(data: PreparedData, k: int, seed: int):
@@ -202,7 +236,8 @@ class TrialRunner:
         self.data = prepare_data(setup)
         self.accel = neural_net.configure_accelerator()
         try:
-            self.builder = neural_net.model_builder(setup.model)
+            self.builder = (setup_space(setup).builder() if setup.model == CUSTOM_MODEL
+                            else neural_net.model_builder(setup.model))
         except ValueError as e:
             raise FatalError(str(e)) from e
         self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}
@@ -234,4 +269,4 @@ class TrialRunner:
 
     def draw(self, params: dict[str, Any], path: Path) -> Path:
         from hyperopt_nas.outputs import reports
-        return reports.plot_model_graph(params, self.setup.model, self.setup.dataset, path)
+        return reports.plot_model_graph(params, self.builder, self.data.info, path)

@@ -114,8 +114,32 @@ def test_absent_and_offline_names_the_file_and_where_to_put_it(tmp_path, monkeyp
         raise OSError("network unreachable")
 
     monkeypatch.setattr(keras.datasets.cifar100, "load_data", offline)
+    monkeypatch.setattr(data_loaders, "KERAS_CACHE", tmp_path)
     with pytest.raises(DataError, match=r"cifar-100-python\.tar\.gz was not found.*--data-dir"):
-        load_dataset("cifar100", tmp_path)
+        load_dataset("cifar100")
+
+
+def test_a_data_dir_without_the_files_is_an_error_not_a_fallback(tmp_path, monkeypatch):
+    """Finding 9 of the hostile test: an empty --data-dir silently read another place."""
+    write_fashion_mnist(tmp_path / "debian", n_train=20, n_test=10)
+    monkeypatch.setattr(data_loaders, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    (tmp_path / "empty").mkdir()
+    for name in ("fashion_mnist", "mnist", "cifar10", "cifar100"):
+        with pytest.raises(DataError, match=f"is not in --data-dir {tmp_path / 'empty'}"):
+            load_dataset(name, tmp_path / "empty")
+    dataset = load_dataset("fashion_mnist")  # without --data-dir: the Debian folder
+    assert dataset.source == str(tmp_path / "debian")
+
+
+def test_swapped_train_and_test_files_are_refused(tmp_path):
+    folder = write_fashion_mnist(tmp_path / "data", n_train=30, n_test=10)
+    for kind in ("images-idx3", "labels-idx1"):
+        train, test = folder / f"train-{kind}-ubyte.gz", folder / f"t10k-{kind}-ubyte.gz"
+        train.rename(folder / "tmp.gz")
+        test.rename(train)
+        (folder / "tmp.gz").rename(test)
+    with pytest.raises(DataError, match="are the train and test files swapped"):
+        load_dataset("fashion_mnist", folder)
 
 
 def test_fashion_mnist_falls_back_to_debian_folder(tmp_path, monkeypatch):

@@ -61,7 +61,8 @@ def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashi
     ok, bad, again, untested = (outcomes[i] for i in range(4))
     assert ok.ok and 0 <= ok.loss <= 1 and ok.epochs_run == 2
     assert ok.loss == pytest.approx(again.loss)  # same spec, same seed: same result
-    assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100}
+    assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100,
+                             "data_source": str(fashion_dir)}
     assert "test_accuracy" in ok.metrics["label"]
     assert "test_accuracy" not in untested.metrics["label"]  # nothing beats a loss of 0
     assert not bad.ok and "activation must be one of" in bad.error

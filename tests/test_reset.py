@@ -31,7 +31,7 @@ def a_results_folder(folder):
     store.save_record(make_record(0, 0.2))
     store.save_record(make_record(1, None, status=TrialStatus.FAILED))
     store.save_trials({"any": "trials"}, "abc", [0, 1], {})
-    for name in ("best_model.png", "search_progress.png", "report.html", "workers.log",
+    for name in ("best_model.png", "search_progress.png", "report.html", "tensorflow.log",
                  ".search.lock", "tensorboard/trial-0000/events.out.tfevents.1.x",
                  "tensorboard/events.out.tfevents.2.x.abcdef", "models/trial-0000.keras",
                  "checkpoints/trial-0001.keras"):

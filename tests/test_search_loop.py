@@ -492,3 +492,11 @@ def test_an_unreadable_record_is_never_overwritten_by_a_new_trial(tmp_path, tiny
     summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     assert edited.read_text() == '{"number": 1,}'
     assert [r.number for r in TrialStore(tmp_path / "results").load_records()] == [0, 2]
+
+
+def test_a_garbage_record_is_not_explained_as_a_killed_run(tmp_path, tiny_space, fashion_dir,
+                                                           caplog):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    (next((tmp_path / "results").glob("*trial-0001.json"))).write_text("garbage")
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert "records cannot be read now" in caplog.text and "killed" not in caplog.text

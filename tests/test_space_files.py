@@ -31,7 +31,7 @@ def test_broken_file_says_why(tmp_path):
 def test_unknown_budget_key_is_refused(tmp_path):
     path = write_space(tmp_path / "s.py", text="""
         from hyperopt import hp
-        SPACE = {"a": hp.uniform("a", 0, 1)}
+        SPACE = {"learning_rate": hp.uniform("a", 0, 1)}
         DATASET, MODEL = "mnist", "mlp"
         DEFAULTS = {"epoch": 3}
     """)
@@ -46,7 +46,7 @@ def test_unknown_budget_key_is_refused(tmp_path):
 def test_unknown_dataset_or_model_is_refused(tmp_path, name, value, message):
     text = f"""
         from hyperopt import hp
-        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        SPACE = {{"learning_rate": hp.uniform("a", 0, 1)}}
         DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
         {name} = {value}
     """
@@ -88,8 +88,8 @@ def test_fingerprint_follows_ranges_not_layout():
 EDITABLE = """
 from hyperopt import hp
 DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
-SPACE = {{"opt": hp.choice("opt", {options}), "lr": hp.uniform("lr", {low}, 1.0),
-          "extra": hp.choice("extra", [None, {{"u": hp.uniform("u", 0, 1)}}]){more}}}
+SPACE = {{"optimizer": hp.choice("opt", {options}), "learning_rate": hp.uniform("lr", {low}, 1.0),
+          "hidden_layers": hp.choice("extra", [None, [{{"units": hp.uniform("u", 0, 1)}}]]){more}}}
 """
 
 
@@ -129,13 +129,13 @@ def test_narrowed_range_sets_the_trial_aside(tmp_path):
 
 def test_new_hyperparameter_sets_the_trial_aside(tmp_path):
     old = _space(tmp_path, "a.py")
-    new = _space(tmp_path, "b.py", more=', "wd": hp.uniform("wd", 0, 1)')
+    new = _space(tmp_path, "b.py", more=', "batch_size": hp.uniform("wd", 0, 1)')
     new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
     assert new_vals is None and "'wd'" in why
 
 
 def test_changed_constant_is_caught_by_decoding(tmp_path):
-    text = EDITABLE.format(options='["adam", "sgd"]', low=0.0, more=', "batch": 32')
+    text = EDITABLE.format(options='["adam", "sgd"]', low=0.0, more=', "batch_size": 32')
     old = load_space_file(write_space(tmp_path / "a.py", text=text))
     new = load_space_file(write_space(tmp_path / "b.py", text=text.replace("32", "64")))
     new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
@@ -234,7 +234,7 @@ def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):
     """Finding 6 of the hostile test: these failed mid-search with a traceback."""
     text = f"""
         from hyperopt import hp
-        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        SPACE = {{"learning_rate": hp.uniform("a", 0, 1)}}
         DATASET, MODEL, DEFAULTS = "mnist", "mlp", {defaults}
     """
     with pytest.raises(SpaceFileError, match=message):
@@ -243,15 +243,67 @@ def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):
 
 @pytest.mark.parametrize("assignment, message", [
     ('DATASET = ["mnist"]', "DATASET must be a name in quotes"),
-    ('SPACE = {"a": hp.uniform("a", 0, 1), "b": hp.choice("a", [1, 2])}',
+    ('SPACE = {"learning_rate": hp.uniform("a", 0, 1), "batch_size": hp.choice("a", [1, 2])}',
      "the label a is given to two hyperparameters"),
 ])
 def test_bad_names_and_duplicate_labels_are_refused_at_load(tmp_path, assignment, message):
     text = f"""
         from hyperopt import hp
-        SPACE = {{"a": hp.uniform("a", 0, 1)}}
+        SPACE = {{"learning_rate": hp.uniform("a", 0, 1)}}
         DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
         {assignment}
     """
     with pytest.raises(SpaceFileError, match=message):
+        load_space_file(write_space(tmp_path / "s.py", text=text))
+
+
+NESTED = """
+from hyperopt import hp
+DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
+SPACE = {{"hidden_layers": hp.choice("layers", [
+    [{{"units": 8}}],
+    [{{"units": 8, "dropout": hp.choice("dropout", {dropouts})}}]])}}
+"""
+
+
+def test_reordering_a_nested_choice_keeps_the_trials(tmp_path):
+    """Finding 3 of the hostile test: the enclosing option's signature embedded the nested
+    choice's options in order, so reordering them dropped every trial."""
+    old = load_space_file(write_space(tmp_path / "a.py",
+                                      text=NESTED.format(dropouts="[0.0, 0.1, 0.2]")))
+    new = load_space_file(write_space(tmp_path / "b.py",
+                                      text=NESTED.format(dropouts="[0.2, 0.0, 0.1]")))
+    assert old.fingerprint != new.fingerprint  # the edit is seen ...
+    for vals in ({"layers": 0}, {"layers": 1, "dropout": 0}, {"layers": 1, "dropout": 2}):
+        new_vals, why = new.encode(*_recorded(old, vals))
+        assert why == "", why  # ... and every trial still fits, at its real option
+        assert new.decode(new_vals) == old.decode(vals)
+    assert new.encode(*_recorded(old, {"layers": 1, "dropout": 1}))[0]["dropout"] == 2
+
+
+def test_records_of_earlier_versions_still_match_their_options(tmp_path):
+    space = load_space_file(write_space(tmp_path / "a.py",
+                                        text=NESTED.format(dropouts="[0.0, 0.1]")))
+    vals = {"layers": 1, "dropout": 1}
+    older = {"layers": space.params["layers"].older_options[1], "dropout": "0.1"}
+    assert "switch(" in older["layers"]  # the nested options, as earlier versions wrote them
+    assert space.encode(vals, older, space.decode(vals)) == (vals, "")
+
+
+@pytest.mark.parametrize("space, key, known", [
+    ('{"hidden_layers": [{"units": 8}], "learnign_rate": hp.choice("lr", [0.1, 0.01])}',
+     "'learnign_rate'", "activation, batch_size, hidden_layers, learning_rate, optimizer"),
+    ('{"hidden_layers": [{"units": 8}, hp.choice("more", [None, [{"units": 8, "dropotu": 0.1}]])]}',
+     "'hidden_layers[].dropotu'", "activation, dropout, repeat, units"),
+])
+def test_a_key_the_model_does_not_read_is_refused_at_load(tmp_path, space, key, known):
+    """Finding 5: a misspelt key was recorded, but every trial trained at the default."""
+    text = f"""
+        from hyperopt import hp
+        DATASET, MODEL, DEFAULTS = "fashion_mnist", "mlp", {{}}
+        SPACE = {space}
+    """
+    expected = (re.escape(f"SPACE has the key {key}, which the mlp model does not read") + ".*"
+                + re.escape(f"it reads there: {known}"))
+    with pytest.raises(SpaceFileError, match=expected):
         load_space_file(write_space(tmp_path / "s.py", text=text))

@@ -92,8 +92,8 @@ def test_a_conditional_hyperparameter_is_logged_only_where_active(tmp_path):
         MODEL = "mlp"
         DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1,
                     "max_train_samples": None}
-        SPACE = {"extra": hp.choice("extra", [
-                     None, {"units": hp.quniform("extra_units", 8, 32, 8)}]),
+        SPACE = {"hidden_layers": [{"units": 8}, hp.choice("extra", [
+                     None, {"units": hp.quniform("extra_units", 8, 32, 8)}])],
                  "learning_rate": 0.01}
         """))
     records = [trial(space, 0, {"extra": 0}), trial(space, 1, {"extra": 1, "extra_units": 16.0})]
@@ -168,3 +168,19 @@ def test_the_hparams_dashboard_serves_the_search(tmp_path, space, records):
     objective = {m["name"]["tag"]: m["value"] for m in groups["trial-0001"]["metricValues"]}
     assert objective["objective/val_accuracy"] == pytest.approx(0.9)
     assert groups["trial-0002"]["sessions"][0]["status"] == "STATUS_FAILURE"
+
+
+def test_a_run_whose_record_changed_is_written_anew(tmp_path, space, records):
+    """Finding 8 of the hostile test: after a record number was reused, TensorBoard kept the old
+    trial's hyperparameters."""
+    tensorboard_logs.sync(tmp_path, records[:2], space, HEADS)
+    run = tmp_path / "tensorboard" / tensorboard_logs.run_name(1)
+    changed = trial(space, 1, {"units": 8.0, "dropout": 0, "activation": 0,
+                               "learning_rate": 0.002}, loss=0.4)
+    assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 1
+    hparams = metadata.parse_session_start_info_plugin_data(
+        plugin_data(accumulate(run), metadata.SESSION_START_INFO_TAG)).hparams
+    assert hparams["units"].number_value == 8 and hparams["activation"].string_value == "relu"
+    assert len(list(run.glob("events.*"))) == 1  # the old run's events are gone
+    assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 0
+    assert not list(tmp_path.glob(".*.tmp"))

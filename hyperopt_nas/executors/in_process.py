@@ -3,6 +3,8 @@ TensorFlow keeps some memory from every trial (``pool.py`` says why that matters
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -10,13 +12,15 @@ from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 class InProcessExecutor(Executor):
     slots = 1
 
-    def __init__(self, setup: DataSetup):
-        self.setup = setup
+    def __init__(self, setup: DataSetup, log_path: Path | None = None):
+        self.setup, self.log_path = setup, log_path
         self.runner: TrialRunner | None = None
         self._pending: TrialSpec | None = None
 
     def start(self) -> None:
         if self.runner is None:
+            import neural_net
+            neural_net.import_tensorflow_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
 
     def submit(self, spec: TrialSpec) -> None:

@@ -82,14 +82,14 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
             search_plots.plot_all(records, results_dir)
         except Exception as e:
             problems.append(f"the search plots were not refreshed ({type(e).__name__}: {e})")
+    from hyperopt_nas import data_loaders
+    from hyperopt_nas.space_files import load_space_file
+    newest = max(records, key=lambda r: r.number)
     if tensorboard and not state.get("no_tensorboard"):
         try:
-            from hyperopt_nas import data_loaders
             from hyperopt_nas.outputs import tensorboard_logs
-            from hyperopt_nas.space_files import load_space_file
-            space_file = load_space_file(space_path)
-            tensorboard_logs.sync(results_dir, records, space_file,
-                                  list(data_loaders.DATASETS[space_file.dataset].heads))
+            tensorboard_logs.sync(results_dir, records, load_space_file(space_path),
+                                  list(data_loaders.record_info(newest).heads))
         except ImportError as e:
             state["no_tensorboard"] = True
             problems.append(f"TensorBoard logs are not written: {e}. Install tensorboard (it is "
@@ -102,8 +102,10 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
         if key != state.get("best_drawn"):
             try:
                 reports.check_graphviz()
-                reports.plot_model_graph(best[0].params, best[0].model, best[0].dataset,
-                                         results_dir / reports.BEST_MODEL_PNG)
+                reports.plot_model_graph(best[0].params, load_space_file(space_path).builder(),
+                                         data_loaders.record_info(best[0]),
+                                         results_dir / reports.BEST_MODEL_PNG,
+                                         title=reports.best_title(best[0]))
                 state["best_drawn"] = key
             except reports.GraphvizMissing as e:
                 state["no_graphviz"] = True

@@ -15,6 +15,7 @@ from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 logger = logging.getLogger(__name__)
 
 BEST_MODEL_PNG = "best_model.png"
+TITLE_FONT_SIZE = 20
 DEMO_MODEL_PNG = "demo_model.png"
 PARAMS_COLUMN_WIDTH = 100
 PLOT_DPI = 96
@@ -154,22 +155,32 @@ def check_graphviz() -> None:
                               "sudo apt-get install graphviz")
 
 
-def plot_model_graph(params: dict[str, Any], model_name: str, dataset: str, path: Path) -> Path:
-    """Build the network of ``params`` and draw it, with tensor shapes, to ``path`` (PNG)."""
+def best_title(record: TrialRecord) -> str:
+    """The caption of a trial's model drawing: which trial, and how it scored."""
+    return (f"trial {record.number}: validation accuracy {record.score:.4f}"
+            + (f" ({record.dataset}, {record.model})"))
+
+
+def plot_model_graph(params: dict[str, Any], builder: Any, info: Any, path: Path,
+                     title: str | None = None) -> Path:
+    """Build the network of ``params`` (``builder``: ``SpaceFile.builder()``; ``info``: the
+    data's ``DatasetInfo``) and draw it, with tensor shapes, to ``path`` (PNG)."""
     import keras
 
-    from hyperopt_nas import data_loaders
     import neural_net
 
     check_graphviz()
-    info = data_loaders.dataset_info(dataset)
-    builder = neural_net.model_builder(model_name)
     cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
     try:
         model, _ = builder(params, info, cpu)
-        keras.utils.plot_model(model, to_file=str(path), show_shapes=True,
-                               show_layer_names=False, show_layer_activations=True,
-                               dpi=PLOT_DPI)
+        dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=False,
+                                       show_layer_activations=True, expand_nested=True,
+                                       dpi=PLOT_DPI)
+        if title:
+            dot.set_label(title)
+            dot.set_labelloc("t")
+            dot.set_fontsize(TITLE_FONT_SIZE)
+        dot.write_png(str(path))
     finally:
         keras.backend.clear_session()
     return path

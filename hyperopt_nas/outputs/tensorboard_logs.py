@@ -22,8 +22,10 @@ half-written run. Logs are derived data: deleting ``tensorboard/`` and running
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 from datetime import datetime
 import shutil
 import tempfile
@@ -193,19 +195,42 @@ def _start_time(record: TrialRecord) -> float:
         return 0.0
 
 
+DIGEST = "record.sha256"  # in a run's folder: the record it was written from (TensorBoard
+# reads only event files)
+
+
+def record_digest(record: TrialRecord) -> str:
+    return hashlib.sha256(record.to_json().encode()).hexdigest()
+
+
 def write_trial(log_dir: Path, record: TrialRecord, space_file: SpaceFile) -> bool:
-    """Write one trial's run unless it is there already; returns whether it was written."""
+    """Write one trial's run unless it is there already, from the same record; returns whether
+    it was written. A run whose record changed (a number given again by an older version, a
+    record edited by hand) is written anew."""
     final = log_dir / run_name(record.number)
+    digest = record_digest(record)
     if final.exists():
-        return False
+        try:
+            if (final / DIGEST).read_text().strip() == digest:
+                return False
+        except OSError:
+            pass  # written by an earlier version, or torn: write it anew
     log_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_name(record.number)}.", suffix=".tmp",
                                     dir=log_dir.parent))
+    old = None
     try:
         _write(staging, trial_events(record, space_file))
+        (staging / DIGEST).write_text(digest + "\n")
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{run_name(record.number)}.", suffix=".tmp",
+                                        dir=log_dir.parent))
+            os.replace(final, old / "run")
         staging.rename(final)  # TensorBoard sees the whole run or none of it
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     return True
 
 

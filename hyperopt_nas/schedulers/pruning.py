@@ -64,7 +64,7 @@ class PruneRule:
                          tuple(tuple(float(v) for v in c) for c in curves if c))
 
 
-def reference_curves(records: list, dataset: str, epochs: int) -> list[list[float]]:
+def reference_curves(records: list, epochs: int) -> list[list[float]]:
     """Earlier trials' per-epoch validation accuracy of the primary head, as pruning compares.
 
     A completed trial that early stopping ended before the last epoch keeps its best value for
@@ -74,10 +74,10 @@ def reference_curves(records: list, dataset: str, epochs: int) -> list[list[floa
     from hyperopt_nas import data_loaders
     from hyperopt_nas.trial_store import TrialStatus
 
-    info = data_loaders.DATASETS[dataset]
-    key = "val_" + neural_net.metric_key(info, info.primary_head, "accuracy")
     curves = []
     for r in records:
+        info = data_loaders.record_info(r)
+        key = "val_" + neural_net.metric_key(info, info.primary_head, "accuracy")
         curve = list(r.history.get(key, []))
         if not curve or r.status == TrialStatus.FAILED:
             continue
