@@ -57,23 +57,38 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hyperopt_optimize.py", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="search", choices=COMMANDS,
-                        help="search (the default); rank the trials; plot the search and the "
-                             "best model (and write the TensorBoard logs); report: write "
-                             "report.html; describe the space; retrain the best (or --trial N) "
-                             "configuration on training plus validation data and save it")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"),
-                        help="where trials are saved and read (default: results/)")
+def _common(parser: argparse.ArgumentParser, results: bool = True) -> None:
+    if results:
+        parser.add_argument("--results-dir", type=Path, default=Path("results"),
+                            help="where trials are saved and read (default: results/)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
 
-    search = parser.add_argument_group("search")
-    search.add_argument("--space", type=Path, default=None,
-                        help="search-space file (default: the one the trials already in the "
-                             "results folder used, else search_spaces/cifar100.py)")
+
+def _space_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--space", type=Path, default=None, help=f"search-space file ({default})")
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding the dataset's official files, read from there "
+                             "only (default: Keras' cache ~/.keras/datasets, else a download)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=Path(sys.argv[0]).name or "hyperopt_optimize.py", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Each command has its own options: hyperopt_optimize.py COMMAND --help. Without "
+               "a command, the options are search's.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    search = commands.add_parser(
+        "search", help="run or resume a search (the default command)",
+        description="Run or resume a search: every trial is saved as it ends; relaunching the "
+                    "same command continues it.")
+    _common(search)
+    _space_option(search, "default: the one the trials already in the results folder used, "
+                          "else search_spaces/cifar100.py")
+    _data_dir_option(search)
     search.add_argument("--max-evals", type=positive_int, default=None,
                         help="total number of trials in the results folder, earlier runs "
                              "included; a relaunch continues up to it (default: until Ctrl-C)")
@@ -88,9 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: the space file's, usually all)")
     search.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the validation split and of every trial (default: 0)")
-    search.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding the dataset's official files (default: Keras' "
-                             "cache ~/.keras/datasets, else a download)")
     search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
                         help="stop after this many failed trials in a row (default: 3)")
     search.add_argument("--executions-per-trial", type=positive_int, default=1,
@@ -164,13 +176,45 @@ def build_parser() -> argparse.ArgumentParser:
                              "search would select; under --backend spark, --cv or "
                              "--executions-per-trial every trial is)")
 
-    rank = parser.add_argument_group("rank")
+
+    rank = commands.add_parser("rank", help="the best trials, as a table (or JSON, CSV)",
+                               description="The trials of a results folder, best first.")
+    _common(rank)
     rank.add_argument("--top", type=positive_int, default=10, help="rows to show (default: 10)")
     rank.add_argument("--json", action="store_true", help="full records as JSON, for scripts")
-    retrain = parser.add_argument_group("retrain")
+    rank.add_argument("--csv", action="store_true",
+                      help="every trial as one CSV row (scores, time, each hyperparameter), "
+                           "best first, for a spreadsheet or pandas")
+    rank.add_argument("--wide", action="store_true",
+                      help="do not cut the hyperparameter column to the terminal's width")
+
+    for name, text in (("plot", "the search plots, model graphs and TensorBoard logs"),
+                       ("report", "results/report.html: one page on the search")):
+        command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:])
+        _common(command)
+        _space_option(command, "default: the one the folder's trials used")
+
+    describe = commands.add_parser("describe", help="every hyperparameter of a space, and how "
+                                                    "many combinations it has")
+    _common(describe, results=False)
+    _space_option(describe, "default: search_spaces/cifar100.py")
+
+    retrain = commands.add_parser(
+        "retrain", help="the best (or --trial N) configuration on training plus validation "
+                        "data, saved")
+    _common(retrain)
+    _data_dir_option(retrain)
     retrain.add_argument("--trial", type=int, default=None,
                          help="the trial to retrain (default: the best)")
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; without a command (or with options only) it is ``search``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["search", *argv]
+    return build_parser().parse_args(argv)
 
 
 def _raise_interrupt(signum, frame):
@@ -305,10 +349,15 @@ def command_rank(args) -> int:
     from hyperopt_nas.trial_store import TrialStore
 
     records = TrialStore(_results_folder(args)).load_records()
-    if args.json:
+    if args.csv:
+        sys.stdout.write(reports.rank_csv(records))
+    elif args.json:
         print(reports.rank_json(records, args.top))
     else:
-        print(reports.rank_table(records, args.top))
+        import shutil
+        width = (shutil.get_terminal_size().columns if sys.stdout.isatty() and not args.wide
+                 else None)
+        print(reports.rank_table(records, args.top, width))
     return 0
 
 
@@ -444,7 +493,7 @@ def command_retrain(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported

@@ -10,7 +10,10 @@ the search differs. A search's clock starts when it is called, with TensorFlow a
 Keras Tuner's with the data in memory, ours loads its data itself (a few seconds that its trials'
 end times include, its ``--timeout`` budget not: that starts at its first trial). Our searches
 pay for their own bookkeeping inside the budget (saving each trial, and evaluating on the test
-split each trial that beats all before it, as the tool does), Keras Tuner its checkpoints. Our
+split each trial that beats all before it, as the tool does), Keras Tuner its checkpoints. Ours
+run at the tool's defaults: trials train in a worker process (its start-up, TensorFlow's import
+and the data's loading, inside the budget), and the pictures, best_model.png and TensorBoard logs
+are refreshed in the background during the search, as a user gets them. Our
 search tries the space file's START_POINTS[0] first; Keras Tuner's RandomSearch,
 BayesianOptimization and Hyperband draw every trial at random and cannot be given a first point
 (only its GridSearch starts at the defaults): an advantage that our users have and Keras Tuner's
@@ -71,9 +74,9 @@ PATIENCE = 3
 def ours(variant: str, args, seed: int, folder: Path) -> dict:
     settings = SearchSettings(
         space_path=SPACE, results_dir=folder / f"ours-{variant}-{seed}", epochs=args.epochs,
-        max_train_samples=args.samples, seed=seed, timeout_s=args.budget_s, isolation="none",
-        data_dir=data_loaders.DEBIAN_FASHION_MNIST,
-        plot_best=False, plot_search=False, tensorboard=False,
+        max_train_samples=args.samples, seed=seed, timeout_s=args.budget_s,
+        data_dir=data_loaders.DEBIAN_FASHION_MNIST,  # otherwise the tool's defaults: a worker
+        # process, pictures, best_model.png and TensorBoard logs refreshed in the background
         prune=PruneRule("median") if variant == "prune" else PruneRule(),
         schedule="hyperband" if variant == "hyperband" else "none")
     started = time.time()

@@ -1,0 +1,66 @@
+"""Neural architecture search with hyperopt on Keras: the Python API.
+
+    import hyperopt_nas
+
+    if __name__ == "__main__":  # worker processes import a script again: guard its search
+        summary = hyperopt_nas.search("search_spaces/fashion_mnist_cnn.py", max_evals=20,
+                                      epochs=3, results_dir="results")
+        print(summary.best.number, summary.best.score)
+        table = hyperopt_nas.results_table("results")  # a pandas DataFrame with pandas installed
+        hyperopt_nas.retrain.retrain("results")        # best trial on train + validation, saved
+        model = hyperopt_nas.load_model("results")     # that saved Keras model
+
+``search`` takes the command line's options as keyword arguments (``SearchSettings`` lists them:
+``max_evals``, ``epochs``, ``max_train_samples``, ``seed``, ``workers``, ``gpus``, ``timeout_s``,
+``prune``, ``schedule``, ``backend``...). Importing this package loads no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["search", "results_table", "best_config", "load_model", "SearchSettings",
+           "SearchSummary"]
+_LAZY = {"SearchSettings": "hyperopt_nas.engine", "SearchSummary": "hyperopt_nas.engine",
+         "best_config": "hyperopt_nas.retrain", "load_model": "hyperopt_nas.retrain"}
+
+
+def __getattr__(name: str) -> Any:  # the heavier names, imported when first used
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")
+
+
+def search(space: str | Path, results_dir: str | Path = "results",
+           say: Callable[[str], None] = print, **options: Any):
+    """Run (or resume) a search of the space file ``space`` into ``results_dir``; returns a
+    ``SearchSummary`` (``completed``, ``total``, ``best``: the best trial's record)."""
+    from hyperopt_nas.engine import SearchSettings, run_search
+    known = {f.name for f in dataclasses.fields(SearchSettings)} - {"space_path", "results_dir"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"search() got unknown options {unknown}; it takes: "
+                        f"{', '.join(sorted(known))}.")
+    for name in ("data_dir",):
+        if options.get(name) is not None:
+            options[name] = Path(options[name])
+    settings = SearchSettings(space_path=Path(space), results_dir=Path(results_dir), **options)
+    return run_search(settings, say=say)
+
+
+def results_table(results_dir: str | Path = "results"):
+    """The trials of a results folder, one row each, best first: a pandas DataFrame when pandas
+    is installed, else a list of dicts (the same columns as ``rank --csv``)."""
+    from hyperopt_nas.outputs.reports import table_rows
+    from hyperopt_nas.trial_store import StoreError, TrialStore
+    if not Path(results_dir).is_dir():
+        raise StoreError(f"{results_dir} is not a results folder: run a search first.")
+    rows = table_rows(TrialStore(results_dir).load_records())
+    try:
+        import pandas
+    except ImportError:
+        return rows
+    return pandas.DataFrame(rows)

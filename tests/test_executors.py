@@ -62,7 +62,8 @@ def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashi
     assert ok.ok and 0 <= ok.loss <= 1 and ok.epochs_run == 2
     assert ok.loss == pytest.approx(again.loss)  # same spec, same seed: same result
     assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100,
-                             "data_source": str(fashion_dir)}
+                             "data_source": str(fashion_dir), "input_shape": [28, 28, 1],
+                             "heads": {"label": 10}}
     assert "test_accuracy" in ok.metrics["label"]
     assert "test_accuracy" not in untested.metrics["label"]  # nothing beats a loss of 0
     assert not bad.ok and "activation must be one of" in bad.error
@@ -184,6 +185,7 @@ def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
     [record] = TrialStore(tmp_path / "results").load_records()
     assert record.status == TrialStatus.FAILED and "killed by SIGKILL" in record.error
     assert "FAILED (the trial's process was killed by SIGKILL" in "\n".join(lines)
-    settings.max_evals, settings.epochs = 2, 2  # the search goes on with a fresh worker
+    # The search goes on with a fresh worker (fewer epochs, so it ends: other trials' scores).
+    settings.max_evals, settings.epochs, settings.reuse_trials = 2, 2, True
     summary = run_search(settings, say=lines.append)
     assert summary.total == 2 and summary.best.status == TrialStatus.OK

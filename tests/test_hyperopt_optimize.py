@@ -43,15 +43,31 @@ def slow_space(tmp_path):
     return write_space(tmp_path / "slow_space.py", epochs=150)
 
 
-def test_help_explains_each_option():
-    out = run_cli(["--help"], cwd=ROOT)
-    assert out.returncode == 0
+def test_each_command_has_its_own_help_and_options(tmp_path):
+    """Issue 17: every command printed the same 120-line help and took every option."""
+    top = run_cli(["--help"], cwd=ROOT)
+    assert top.returncode == 0
+    for command in ("search", "rank", "plot", "report", "describe", "retrain"):
+        assert command in top.stdout
+    search = run_cli(["search", "--help"], cwd=ROOT).stdout
     for option in ("--space", "--max-evals", "--algo", "--results-dir", "--epochs",
                    "--max-train-samples", "--seed", "--data-dir", "--max-consecutive-failures",
-                   "--top", "--json", "--backend", "--parallelism", "--spark-master",
+                   "--backend", "--parallelism", "--spark-master", "--workers", "--gpus",
                    "--prune", "--prune-percentile", "--startup-trials", "--schedule",
-                   "--no-tensorboard", "report"):
-        assert option in out.stdout
+                   "--no-tensorboard", "--reuse-trials"):
+        assert option in search
+    rank, plot = (run_cli([c, "--help"], cwd=ROOT).stdout for c in ("rank", "plot"))
+    assert rank != plot and "--top" in rank and "--csv" in rank and "--max-evals" not in rank
+    assert "--top" not in plot and "--space" in plot
+    refused = run_cli(["rank", "--epochs", "5", "--prune", "median", "--results-dir",
+                       str(tmp_path)], cwd=tmp_path)
+    assert refused.returncode == 2 and "unrecognized arguments: --epochs 5 --prune median" \
+        in refused.stderr
+    console = shutil.which("hyperopt-nas", path=os.path.dirname(sys.executable))
+    assert console is not None, "pip install -e . installs the hyperopt-nas command"
+    installed = subprocess.run([console, "rank", "--help"], capture_output=True, text=True,
+                               timeout=120).stdout
+    assert installed.startswith("usage: hyperopt-nas rank") and "--csv" in installed
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
@@ -184,10 +200,10 @@ def test_bad_space_file_is_a_clear_error(tmp_path):
 def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, capsys):
     import hyperopt_optimize
     with pytest.raises(SystemExit) as exit_:
-        hyperopt_optimize.build_parser().parse_args([option, value])
+        hyperopt_optimize.parse_args([option, value])
     assert exit_.value.code == 2
     assert f"argument {option}: must be a" in capsys.readouterr().err
-    assert hyperopt_optimize.build_parser().parse_args([option, "2.5"]).__dict__[
+    assert hyperopt_optimize.parse_args([option, "2.5"]).__dict__[
         option[2:].replace("-", "_")] == 2.5
 
 
@@ -203,7 +219,7 @@ def test_an_option_without_its_mode_is_refused(given, mode, tmp_path, capsys, mo
     import hyperopt_optimize
     from hyperopt_nas import engine as search_loop
     monkeypatch.setattr(search_loop, "run_search", lambda *a, **k: pytest.fail("searched"))
-    args = hyperopt_optimize.build_parser().parse_args(
+    args = hyperopt_optimize.parse_args(
         [*given, "--results-dir", str(tmp_path / "r")])
     assert hyperopt_optimize.command_search(args) == hyperopt_optimize.EXIT_FATAL
     assert f"{given[-2]} applies only with {mode}" in capsys.readouterr().err
@@ -218,7 +234,7 @@ def test_options_with_their_mode_reach_the_search(tmp_path, monkeypatch):
     monkeypatch.setattr(search_loop, "run_search",
                         lambda settings: seen.append(settings) or search_loop.SearchSummary(
                             0, 0, None))
-    parse = hyperopt_optimize.build_parser().parse_args
+    parse = hyperopt_optimize.parse_args
     for argv in (["--prune", "percentile", "--prune-percentile", "10", "--prune-warmup", "1",
                   "--prune-min-trials", "5"],
                  ["--prune", "median"], ["--backend", "spark", "--parallelism", "4"], []):

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 BEST_MODEL_PNG = "best_model.png"
 TITLE_FONT_SIZE = 20
 DEMO_MODEL_PNG = "demo_model.png"
-PARAMS_COLUMN_WIDTH = 100
+MIN_PARAMS_WIDTH = 20  # a terminal narrower than the table still shows this much
 PLOT_DPI = 96
 
 
@@ -108,7 +108,9 @@ def _varying_keys(flat: list[dict[str, Any]]) -> set[str]:
     return {k for k in keys if len({repr(row.get(k)) for row in flat}) > 1}
 
 
-def rank_table(records: list[TrialRecord], top: int | None = 10) -> str:
+def rank_table(records: list[TrialRecord], top: int | None = 10,
+               width: int | None = None) -> str:
+    """The ranking as text; each line cut to ``width`` characters when given (a terminal's)."""
     rows = ranked(records)
     if not rows:
         return "No completed trial yet."
@@ -124,12 +126,13 @@ def rank_table(records: list[TrialRecord], top: int | None = 10) -> str:
         primary = next(iter(r.metrics.values()), {})
         test = primary.get("test_accuracy")
         params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
-        if len(params) > PARAMS_COLUMN_WIDTH:
-            params = params[:PARAMS_COLUMN_WIDTH - 3] + "..."
         mark = "~" if r.number in tied else " "
-        lines.append(f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
-                     f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
-                     f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
+        line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
+                f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
+                f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
+        if width is not None and len(line) > max(width, len(header) + MIN_PARAMS_WIDTH):
+            line = line[:max(width, len(header) + MIN_PARAMS_WIDTH) - 3] + "..."
+        lines.append(line)
     failed = sum(r.status == TrialStatus.FAILED for r in records)
     lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the test "
                  "accuracy is reported, never used to select)"
@@ -184,3 +187,33 @@ def plot_model_graph(params: dict[str, Any], builder: Any, info: Any, path: Path
     finally:
         keras.backend.clear_session()
     return path
+
+
+def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
+    """One flat row per trial, best first (then failed trials): its number, status, scores,
+    time and every hyperparameter (``param.<path>``, as ``rank`` names them)."""
+    order = ranked(records)
+    order += sorted((r for r in records if r not in order), key=lambda r: r.number)
+    rows = []
+    for r in order:
+        primary = next(iter(r.metrics.values()), {}) if r.metrics else {}
+        row = {"number": r.number, "status": r.status.value, "val_accuracy": r.score,
+               "test_accuracy": primary.get("test_accuracy"), "epochs_run": r.epochs_run,
+               "wall_time_s": r.wall_time_s, "started_at": r.started_at, "seed": r.seed,
+               "trial_seed": r.trial_seed, "dataset": r.dataset, "model": r.model,
+               "error": r.error}
+        row.update({f"param.{k}": v for k, v in flatten_params(r.params).items()})
+        rows.append(row)
+    return rows
+
+
+def rank_csv(records: list[TrialRecord]) -> str:
+    import csv
+    import io
+    rows = table_rows(records)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -1,0 +1,66 @@
+"""The Python API: hyperopt_nas.search and hyperopt_nas.results_table."""
+
+import csv
+import io
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import ROOT
+
+import hyperopt_nas
+from hyperopt_nas.outputs import reports
+from hyperopt_nas.trial_store import TrialStore
+
+COLUMNS = ["number", "status", "val_accuracy", "test_accuracy", "epochs_run", "wall_time_s"]
+
+
+def test_search_from_python_and_the_table_of_its_trials(tmp_path, tiny_space, fashion_dir,
+                                                        monkeypatch):
+    lines = []
+    summary = hyperopt_nas.search(tiny_space, tmp_path / "results", say=lines.append,
+                                  max_evals=3, data_dir=str(fashion_dir), isolation="none",
+                                  plot_best=False, plot_search=False, tensorboard=False)
+    assert summary.total == 3 and summary.best is not None and len(lines) >= 4
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as without pandas: plain rows
+    rows = hyperopt_nas.results_table(tmp_path / "results")
+    assert [row["number"] for row in rows][0] == summary.best.number
+    assert all(c in rows[0] for c in COLUMNS)
+    assert rows[0]["param.hidden_layers.0.units"] == summary.best.params["hidden_layers"][0][
+        "units"]
+    records = TrialStore(tmp_path / "results").load_records()
+    parsed = list(csv.DictReader(io.StringIO(reports.rank_csv(records))))
+    assert [int(r["number"]) for r in parsed] == [row["number"] for row in rows]
+    assert list(parsed[0])[:len(COLUMNS)] == COLUMNS
+
+
+def test_the_table_is_a_dataframe_with_pandas(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    from test_trial_store import make_record
+    store = TrialStore(tmp_path)
+    for number, loss in ((0, 0.3), (1, 0.1)):
+        store.save_record(make_record(number, loss))
+    table = hyperopt_nas.results_table(tmp_path)
+    assert isinstance(table, pandas.DataFrame) and list(table["number"]) == [1, 0]
+
+
+def test_an_unknown_option_is_named():
+    with pytest.raises(TypeError, match=r"unknown options \['max_eval'\]; it takes: .*max_evals"):
+        hyperopt_nas.search("space.py", max_eval=3)
+
+
+def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path, tiny_space, fashion_dir):
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import hyperopt_nas
+        hyperopt_nas.search({str(tiny_space)!r}, {str(tmp_path / "results")!r}, max_evals=1,
+                            data_dir={str(fashion_dir)!r}, plot_best=False, plot_search=False,
+                            tensorboard=False)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr

@@ -1,0 +1,62 @@
+"""Outputs off the critical path: the coalescing background refresh, and the search's end."""
+
+import threading
+import time
+
+from hyperopt_nas.engine import SearchSettings, run_search
+from hyperopt_nas.outputs.refresher import Refresher
+from hyperopt_nas.trial_store import TrialStore
+
+
+def test_notifications_during_a_refresh_coalesce_into_one_more():
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def work():
+        runs.append(len(runs))
+        started.set()
+        release.wait(10)
+
+    refresher = Refresher(work)
+    refresher.notify()
+    assert started.wait(10)
+    begun = time.monotonic()
+    for _ in range(3):  # three trials end while the first refresh draws
+        refresher.notify()
+    assert time.monotonic() - begun < 0.5  # notify never waits for the drawing
+    release.set()
+    refresher.close()
+    assert runs == [0, 1]  # the first, then one of the latest state
+
+
+def test_a_failing_refresh_is_a_warning_and_the_next_one_runs(caplog):
+    calls = []
+    done = threading.Event()
+
+    def work():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no space left for the picture")
+        done.set()
+
+    refresher = Refresher(work)
+    refresher.notify()
+    while not calls:
+        time.sleep(0.01)
+    refresher.notify()
+    refresher.close()
+    assert done.is_set() and len(calls) == 2
+    assert "no space left for the picture" in caplog.text and "the search goes on" in caplog.text
+
+
+def test_the_end_of_a_search_waits_for_the_pictures_of_its_last_trial(tmp_path, tiny_space,
+                                                                      fashion_dir):
+    settings = SearchSettings(space_path=tiny_space, results_dir=tmp_path / "results",
+                              data_dir=fashion_dir, max_evals=3, isolation="none",
+                              plot_best=False, tensorboard=True, plot_search=True)
+    run_search(settings, say=lambda line: None)
+    store = TrialStore(tmp_path / "results")
+    last_saved = max(p.stat().st_mtime for p in store.record_paths())
+    progress = tmp_path / "results" / "search_progress.png"
+    assert progress.stat().st_mtime >= last_saved  # drawn after the last trial was saved
+    runs = sorted(p.name for p in (tmp_path / "results" / "tensorboard").glob("trial-*"))
+    assert runs == ["trial-0000", "trial-0001", "trial-0002"]
