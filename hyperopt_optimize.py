@@ -173,9 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--test-every-trial", action="store_true",
                         help="evaluate every trial on the test split (default: only a trial "
                              "that beats all earlier ones by validation accuracy, the model the "
-                             "search would select; under --backend spark, --cv or "
-                             "--executions-per-trial every trial is)")
-
+                             "search would select; under --cv or --executions-per-trial "
+                             "every trial is)")
 
     rank = commands.add_parser("rank", help="the best trials, as a table (or JSON, CSV)",
                                description="The trials of a results folder, best first.")

@@ -394,8 +394,9 @@ class Search:
                                    time.monotonic() - self.started)
         if record.loss is not None and (self.best is None or record.loss < self.best.loss):
             self.best = record
-        self.say(progress_line(record, self.best, len(self.records), s.max_evals,
-                               time.monotonic() - self.started))
+        elapsed = time.monotonic() - self.started
+        self.say(progress_line(record, self.best, len(self.records), s.max_evals, elapsed,
+                               self._eta(elapsed)))
         if self.completed == 1:
             warn_small_validation(record, self.say)
         if self.outputs is not None:
@@ -415,6 +416,15 @@ class Search:
                 f"{self.failures_in_a_row} trials failed in a row; stopping. The last error: "
                 f"{record.error}. Each failed_trial-*.json in {self.store.dir} holds its "
                 "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
+
+    def _eta(self, elapsed: float) -> float | None:
+        """Seconds until the search ends, at this run's pace: None without a budget."""
+        s = self.settings
+        left = [] if s.timeout_s is None else [max(0.0, s.timeout_s - elapsed)]
+        if s.max_evals is not None and self.completed:
+            remaining = max(0, s.max_evals - len(self.records))
+            left.append(remaining * elapsed / self.completed)
+        return min(left) if left else None
 
     def _resuming_from(self) -> set[int]:
         return {f.job.parent.number for f in self.in_flight.values()
@@ -469,7 +479,8 @@ def _clock(seconds: float) -> str:
 
 
 def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
-                  max_evals: int | None, elapsed_s: float | None = None) -> str:
+                  max_evals: int | None, elapsed_s: float | None = None,
+                  eta_s: float | None = None) -> str:
     count = f"{total}/{max_evals}" if max_evals else f"{total}"
     if record.status == TrialStatus.FAILED:
         score = f"FAILED ({record.error})"
@@ -487,7 +498,27 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
             f"{record.wall_time_s:.1f} s")
     if elapsed_s is not None:
         line += f" | elapsed {_clock(elapsed_s)}"
+    if eta_s is not None and (max_evals is None or total < max_evals):
+        line += f" | ETA {_clock(eta_s)}"
     return line
+
+
+def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, Any],
+           store: TrialStore) -> str:
+    """What the search is about to do, in one line."""
+    s = settings
+    where = (f"Spark, {s.parallelism} at a time" if s.backend == "spark" else
+             "in this process" if s.isolation == "none" else
+             f"{s.workers} worker process{'es' if s.workers > 1 else ''}"
+             + (f" on GPUs {','.join(s.gpus)}" if s.gpus else ""))
+    until = " and ".join(part for part in (
+        f"{s.max_evals} trials" if s.max_evals else "",
+        f"{s.timeout_s:g} s" if s.timeout_s else "") if part) or "Ctrl-C"
+    subset = (f", {budget['max_train_samples']} training images"
+              if budget.get("max_train_samples") else "")
+    return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
+            f"{s.algo}: {budget['epochs']} epochs per trial{subset}, until {until}; trials "
+            f"train {where}; results in {store.dir}.")
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -581,6 +612,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
         try:
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()))
+            say(banner(settings, space_file, budget, store))
             say_restored(say, restored, best_record(list(records.values())), store)
             outputs = make_outputs(settings, space_file, store)
             search = Search(settings, space_file, store, restored, records, executor, proposer,

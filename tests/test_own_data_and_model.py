@@ -44,7 +44,8 @@ def test_own_data_and_model_are_searched_resumed_ranked_drawn_and_retrained(
     settings.max_evals = 3
     lines = []
     summary = run_search(settings, say=lines.append)  # in the default worker process
-    assert "Loaded 2 trials" in lines[0] and summary.total == 3
+    assert lines[0].startswith("Searching own.py (custom:own, custom) with tpe: 2 epochs")
+    assert "Loaded 2 trials" in lines[1] and summary.total == 3
     records = TrialStore(results).load_records()
     assert [r.status for r in records] == [TrialStatus.OK] * 3
     assert {r.dataset for r in records} == {"custom:own"} and records[0].model == "custom"

@@ -74,3 +74,40 @@ def test_learning_curves_show_one_panel_per_head(tmp_path):
     one_head = plots.plot_learning_curves(recorded_trials(), tmp_path / "one.png")
     both = plots.plot_learning_curves(two_heads, tmp_path / "two.png")
     assert png_size(both)[0] > 1.8 * png_size(one_head)[0]
+
+
+def test_numeric_choices_are_categories_and_wide_ranges_get_a_log_axis():
+    """Issue 17: dropout 0/0.1/0.2 and learning rates 0.001/0.01 were drawn as scatter on linear
+    axes, and log-uniform hyperparameters on linear axes."""
+    rng = np.random.default_rng(1)
+    records = [make_record(i, 0.5 - i / 100, params={
+        "dropout": [0.2, 0.0, 0.1][i % 3], "lr": [0.01, 0.001][i % 2],
+        "loguniform": float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-1)))),
+        "uniform": float(rng.uniform(0.3, 0.9))}) for i in range(12)]
+    cols = {c.name: c for c in plots.columns(records)[0]}
+    assert cols["dropout"].categorical and cols["dropout"].categories == ["0", "0.1", "0.2"]
+    assert cols["lr"].categorical and cols["lr"].categories == ["0.001", "0.01"]
+    assert not cols["loguniform"].categorical and cols["loguniform"].log
+    assert not cols["uniform"].categorical and not cols["uniform"].log
+    assert cols["dropout"].position(0.1) == 1.0
+
+
+def test_the_scatter_matrix_labels_rows_by_hyperparameter(tmp_path, monkeypatch):
+    """Issue 17: its first row's label read "val. acc." over a hyperparameter's axis."""
+    import matplotlib.figure
+    labels = []
+    real = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        for ax in fig.axes[:-1]:  # the last axes is the colour bar
+            labels.append((ax.get_ylabel(), ax.yaxis.get_label_position(),
+                           [t.get_text() for t in ax.texts]))
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    plots.plot_scatter_matrix(recorded_trials(), tmp_path / "m.png")
+    first = labels[0]  # row 0, column 0: the diagonal
+    assert first[0] == "val. acc." and first[1] == "right" and first[2] == ["optimizer"]
+    n = int(round(len(labels) ** 0.5))
+    assert [labels[i * n][0] for i in range(1, n)] == [c.name for c in
+                                                       plots.columns(recorded_trials())[0][1:n]]

@@ -8,7 +8,6 @@ from hyperopt_nas import data_loaders
 import neural_net
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
-from hyperopt_nas.space_files import load_space_file
 from hyperopt_nas.trial_store import TrialStatus
 
 # Scripted learning curves (validation accuracy per epoch) of three earlier trials.
@@ -68,11 +67,10 @@ def test_pruning_with_several_runs_per_trial_is_refused(tmp_path, tiny_space, fa
 
 
 def test_reference_curves_carry_early_stopped_trials_and_skip_failures(tmp_path):
-    space = load_space_file(write_space(tmp_path / "s.py"))
     records = [make_record(0, 0.3, history={"val_accuracy": [0.5, 0.7, 0.6]}),
                make_record(1, 0.4, TrialStatus.PRUNED, history={"val_accuracy": [0.2, 0.6]}),
                make_record(2, None, TrialStatus.FAILED, history={})]
-    curves = reference_curves(records, space.dataset, 5)
+    curves = reference_curves(records, 5)
     assert curves == [[0.5, 0.7, 0.7, 0.7, 0.7], [0.2, 0.6]]
 
 
@@ -116,14 +114,13 @@ def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion
     assert len(records) == 8
     pruned = [r for r in records if r.status == TrialStatus.PRUNED]
     assert pruned, "no trial was pruned"
-    loaded = load_space_file(space)
     if workers == 1:
         assert [r.extra["pruned_against"] for r in records] == [list(range(i)) for i in range(8)]
     else:
         assert records[1].extra["pruned_against"] == []  # trial 0 was running beside it
     for r in records:
         earlier = [e for e in records if e.number in r.extra["pruned_against"]]
-        judged = rule.with_reference(reference_curves(earlier, loaded.dataset, 4))
+        judged = rule.with_reference(reference_curves(earlier, 4))
         assert first_stop(judged, r.history["val_accuracy"]) == r.extra.get("pruned_at_epoch")
         if r.status == TrialStatus.PRUNED:
             assert r.epochs_run == r.extra["pruned_at_epoch"] < 4

@@ -500,3 +500,16 @@ def test_a_garbage_record_is_not_explained_as_a_killed_run(tmp_path, tiny_space,
     (next((tmp_path / "results").glob("*trial-0001.json"))).write_text("garbage")
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     assert "records cannot be read now" in caplog.text and "killed" not in caplog.text
+
+
+def test_the_console_says_what_the_search_will_do_and_when_it_ends(tmp_path, tiny_space,
+                                                                   fashion_dir):
+    summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    lines = out.splitlines()
+    assert lines[0] == (f"Searching tiny_space.py (fashion_mnist, mlp) with tpe: 2 epochs per "
+                        f"trial, until 3 trials; trials train in this process; results in "
+                        f"{tmp_path / 'results'}.")
+    trial_lines = [line for line in lines if line.startswith("trial ")]
+    assert all("| elapsed " in line for line in trial_lines)
+    assert all("| ETA " in line for line in trial_lines[:-1])
+    assert "ETA" not in trial_lines[-1]  # the last trial: nothing left

@@ -31,6 +31,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom:
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 9em; }
 .card .n { font-size: 1.6em; font-weight: 600; } .card .l { color: #666; font-size: 0.9em; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 0.5em 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.best td { background: #eef7ee; }
@@ -137,7 +138,7 @@ def _top_table(records: list[TrialRecord]) -> str:
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
             "head; only the hyperparameters that differ among them are shown."
             + (f" ~: {_e(tie_sentence(tie))}." if tie else "") + "</p>"
-            f"<table>{head}{''.join(body)}</table>")
+            f"<div class=scroll><table>{head}{''.join(body)}</table></div>")
 
 
 def _failures(records: list[TrialRecord]) -> str:
@@ -147,7 +148,8 @@ def _failures(records: list[TrialRecord]) -> str:
     rows = "".join(f'<tr><td class="num">{r.number}</td><td>{_e(_fmt(r.error))}</td></tr>'
                    for r in failed[-TOP:])
     return ("<h2>Failed trials</h2><p class=sub>Each <code>failed_trial-NNNN.json</code> holds "
-            f"the traceback.</p><table><tr><th>trial</th><th>error</th></tr>{rows}</table>")
+            f"the traceback.</p><div class=scroll><table><tr><th>trial</th><th>error</th></tr>"
+            f"{rows}</table></div>")
 
 
 def render(records: list[TrialRecord], results_dir: Path) -> str:

@@ -34,6 +34,9 @@ SCATTER_MAX_PARAMS = 6
 CURVES_TOP = 5
 EFFECTS_COLUMNS = 3
 NUMERIC_BINS = 4
+FEW_VALUES = 6  # a number taking at most this many values (an hp.choice of numbers, a coarse
+# quniform) is drawn as categories: one box or column per value
+LOG_SPAN = 20.0  # positive numbers spanning this factor or more get a log axis (loguniform)
 
 
 def _pyplot():
@@ -52,10 +55,22 @@ class Column:
     categorical: bool
     categories: list[str]
     importance: float
+    log: bool = False  # numbers drawn on a log axis
 
     def position(self, value: Any) -> float:
         """Where a value sits on an axis: categories at 0, 1, 2...; numbers as they are."""
-        return float(self.categories.index(str(value))) if self.categorical else float(value)
+        return float(self.categories.index(_label(value))) if self.categorical else float(value)
+
+
+def _label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _category_order(values: list[Any]) -> list[str]:
+    """Categories in their natural order: numbers by value, the rest by name."""
+    distinct = {_label(v): v for v in values}
+    numeric = all(_is_number(v) for v in distinct.values())
+    return sorted(distinct, key=(lambda k: float(distinct[k])) if numeric else None)
 
 
 def _is_number(value: Any) -> bool:
@@ -84,10 +99,12 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
         present = [(v, s) for v, s in zip(values, scores) if v is not None]
         if len({repr(v) for v, _ in present}) < 2:
             continue  # a constant tells nothing
-        categorical = not all(_is_number(v) for v, _ in present)
+        numeric = all(_is_number(v) for v, _ in present)
+        categorical = not numeric or len({v for v, _ in present}) <= FEW_VALUES
+        log = False
         if categorical:
-            categories = sorted({str(v) for v, _ in present})
-            groups = [np.array([s for v, s in present if str(v) == c]) for c in categories]
+            categories = _category_order([v for v, _ in present])
+            groups = [np.array([s for v, s in present if _label(v) == c]) for c in categories]
         else:
             categories = []
             numbers = np.array([float(v) for v, _ in present])
@@ -95,7 +112,8 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
             bins = np.searchsorted(edges, numbers)
             groups = [np.array([s for (_, s), b in zip(present, bins) if b == k])
                       for k in range(NUMERIC_BINS)]
-        out.append(Column(name, values, categorical, categories, eta_squared(groups)))
+            log = bool(numbers.min() > 0 and numbers.max() / numbers.min() >= LOG_SPAN)
+        out.append(Column(name, values, categorical, categories, eta_squared(groups), log))
     out.sort(key=lambda c: (-c.importance, c.name))
     return out, scores
 
@@ -160,11 +178,13 @@ def plot_effects(records: list[TrialRecord], path: Path) -> Path:
     for ax, col in zip(axes.flat, cols):
         pairs = [(v, s) for v, s in zip(col.values, scores) if v is not None]
         if col.categorical:
-            data = [[s for v, s in pairs if str(v) == c] for c in col.categories]
+            data = [[s for v, s in pairs if _label(v) == c] for c in col.categories]
             ax.boxplot(data, positions=range(len(data)))
             _categorical_ticks(ax, col, "x")
         else:
             ax.scatter([float(v) for v, _ in pairs], [s for _, s in pairs], s=16, alpha=0.8)
+            if col.log:
+                ax.set_xscale("log")
         ax.set_title(f"{col.name}\nimportance {col.importance:.2f} ({len(pairs)} trials)",
                      fontsize=9)
         ax.set_ylabel("validation accuracy", fontsize=8)
@@ -178,11 +198,14 @@ def plot_effects(records: list[TrialRecord], path: Path) -> Path:
 
 
 def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
+    """Each pair of the most important hyperparameters, coloured by validation accuracy; on
+    the diagonal, each against the accuracy (its scale on the right)."""
     plt = _pyplot()
     cols, scores = columns(records)
     cols = cols[:SCATTER_MAX_PARAMS]
     n = max(1, len(cols))
-    fig, axes = plt.subplots(n, n, figsize=(2.6 * n + 1.5, 2.6 * n), squeeze=False)
+    fig, axes = plt.subplots(n, n, figsize=(2.4 * n + 1.6, 2.4 * n + 0.6), squeeze=False,
+                             layout="constrained")
     if not cols:
         axes[0, 0].text(0.5, 0.5, "no hyperparameter varies yet", ha="center", va="center")
         axes[0, 0].axis("off")
@@ -190,11 +213,16 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
     for i, row_col in enumerate(cols):
         for j, col_col in enumerate(cols):
             ax = axes[i, j]
-            if i == j:  # the hyperparameter against the score
+            if i == j:  # the hyperparameter against the score, whose scale is on the right
                 pairs = [(col_col.position(v), s) for v, s in zip(col_col.values, scores)
                          if v is not None]
                 ax.scatter([p for p, _ in pairs], [s for _, s in pairs], s=10, color="0.3")
-                ax.set_ylabel("val. acc." if j == 0 else "", fontsize=8)
+                ax.yaxis.tick_right()
+                ax.yaxis.set_label_position("right")
+                ax.set_ylabel("val. acc.", fontsize=7)
+                if j == 0:  # the row's name, on the left as in every other row
+                    ax.annotate(row_col.name, xy=(-0.08, 0.5), xycoords="axes fraction",
+                                rotation=90, ha="right", va="center", fontsize=8)
             else:  # conditional hyperparameters: only trials where both are present
                 triples = [(col_col.position(a), row_col.position(b), s) for a, b, s in
                            zip(col_col.values, row_col.values, scores)
@@ -203,19 +231,29 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
                     xs, ys, ss = zip(*triples)
                     points = ax.scatter(xs, ys, c=ss, cmap="viridis", s=14,
                                         vmin=scores.min(), vmax=scores.max())
-                if j == 0:
-                    ax.set_ylabel(row_col.name, fontsize=8)
+                if row_col.log:
+                    ax.set_yscale("log")
                 if row_col.categorical:
                     _categorical_ticks(ax, row_col, "y")
-            if i == n - 1:
-                ax.set_xlabel(col_col.name, fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(row_col.name, fontsize=8)
+                elif not (i == 0 and j == 1):  # the row's scale is on its first panel (the
+                    ax.tick_params(labelleft=False)  # first row's: its second, the first is
+                    # the diagonal's)
+            if col_col.log:
+                ax.set_xscale("log")
             if col_col.categorical:
                 _categorical_ticks(ax, col_col, "x")
+            if i == n - 1:
+                ax.set_xlabel(col_col.name, fontsize=8)
+            else:  # the column's scale is on its bottom panel
+                ax.tick_params(labelbottom=False)
             ax.tick_params(labelsize=7)
     if points is not None:
         fig.colorbar(points, ax=axes, shrink=0.6, label="validation accuracy")
-    fig.suptitle(f"The {len(cols)} most important hyperparameters (diagonal: against the score)")
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.suptitle(f"The {len(cols)} most important hyperparameters (diagonal: against the "
+                 "validation accuracy)")
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
