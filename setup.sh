@@ -7,9 +7,10 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# graphviz: model graphs; dataset-fashion-mnist: the real data of the integration tests;
-# Java 17: Apache Spark, for --backend spark.
-APT_PACKAGES=(graphviz dataset-fashion-mnist openjdk-17-jre-headless)
+# graphviz: model graphs; dataset-fashion-mnist: the real data of the quick start and the
+# integration tests; Java 17: Apache Spark, for --backend spark; chromium: the tests look at
+# report.html through a headless browser.
+APT_PACKAGES=(graphviz dataset-fashion-mnist openjdk-17-jre-headless chromium)
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-venv python3-pip)
 fi
