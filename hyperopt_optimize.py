@@ -309,9 +309,9 @@ def command_search(args) -> int:
     summary = run_search(settings)
     if summary.best is not None:
         print(f"Best: trial {summary.best.number}, validation accuracy "
-              f"{summary.best.score:.4f}. `python hyperopt_optimize.py rank` lists the best "
-              "trials.")
+              f"{summary.best.score:.4f}.")
         _say_tie(settings.results_dir)
+        print(_next_commands(settings.results_dir))
     if summary.interrupted:
         return EXIT_INTERRUPTED
     if summary.completed and not summary.any_ok:
@@ -320,6 +320,18 @@ def command_search(args) -> int:
               file=sys.stderr)
         return EXIT_FATAL
     return 0
+
+
+def _next_commands(results_dir: Path) -> str:
+    """What to run next, for the results folder this search used."""
+    import shlex
+    me = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "hyperopt_optimize.py"
+    if me.endswith(".py"):
+        me = f"python {me}"
+    folder = ("" if results_dir == Path("results")
+              else f" --results-dir {shlex.quote(str(results_dir))}")
+    return (f"Next: {me} rank{folder}  (the best trials) | {me} report{folder}  (one page) | "
+            f"{me} retrain{folder}  (the best model, saved)")
 
 
 def _results_folder(args) -> Path:

@@ -190,7 +190,9 @@ def _params_of(hp) -> dict:
 
 
 TOOLS = {
-    "ours: tpe": lambda a, s, f, d: ours("default", a, s, f),
+    # At the tool's defaults since 2026-11-24; logs before that day ran ours in-process with
+    # no pictures (--isolation none --no-plot --no-tensorboard) under the name "ours: tpe".
+    "ours: defaults": lambda a, s, f, d: ours("default", a, s, f),
     "ours: tpe + prune median": lambda a, s, f, d: ours("prune", a, s, f),
     "ours: hyperband + tpe": lambda a, s, f, d: ours("hyperband", a, s, f),
     "keras tuner: bayesian": lambda a, s, f, d: keras_tuner_search("bayesian", a, s, f, d),

@@ -507,9 +507,9 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
            store: TrialStore) -> str:
     """What the search is about to do, in one line."""
     s = settings
-    where = (f"Spark, {s.parallelism} at a time" if s.backend == "spark" else
+    where = (f"on Spark, {s.parallelism} at a time" if s.backend == "spark" else
              "in this process" if s.isolation == "none" else
-             f"{s.workers} worker process{'es' if s.workers > 1 else ''}"
+             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}"
              + (f" on GPUs {','.join(s.gpus)}" if s.gpus else ""))
     until = " and ".join(part for part in (
         f"{s.max_evals} trials" if s.max_evals else "",

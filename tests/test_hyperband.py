@@ -118,3 +118,29 @@ def test_hyperband_refuses_what_it_cannot_combine_with(tmp_path, tiny_space, fas
     with pytest.raises(search_loop.FatalError, match="--cv"):
         search(make_settings(tmp_path, tiny_space, fashion_dir, schedule="hyperband",
                              cv_folds=3))
+
+
+def test_hyperband_fills_two_workers_and_promotes_only_whole_rungs(tmp_path, tiny_space,
+                                                                   fashion_dir):
+    """With two workers a promotion waits for its whole rung: every promoted configuration is
+    among the best of its rung, and started after every run of that rung had ended."""
+    from datetime import datetime
+    settings = make_settings(tmp_path, tiny_space, fashion_dir, max_evals=8, epochs=3,
+                             schedule="hyperband", isolation="process", workers=2)
+    summary, out = search(settings)
+    records = TrialStore(tmp_path / "results").load_records()
+    assert summary.total == 8 and {r.extra["worker"]["index"] for r in records} == {0, 1}
+    runs = [r for r in records if KEY in r.extra]
+    start = {r.number: datetime.fromisoformat(r.started_at).timestamp() for r in runs}
+    promotions = [r for r in runs if r.extra[KEY]["rung"] > 0]
+    assert promotions, "no configuration was promoted"
+    for r in promotions:
+        tag = r.extra[KEY]
+        rung = next(x for bracket in hyperband.brackets(3) for x in bracket
+                    if x.bracket == tag["bracket"] and x.index == tag["rung"])
+        below = [x for x in runs if x.extra[KEY]["iteration"] == tag["iteration"]
+                 and x.extra[KEY]["rung"] == tag["rung"] - 1]
+        best = sorted((x for x in below if x.loss is not None), key=lambda x: (x.loss, x.number))
+        assert tag["config"] in {x.extra[KEY]["config"] for x in best[:rung.size]}
+        ended = max(start[x.number] + x.wall_time_s for x in below)
+        assert start[r.number] >= ended - 1.0  # started_at is whole seconds

@@ -84,6 +84,7 @@ def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion
     assert proc.returncode == code
     if sig == signal.SIGINT:
         assert "Interrupted: trial 1 was discarded; 1 trials are saved" in rest
+        assert "Traceback" not in rest and "BrokenPipeError" not in rest  # finding 9
     store = TrialStore(results)
     assert [r.number for r in store.load_records()] == [0]
     assert store.load_trials()["numbers"] == [0]
@@ -113,6 +114,13 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
     out = run_cli(_search_args(tiny_space, results, fashion_dir, 3), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Best: trial" in out.stdout and (results / "best_model.png").exists()
+    assert f"rank --results-dir {results}" in out.stdout  # the next commands, for this folder
+    # TensorFlow's C++ and absl lines stay off the console (in tensorflow.log), counted:
+    noise = [line for line in (out.stdout + out.stderr).splitlines()
+             if line[:5] in ("I0000", "W0000", "E0000") or "absl::" in line
+             or "oneDNN" in line or "cuda" in line.lower()]
+    assert noise == [], noise
+    assert "oneDNN" in (results / "tensorflow.log").read_text()
     runs = sorted(p.name for p in (results / "tensorboard").iterdir() if p.is_dir())
     assert runs == ["trial-0000", "trial-0001", "trial-0002"]
 
@@ -316,3 +324,16 @@ def test_a_negative_seed_is_refused(tmp_path):
     out = run_cli(["--seed", "-1", "--results-dir", str(tmp_path / "r")], cwd=tmp_path)
     assert out.returncode == 2 and "must be 0 or more" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_plot_without_the_trials_space_file_says_so(tmp_path, tiny_space, fashion_dir):
+    """Finding 8: with the space file moved, plot fell back to cifar100.py and drew its demo."""
+    results = tmp_path / "results"
+    first = run_cli(_search_args(tiny_space, results, fashion_dir, 1) + QUICK, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    tiny_space.unlink()
+    (results / "search_space.py").unlink()  # and the folder's copy: nothing left to find
+    out = run_cli(["plot", "--results-dir", str(results)], cwd=tmp_path)
+    assert out.returncode == 2 and "is gone and the folder keeps no copy" in out.stderr
+    assert "cifar100" not in out.stdout + out.stderr
+    assert not (results / "demo_model.png").exists()

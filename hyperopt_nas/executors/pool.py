@@ -84,14 +84,11 @@ def _quiet(log_path: str | None) -> None:
 
 
 def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
-                 log_path: str | None, threads: int | None) -> None:
+                 log_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent(parent_pid)
     if gpu is not None:  # before TensorFlow is imported: it reads this once
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    if threads is not None:  # this worker's share of the cores, not all of them
-        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))
-        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(threads))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _quiet(log_path)
     from hyperopt_nas.trial import TrialRunner
@@ -133,12 +130,10 @@ class _Worker:
     def alive(self) -> bool:
         return self.process is not None
 
-    def launch(self, context, setup: DataSetup, log_path: str | None,
-               threads: int | None = None) -> None:
+    def launch(self, context, setup: DataSetup, log_path: str | None) -> None:
         parent_conn, child_conn = context.Pipe()
         self.process = context.Process(target=_worker_main, name=f"trial-worker-{self.index}",
-                                       args=(child_conn, setup, os.getpid(), self.gpu, log_path,
-                                             threads),
+                                       args=(child_conn, setup, os.getpid(), self.gpu, log_path),
                                        daemon=True)
         self.process.start()
         child_conn.close()
@@ -201,17 +196,16 @@ class WorkerPool(Executor):
         self.workers = [_Worker(i, gpus[i % len(gpus)] if gpus else None)
                         for i in range(workers)]
         self._context = multiprocessing.get_context("spawn")  # no forked TensorFlow state
-        # CPU-only workers side by side: each gets its share of the cores, so that they do not
-        # fight over them (TensorFlow sizes its thread pools for the whole machine).
-        self.threads = (max(1, (os.cpu_count() or 1) // workers)
-                        if workers > 1 and not gpus else None)
+        # Each worker keeps TensorFlow's own thread pools: capping CPU-only workers to their
+        # share of the cores was measured slower (benchmarks/parallel_workers.py, 2026-11-24:
+        # two 1-thread workers 108.9 s, two with TensorFlow's threading 93.1 s).
         self.replaced = 0  # workers started again after their first
 
     def start(self) -> None:
         """Start every worker now: they load TensorFlow and the data while the search sets up."""
         for worker in self.workers:
             if not worker.alive:
-                worker.launch(self._context, self.setup, self.log_path, self.threads)
+                worker.launch(self._context, self.setup, self.log_path)
 
     @property
     def pids(self) -> list[int | None]:
@@ -227,14 +221,14 @@ class WorkerPool(Executor):
             raise RuntimeError("every worker is busy: collect a trial first")
         worker = next((w for w in idle if w.ready), idle[0])
         if not worker.alive:
-            worker.launch(self._context, self.setup, self.log_path, self.threads)
+            worker.launch(self._context, self.setup, self.log_path)
             self.replaced += 1
         worker.wait_ready()
         try:
             worker.conn.send(spec)
         except (OSError, BrokenPipeError):  # died while idle: start afresh, once
             worker.stop()
-            worker.launch(self._context, self.setup, self.log_path, self.threads)
+            worker.launch(self._context, self.setup, self.log_path)
             self.replaced += 1
             worker.wait_ready()
             worker.conn.send(spec)
