@@ -386,7 +386,8 @@ def command_plot(args) -> int:
     best = reports.ranked(records)[:1]
     space_file = load_space_file(_space_of_folder(args, records))
     if best:
-        path = _draw_best(best[0], args.results_dir, args.results_dir / reports.BEST_MODEL_PNG)
+        path = reports.draw_trial(best[0], args.results_dir,
+                                  args.results_dir / reports.BEST_MODEL_PNG)
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
@@ -397,27 +398,6 @@ def command_plot(args) -> int:
                                         title=f"demo model of {space_file.name}")
         print(f"demo model of {space_file.name}: {path}")
     return 0
-
-
-def _draw_best(record, results_dir: Path, path: Path) -> Path:
-    """Draw a trial's network with the model it was trained with: a built-in family by name,
-    a space file's own build_model from the space its trials were made with."""
-    import neural_net
-    from hyperopt_nas import data_loaders
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.space_files import SpaceFileError, load_space_file
-    from hyperopt_nas.trial_store import TrialStore
-    if record.model in neural_net.MODEL_BUILDERS:
-        builder = neural_net.model_builder(record.model)
-    else:
-        space = TrialStore(results_dir).space_path([record])
-        if space is None:
-            raise SpaceFileError(f"trial {record.number}'s space file {record.space_file} is "
-                                 "gone and the folder keeps no copy: its own model cannot be "
-                                 "drawn.")
-        builder = load_space_file(space).builder()
-    return reports.plot_model_graph(record.params, builder, data_loaders.record_info(record),
-                                    path, title=reports.best_title(record))
 
 
 def _data_info(space_file, records):
@@ -492,7 +472,7 @@ def command_report(args) -> int:
     best_png = args.results_dir / reports.BEST_MODEL_PNG
     if best and not best_png.exists():
         try:
-            _draw_best(best[0], args.results_dir, best_png)
+            reports.draw_trial(best[0], args.results_dir, best_png)
         except reports.GraphvizMissing as e:
             print(f"the report has no model graph: {e}")
     path = html_report.write_report(records, args.results_dir)

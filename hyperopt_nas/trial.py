@@ -266,7 +266,3 @@ class TrialRunner:
         outcome.data_sizes = self.data.sizes()
         outcome.accelerator = dict(self.accelerator)
         return outcome
-
-    def draw(self, params: dict[str, Any], path: Path) -> Path:
-        from hyperopt_nas.outputs import reports
-        return reports.plot_model_graph(params, self.builder, self.data.info, path)

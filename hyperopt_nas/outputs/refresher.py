@@ -102,10 +102,7 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
         if key != state.get("best_drawn"):
             try:
                 reports.check_graphviz()
-                reports.plot_model_graph(best[0].params, load_space_file(space_path).builder(),
-                                         data_loaders.record_info(best[0]),
-                                         results_dir / reports.BEST_MODEL_PNG,
-                                         title=reports.best_title(best[0]))
+                reports.draw_trial(best[0], results_dir, results_dir / reports.BEST_MODEL_PNG)
                 state["best_drawn"] = key
             except reports.GraphvizMissing as e:
                 state["no_graphviz"] = True
