@@ -55,6 +55,13 @@ class Condition:
 
 @dataclass
 class Hyperparameter:
+    """One hyperparameter of a space.
+
+    ``label`` is hyperopt's (what ``hp.uniform("label", ...)`` says, the key of a trial's
+    ``hyperopt_vals``); ``name`` is where its value lands in the decoded point, the keys joined
+    by dots (``conv_blocks.1.filters``): the name every table, plot, report and TensorBoard uses,
+    as a record's ``params`` read flattened."""
+
     label: str
     distribution: str  # choice, uniform, quniform, loguniform, qloguniform, normal, randint...
     args: tuple  # the distribution's numeric arguments (for a choice: its number of options)
@@ -65,6 +72,7 @@ class Hyperparameter:
     option_names: list[str] = field(default_factory=list)  # choice only: readable names
     older_options: list[str] = field(default_factory=list)  # as records of earlier versions
     # name them (nested choices' options included, in order)
+    name: str = ""
 
     def contains(self, value: Any) -> bool:
         """Whether ``value`` (as hyperopt stores it in a trial's vals) is drawable here."""
@@ -174,13 +182,14 @@ def _short_name(option: Apply) -> str:
 
 
 def catalog(space: Any) -> dict[str, Hyperparameter]:
-    """Every hyperparameter of ``space``, in order of appearance, with the choices it is under."""
+    """Every hyperparameter of ``space``, in order of appearance, with the choices it is under
+    and its name (its place in the decoded point)."""
     found: dict[str, Hyperparameter] = {}
 
-    def walk(node: Apply, conditions: tuple[Condition, ...]) -> None:
+    def walk(node: Apply, conditions: tuple[Condition, ...], where: str) -> None:
         if node.name == "switch":
             selector = node.pos_args[0]
-            param = visit_param(selector, conditions)
+            param = visit_param(selector, conditions, where)
             options = node.pos_args[1:]
             if param is not None and param.distribution == "choice":
                 param.options = [signature(o) for o in options]
@@ -188,19 +197,28 @@ def catalog(space: Any) -> dict[str, Hyperparameter]:
                 param.option_names = [_short_name(o) for o in options]
             for i, option in enumerate(options):
                 label = selector.pos_args[0].obj if selector.name == "hyperopt_param" else "?"
-                walk(option, conditions + (Condition(label, i, _short_name(option)),))
+                walk(option, conditions + (Condition(label, i, _short_name(option)),), where)
             return
         if node.name == "hyperopt_param":
-            visit_param(node, conditions)
+            visit_param(node, conditions, where)
+            return
+        if node.name == "dict":  # a key of the decoded point
+            for key, arg in node.named_args:
+                walk(arg, conditions, f"{where}.{key}" if where else str(key))
+            return
+        if node.name == "pos_args":  # a list: its items by index
+            for i, arg in enumerate(node.pos_args):
+                walk(arg, conditions, f"{where}.{i}" if where else str(i))
             return
         for arg in node.pos_args:
-            walk(arg, conditions)
+            walk(arg, conditions, where)
         for _, arg in node.named_args:
-            walk(arg, conditions)
+            walk(arg, conditions, where)
 
-    def visit_param(node: Apply, conditions: tuple[Condition, ...]) -> Hyperparameter | None:
+    def visit_param(node: Apply, conditions: tuple[Condition, ...],
+                    where: str) -> Hyperparameter | None:
         if node.name != "hyperopt_param":
-            walk(node, conditions)
+            walk(node, conditions, where)
             return None
         label = node.pos_args[0].obj
         dist = node.pos_args[1]
@@ -210,14 +228,29 @@ def catalog(space: Any) -> dict[str, Hyperparameter]:
                 param.paths.append(conditions)
             return param
         name = "choice" if dist.name == "randint" and node in switch_selectors else dist.name
-        param = Hyperparameter(label, name, _literal_args(dist), [conditions])
+        param = Hyperparameter(label, name, _literal_args(dist), [conditions], name=where)
         found[label] = param
         return param
 
     expr = as_apply(space)
     switch_selectors = {n.pos_args[0] for n in _all_nodes(expr) if n.name == "switch"}
-    walk(expr, ())
+    walk(expr, (), "")
+    _unique_names(found)
     return found
+
+
+def _unique_names(params: dict[str, Hyperparameter]) -> None:
+    """Make every name unique: where several hyperparameters land in one place (a choice and a
+    parameter as one of its options, two parameters in one expression or in two options of a
+    choice), the first (in order of appearance) keeps the name and the others are named
+    ``place (label)``; a space that is not a dict names its root by its label."""
+    taken: set[str] = set()
+    for p in params.values():
+        if not p.name:
+            p.name = p.label
+        elif p.name in taken:
+            p.name = f"{p.name} ({p.label})"
+        taken.add(p.name)
 
 
 def _all_nodes(expr: Apply) -> list[Apply]:
@@ -307,7 +340,7 @@ def discrete_points(params: dict[str, Hyperparameter], cap: int) -> list[dict[st
     A parameter counts only where its choices make it active, so nested spaces are counted
     exactly. Raises ValueError naming the continuous parameters, TooManyCombinations past ``cap``.
     """
-    continuous = [f"{p.label} ({p.distribution})" for p in params.values() if p.values() is None]
+    continuous = [f"{p.name} ({p.distribution})" for p in params.values() if p.values() is None]
     if continuous:
         raise ValueError(f"not fully discrete; continuous: {', '.join(continuous)}")
     labels = list(params)  # a choice comes before the parameters nested in its options
@@ -332,16 +365,21 @@ def discrete_points(params: dict[str, Hyperparameter], cap: int) -> list[dict[st
     return points
 
 
+def _name_of(params: dict[str, Hyperparameter], label: str) -> str:
+    return params[label].name if label in params else label
+
+
 def describe_space(space_file: "SpaceFile", cap: int = 1_000_000) -> str:
     """A table of every hyperparameter: distribution, range or choices, and where it lives."""
     lines = [f"{space_file.path}: dataset {space_file.dataset}, model {space_file.model}, "
              f"{len(space_file.params)} hyperparameters", ""]
-    width = max(len(label) for label in space_file.params)
-    for p in space_file.params.values():
-        where = " or ".join(" and ".join(f"{c.label}={c.option}" for c in path)
+    params = space_file.params
+    width = max(len(p.name) for p in params.values())
+    for p in params.values():
+        where = " or ".join(" and ".join(f"{_name_of(params, c.label)}={c.option}" for c in path)
                             for path in p.paths if path)
         condition = f"   [only if {where}]" if where else ""
-        lines.append(f"  {p.label:<{width}}  {p.describe()}" + condition)
+        lines.append(f"  {p.name:<{width}}  {p.describe()}" + condition)
     try:
         count = f"{len(discrete_points(space_file.params, cap)):,} distinct combinations"
     except TooManyCombinations as e:

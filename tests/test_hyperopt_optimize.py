@@ -180,7 +180,7 @@ def test_describe_lists_hyperparameters_and_combinations():
     out = run_cli(["describe", "--space", str(ROOT / "search_spaces" / "fashion_mnist_mlp.py")],
                   cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert "units_2_of_2" in out.stdout and "[only if more_layers=" in out.stdout
+    assert "hidden_layers.1.1.units" in out.stdout and "[only if hidden_layers.1=" in out.stdout
     assert "distinct combinations" in out.stdout
 
 

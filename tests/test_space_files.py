@@ -3,8 +3,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_space
-from hyperopt import hp
+from hyperopt import Domain, Trials, hp, rand
 
+from hyperopt_nas.outputs.reports import flatten_params
 from hyperopt_nas.space_files import (SpaceFileError, active_labels, catalog, fingerprint,
                                       load_space_file, point_vals)
 
@@ -78,6 +79,34 @@ def test_shared_subspace_is_active_under_each_option():
     assert "u3" not in active_labels(params, {"n": 0})
 
 
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_hyperparameters_are_named_as_rank_names_them(path: Path):
+    """One naming scheme: a hyperparameter's name is the key of its value in the flattened
+    decoded point (rank's columns, plots, CSV), wherever it is drawn."""
+    space = load_space_file(path)
+    names = [p.name for p in space.params.values()]
+    assert len(set(names)) == len(names)
+    for doc in rand.suggest(list(range(8)), Domain(lambda point: 0, space.space), Trials(), 1):
+        vals = {label: v[0] for label, v in doc["misc"]["vals"].items() if v}
+        flat = flatten_params(space.decode(vals))
+        for label in vals:
+            place = space.params[label].name.split(" (")[0]  # "place (label)" where shared
+            assert place in flat or any(k.startswith(place + ".") for k in flat), (place, flat)
+
+
+def test_names_follow_the_place_in_the_point():
+    params = catalog({"blocks": [{"f": hp.choice("f1", [8, 16])},
+                                 hp.choice("second", [None, {"f": hp.choice("f2", [8, 16])}])],
+                      "lr": hp.loguniform("lr_label", -3, 0),
+                      "odd": hp.choice("odd", [1, hp.uniform("odd_value", 0, 1)]),
+                      "mix": hp.uniform("a", 0, 1) + hp.uniform("b", 0, 1)})
+    names = {label: p.name for label, p in params.items()}
+    assert names == {"f1": "blocks.0.f", "second": "blocks.1", "f2": "blocks.1.f",
+                     "lr_label": "lr", "odd": "odd", "odd_value": "odd (odd_value)",
+                     "a": "mix", "b": "mix (b)"}
+    assert catalog(hp.choice("root", [1, 2]))["root"].name == "root"  # a space not a dict
+
+
 def test_fingerprint_follows_ranges_not_layout():
     a = fingerprint({"x": hp.uniform("x", 0, 1), "c": hp.choice("c", ["a", "b"])})
     b = fingerprint({"c": hp.choice("c", ["a", "b"]), "x": hp.uniform("x", 0, 1)})
@@ -86,7 +115,7 @@ def test_fingerprint_follows_ranges_not_layout():
 
 
 EDITABLE = """
-from hyperopt import hp
+from hyperopt import Domain, Trials, hp, rand
 DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
 SPACE = {{"optimizer": hp.choice("opt", {options}), "learning_rate": hp.uniform("lr", {low}, 1.0),
           "hidden_layers": hp.choice("extra", [None, [{{"units": hp.uniform("u", 0, 1)}}]]){more}}}
@@ -149,14 +178,15 @@ def test_discrete_points_count_nested_options_exactly():
     assert len(discrete_points(space.params, 10**6)) == 12 * 13 * 6 * 2 * 2
     text = describe_space(space)
     assert "3,744 distinct combinations" in text
-    assert "dropout_2" in text and "[only if second_block={" in text
+    assert "conv_blocks.1.dropout" in text and "[only if conv_blocks.1={" in text
+    assert "dropout_2" not in text  # named by place, as rank names it, not by label
 
 
 def test_describe_says_continuous_spaces_are_infinite():
     from hyperopt_nas.space_files import describe_space
     text = describe_space(load_space_file(ROOT / "search_spaces" / "cifar100.py"))
     assert "infinitely many combinations" in text
-    assert "residual_units" in text and "only if residual=" in text
+    assert "residual.units" in text and "only if residual=" in text
     assert "loguniform(e^-0.5, e^0.5) = [0.6065, 1.649]" in text
 
 
@@ -206,7 +236,7 @@ def test_bad_start_points_are_refused_with_the_reason(tmp_path, points, message)
 
 
 TINY_WITH_START = """
-from hyperopt import hp
+from hyperopt import Domain, Trials, hp, rand
 from hyperopt.pyll import scope
 
 DATASET = "fashion_mnist"
@@ -258,7 +288,7 @@ def test_bad_names_and_duplicate_labels_are_refused_at_load(tmp_path, assignment
 
 
 NESTED = """
-from hyperopt import hp
+from hyperopt import Domain, Trials, hp, rand
 DATASET, MODEL, DEFAULTS = "mnist", "mlp", {{}}
 SPACE = {{"hidden_layers": hp.choice("layers", [
     [{{"units": 8}}],

@@ -56,12 +56,13 @@ def test_runs_read_back_with_tensorboards_own_reader(tmp_path, space, records):
     experiment = metadata.parse_experiment_plugin_data(
         plugin_data(accumulate(logs), metadata.EXPERIMENT_TAG))
     domains = {h.name: h for h in experiment.hparam_infos}
-    assert set(domains) == {"units", "dropout", "activation", "learning_rate"}
+    assert set(domains) == {"hidden_layers.0.units", "hidden_layers.0.dropout", "activation",
+                            "learning_rate"}  # as rank names them
     assert [v.string_value for v in domains["activation"].domain_discrete.values] == \
         ["relu", "tanh"]
-    assert [v.number_value for v in domains["dropout"].domain_discrete.values] == [0.0, 0.1]
+    assert [v.number_value for v in domains["hidden_layers.0.dropout"].domain_discrete.values] == [0.0, 0.1]
     assert domains["learning_rate"].domain_interval.min_value == pytest.approx(0.00247875, 1e-4)
-    assert domains["units"].domain_interval.max_value == 32
+    assert domains["hidden_layers.0.units"].domain_interval.max_value == 32
     tags = {m.name.tag for m in experiment.metric_infos}
     assert {"objective/val_accuracy", "label/test_accuracy"} <= tags
 
@@ -69,8 +70,8 @@ def test_runs_read_back_with_tensorboards_own_reader(tmp_path, space, records):
     start = metadata.parse_session_start_info_plugin_data(
         plugin_data(best, metadata.SESSION_START_INFO_TAG))
     assert start.hparams["activation"].string_value == "tanh"
-    assert start.hparams["units"].number_value == 24
-    assert start.hparams["dropout"].number_value == 0.1
+    assert start.hparams["hidden_layers.0.units"].number_value == 24
+    assert start.hparams["hidden_layers.0.dropout"].number_value == 0.1
     assert [e.step for e in best.Scalars("epoch/val_accuracy")] == [1, 2, 3]
     assert best.Scalars("epoch/val_accuracy")[-1].value == pytest.approx(0.45)
     assert best.Scalars("objective/val_accuracy")[0].value == pytest.approx(0.9)
@@ -103,8 +104,10 @@ def test_a_conditional_hyperparameter_is_logged_only_where_active(tmp_path):
         acc = accumulate(tmp_path / "tensorboard" / f"trial-000{number}")
         values.append(metadata.parse_session_start_info_plugin_data(
             plugin_data(acc, metadata.SESSION_START_INFO_TAG)).hparams)
-    assert "extra_units" not in values[0] and values[0]["extra"].string_value == "None"
-    assert values[1]["extra_units"].number_value == 16
+    # Named by place in the point, as rank names them, not by hyperopt label ("extra_units").
+    assert "hidden_layers.1.units" not in values[0]
+    assert values[0]["hidden_layers.1"].string_value == "None"
+    assert values[1]["hidden_layers.1.units"].number_value == 16
 
 
 def test_sync_adds_only_new_runs_and_redeclares_an_edited_space(tmp_path, space, records):
@@ -162,7 +165,7 @@ def test_the_hparams_dashboard_serves_the_search(tmp_path, space, records):
         server.terminate()
         server.wait(timeout=30)
     assert {h["name"] for h in experiment["hparamInfos"]} == {
-        "units", "dropout", "activation", "learning_rate"}
+        "hidden_layers.0.units", "hidden_layers.0.dropout", "activation", "learning_rate"}
     assert set(groups) == {"trial-0000", "trial-0001", "trial-0002"}
     assert groups["trial-0001"]["hparams"]["activation"] == "tanh"
     objective = {m["name"]["tag"]: m["value"] for m in groups["trial-0001"]["metricValues"]}
@@ -180,7 +183,7 @@ def test_a_run_whose_record_changed_is_written_anew(tmp_path, space, records):
     assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 1
     hparams = metadata.parse_session_start_info_plugin_data(
         plugin_data(accumulate(run), metadata.SESSION_START_INFO_TAG)).hparams
-    assert hparams["units"].number_value == 8 and hparams["activation"].string_value == "relu"
+    assert hparams["hidden_layers.0.units"].number_value == 8 and hparams["activation"].string_value == "relu"
     assert len(list(run.glob("events.*"))) == 1  # the old run's events are gone
     assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 0
     assert not list(tmp_path.glob(".*.tmp"))

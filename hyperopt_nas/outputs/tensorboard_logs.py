@@ -9,8 +9,8 @@ Written from the trial records with TensorBoard's own protocol buffers and event
 - ``tensorboard/events.out.tfevents.*.<fingerprint>``: the experiment, declared once per space: the
   domain of every hyperparameter of the space file (choices by their options, numbers by their
   range) and the metrics;
-- ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (hyperopt labels; a
-  choice by the option it took, a conditional one only where active), per-epoch scalars
+- ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (named as ``rank`` names
+  them, by their place in the point: ``conv_blocks.1.filters``; a choice by the option it took, a conditional one only where active), per-epoch scalars
   (``epoch/<Keras log name>``), final metrics (``objective/val_accuracy``,
   ``<head>/best_val_accuracy``, ``<head>/test_accuracy``, ...) and its status (a failed trial
   shows as failed).
@@ -51,6 +51,11 @@ RUN_STATUS = {TrialStatus.OK: api_pb2.STATUS_SUCCESS,
               TrialStatus.FAILED: api_pb2.STATUS_FAILURE}
 
 
+# Runs and declarations written by an older version (hyperparameters named by hyperopt label)
+# are written again.
+FORMAT = "-v2"
+
+
 def run_name(number: int) -> str:
     return f"trial-{number:04d}"
 
@@ -75,25 +80,25 @@ def hparam_domain(param: Hyperparameter) -> hparams_summary.HParam:
     d, a = param.distribution, param.args
     if d == "choice":
         options = list(dict.fromkeys(_option_values(param.option_names)))
-        return hparams_summary.HParam(param.label, hparams_summary.Discrete(options))
+        return hparams_summary.HParam(param.name, hparams_summary.Discrete(options))
     if d == "uniform":
-        return hparams_summary.HParam(param.label, hparams_summary.RealInterval(*map(float, a[:2])))
+        return hparams_summary.HParam(param.name, hparams_summary.RealInterval(*map(float, a[:2])))
     if d == "loguniform":
         low, high = math.exp(a[0]), math.exp(a[1])
-        return hparams_summary.HParam(param.label, hparams_summary.RealInterval(low, high))
+        return hparams_summary.HParam(param.name, hparams_summary.RealInterval(low, high))
     if d == "quniform" and all(float(x).is_integer() for x in a[:3]):
-        return hparams_summary.HParam(param.label,
+        return hparams_summary.HParam(param.name,
                                       hparams_summary.IntInterval(int(a[0]), int(a[1])))
     if d in ("quniform", "qloguniform"):
         low = a[0] if d == "quniform" else math.exp(a[0])
         high = a[1] if d == "quniform" else math.exp(a[1])
-        return hparams_summary.HParam(param.label,
+        return hparams_summary.HParam(param.name,
                                       hparams_summary.RealInterval(float(low), float(high)))
     if d == "randint":
         low, high = (0, a[0]) if len(a) == 1 else (a[0], a[1])
-        return hparams_summary.HParam(param.label,
+        return hparams_summary.HParam(param.name,
                                       hparams_summary.IntInterval(int(low), int(high) - 1))
-    return hparams_summary.HParam(param.label)  # unbounded (normal, ...): no domain to declare
+    return hparams_summary.HParam(param.name)  # unbounded (normal, ...): no domain to declare
 
 
 def metric_tags(heads: list[str]) -> list[str]:
@@ -101,20 +106,22 @@ def metric_tags(heads: list[str]) -> list[str]:
 
 
 def trial_hparams(record: TrialRecord, space_file: SpaceFile) -> dict[str, Any]:
-    """``{label: value}`` of one trial: numbers as drawn, a choice by the option it took."""
+    """``{name: value}`` of one trial: numbers as drawn, a choice by the option it took. A
+    hyperparameter no longer in the space keeps its hyperopt label."""
     values: dict[str, Any] = {}
     for label, value in sorted(record.hyperopt_vals.items()):
         param = space_file.params.get(label)
+        name = param.name if param is not None else label
         if param is not None and param.distribution == "choice":
             signature = record.choice_options.get(label)
             if signature in param.options:  # the option, even if it moved in an edited space
-                values[label] = _option_values(param.option_names)[param.options.index(signature)]
+                values[name] = _option_values(param.option_names)[param.options.index(signature)]
             else:
-                values[label] = signature or str(value)
+                values[name] = signature or str(value)
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            values[label] = str(value)
+            values[name] = str(value)
         else:
-            values[label] = float(value)
+            values[name] = float(value)
     return values
 
 
@@ -150,7 +157,7 @@ def write_experiment(log_dir: Path, space_file: SpaceFile, heads: list[str]) -> 
     """Declare the hyperparameters' domains and the metrics, once per version of the space.
 
     Returns whether a declaration was written (the space is new or was edited)."""
-    suffix = f".{space_file.fingerprint[:16]}"
+    suffix = f".{space_file.fingerprint[:16]}{FORMAT}"
     if any(log_dir.glob(f"events.out.tfevents.*{suffix}")):
         return False
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +207,7 @@ DIGEST = "record.sha256"  # in a run's folder: the record it was written from (T
 
 
 def record_digest(record: TrialRecord) -> str:
-    return hashlib.sha256(record.to_json().encode()).hexdigest()
+    return hashlib.sha256((FORMAT + record.to_json()).encode()).hexdigest()
 
 
 def write_trial(log_dir: Path, record: TrialRecord, space_file: SpaceFile) -> bool:
