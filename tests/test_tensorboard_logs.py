@@ -60,7 +60,8 @@ def test_runs_read_back_with_tensorboards_own_reader(tmp_path, space, records):
                             "learning_rate"}  # as rank names them
     assert [v.string_value for v in domains["activation"].domain_discrete.values] == \
         ["relu", "tanh"]
-    assert [v.number_value for v in domains["hidden_layers.0.dropout"].domain_discrete.values] == [0.0, 0.1]
+    dropout = domains["hidden_layers.0.dropout"]
+    assert [v.number_value for v in dropout.domain_discrete.values] == [0.0, 0.1]
     assert domains["learning_rate"].domain_interval.min_value == pytest.approx(0.00247875, 1e-4)
     assert domains["hidden_layers.0.units"].domain_interval.max_value == 32
     tags = {m.name.tag for m in experiment.metric_infos}
@@ -183,7 +184,8 @@ def test_a_run_whose_record_changed_is_written_anew(tmp_path, space, records):
     assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 1
     hparams = metadata.parse_session_start_info_plugin_data(
         plugin_data(accumulate(run), metadata.SESSION_START_INFO_TAG)).hparams
-    assert hparams["hidden_layers.0.units"].number_value == 8 and hparams["activation"].string_value == "relu"
+    assert hparams["hidden_layers.0.units"].number_value == 8
+    assert hparams["activation"].string_value == "relu"
     assert len(list(run.glob("events.*"))) == 1  # the old run's events are gone
     assert tensorboard_logs.sync(tmp_path, [records[0], changed], space, HEADS) == 0
     assert not list(tmp_path.glob(".*.tmp"))

@@ -9,9 +9,9 @@ Written from the trial records with TensorBoard's own protocol buffers and event
 - ``tensorboard/events.out.tfevents.*.<fingerprint>``: the experiment, declared once per space: the
   domain of every hyperparameter of the space file (choices by their options, numbers by their
   range) and the metrics;
-- ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (named as ``rank`` names
-  them, by their place in the point: ``conv_blocks.1.filters``; a choice by the option it took, a conditional one only where active), per-epoch scalars
-  (``epoch/<Keras log name>``), final metrics (``objective/val_accuracy``,
+- ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (named as ``rank``
+  names them, by their place in the point: ``conv_blocks.1.filters``; a choice by the option it
+  took, a conditional one only where active), per-epoch scalars (``epoch/<Keras log name>``), final metrics (``objective/val_accuracy``,
   ``<head>/best_val_accuracy``, ``<head>/test_accuracy``, ...) and its status (a failed trial
   shows as failed).
 
