@@ -11,9 +11,9 @@ Written from the trial records with TensorBoard's own protocol buffers and event
   range) and the metrics;
 - ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (named as ``rank``
   names them, by their place in the point: ``conv_blocks.1.filters``; a choice by the option it
-  took, a conditional one only where active), per-epoch scalars (``epoch/<Keras log name>``), final metrics (``objective/val_accuracy``,
-  ``<head>/best_val_accuracy``, ``<head>/test_accuracy``, ...) and its status (a failed trial
-  shows as failed).
+  took, a conditional one only where active), per-epoch scalars (``epoch/<Keras log name>``),
+  final metrics (``objective/val_accuracy``, ``<head>/best_val_accuracy``,
+  ``<head>/test_accuracy``, ...) and its status (a failed trial shows as failed).
 
 Each run is written to a temporary folder and renamed into place, so TensorBoard never reads a
 half-written run. Logs are derived data: deleting ``tensorboard/`` and running
