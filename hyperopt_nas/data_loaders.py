@@ -459,10 +459,57 @@ def _labels(values: Any, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def is_tf_dataset(value: Any) -> bool:
+    """A ``tf.data.Dataset``, told without importing TensorFlow."""
+    return (type(value).__module__.startswith("tensorflow")
+            and hasattr(value, "element_spec") and hasattr(value, "as_numpy_iterator"))
+
+
+def read_tf_dataset(dataset: Any, which: str, function: str) -> tuple[np.ndarray, Any]:
+    """A finite ``tf.data.Dataset`` of ``(x, y)`` elements, batched or not, read into arrays
+    ``(x, y)`` (``y`` a dict of label arrays if the dataset's labels are a dict).
+
+    The search needs its examples in memory: it carves a stratified, seeded validation split out
+    of the training part, and reads the data once per process for every trial."""
+    import tensorflow as tf
+    where = f"{function}: the {which} dataset"
+    cardinality = int(dataset.cardinality())
+    if cardinality == int(tf.data.INFINITE_CARDINALITY):
+        raise DataError(f"{where} is infinite (a .repeat() without a count?); return a finite "
+                        "dataset: the search reads it once, into memory.")
+    spec = dataset.element_spec
+    if not isinstance(spec, tuple) or len(spec) != 2:
+        raise DataError(f"{where} must yield (x, y) pairs (images, labels), got elements of "
+                        f"{spec}.")
+    label_spec = spec[1]
+    head_specs = label_spec if isinstance(label_spec, dict) else {None: label_spec}
+    # Batched when the labels come as vectors (one per example), as image_dataset_from_directory
+    # and .batch() give them; one example per element when they are scalars.
+    batched = all(s.shape.rank is not None and s.shape.rank >= 1 for s in head_specs.values())
+    xs: list[np.ndarray] = []
+    ys: dict[Any, list[np.ndarray]] = {head: [] for head in head_specs}
+    for x, y in dataset.as_numpy_iterator():
+        xs.append(np.asarray(x))
+        for head in ys:
+            ys[head].append(np.asarray(y[head] if head is not None else y))
+    if not xs:
+        raise DataError(f"{where} is empty.")
+    try:
+        x = np.concatenate(xs) if batched else np.stack(xs)
+        labels = {head: (np.concatenate(v) if batched else np.stack(v)) for head, v in ys.items()}
+    except ValueError as e:
+        raise DataError(f"{where}: its elements do not fit together into arrays ({e}); every "
+                        "example must have the same shape.") from e
+    return x, (labels[None] if None in labels else labels)
+
+
 def _split(pair: Any, which: str, function: str) -> Split:
+    if is_tf_dataset(pair):
+        pair = read_tf_dataset(pair, which, function)
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)); its "
-                        f"{which} part is {type(pair).__name__}, not a pair (x, y).")
+        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)) or "
+                        f"(train_dataset, test_dataset); its {which} part is "
+                        f"{type(pair).__name__}, not a pair (x, y) or a tf.data.Dataset.")
     x, y = np.asarray(pair[0]), pair[1]
     if x.ndim < 2 or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{function}: x_{which} must be a numeric array with one row per example "
@@ -486,7 +533,9 @@ def _split(pair: Any, which: str, function: str) -> Split:
 def custom_dataset(load_data: Callable[[], Any], name: str,
                    class_names: dict[str, list[str]] | list[str] | None = None) -> Dataset:
     """A space file's ``load_data()`` as a Dataset, checked: two pairs of arrays (or a dict of
-    label arrays per head), the same example shape and heads in both, labels from 0."""
+    label arrays per head) or two ``tf.data`` datasets of such pairs (read into arrays), the same
+    example shape and heads in both, labels from 0. Without ``class_names``, the names a dataset
+    carries (``image_dataset_from_directory``'s ``class_names``) are used."""
     function = "load_data()"
     try:
         returned = load_data()
@@ -495,8 +544,10 @@ def custom_dataset(load_data: Callable[[], Any], name: str,
     except Exception as e:
         raise DataError(f"{function} of the space file failed: {type(e).__name__}: {e}") from e
     if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)), got "
-                        f"{type(returned).__name__}.")
+        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)) or "
+                        f"(train_dataset, test_dataset), got {type(returned).__name__}.")
+    if class_names is None:
+        class_names = getattr(returned[0], "class_names", None)
     train, test = (_split(part, which, function)
                    for part, which in zip(returned, ("train", "test")))
     if train.x.shape[1:] != test.x.shape[1:]:

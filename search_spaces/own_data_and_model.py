@@ -5,8 +5,11 @@ Instead of naming a built-in DATASET and MODEL, this file defines two functions:
 - ``load_data()`` returns ``((x_train, y_train), (x_test, y_test))``: examples as arrays with one
   row each (images: ``(n, height, width, channels)``), labels as whole numbers from 0, one per
   example, or a dict ``{head: labels}`` for several label sets (the first is the one searched
-  on). The search carves its validation split out of the training part, stratified and seeded;
-  the test part is only reported. CLASS_NAMES (optional) names the classes.
+  on), or ``(train_dataset, test_dataset)``: two finite ``tf.data`` datasets of ``(x, y)``,
+  batched or not (``keras.utils.image_dataset_from_directory(folder)`` for a folder of images
+  with one sub-folder per class), read into memory once. The search carves its validation split
+  out of the training part, stratified and seeded; the test part is only reported. CLASS_NAMES
+  (optional) names the classes.
 - ``build_model(params, input_shape, classes)`` returns a Keras model for one point of SPACE:
   ``classes`` is the number of classes (``{head: classes}`` with several label sets, one softmax
   output per head, in the heads' order or as a dict keyed by head). The search compiles it with

@@ -87,6 +87,14 @@ BAD_DATA = {
     "labels as a dict for one part only":
         ('return (x, {"a": y}), (x, y)', "the training labels have heads ['a'] but the test "
                                          "labels ['label']"),
+    "an infinite tf.data dataset":
+        ("import tensorflow as tf\n"
+         "            return tf.data.Dataset.from_tensor_slices((x, y)).repeat(), (x, y)",
+         "the train dataset is infinite"),
+    "a tf.data dataset of images alone":
+        ("import tensorflow as tf\n"
+         "            return (x, y), tf.data.Dataset.from_tensor_slices(x)",
+         "the test dataset must yield (x, y) pairs"),
 }
 
 
@@ -104,6 +112,64 @@ def test_load_data_returning_the_wrong_thing_is_refused_by_name(tmp_path, body, 
     """)
     with pytest.raises(data_loaders.DataError, match=r"load_data\(\).*" + _escaped(message)):
         load_space_file(space).load()
+
+
+def test_load_data_may_return_tf_data_datasets(tmp_path):
+    """Batched or not, labels as arrays or per head, read into arrays, then searched like
+    arrays."""
+    space = write_space(tmp_path / "tfdata.py", text="""
+        import numpy as np
+        from hyperopt import hp
+        MODEL = "mlp"
+        DEFAULTS = {"epochs": 1}
+        SPACE = {"hidden_layers": [{"units": 8}], "learning_rate": hp.uniform("lr", 1e-3, 1e-2)}
+        def load_data():
+            import tensorflow as tf
+            rng = np.random.default_rng(0)
+            x = rng.integers(0, 255, (50, 6, 6, 1)).astype(np.uint8)
+            y = np.arange(50) % 5
+            train = tf.data.Dataset.from_tensor_slices((x, {"fine": y, "coarse": y // 3}))
+            test = tf.data.Dataset.from_tensor_slices((x[:20], {"fine": y[:20],
+                                                                "coarse": y[:20] // 3}))
+            return train.batch(16), test  # batched and not
+    """)
+    dataset = load_space_file(space).load()
+    assert dataset.train.x.shape == (50, 6, 6, 1) and dataset.test.x.shape == (20, 6, 6, 1)
+    assert set(dataset.train.y) == {"fine", "coarse"}
+    assert dataset.info.heads["fine"] == 5 and dataset.info.heads["coarse"] == 2
+    np.testing.assert_array_equal(dataset.train.y["fine"], np.arange(50) % 5)
+
+    summary = run_search(SearchSettings(space_path=space, results_dir=tmp_path / "results",
+                                        max_evals=1, isolation="none", plot_best=False,
+                                        plot_search=False, tensorboard=False),
+                         say=lambda line: None)
+    assert summary.best is not None and summary.best.budget["train_samples"] == 45
+
+
+def test_image_dataset_from_directory_is_read(tmp_path):
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 4)):
+        for name in ("cat", "dog"):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = rng.integers(0, 255, (8, 8, 3)).astype(np.uint8)
+                (folder / f"{i}.png").write_bytes(tf.io.encode_png(image).numpy())
+    space = write_space(tmp_path / "folders.py", text=f"""
+        from hyperopt import hp
+        MODEL = "mlp"
+        SPACE = {{"hidden_layers": [{{"units": 8}}], "learning_rate": hp.uniform("lr", 0, 1)}}
+        def load_data():
+            import keras
+            kw = dict(image_size=(8, 8), batch_size=5, shuffle=False)
+            return (keras.utils.image_dataset_from_directory("{tmp_path}/images/train", **kw),
+                    keras.utils.image_dataset_from_directory("{tmp_path}/images/test", **kw))
+    """)
+    dataset = load_space_file(space).load()
+    assert dataset.train.x.shape == (24, 8, 8, 3) and len(dataset.test) == 8
+    assert dataset.info.heads == {"label": 2}
+    assert sorted(np.bincount(dataset.train.y["label"])) == [12, 12]
 
 
 BAD_MODELS = {
