@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "once and are replaced only when they die or their memory grows "
                              "(default), or in this process (none: no worker start-up, but "
                              "TensorFlow's memory grows with every trial)")
+    search.add_argument("--progress", default="auto", choices=("auto", "live", "lines", "off"),
+                        help="the running trials on the console: live lines redrawn in place "
+                             "(epoch, batch, images/s), plain lines at epoch ends every 30 s or "
+                             "more (for logs), or nothing; auto (default): live on a terminal, "
+                             "lines otherwise")
     search.add_argument("--workers", type=positive_int, default=None,
                         help="worker processes training trials side by side (default: one per "
                              "GPU of --gpus, else 1); with GPUs each worker takes one in turn")
@@ -304,7 +309,7 @@ def command_search(args) -> int:
         startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
         parallelism=args.parallelism or SearchSettings.parallelism,
-        spark_master=args.spark_master)
+        spark_master=args.spark_master, progress=args.progress)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:

@@ -609,14 +609,56 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float):
     return [FailOnNaN(), early, TimeLimit(), Prune()]
 
 
+PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
+
+
+def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, batch_size: int,
+                       train_size: int, budget: TrainBudget):
+    """A callback that tells ``report`` where training is: during an epoch at most every
+    ``PROGRESS_EVERY_S`` (epoch, batch, images/s so far), and at each epoch's end (with the
+    epoch's training images/s and validation accuracy)."""
+    import keras
+
+    class Progress(keras.callbacks.Callback):
+        # Its batch ends only read the clock: Keras may run them off the training thread.
+        async_safe = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.began = epoch, time.monotonic()
+            self.last_report, self.trained = self.began, self.began
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.trained = now = time.monotonic()
+            if now - self.last_report >= PROGRESS_EVERY_S:
+                self.last_report = now
+                done = min((batch + 1) * batch_size, train_size)
+                report(self._where(batch + 1, done / max(now - self.began, 1e-9)))
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            report({**self._where(self.params.get("steps"),
+                                  train_size / max(self.trained - self.began, 1e-9)),
+                    "epoch_done": True,
+                    "val_accuracy": float(value) if value is not None else None})
+
+        def _where(self, step, images_per_s):
+            return {"epoch": self.epoch + 1, "epochs": budget.epochs,
+                    "first_epoch": budget.initial_epoch + 1, "step": step,
+                    "steps": self.params.get("steps"), "images_per_s": images_per_s}
+
+    return Progress()
+
+
 def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
                        train: Split, validation: Split, test: Split, budget: TrainBudget,
-                       seed: int, accel: Accelerator, on_model: Callable | None = None
+                       seed: int, accel: Accelerator, on_model: Callable | None = None,
+                       on_progress: Callable[[dict[str, Any]], None] | None = None
                        ) -> TrainResult:
     """Build, train with early stopping on the validation split, evaluate the restored model.
 
     The test split is evaluated once, after training, for reporting only, and only when the run
-    beats ``budget.test_if_loss_below`` (if set): its metrics are then absent.
+    beats ``budget.test_if_loss_below`` (if set): its metrics are then absent. ``on_progress``,
+    if given, hears where training is (``_progress_callback``).
     """
     import keras
     started = time.monotonic()
@@ -631,6 +673,10 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
         primary = info.primary_head
         callbacks = _callbacks("val_" + metric_key(info, primary, "accuracy"), budget, started)
+        if on_progress is not None:
+            callbacks.append(_progress_callback(on_progress,
+                                                "val_" + metric_key(info, primary, "accuracy"),
+                                                batch_size, len(train), budget))
         fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
                         validation_data=make_dataset(validation, eval_batch, shuffle=False,
                                                      seed=seed),

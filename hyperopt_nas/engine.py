@@ -25,6 +25,8 @@ import numpy as np
 from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
+from hyperopt_nas.console import MODES as PROGRESS_MODES
+from hyperopt_nas.console import TrialsProgress, clock_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
@@ -81,6 +83,7 @@ class SearchSettings:
     start_points: bool = True  # try the space file's START_POINTS first
     reuse_trials: bool = False  # feed the folder's trials to the search even if they were
     # made on other data, another validation split or another budget
+    progress: str = "auto"  # running trials on the console: auto, live, lines, off (console.py)
 
     @property
     def slots(self) -> int:
@@ -200,13 +203,14 @@ class Search:
     def __init__(self, settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
                  restored: Restored, records: dict[int, TrialRecord], executor: Executor,
                  proposer: Callable, budget: dict[str, Any], say: Callable[[str], None],
-                 outputs: Any = None):
+                 outputs: Any = None, progress: TrialsProgress | None = None):
         self.settings, self.space_file, self.store = settings, space_file, store
         self.trials: Trials = restored.trials
         self.numbers, self.set_aside = restored.numbers, restored.set_aside
         self.records, self.best = records, best_record(list(records.values()))
         self.executor, self.proposer, self.budget = executor, proposer, budget
         self.say, self.outputs = say, outputs
+        self.progress = progress or TrialsProgress("off", say)
         self.start = proposer if isinstance(proposer, StartPoints) else None
         algo = self.start.algo if self.start is not None else proposer
         self.budget_tpe = algo if isinstance(algo, BudgetTPE) else None
@@ -257,6 +261,7 @@ class Search:
                 if spec is None:  # nothing more to propose, or Hyperband waits for a rung
                     return
                 self.executor.submit(spec)
+                self.progress.started(spec.number)
 
     def _time_left(self) -> float:
         return self.settings.timeout_s - (time.monotonic() - self.started)
@@ -358,6 +363,7 @@ class Search:
     def _tell(self, outcome: TrialOutcome) -> None:
         """Save an ended trial (its record, then results.pkl) before anything else happens."""
         flight = self.in_flight.pop(outcome.number)
+        self.progress.ended(outcome.number)
         record = make_record(outcome, flight.vals, flight.spec.seed, self.space_file,
                              self.budget, self.settings, self.versions)
         record.extra.update(flight.tags)
@@ -472,12 +478,6 @@ def say_restored(say: Callable[[str], None], restored: Restored, best: TrialReco
             say(f"  trial {number}: {why}")
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return (f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600
-            else f"{seconds // 60}:{seconds % 60:02d}")
-
-
 def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
                   max_evals: int | None, elapsed_s: float | None = None,
                   eta_s: float | None = None) -> str:
@@ -497,9 +497,9 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     line = (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
             f"{record.wall_time_s:.1f} s")
     if elapsed_s is not None:
-        line += f" | elapsed {_clock(elapsed_s)}"
+        line += f" | elapsed {clock_text(elapsed_s)}"
     if eta_s is not None and (max_evals is None or total < max_evals):
-        line += f" | ETA {_clock(eta_s)}"
+        line += f" | ETA {clock_text(eta_s)}"
     return line
 
 
@@ -535,6 +535,9 @@ def check_settings(settings: SearchSettings) -> None:
         raise FatalError(f"--cv needs at least 2 folds, got {s.cv_folds}.")
     if s.backend not in BACKENDS:
         raise FatalError(f"--backend must be one of {', '.join(BACKENDS)}, got {s.backend!r}.")
+    if s.progress not in PROGRESS_MODES:
+        raise FatalError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, "
+                         f"got {s.progress!r}.")
     if s.isolation not in ISOLATIONS:
         raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
                          f"got {s.isolation!r}.")
@@ -615,9 +618,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
             say(banner(settings, space_file, budget, store))
             say_restored(say, restored, best_record(list(records.values())), store)
             outputs = make_outputs(settings, space_file, store)
-            search = Search(settings, space_file, store, restored, records, executor, proposer,
-                            budget, say, outputs)
-            return search.run()
+            with TrialsProgress(settings.progress, say) as progress:
+                executor.on_progress = progress.update
+                search = Search(settings, space_file, store, restored, records, executor,
+                                proposer, budget, say, outputs, progress)
+                return search.run()
         finally:
             executor.close()
             if outputs is not None:

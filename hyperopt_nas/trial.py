@@ -10,6 +10,7 @@ its seeded validation split, the model builder and the TensorFlow set-up.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -18,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -119,6 +120,27 @@ class TrialOutcome:
                    error=error, traceback=trace)
 
 
+@dataclass(frozen=True)
+class TrialProgress:
+    """Where a running trial is, as it reports it (``neural_net._progress_callback``): sent from
+    wherever it trains to whoever shows it; never saved."""
+
+    number: int
+    epoch: int  # 1-based, counting the epochs a resumed model already had
+    epochs: int  # the epoch it stops at, at the latest
+    first_epoch: int  # where this run began (past 1 when Hyperband continues a model)
+    step: int | None  # batches done in this epoch
+    steps: int | None  # batches per epoch
+    images_per_s: float  # training throughput in this epoch so far
+    epoch_done: bool = False
+    val_accuracy: float | None = None  # at an epoch's end
+    run: int = 1  # with --cv or --executions-per-trial: which run of how many
+    runs: int = 1
+
+
+ProgressCallback = Callable[[TrialProgress], None]
+
+
 @dataclass
 class PreparedData:
     info: data_loaders.DatasetInfo
@@ -179,8 +201,11 @@ def _fold_splits(data: PreparedData, k: int, seed: int):
 
 def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
                 budget: neural_net.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
-                protocol: Protocol = Protocol()) -> neural_net.TrainResult:
-    """Evaluate one point as the protocol says; several runs are averaged, their spread kept."""
+                protocol: Protocol = Protocol(),
+                on_progress: Callable[[dict[str, Any]], None] | None = None
+                ) -> neural_net.TrainResult:
+    """Evaluate one point as the protocol says; several runs are averaged, their spread kept.
+    ``on_progress`` hears each run's progress, with the run's index and count."""
     if protocol.cv_folds:
         splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
     else:
@@ -197,9 +222,11 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
             if deadline is not None:  # the trial's time limit covers all its runs
                 budget = dataclasses.replace(budget,
                                              time_limit_s=max(0.0, deadline - time.monotonic()))
+            report = None if on_progress is None else functools.partial(
+                _with_run, on_progress, index + 1, len(splits) * protocol.executions)
             runs.append(neural_net.train_and_evaluate(builder, params, data.info, train,
                                                       validation, data.test, budget, seed,
-                                                      accel))
+                                                      accel, on_progress=report))
     if len(runs) == 1:
         return runs[0]
     objectives = [r.objective for r in runs]
@@ -215,6 +242,15 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
               for i, r in enumerate(runs)])
+
+
+def _with_run(on_progress: Callable[[dict[str, Any]], None], run: int, runs: int,
+              where: dict[str, Any]) -> None:
+    on_progress({**where, "run": run, "runs": runs})
+
+
+def _as_progress(on_progress: ProgressCallback, number: int, where: dict[str, Any]) -> None:
+    on_progress(TrialProgress(number, **where))
 
 
 def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
@@ -244,13 +280,15 @@ class TrialRunner:
         if "CUDA_VISIBLE_DEVICES" in os.environ:  # what TensorFlow was shown
             self.accelerator["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
 
-    def run(self, spec: TrialSpec) -> TrialOutcome:
+    def run(self, spec: TrialSpec, on_progress: ProgressCallback | None = None) -> TrialOutcome:
         """Train ``spec``; an error of the trial is its outcome, never an exception (except
-        Ctrl-C and FatalError)."""
+        Ctrl-C and FatalError). ``on_progress`` hears where its training is."""
         started, started_at = time.monotonic(), now()
+        report = (None if on_progress is None
+                  else functools.partial(_as_progress, on_progress, spec.number))
         try:
             result = train_point(self.builder, spec.params, self.data, spec.budget(), spec.seed,
-                                 self.accel, spec.protocol)
+                                 self.accel, spec.protocol, report)
         except (KeyboardInterrupt, FatalError):
             raise
         except Exception as e:  # any error of one trial is recorded and the search goes on

@@ -52,6 +52,8 @@ def run_all(executor, specs):
 @pytest.mark.parametrize("kind", ["in_process", "pool", "spark"])
 def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashion_dir):
     executor = make_executor(kind, fashion_dir)
+    heard = []
+    executor.on_progress = heard.append
     try:
         executor.start()
         outcomes = run_all(executor, [spec(0), spec(1, BAD_POINT), spec(2),
@@ -69,6 +71,12 @@ def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashi
     assert not bad.ok and "activation must be one of" in bad.error
     assert "Traceback" in bad.traceback
     assert ok.params == TINY_POINT and bad.params == BAD_POINT
+    if kind != "spark":  # a Spark task cannot report before it ends
+        ends = [(p.number, p.epoch) for p in heard if p.epoch_done]
+        assert sorted(ends) == [(n, e) for n in (0, 2, 3) for e in (1, 2)]
+        first = next(p for p in heard if p.number == 0 and p.epoch_done)
+        assert first.epochs == 2 and first.steps and first.images_per_s > 0
+        assert 0 <= first.val_accuracy <= 1
 
 
 def test_pool_workers_persist_and_are_replaced_when_asked(fashion_dir):

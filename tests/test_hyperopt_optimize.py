@@ -120,6 +120,7 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
              if line[:5] in ("I0000", "W0000", "E0000") or "absl::" in line
              or "oneDNN" in line or "cuda" in line.lower()]
     assert noise == [], noise
+    assert "\x1b[" not in out.stdout + out.stderr  # not a terminal: no live lines, no colours
     assert "oneDNN" in (results / "tensorflow.log").read_text()
     runs = sorted(p.name for p in (results / "tensorboard").iterdir() if p.is_dir())
     assert runs == ["trial-0000", "trial-0001", "trial-0002"]

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import abc
 
-from hyperopt_nas.trial import TrialOutcome, TrialSpec
+from hyperopt_nas.trial import ProgressCallback, TrialOutcome, TrialSpec
 
 
 class Executor(abc.ABC):
     slots: int = 1  # trials that can run at the same time
+    # Told where running trials are (TrialProgress), from inside ``collect``, where the executor
+    # can hear it (in-process and worker pool; Spark tasks cannot report before they end).
+    on_progress: ProgressCallback | None = None
 
     def start(self) -> None:
         """Get ready ahead of the first trial (start processes, load data); optional."""

@@ -37,4 +37,4 @@ class InProcessExecutor(Executor):
         spec, self._pending = self._pending, None
         if spec is None:
             raise RuntimeError("no trial was submitted")
-        return self.runner.run(spec)
+        return self.runner.run(spec, self.on_progress)

@@ -100,6 +100,12 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
     conn.send(("ready", None))
+    lock = threading.Lock()  # Keras may report a batch from another thread
+
+    def report(progress) -> None:
+        with lock:
+            conn.send(("progress", progress))
+
     while True:
         try:
             spec = conn.recv()
@@ -108,11 +114,12 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
         if spec is None:
             return
         try:
-            outcome = runner.run(spec)
+            outcome = runner.run(spec, report)
         except FatalError as e:
             conn.send(("fatal", str(e)))
             return
-        conn.send(("done", outcome, _rss_mb()))
+        with lock:
+            conn.send(("done", outcome, _rss_mb()))
 
 
 class _Worker:
@@ -238,17 +245,22 @@ class WorkerPool(Executor):
         busy = {w.conn: w for w in self.workers if w.spec is not None}
         if not busy:
             raise RuntimeError("no trial was submitted")
-        conn = wait(list(busy))[0]
-        worker = busy[conn]
-        spec = worker.spec
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            worker.process.join(timeout=5)
-            code = worker.process.exitcode
-            worker.spec = None
-            worker.stop()
-            return self._tag(TrialOutcome.failure(spec, _death_reason(code)), worker)
+        while True:  # progress reports until a trial ends
+            conn = wait(list(busy))[0]
+            worker = busy[conn]
+            spec = worker.spec
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                worker.process.join(timeout=5)
+                code = worker.process.exitcode
+                worker.spec = None
+                worker.stop()
+                return self._tag(TrialOutcome.failure(spec, _death_reason(code)), worker)
+            if message[0] != "progress":
+                break
+            if self.on_progress is not None:
+                self.on_progress(message[1])
         worker.spec = None
         if message[0] == "fatal":
             worker.stop()
