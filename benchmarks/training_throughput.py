@@ -2,12 +2,14 @@
 
 1. ours: the trial's own pipeline (``neural_net.make_dataset`` + ``model.fit`` with the trial's
    callbacks, flip as a preprocessing layer);
+   ours+progress: the same with the progress callback of ``--progress`` (batch ends read the
+   clock, a report at most every second and at each epoch's end);
 2. bare: a hand-written ``model.fit`` of the same network on the same in-memory float arrays;
 3. map_fn: the same network with the reference script's per-image ``tf.map_fn`` random flip.
 
 Each variant trains the same CIFAR-shaped network on the same synthetic images; the first epoch
-(graph tracing) is left out of the timing. Prints images/s and the ratios ours/bare (goal >= 0.95)
-and ours/map_fn.
+(graph tracing) is left out of the timing. Prints images/s and the ratios ours/bare (goal >= 0.95),
+ours+progress/ours and ours/map_fn.
 
     python benchmarks/training_throughput.py [--images 3072] [--epochs 4] [--batch-size 128]
 """
@@ -96,6 +98,10 @@ def run(variant: str, data: Split, epochs: int, batch_size: int, seed: int) -> f
     else:
         budget = neural_net.TrainBudget(epochs=epochs, patience=epochs)
         callbacks = neural_net._callbacks("loss", budget, time.monotonic())[:1] + [timer.callback]
+        if variant == "ours+progress":
+            reports = []
+            callbacks.append(neural_net._progress_callback(reports.append, "loss", batch_size,
+                                                           len(data), budget))
         model.fit(neural_net.make_dataset(data, batch_size, shuffle=True, seed=seed),
                   epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
     keras.backend.clear_session()
@@ -121,17 +127,18 @@ def main() -> None:
     print(f"machine: {platform.machine()} {device}; TensorFlow {tf.__version__}; "
           f"{args.images} images 32x32x3, batch {args.batch_size}, {args.epochs} epochs "
           "(first untimed)")
-    seen: dict[str, list[float]] = {"ours": [], "bare": [], "map_fn": []}
+    seen: dict[str, list[float]] = {"ours": [], "ours+progress": [], "bare": [], "map_fn": []}
     for round_ in range(args.repeats):
         for variant in seen:  # alternating, so that drifts of the machine hit all alike
             ips = run(variant, data, args.epochs, args.batch_size, seed=round_)
             seen[variant].append(ips)
-            print(f"  round {round_ + 1} {variant:>6}: {ips:8.1f} images/s")
+            print(f"  round {round_ + 1} {variant:>13}: {ips:8.1f} images/s")
     median = {variant: float(np.median(values)) for variant, values in seen.items()}
     for variant, value in median.items():
-        print(f"{variant:<6} median {value:8.1f} images/s (min {min(seen[variant]):.1f}, "
+        print(f"{variant:<13} median {value:8.1f} images/s (min {min(seen[variant]):.1f}, "
               f"max {max(seen[variant]):.1f})")
     print(f"ratio ours/bare   = {median['ours'] / median['bare']:.3f} (goal >= 0.95)")
+    print(f"ratio ours+progress/ours = {median['ours+progress'] / median['ours']:.3f}")
     print(f"ratio ours/map_fn = {median['ours'] / median['map_fn']:.3f}")
 
 

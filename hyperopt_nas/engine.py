@@ -619,7 +619,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
             say_restored(say, restored, best_record(list(records.values())), store)
             outputs = make_outputs(settings, space_file, store)
             with TrialsProgress(settings.progress, say) as progress:
-                executor.on_progress = progress.update
+                executor.on_progress = progress.update if progress.mode != "off" else None
                 search = Search(settings, space_file, store, restored, records, executor,
                                 proposer, budget, say, outputs, progress)
                 return search.run()
