@@ -38,7 +38,8 @@ from hyperopt_nas.schedulers import hyperband
 from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
 from hyperopt_nas.space_files import SpaceFile, load_space_file, to_jsonable
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
-from hyperopt_nas.trial_store import TENSORFLOW_LOG, TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, TrialStatus,
+                                      TrialStore)
 
 logger = logging.getLogger(__name__)
 
@@ -568,7 +569,7 @@ def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceF
     if settings.backend == "spark":
         from hyperopt_nas.executors.spark import SparkExecutor
         return SparkExecutor(setup, settings.spark_master, settings.parallelism,
-                             space_file.module_name)
+                             space_file.module_name, log_path=store.dir / SPARK_LOG)
     if settings.isolation == "none":
         from hyperopt_nas.executors.in_process import InProcessExecutor
         return InProcessExecutor(setup, store.dir / TENSORFLOW_LOG)

@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 
 from hyperopt_nas.trial_store import (LOCK_NAME, MARKER_NAME, PICKLE_NAME, RECORD_GLOB,
-                                      SPACE_COPY, TENSORFLOW_LOG, StoreError, TrialRecord,
-                                      TrialStore)
+                                      SPACE_COPY, SPARK_LOG, TENSORFLOW_LOG, StoreError,
+                                      TrialRecord, TrialStore)
 
 EXIT_REFUSED = 2
 PICTURES = {"search_progress.png", "hyperparameter_effects.png",
             "hyperparameters_scatter_matrix.png", "learning_curves.png", "best_model.png",
             "demo_model.png"}
-FILES = PICTURES | {"report.html", TENSORFLOW_LOG, LOCK_NAME, SPACE_COPY}
+FILES = PICTURES | {"report.html", TENSORFLOW_LOG, SPARK_LOG, LOCK_NAME, SPACE_COPY}
 RUN = re.compile(r"trial-\d{4,}")  # tensorboard/trial-0007/
 MODEL = re.compile(r"trial-\d{4,}\.keras")  # models/, checkpoints/
 STAGING = re.compile(r"\..+\.tmp(\.keras)?")  # an atomic write's or a TensorBoard run's leftover

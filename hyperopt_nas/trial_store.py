@@ -42,6 +42,7 @@ RECORD_GLOB = "*trial-*.json"
 MARKER_NAME = ".hyperopt-nas"
 SPACE_COPY = "search_space.py"  # the space file of the folder's latest run, as it was
 TENSORFLOW_LOG = "tensorflow.log"  # TensorFlow's own messages, kept off the console
+SPARK_LOG = "spark.log"  # Spark's (its JVM's and its local executors') messages, likewise
 MARKER_TEXT = ("This folder holds the results of a hyperopt-keras-nas search. delete_results.sh "
                "removes only what the tool wrote, and only in a folder with this file.\n")
 RECORD_NUMBER = re.compile(r"trial-(\d+)")

@@ -111,6 +111,12 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         kill_group(again)
     log = (tmp_path / "2.log").read_text()
     assert f"Loaded {len(saved)} trials" in log
+    # Spark's JVM, log4j and the executors' TensorFlow write to spark.log, not the console:
+    words = ("WARN", "log4j", "WARNING", "I0000", "E0000", "Spark's default", "setLogLevel",
+             "pandas")
+    noise = [line for line in log.splitlines() if any(word in line for word in words)]
+    assert noise == [], noise
+    assert "log4j" in (results / "spark.log").read_text()
     final = records(results)
     # Numbers are given when a trial starts and never reused: a trial running at the kill
     # leaves its number unused.

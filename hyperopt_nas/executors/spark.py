@@ -17,6 +17,7 @@ retried by Spark (``spark.task.maxFailures``); a trial that raises is recorded a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -24,6 +25,7 @@ import shutil
 import socket
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
@@ -90,14 +92,48 @@ def check_spark() -> None:
                          "openjdk-17-jre-headless (./setup.sh installs it).")
 
 
-def spark_session(master: str | None, parallelism: int):
+@contextlib.contextmanager
+def output_to(log_path: Path | None):
+    """Send this process's stdout and stderr (the file descriptors, which child processes
+    inherit) to ``log_path`` for a while: a JVM started meanwhile, and the Python workers it
+    starts, write there for good, and this process's console is back afterwards."""
+    if log_path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        with warnings.catch_warnings():  # pyspark's import-time warnings (pandas versions)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, log):
+            os.close(fd)
+
+
+def spark_session(master: str | None, parallelism: int, log_path: Path | None = None):
     """The session to run trials on, and whether this process created it (and stops it).
 
-    Under ``spark-submit`` (or with a session already active) the existing one is used."""
-    from pyspark.sql import SparkSession
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active, False
+    Under ``spark-submit`` (or with a session already active) the existing one is used. A
+    session started here writes Spark's messages (log4j, the JVM, the local executors'
+    TensorFlow) to ``log_path``, not to the console."""
+    with output_to(log_path):
+        from pyspark.sql import SparkSession
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active, False
+        return _start_session(SparkSession, master, parallelism), True
+
+
+def _start_session(SparkSession, master: str | None, parallelism: int):
     under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     master = master or (None if under_submit else f"local[{parallelism}]")
     builder = SparkSession.builder.appName(APP_NAME).config("spark.ui.showConsoleProgress",
@@ -114,7 +150,7 @@ def spark_session(master: str | None, parallelism: int):
                    .config("spark.driver.bindAddress", "127.0.0.1"))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
-    return session, True
+    return session
 
 
 def task_error(error: BaseException) -> str:
@@ -129,10 +165,14 @@ class SparkExecutor(Executor):
     """Up to ``parallelism`` trials at a time, each a one-task Spark job."""
 
     def __init__(self, setup: DataSetup, master: str | None, parallelism: int,
-                 space_module: str | None = None):
+                 space_module: str | None = None, log_path: Path | None = None):
         check_spark()
-        self.setup, self.slots = setup, parallelism
-        self.session, self.owns_session = spark_session(master, parallelism)
+        self.setup, self.slots, self.log_path = setup, parallelism, log_path
+        try:
+            self.session, self.owns_session = spark_session(master, parallelism, log_path)
+        except Exception as e:  # no JVM, a master that cannot be reached, ...
+            where = f"; Spark's own messages are in {log_path}" if log_path else ""
+            raise FatalError(f"Spark did not start: {task_error(e)}{where}.") from e
         if space_module is not None and space_module in sys.modules:
             # Ship the space file's own functions by value: executors cannot import it by name.
             from pyspark import cloudpickle
@@ -159,7 +199,9 @@ class SparkExecutor(Executor):
             (outcome,) = (context.parallelize([spec], 1)
                           .map(lambda s: run_on_executor(setup, s)).collect())
         except Exception as e:  # a lost task past its retries, a cancelled job
-            outcome = TrialOutcome.failure(spec, f"Spark task failed: {task_error(e)}", str(e))
+            where = f" (Spark's messages: {self.log_path})" if self.log_path else ""
+            outcome = TrialOutcome.failure(spec, f"Spark task failed: {task_error(e)}{where}",
+                                           str(e))
         self._done.put(outcome)
 
     def collect(self) -> TrialOutcome:
