@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -614,32 +615,61 @@ PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
 
 def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, batch_size: int,
                        train_size: int, budget: TrainBudget):
-    """A callback that tells ``report`` where training is: during an epoch at most every
+    """A callback that tells ``report`` where training is: during an epoch every
     ``PROGRESS_EVERY_S`` (epoch, batch, images/s so far), and at each epoch's end (with the
-    epoch's training images/s and validation accuracy)."""
+    epoch's training images/s and validation accuracy).
+
+    Batches are counted by a thread that reads the optimizer's step counter once a second, not
+    by a per-batch hook: training runs exactly as without it."""
     import keras
 
     class Progress(keras.callbacks.Callback):
-        # Its batch ends only read the clock: Keras may run them off the training thread.
-        async_safe = True
+        def on_train_begin(self, logs=None):
+            self.began = self.trained = None
+            self.stop = threading.Event()
+            self.watcher = threading.Thread(target=self._watch, name="progress", daemon=True)
+            self.watcher.start()
+
+        def on_train_end(self, logs=None):
+            self.close()
+
+        def close(self):
+            """Stop the watcher (also when training ended by an exception)."""
+            if getattr(self, "watcher", None) is not None:
+                self.stop.set()
+                self.watcher.join()
+                self.watcher = None
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.epoch, self.began = epoch, time.monotonic()
-            self.last_report, self.trained = self.began, self.began
+            self.epoch, self.first_step = epoch, self._steps_done()
+            self.began, self.trained = time.monotonic(), None
 
-        def on_train_batch_end(self, batch, logs=None):
-            self.trained = now = time.monotonic()
-            if now - self.last_report >= PROGRESS_EVERY_S:
-                self.last_report = now
-                done = min((batch + 1) * batch_size, train_size)
-                report(self._where(batch + 1, done / max(now - self.began, 1e-9)))
+        def on_test_begin(self, logs=None):  # the epoch's validation: its training is done
+            if self.began is not None and self.trained is None:
+                self.trained = time.monotonic()
 
         def on_epoch_end(self, epoch, logs=None):
+            trained = (self.trained or time.monotonic()) - self.began
+            self.began = None
             value = (logs or {}).get(monitor)
-            report({**self._where(self.params.get("steps"),
-                                  train_size / max(self.trained - self.began, 1e-9)),
+            report({**self._where(self.params.get("steps"), train_size / max(trained, 1e-9)),
                     "epoch_done": True,
                     "val_accuracy": float(value) if value is not None else None})
+
+        def _steps_done(self) -> int:
+            return int(self.model.optimizer.iterations.numpy())
+
+        def _watch(self):
+            while not self.stop.wait(PROGRESS_EVERY_S):
+                began = self.began
+                if began is None or self.trained is not None:
+                    continue
+                try:
+                    step = self._steps_done() - self.first_step
+                except Exception:  # the model is being torn down
+                    return
+                images = min(step * batch_size, train_size)
+                report(self._where(step, images / max(time.monotonic() - began, 1e-9)))
 
         def _where(self, step, images_per_s):
             return {"epoch": self.epoch + 1, "epochs": budget.epochs,
@@ -663,6 +693,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
     import keras
     started = time.monotonic()
     keras.utils.set_random_seed(seed)
+    progress = None
     try:
         model, batch_size = builder(params, info, accel)
         if budget.resume_from is not None:  # continue a saved run: its weights and optimizer
@@ -674,9 +705,10 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         primary = info.primary_head
         callbacks = _callbacks("val_" + metric_key(info, primary, "accuracy"), budget, started)
         if on_progress is not None:
-            callbacks.append(_progress_callback(on_progress,
-                                                "val_" + metric_key(info, primary, "accuracy"),
-                                                batch_size, len(train), budget))
+            progress = _progress_callback(on_progress,
+                                          "val_" + metric_key(info, primary, "accuracy"),
+                                          batch_size, len(train), budget)
+            callbacks.append(progress)
         fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
                         validation_data=make_dataset(validation, eval_batch, shuffle=False,
                                                      seed=seed),
@@ -710,6 +742,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                            stopped_by_time=callbacks[2].stopped,
                            objective=val_acc[best], pruned_at=callbacks[3].pruned_at)
     finally:
+        if progress is not None:
+            progress.close()
         # Free the graph and its memory before the next trial.
         keras.backend.clear_session()
         gc.collect()

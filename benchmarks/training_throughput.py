@@ -2,8 +2,8 @@
 
 1. ours: the trial's own pipeline (``neural_net.make_dataset`` + ``model.fit`` with the trial's
    callbacks, flip as a preprocessing layer);
-   ours+progress: the same with the progress callback of ``--progress`` (batch ends read the
-   clock, a report at most every second and at each epoch's end);
+   ours+progress: the same with the progress callback of ``--progress`` (a thread reads the
+   optimizer's step once a second; a report then and at each epoch's end);
 2. bare: a hand-written ``model.fit`` of the same network on the same in-memory float arrays;
 3. map_fn: the same network with the reference script's per-image ``tf.map_fn`` random flip.
 
@@ -128,8 +128,11 @@ def main() -> None:
           f"{args.images} images 32x32x3, batch {args.batch_size}, {args.epochs} epochs "
           "(first untimed)")
     seen: dict[str, list[float]] = {"ours": [], "ours+progress": [], "bare": [], "map_fn": []}
+    variants = list(seen)
     for round_ in range(args.repeats):
-        for variant in seen:  # alternating, so that drifts of the machine hit all alike
+        # Alternating, and each round in another order, so that drifts of the machine and the
+        # place in a round hit all alike.
+        for variant in variants[round_ % 4:] + variants[:round_ % 4]:
             ips = run(variant, data, args.epochs, args.batch_size, seed=round_)
             seen[variant].append(ips)
             print(f"  round {round_ + 1} {variant:>13}: {ips:8.1f} images/s")

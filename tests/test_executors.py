@@ -192,6 +192,7 @@ def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
     killer.join()
     [record] = TrialStore(tmp_path / "results").load_records()
     assert record.status == TrialStatus.FAILED and "killed by SIGKILL" in record.error
+    assert f"its own messages are in {tmp_path / 'results' / 'tensorflow.log'}" in record.error
     assert "FAILED (the trial's process was killed by SIGKILL" in "\n".join(lines)
     # The search goes on with a fresh worker (fewer epochs, so it ends: other trials' scores).
     settings.max_evals, settings.epochs, settings.reuse_trials = 2, 2, True

@@ -156,6 +156,33 @@ def test_nan_loss_fails_the_trial():
                            TrainBudget(epochs=3, patience=3), seed=0, accel=CPU)
 
 
+def test_progress_is_reported_during_and_at_the_end_of_each_epoch(monkeypatch):
+    monkeypatch.setattr(neural_net, "PROGRESS_EVERY_S", 0.05)
+    point = {"hidden_layers": [{"units": 256}] * 2, "batch_size": 8}
+    data = _tiny_mnist(2000, 0)
+    heard = []
+    train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                       TrainBudget(epochs=2, patience=2), seed=0, accel=CPU,
+                       on_progress=heard.append)
+    ends = [p for p in heard if p.get("epoch_done")]
+    assert [p["epoch"] for p in ends] == [1, 2] and {p["steps"] for p in ends} == {250}
+    assert all(0 <= p["val_accuracy"] <= 1 and p["images_per_s"] > 0 for p in ends)
+    during = [p for p in heard if not p.get("epoch_done")]
+    assert during and all(0 <= p["step"] <= 250 for p in during)  # the batch it is at
+
+
+def test_a_failed_run_leaves_no_progress_watcher_behind():
+    import threading
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
+             "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    with pytest.raises(TrialFailed):
+        train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                           TrainBudget(epochs=3, patience=3), seed=0, accel=CPU,
+                           on_progress=lambda where: None)
+    assert not [t for t in threading.enumerate() if t.name == "progress"]
+
+
 def test_time_limit_stops_at_an_epoch_end():
     point = {"hidden_layers": [{"units": 8}], "batch_size": 16}
     data = _tiny_mnist(64, 0)

@@ -146,21 +146,23 @@ class _Worker:
         child_conn.close()
         self.conn, self.ready, self.spec = parent_conn, False, None
         self.trials_done, self.first_rss_mb = 0, None
+        self.log_path = log_path
 
     def wait_ready(self) -> None:
         if self.ready:
             return
         if not self.conn.poll(STARTUP_TIMEOUT_S):
             self.stop()
-            raise FatalError(f"a trial worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
+            raise FatalError(f"a trial worker did not start within {STARTUP_TIMEOUT_S:.0f} s"
+                             f"{_see_log(self.log_path)}.")
         try:
             kind, payload = self.conn.recv()
         except EOFError:
             self.process.join(timeout=5)
             code = self.process.exitcode
             self.stop()
-            raise FatalError(f"the trial worker died while starting (exit code {code}). "
-                             f"{MAIN_GUARD_HINT}") from None
+            raise FatalError(f"the trial worker died while starting (exit code {code}"
+                             f"{_see_log(self.log_path)}). {MAIN_GUARD_HINT}") from None
         if kind == "fatal":
             self.stop()
             raise FatalError(payload)
@@ -256,7 +258,8 @@ class WorkerPool(Executor):
                 code = worker.process.exitcode
                 worker.spec = None
                 worker.stop()
-                return self._tag(TrialOutcome.failure(spec, _death_reason(code)), worker)
+                return self._tag(TrialOutcome.failure(spec, _death_reason(code, self.log_path)),
+                                 worker)
             if message[0] != "progress":
                 break
             if self.on_progress is not None:
@@ -295,9 +298,13 @@ class WorkerPool(Executor):
             worker.stop()
 
 
-def _death_reason(code: int | None) -> str:
+def _see_log(log_path: str | None) -> str:
+    return f"; its own messages are in {log_path}" if log_path else ""
+
+
+def _death_reason(code: int | None, log_path: str | None = None) -> str:
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         hint = " (often the out-of-memory killer)" if -code == signal.SIGKILL else ""
-        return f"the trial's process was killed by {name}{hint}"
-    return f"the trial's process ended unexpectedly (exit code {code})"
+        return f"the trial's process was killed by {name}{hint}{_see_log(log_path)}"
+    return f"the trial's process ended unexpectedly (exit code {code}{_see_log(log_path)})"
