@@ -40,7 +40,7 @@ def _wait_for_line(proc, text, timeout=240):
 @pytest.fixture
 def slow_space(tmp_path):
     # Many epochs so that a trial lasts long enough to be interrupted in its middle.
-    return write_space(tmp_path / "slow_space.py", epochs=150)
+    return write_space(tmp_path / "slow_space.py", epochs=250)  # about 12 s a trial here
 
 
 def test_each_command_has_its_own_help_and_options(tmp_path):
@@ -76,7 +76,7 @@ def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion
     proc = start_cli(_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
     try:
         _wait_for_line(proc, "trial    0 [1/3]")
-        time.sleep(8)  # past the plots of trial 0, into trial 1 (150 epochs: it lasts)
+        time.sleep(4)  # into trial 1, which lasts (250 epochs; plots are drawn elsewhere)
         proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=120)
     finally:
