@@ -60,22 +60,14 @@ def import_tensorflow_quietly(log_path: Any = None) -> None:
     console. Once per process; later imports are silent anyway."""
     import os
     import sys
+
+    from hyperopt_nas.log_files import output_to
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    target = os.open(str(log_path) if log_path is not None else os.devnull,
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.dup2(target, 2)
+    with output_to(log_path, fds=(2,)):
         import tensorflow as tf
         tf.config.list_physical_devices()  # CUDA's probe prints here, not at the first trial
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(target)
 
 
 def configure_accelerator(mixed_precision: bool | None = None, xla: bool | None = None
@@ -703,11 +695,10 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         # Inference needs no gradients: larger batches than training's, same results.
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
         primary = info.primary_head
-        callbacks = _callbacks("val_" + metric_key(info, primary, "accuracy"), budget, started)
+        monitored = "val_" + metric_key(info, primary, "accuracy")
+        callbacks = _callbacks(monitored, budget, started)
         if on_progress is not None:
-            progress = _progress_callback(on_progress,
-                                          "val_" + metric_key(info, primary, "accuracy"),
-                                          batch_size, len(train), budget)
+            progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget)
             callbacks.append(progress)
         fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
                         validation_data=make_dataset(validation, eval_batch, shuffle=False,
@@ -715,7 +706,6 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
                         callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-        monitored = "val_" + metric_key(info, primary, "accuracy")
         val_acc = history[monitored]
         best = int(np.argmax(val_acc))
         test_logs = None

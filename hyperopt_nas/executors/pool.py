@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
+from hyperopt_nas.log_files import send_output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -73,16 +74,6 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _quiet(log_path: str | None) -> None:
-    """Send this process's stdout and stderr (TensorFlow's C++ and absl lines) to the log."""
-    if log_path is None:
-        return
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
                  log_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -90,7 +81,8 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     if gpu is not None:  # before TensorFlow is imported: it reads this once
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _quiet(log_path)
+    if log_path is not None:  # TensorFlow's C++ and absl lines
+        send_output_to(log_path)
     from hyperopt_nas.trial import TrialRunner
     try:
         runner = TrialRunner(setup, {"gpu": gpu} if gpu is not None else None)
@@ -100,7 +92,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
     conn.send(("ready", None))
-    lock = threading.Lock()  # Keras may report a batch from another thread
+    lock = threading.Lock()  # progress is reported from a thread of its own
 
     def report(progress) -> None:
         with lock:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
+from hyperopt_nas.log_files import output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -92,40 +93,15 @@ def check_spark() -> None:
                          "openjdk-17-jre-headless (./setup.sh installs it).")
 
 
-@contextlib.contextmanager
-def output_to(log_path: Path | None):
-    """Send this process's stdout and stderr (the file descriptors, which child processes
-    inherit) to ``log_path`` for a while: a JVM started meanwhile, and the Python workers it
-    starts, write there for good, and this process's console is back afterwards."""
-    if log_path is None:
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        with warnings.catch_warnings():  # pyspark's import-time warnings (pandas versions)
-            warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, log):
-            os.close(fd)
-
-
 def spark_session(master: str | None, parallelism: int, log_path: Path | None = None):
     """The session to run trials on, and whether this process created it (and stops it).
 
     Under ``spark-submit`` (or with a session already active) the existing one is used. A
     session started here writes Spark's messages (log4j, the JVM, the local executors'
     TensorFlow) to ``log_path``, not to the console."""
-    with output_to(log_path):
+    quiet = output_to(log_path) if log_path is not None else contextlib.nullcontext()
+    with quiet, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pyspark's import-time pandas warning
         from pyspark.sql import SparkSession
         active = SparkSession.getActiveSession()
         if active is not None:

@@ -115,7 +115,8 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
 
 def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
-    from hyperopt_nas.executors.pool import _exit_with_parent, _quiet
+    from hyperopt_nas.executors.pool import _exit_with_parent
+    from hyperopt_nas.log_files import send_output_to
     _exit_with_parent(parent_pid)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # drawing needs no GPU memory
@@ -123,7 +124,8 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
         os.nice(NICENESS)
     except OSError:
         pass
-    _quiet(log_path)
+    if log_path is not None:
+        send_output_to(log_path)
     # Warm up while the first trial trains (at low priority): the first refresh is then quick.
     if args[2]:
         from hyperopt_nas.outputs import plots  # noqa: F401  (matplotlib)
