@@ -443,6 +443,7 @@ def k_fold_indices(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 
 CUSTOM_PREFIX = "custom:"  # the dataset name of a space file's own data: custom:<file stem>
+CUSTOM_MODEL = "custom"  # the model name of a space file's own build_model()
 DEFAULT_HEAD = "label"
 
 

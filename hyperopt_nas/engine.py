@@ -36,10 +36,10 @@ from hyperopt_nas.proposers import (ALGORITHMS, BudgetTPE, StartPoints, drawn_va
 from hyperopt_nas.resume import Restored, restore
 from hyperopt_nas.schedulers import hyperband
 from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
-from hyperopt_nas.space_files import SpaceFile, load_space_file, to_jsonable
+from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
 from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, TrialStatus,
-                                      TrialStore)
+                                      TrialStore, to_jsonable)
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from hyperopt import STATUS_FAIL, STATUS_OK, Trials, anneal, rand, tpe
 from hyperopt.base import JOB_STATE_DONE
 
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.space_files import (SpaceFile, TooManyCombinations, discrete_points, same_point,
-                                      to_jsonable)
+from hyperopt_nas.space_files import SpaceFile, TooManyCombinations, discrete_points, same_point
+from hyperopt_nas.trial_store import to_jsonable
 
 ALGORITHMS = ("tpe", "rand", "anneal", "atpe", "grid")
 MAX_GRID_POINTS = 1_000_000

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hyperopt import space_eval
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
+from hyperopt_nas.data_loaders import CUSTOM_MODEL
+from hyperopt_nas.trial_store import to_jsonable
+
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
-CUSTOM_MODEL = "custom"  # the model name of a space file's own build_model()
 BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples"}
 NUMERIC_TOLERANCE = 1e-9
 
@@ -388,17 +389,6 @@ def describe_space(space_file: "SpaceFile", cap: int = 1_000_000) -> str:
         count = "infinitely many combinations (some hyperparameters are continuous)"
     lines += ["", f"Budget defaults: {space_file.defaults}", count + "."]
     return "\n".join(lines)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types for a decoded point (numpy scalars, tuples...)."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def same_point(a: Any, b: Any) -> bool:

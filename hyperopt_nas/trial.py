@@ -26,7 +26,7 @@ import numpy as np
 import neural_net
 from hyperopt_nas import data_loaders
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.space_files import CUSTOM_MODEL, to_jsonable
+from hyperopt_nas.trial_store import to_jsonable
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class TrialRunner:
         self.data = prepare_data(setup)
         self.accel = neural_net.configure_accelerator()
         try:
-            self.builder = (setup_space(setup).builder() if setup.model == CUSTOM_MODEL
+            self.builder = (setup_space(setup).builder() if setup.model == data_loaders.CUSTOM_MODEL
                             else neural_net.model_builder(setup.model))
         except ValueError as e:
             raise FatalError(str(e)) from e

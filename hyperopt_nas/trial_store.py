@@ -33,6 +33,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -46,6 +48,17 @@ SPARK_LOG = "spark.log"  # Spark's (its JVM's and its local executors') messages
 MARKER_TEXT = ("This folder holds the results of a hyperopt-keras-nas search. delete_results.sh "
                "removes only what the tool wrote, and only in a folder with this file.\n")
 RECORD_NUMBER = re.compile(r"trial-(\d+)")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for a decoded point (numpy scalars, tuples...)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 OBJECT_FIELDS = ("params", "hyperopt_vals", "choice_options", "metrics", "history", "budget",

@@ -3,11 +3,13 @@
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from conftest import TINY_POINT, write_space
+from conftest import ROOT, TINY_POINT, write_space
 
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.errors import FatalError
@@ -140,6 +142,16 @@ def test_worker_that_cannot_start_is_fatal(tmp_path):
             pool.submit(spec(0))
     finally:
         pool.close()
+
+
+def test_a_trial_worker_starts_without_hyperopt():
+    """What a worker imports to train a trial of a shipped model: TensorFlow and the data code,
+    not hyperopt (a space file's own data or model loads the file, and hyperopt with it)."""
+    code = ("import sys; import hyperopt_nas.executors.pool, hyperopt_nas.trial; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'hyperopt'))")
+    listed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    assert listed.strip() == "[]"
 
 
 def test_two_workers_train_trials_side_by_side(tmp_path, tiny_space, fashion_dir):
