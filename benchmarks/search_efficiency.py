@@ -85,6 +85,7 @@ def ours(variant: str, args, seed: int, folder: Path) -> dict:
     # A record is written the moment its trial ends: its file's time is the trial's end.
     return {"trials": [{"number": r.number, "val_accuracy": r.score, "epochs": r.epochs_run,
                         "end_s": (store.dir / r.file_name()).stat().st_mtime - started,
+                        "train_s": r.wall_time_s, "point": r.params,
                         # Evaluated for each trial that beat all before it; so for any
                         # first-N selection (earliest best by validation) too.
                         "test_accuracy": r.metrics["label"].get("test_accuracy")}
@@ -103,6 +104,7 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
     train = neural_net.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
     validation = neural_net.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
     deadline = started + args.budget_s
+    began: dict[str, float] = {}
     ended: dict[str, float] = {}
 
     class Budget(keras.callbacks.Callback):  # the running trial stops at an epoch end past it
@@ -125,6 +127,10 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
         tuner_class, extra = kt.RandomSearch, dict(max_trials=10**6)
 
     class Timed(tuner_class):
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            began[trial.trial_id] = time.time() - started
+
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             ended[trial.trial_id] = time.time() - started
@@ -148,6 +154,8 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
         logs = model.evaluate(test, verbose=0, return_dict=True)
         epochs = trial.hyperparameters.values.get("tuner/epochs", args.epochs)
         trials.append({"number": number, "end_s": ended[trial_id],
+                       "train_s": ended[trial_id] - began[trial_id],
+                       "point": _params_of(trial.hyperparameters),
                        "val_accuracy": float(trial.score), "epochs": int(epochs),
                        "test_accuracy": float(logs["accuracy"])})
         keras.backend.clear_session()
