@@ -259,6 +259,20 @@ def summarize(rows: list[dict], target: float) -> None:
             to_target += f" ({s['never']}/{s['seeds']} never)"
         print(f"{tool:<28}{s['seeds']:>6}{s['trials']:>8.0f}{s['test']:>17.4f}{to_target:>24}"
               f"{100 * s['below_best']:>19.2f}")
+    timed = {tool: [ts for ts in seeds.values() if ts and "train_s" in ts[0]]
+             for tool, seeds in by_tool.items()}
+    if any(timed.values()):  # logs since 2026-11-25 hold each trial's own training time
+        print(f"\nwhere the wall clock went (medians over seeds)\n{'tool':<28}"
+              f"{'s before trial 1':>18}{'s per trial':>13}{'s between trials':>18}")
+        for tool, runs in timed.items():
+            if not runs:
+                continue
+            before = median([ts[0]["end_s"] - ts[0]["train_s"] for ts in runs])
+            per_trial = median([float(np.mean([t["train_s"] for t in ts])) for ts in runs])
+            gaps = [[b["end_s"] - b["train_s"] - a["end_s"] for a, b in zip(ts, ts[1:])]
+                    for ts in runs]
+            between = median([float(np.mean(g)) if g else 0.0 for g in gaps])
+            print(f"{tool:<28}{before:>18.1f}{per_trial:>13.2f}{between:>18.2f}")
     print(f"best: the best test accuracy of any trial of any search of the seed (median "
           f"{median(list(pool_best.values())):.4f}); no selection can be above it")
     legend = {tool: f"[{i + 1}]" for i, tool in enumerate(tools)}
