@@ -261,7 +261,7 @@ def summarize(rows: list[dict], target: float) -> None:
               f"{100 * s['below_best']:>19.2f}")
     timed = {tool: [ts for ts in seeds.values() if ts and "train_s" in ts[0]]
              for tool, seeds in by_tool.items()}
-    if any(timed.values()):  # logs since 2026-11-25 hold each trial's own training time
+    if any(timed.values()):  # logs since 2026-11-24 (the "timed" one) hold each trial's own training time
         print(f"\nwhere the wall clock went (medians over seeds)\n{'tool':<28}"
               f"{'s before trial 1':>18}{'s per trial':>13}{'s between trials':>18}")
         for tool, runs in timed.items():
