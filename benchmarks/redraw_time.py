@@ -71,14 +71,17 @@ def main() -> None:
                     started = time.perf_counter()
                     getattr(versions[name], picture)(records, Path(tmp) / f"{picture}.png")
                     times[name, picture].append(time.perf_counter() - started)
+    totals = {}
     for name in names:
-        total = np.median([sum(times[name, p][i] for p in PICTURES) for i in range(args.rounds)])
+        total = totals[name] = np.median([sum(times[name, p][i] for p in PICTURES)
+                                          for i in range(args.rounds)])
         parts = ", ".join(f"{p[len('plot_'):]} {np.median(times[name, p]):.2f}" for p in PICTURES)
         print(f"{name:<22} all pictures {total:.2f} s (median; {parts})")
     if args.before:
         for picture in PICTURES:
             ratio = np.median(times["now", picture]) / np.median(times[names[1], picture])
             print(f"ratio now/before, {picture[len('plot_'):]}: {ratio:.2f}")
+        print(f"ratio now/before, all pictures: {totals['now'] / totals[names[1]]:.2f}")
 
 
 if __name__ == "__main__":
