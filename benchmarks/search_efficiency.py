@@ -259,9 +259,10 @@ def summarize(rows: list[dict], target: float) -> None:
             to_target += f" ({s['never']}/{s['seeds']} never)"
         print(f"{tool:<28}{s['seeds']:>6}{s['trials']:>8.0f}{s['test']:>17.4f}{to_target:>24}"
               f"{100 * s['below_best']:>19.2f}")
+    # Logs since 2026-11-24's "timed" one hold each trial's own training time.
     timed = {tool: [ts for ts in seeds.values() if ts and "train_s" in ts[0]]
              for tool, seeds in by_tool.items()}
-    if any(timed.values()):  # logs since 2026-11-24 (the "timed" one) hold each trial's own training time
+    if any(timed.values()):
         print(f"\nwhere the wall clock went (medians over seeds)\n{'tool':<28}"
               f"{'s before trial 1':>18}{'s per trial':>13}{'s between trials':>18}")
         for tool, runs in timed.items():
