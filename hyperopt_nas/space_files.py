@@ -28,7 +28,7 @@ from hyperopt import space_eval
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
-from hyperopt_nas.data_loaders import CUSTOM_MODEL
+from hyperopt_nas import data_loaders
 from hyperopt_nas.trial_store import to_jsonable
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
@@ -431,7 +431,6 @@ class SpaceFile:
 
     def load(self, data_dir: Path | None = None):
         """The dataset: the file's own, or the built-in DATASET (from ``data_dir``)."""
-        from hyperopt_nas import data_loaders
         if self.load_data is not None:
             return data_loaders.custom_dataset(self.load_data, self.dataset, self.class_names)
         return data_loaders.load_dataset(self.dataset, data_dir)
@@ -598,7 +597,6 @@ def load_space_file(path: str | Path) -> SpaceFile:
         spec.loader.exec_module(module)
     except Exception as e:
         raise SpaceFileError(f"{path} failed to import: {type(e).__name__}: {e}") from e
-    from hyperopt_nas import data_loaders
     import neural_net
     own = {name: getattr(module, function, None)
            for name, function in (("DATASET", "load_data"), ("MODEL", "build_model"))}
@@ -621,7 +619,7 @@ def load_space_file(path: str | Path) -> SpaceFile:
                                  f"{getattr(module, name)!r}.")
     dataset = (data_loaders.CUSTOM_PREFIX + path.stem if own["DATASET"] is not None
                else module.DATASET)
-    model = CUSTOM_MODEL if own["MODEL"] is not None else module.MODEL
+    model = data_loaders.CUSTOM_MODEL if own["MODEL"] is not None else module.MODEL
     if own["DATASET"] is None and dataset not in data_loaders.DATASETS:
         raise SpaceFileError(f"{path}: DATASET {module.DATASET!r} is not one of "
                              f"{sorted(data_loaders.DATASETS)}.")
