@@ -47,3 +47,9 @@ def output_to(log_path: str | Path | None, fds: tuple[int, ...] = STDOUT_AND_STD
         for fd, copy in zip(fds, saved):
             os.dup2(copy, fd)
             os.close(copy)
+
+
+def see_log(log_path: str | Path | None, whose: str = "its own messages") -> str:
+    """The end of an error message that points at a log: ``"; its own messages are in PATH"``
+    (nothing without a log)."""
+    return f"; {whose} are in {log_path}" if log_path else ""

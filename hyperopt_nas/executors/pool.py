@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.log_files import send_output_to
+from hyperopt_nas.log_files import see_log, send_output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class _Worker:
         if not self.conn.poll(STARTUP_TIMEOUT_S):
             self.stop()
             raise FatalError(f"a trial worker did not start within {STARTUP_TIMEOUT_S:.0f} s"
-                             f"{_see_log(self.log_path)}.")
+                             f"{see_log(self.log_path)}.")
         try:
             kind, payload = self.conn.recv()
         except EOFError:
@@ -154,7 +154,7 @@ class _Worker:
             code = self.process.exitcode
             self.stop()
             raise FatalError(f"the trial worker died while starting (exit code {code}"
-                             f"{_see_log(self.log_path)}). {MAIN_GUARD_HINT}") from None
+                             f"{see_log(self.log_path)}). {MAIN_GUARD_HINT}") from None
         if kind == "fatal":
             self.stop()
             raise FatalError(payload)
@@ -290,13 +290,9 @@ class WorkerPool(Executor):
             worker.stop()
 
 
-def _see_log(log_path: str | None) -> str:
-    return f"; its own messages are in {log_path}" if log_path else ""
-
-
 def _death_reason(code: int | None, log_path: str | None = None) -> str:
     if code is not None and code < 0:
         name = signal.Signals(-code).name
         hint = " (often the out-of-memory killer)" if -code == signal.SIGKILL else ""
-        return f"the trial's process was killed by {name}{hint}{_see_log(log_path)}"
-    return f"the trial's process ended unexpectedly (exit code {code}{_see_log(log_path)})"
+        return f"the trial's process was killed by {name}{hint}{see_log(log_path)}"
+    return f"the trial's process ended unexpectedly (exit code {code}{see_log(log_path)})"

@@ -30,10 +30,12 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.log_files import output_to
+from hyperopt_nas.log_files import output_to, see_log
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
 logger = logging.getLogger(__name__)
+
+SPARK_MESSAGES = "Spark's own messages"  # where they are, in errors: see_log()
 
 APP_NAME = "hyperopt-keras-nas"
 POLL_S = 0.5
@@ -147,8 +149,8 @@ class SparkExecutor(Executor):
         try:
             self.session, self.owns_session = spark_session(master, parallelism, log_path)
         except Exception as e:  # no JVM, a master that cannot be reached, ...
-            where = f"; Spark's own messages are in {log_path}" if log_path else ""
-            raise FatalError(f"Spark did not start: {task_error(e)}{where}.") from e
+            raise FatalError(f"Spark did not start: {task_error(e).rstrip('.')}"
+                             f"{see_log(log_path, SPARK_MESSAGES)}.") from e
         if space_module is not None and space_module in sys.modules:
             # Ship the space file's own functions by value: executors cannot import it by name.
             from pyspark import cloudpickle
@@ -175,9 +177,9 @@ class SparkExecutor(Executor):
             (outcome,) = (context.parallelize([spec], 1)
                           .map(lambda s: run_on_executor(setup, s)).collect())
         except Exception as e:  # a lost task past its retries, a cancelled job
-            where = f" (Spark's messages: {self.log_path})" if self.log_path else ""
-            outcome = TrialOutcome.failure(spec, f"Spark task failed: {task_error(e)}{where}",
-                                           str(e))
+            outcome = TrialOutcome.failure(
+                spec, f"Spark task failed: {task_error(e)}{see_log(self.log_path, SPARK_MESSAGES)}",
+                str(e))
         self._done.put(outcome)
 
     def collect(self) -> TrialOutcome:
