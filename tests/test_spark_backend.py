@@ -151,6 +151,22 @@ def free_port():
 
 
 @needs_java
+def test_a_spark_that_cannot_start_is_one_line_naming_its_log(tmp_path, fashion_dir):
+    results = tmp_path / "results"
+    space = write_space(tmp_path / "space.py")
+    out = subprocess.run(spark_args(space, results, fashion_dir, 1, "--spark-master",
+                                    "nonsense://nowhere"),
+                         cwd=tmp_path, env={**os.environ, **SPARK_ENV}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: Spark did not start: "), lines
+    assert lines[0].endswith(f"; Spark's own messages are in {results / 'spark.log'}.")
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "Master must either be" in (results / "spark.log").read_text()  # the JVM's words
+
+
+@needs_java
 def test_standalone_cluster_survives_a_lost_worker(tmp_path, spark_space, fashion_dir):
     """A master and two one-core workers on loopback; one worker is killed mid-search."""
     import pyspark
