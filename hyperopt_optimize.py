@@ -21,6 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
+from neural_net import MODES  # --mixed-precision and --xla
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
 COMMANDS = ("search", "rank", "plot", "report", "describe", "retrain")
@@ -134,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
                              "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
                              "GPU is in each trial's record (default: workers are not pinned)")
+    search.add_argument("--mixed-precision", default="auto", choices=MODES,
+                        help="train in mixed precision (float16 with loss scaling): auto "
+                             "(default) is on with a GPU and off without; on also runs on a CPU "
+                             "(slowly); each record says the dtype policy its model used")
+    search.add_argument("--xla", default="auto", choices=MODES,
+                        help="compile training with XLA: auto (default) is on with a GPU and off "
+                             "without")
+    search.add_argument("--deterministic", action="store_true",
+                        help="deterministic kernels (TensorFlow's op determinism): the same "
+                             "trial trained again gives the same scores, on a GPU too, at some "
+                             "cost in speed; recorded, and retrain repeats it")
     search.add_argument("--trials-per-worker", type=positive_int, default=None,
                         help="also replace a worker after this many trials (default: only when "
                              "it dies or its memory grew by 2 GiB)")
@@ -256,18 +269,18 @@ def parse_gpus(text: str | None) -> list[str] | None:
     """``--gpus``: None (not pinned), ``all`` (every visible GPU) or a list of ids."""
     if text is None:
         return None
+    from hyperopt_nas import gpus as machine
     if text.strip().lower() == "all":
-        from hyperopt_nas.executors.pool import visible_gpus
-        gpus = visible_gpus()
+        gpus = machine.visible_gpus()
         if not gpus:
-            raise ValueError("--gpus all: this machine shows no GPU (nvidia-smi lists none and "
-                             "CUDA_VISIBLE_DEVICES is unset); leave out --gpus.")
+            raise ValueError("--gpus all: this machine shows no GPU (nvidia-smi lists none, or "
+                             "CUDA_VISIBLE_DEVICES hides them); leave out --gpus.")
         return gpus
     gpus = [g.strip() for g in text.split(",")]
     if not all(g.isdigit() for g in gpus):
         raise ValueError(f"--gpus takes GPU numbers separated by commas (e.g. 0,1) or 'all', "
                          f"got {text!r}.")
-    return gpus
+    return machine.resolve_gpu_ids(gpus)
 
 
 def command_search(args) -> int:
@@ -309,7 +322,8 @@ def command_search(args) -> int:
         startup_trials=args.startup_trials, schedule=args.schedule,
         backend=args.backend,
         parallelism=args.parallelism or SearchSettings.parallelism,
-        spark_master=args.spark_master, progress=args.progress)
+        spark_master=args.spark_master, progress=args.progress,
+        mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:
@@ -495,7 +509,8 @@ def command_retrain(args) -> int:
     from hyperopt_nas import retrain
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
-          f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}. "
+          f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}"
+          f"{' (deterministic kernels, as the trial)' if result.deterministic else ''}. "
           f"Saved to {result.path}")
     return 0
 

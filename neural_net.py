@@ -44,11 +44,22 @@ class TrialFailed(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 
 
+MODES = ("auto", "on", "off")  # --mixed-precision and --xla
+
+
 @dataclass(frozen=True)
 class Accelerator:
+    """How this process trains: the GPUs TensorFlow sees, and what every training run sets up
+    before it builds its model (the dtype policy, XLA, deterministic kernels)."""
+
     gpus: int
     mixed_precision: bool
     xla: bool
+    deterministic: bool = False
+
+    @property
+    def dtype_policy(self) -> str:
+        return "mixed_float16" if self.mixed_precision else "float32"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,31 +81,76 @@ def import_tensorflow_quietly(log_path: Any = None) -> None:
         tf.config.list_physical_devices()  # CUDA's probe prints here, not at the first trial
 
 
-def configure_accelerator(mixed_precision: bool | None = None, xla: bool | None = None
+def _mode(value: str | bool | None, name: str) -> str:
+    """``auto``/``on``/``off``; True and False (the Python API's) are ``on`` and ``off``."""
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value not in MODES:
+        raise ValueError(f"{name} must be one of {', '.join(MODES)}, got {value!r}.")
+    return value
+
+
+def configure_accelerator(mixed_precision: str | bool | None = "auto",
+                          xla: str | bool | None = "auto", deterministic: bool = False
                           ) -> Accelerator:
-    """Set TensorFlow up once per process; call before building any model.
+    """Set TensorFlow up once per process, before anything touches a device (loading a
+    ``tf.data`` dataset does): memory growth on every GPU, so trials and processes can share a
+    card and a finished trial hands its memory back; deterministic kernels if asked.
 
-    On a GPU: memory growth on (so trials and processes can share a card and a finished trial
-    hands its memory back), mixed precision and XLA on unless turned off. On CPU both stay off:
-    float16 is slow there and XLA's compile time is not paid back by tiny CPU trials.
+    ``auto`` turns mixed precision and XLA on with a GPU and off without: float16 is slow on a
+    CPU and XLA's compile time is not paid back by small CPU trials. ``on`` turns them on
+    anyway (slow on a CPU, but the GPU's code paths run). The dtype policy is set again by every
+    training run (``train_and_evaluate``): ``keras.backend.clear_session()`` resets it.
     """
-    import keras
     import tensorflow as tf
-
+    mixed_precision, xla = _mode(mixed_precision, "mixed_precision"), _mode(xla, "xla")
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised in this process: growth was set then
-            pass
+        except RuntimeError as e:  # TensorFlow had already initialised the GPU in this process
+            logger.warning("memory growth could not be set on %s, so TensorFlow may hold all of "
+                           "its memory (%s). Set TensorFlow up before any data or model is "
+                           "made on the GPU.", gpu.name, e)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     on_gpu = bool(gpus)
-    accel = Accelerator(
+    return Accelerator(
         gpus=len(gpus),
-        mixed_precision=on_gpu if mixed_precision is None else bool(mixed_precision and on_gpu),
-        xla=on_gpu if xla is None else bool(xla and on_gpu))
-    keras.mixed_precision.set_global_policy("mixed_float16" if accel.mixed_precision
-                                            else "float32")
-    return accel
+        mixed_precision=mixed_precision == "on" or (mixed_precision == "auto" and on_gpu),
+        xla=xla == "on" or (xla == "auto" and on_gpu),
+        deterministic=bool(deterministic))
+
+
+def trained_as(model) -> dict[str, Any]:
+    """What a built model really trains with, for its record: read from the model and its
+    optimizer, not from the set-up that asked for it."""
+    import keras
+    return {"dtype_policy": model.dtype_policy.name,
+            "loss_scale": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
+            "jit_compile": bool(model.jit_compile),
+            "op_determinism": op_determinism()}
+
+
+def op_determinism() -> bool:
+    """Whether TensorFlow runs deterministic kernels now (its public API can only turn them on;
+    the question is answered by the module behind it)."""
+    from tensorflow.python.framework import config
+    return bool(config.is_op_determinism_enabled())
+
+
+def gpu_memory_mb(accel: Accelerator) -> float | None:
+    """GPU memory TensorFlow's allocator holds for tensors in this process now (the first GPU
+    it sees: a worker is shown one), or None without a GPU."""
+    if not accel.gpus:
+        return None
+    import tensorflow as tf
+    try:
+        return tf.config.experimental.get_memory_info("GPU:0")["current"] / 2**20
+    except (ValueError, RuntimeError):  # no such device, or no statistics from its allocator
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,6 +606,7 @@ class TrainResult:
     objective: float  # primary head's best validation accuracy
     runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
     pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
+    trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
 
 
 def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
@@ -599,7 +656,8 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float):
 
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
                                           restore_best_weights=True)
-    return [FailOnNaN(), early, TimeLimit(), Prune()]
+    return {"fail_on_nan": FailOnNaN(), "early_stopping": early, "time_limit": TimeLimit(),
+            "prune": Prune()}
 
 
 PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
@@ -685,6 +743,9 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
     import keras
     started = time.monotonic()
     keras.utils.set_random_seed(seed)
+    # Every run sets the policy: the clear_session() that ends a run resets it to float32, and a
+    # saved model must be continued in the policy it was saved in (its optimizer's variables).
+    keras.mixed_precision.set_global_policy(accel.dtype_policy)
     progress = None
     try:
         model, batch_size = builder(params, info, accel)
@@ -692,11 +753,14 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             model = keras.models.load_model(budget.resume_from)
         if on_model is not None:
             on_model(model)
+        used = trained_as(model)
         # Inference needs no gradients: larger batches than training's, same results.
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
         primary = info.primary_head
         monitored = "val_" + metric_key(info, primary, "accuracy")
         callbacks = _callbacks(monitored, budget, started)
+        time_limit, prune = callbacks["time_limit"], callbacks["prune"]
+        callbacks = list(callbacks.values())
         if on_progress is not None:
             progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget)
             callbacks.append(progress)
@@ -729,8 +793,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         return TrainResult(metrics=metrics, history=history,
                            epochs_run=budget.initial_epoch + len(val_acc),
                            best_epoch=budget.initial_epoch + best + 1,
-                           stopped_by_time=callbacks[2].stopped,
-                           objective=val_acc[best], pruned_at=callbacks[3].pruned_at)
+                           stopped_by_time=time_limit.stopped,
+                           objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used)
     finally:
         if progress is not None:
             progress.close()

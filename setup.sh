@@ -1,8 +1,39 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh Debian/Ubuntu machine: system packages, then a virtual environment
 # in .venv with this project and its test tools. Safe to run again; it only adds what is missing.
+#
+# TensorFlow comes with its CUDA libraries (the 'gpu' extra: tensorflow[and-cuda]) when
+# `nvidia-smi -L` lists a GPU, else as the CPU build. HYPEROPT_NAS_TENSORFLOW=gpu or =cpu
+# overrides that choice. --dry-run prints what would be installed and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+DRY_RUN=0
+for arg in "$@"; do
+    case "$arg" in
+        --dry-run) DRY_RUN=1 ;;
+        *) echo "setup.sh: unknown option $arg (it takes --dry-run)" >&2; exit 2 ;;
+    esac
+done
+run() {  # run a command, or only say it under --dry-run
+    if [ "$DRY_RUN" -eq 1 ]; then echo "would run: $*"; else "$@"; fi
+}
+
+TENSORFLOW=${HYPEROPT_NAS_TENSORFLOW:-auto}
+case "$TENSORFLOW" in
+    auto)
+        if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+            TENSORFLOW=gpu
+        else
+            TENSORFLOW=cpu
+        fi ;;
+    gpu|cpu) ;;
+    *) echo "setup.sh: HYPEROPT_NAS_TENSORFLOW must be gpu, cpu or auto, got '$TENSORFLOW'" >&2
+       exit 2 ;;
+esac
+EXTRAS=test
+if [ "$TENSORFLOW" = gpu ]; then EXTRAS=test,gpu; fi
+echo "TensorFlow: the $TENSORFLOW build (HYPEROPT_NAS_TENSORFLOW=gpu or cpu to choose)."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -19,13 +50,16 @@ for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    run $SUDO apt-get update -q
+    run env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+        "${missing[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+    run python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
-echo "Set up: .venv holds the project and its dependencies."
+run .venv/bin/python -m pip install -q --upgrade pip
+run .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+if [ "$DRY_RUN" -eq 0 ]; then
+    echo "Set up: .venv holds the project and its dependencies (TensorFlow's $TENSORFLOW build)."
+fi

@@ -97,7 +97,8 @@ def run(variant: str, data: Split, epochs: int, batch_size: int, seed: int) -> f
                   verbose=0)
     else:
         budget = neural_net.TrainBudget(epochs=epochs, patience=epochs)
-        callbacks = neural_net._callbacks("loss", budget, time.monotonic())[:1] + [timer.callback]
+        nan_check = neural_net._callbacks("loss", budget, time.monotonic())["fail_on_nan"]
+        callbacks = [nan_check, timer.callback]
         if variant == "ours+progress":
             reports = []
             callbacks.append(neural_net._progress_callback(reports.append, "loss", batch_size,

@@ -25,6 +25,7 @@ import numpy as np
 from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
+import neural_net
 from hyperopt_nas.console import MODES as PROGRESS_MODES
 from hyperopt_nas.console import TrialsProgress, clock_text
 from hyperopt_nas.errors import FatalError
@@ -85,6 +86,9 @@ class SearchSettings:
     reuse_trials: bool = False  # feed the folder's trials to the search even if they were
     # made on other data, another validation split or another budget
     progress: str = "auto"  # running trials on the console: auto, live, lines, off (console.py)
+    mixed_precision: str = "auto"  # auto: on with a GPU; on; off (neural_net.MODES)
+    xla: str = "auto"  # the same for XLA compilation
+    deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
 
     @property
     def slots(self) -> int:
@@ -132,7 +136,9 @@ def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSe
                      budget["max_train_samples"], settings.seed,
                      str(settings.data_dir) if settings.data_dir else None,
                      space_path=str(space_file.path) if own else None,
-                     space_source=space_file.path.read_text() if own else None)
+                     space_source=space_file.path.read_text() if own else None,
+                     mixed_precision=settings.mixed_precision, xla=settings.xla,
+                     deterministic=settings.deterministic)
 
 
 # What makes two trials' validation accuracies comparable, as the user would name it.
@@ -539,6 +545,10 @@ def check_settings(settings: SearchSettings) -> None:
     if s.progress not in PROGRESS_MODES:
         raise FatalError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, "
                          f"got {s.progress!r}.")
+    for option, value in (("--mixed-precision", s.mixed_precision), ("--xla", s.xla)):
+        if value not in neural_net.MODES:
+            raise FatalError(f"{option} must be one of {', '.join(neural_net.MODES)}, "
+                             f"got {value!r}.")
     if s.isolation not in ISOLATIONS:
         raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
                          f"got {s.isolation!r}.")

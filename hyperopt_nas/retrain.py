@@ -34,6 +34,7 @@ class RetrainResult:
     epochs: int
     train_samples: int
     test_metrics: dict[str, float]
+    deterministic: bool = False  # trained with deterministic kernels: it repeats exactly
 
     @property
     def test_accuracy(self) -> float:
@@ -88,6 +89,19 @@ def _space_of(results_dir: str | Path, record: TrialRecord):
         raise RetrainError(str(e)) from e
 
 
+def configure_like(record: TrialRecord) -> neural_net.Accelerator:
+    """Set TensorFlow up for retraining ``record``: a trial trained with deterministic kernels
+    is trained again with them and with its own dtype policy and XLA setting, so that a retrain
+    repeats itself; any other in this machine's defaults (``auto``)."""
+    used = record.accelerator or {}
+    if not used.get("deterministic"):
+        return neural_net.configure_accelerator()
+    mixed = used.get("dtype_policy", "mixed_float16" if used.get("mixed_precision") else "")
+    return neural_net.configure_accelerator(
+        mixed_precision=mixed.startswith("mixed"),
+        xla=bool(used.get("jit_compile", used.get("xla"))), deterministic=True)
+
+
 def retrain(results_dir: str | Path = "results", number: int | None = None,
             data_dir: str | Path | None = None) -> RetrainResult:
     """Rebuild a trial's network, train it on training + validation data for the epoch count
@@ -95,6 +109,7 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     import keras
     record = trial(results_dir, number)
     space_file = _space_of(results_dir, record)
+    accel = configure_like(record)  # before the data: a tf.data dataset touches the GPU
     try:
         dataset = (space_file.load() if space_file is not None and space_file.own_data
                    else data_loaders.load_dataset(record.dataset, data_dir))
@@ -106,7 +121,7 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
         budget.get("max_train_samples"))
     pool = data_loaders.Split.concatenate([train, validation])
     epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
-    accel = neural_net.configure_accelerator()
+    keras.mixed_precision.set_global_policy(accel.dtype_policy)
     keras.utils.set_random_seed(record.trial_seed)
     builder = (space_file.builder() if space_file is not None
                else neural_net.model_builder(record.model))
@@ -121,7 +136,7 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     model.save(tmp)
     os.replace(tmp, path)
     return RetrainResult(record.number, path, epochs, len(pool),
-                         {k: float(v) for k, v in test.items()})
+                         {k: float(v) for k, v in test.items()}, accel.deterministic)
 
 
 def load_model(results_dir: str | Path = "results", number: int | None = None):

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 import neural_net
-from hyperopt_nas import data_loaders
+from hyperopt_nas import data_loaders, gpus
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.trial_store import to_jsonable
 
@@ -63,6 +63,10 @@ class DataSetup:
     # executor loads it from the text when the path is not there).
     space_path: str | None = None
     space_source: str | None = None
+    # How every process trains (neural_net.configure_accelerator): auto, on or off.
+    mixed_precision: str = "auto"
+    xla: str = "auto"
+    deterministic: bool = False
 
     @property
     def own_space(self) -> bool:
@@ -87,9 +91,10 @@ class TrialSpec:
     test_if_loss_below: float | None = None  # evaluate the test split only below this loss
 
     def budget(self) -> neural_net.TrainBudget:
-        return neural_net.TrainBudget(self.epochs, self.patience, self.time_limit_s, self.prune,
-                                      self.initial_epoch, self.resume_from, self.save_to,
-                                      self.test_if_loss_below)
+        return neural_net.TrainBudget(
+            epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
+            prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
+            save_to=self.save_to, test_if_loss_below=self.test_if_loss_below)
 
 
 @dataclass
@@ -237,7 +242,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         epochs_run=max(r.epochs_run for r in runs),
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
         stopped_by_time=any(r.stopped_by_time for r in runs),
-        objective=float(np.mean(objectives)),
+        objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
         runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
@@ -265,30 +270,41 @@ def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
 
 
 class TrialRunner:
-    """Runs trials in one process: the data is loaded and TensorFlow set up once, here."""
+    """Runs trials in one process: TensorFlow is set up and the data loaded once, here, in that
+    order (a ``tf.data`` dataset from a space's ``load_data()`` touches the GPU)."""
 
     def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
         self.setup = setup
+        self.accel = neural_net.configure_accelerator(setup.mixed_precision, setup.xla,
+                                                      setup.deterministic)
+        pinned = (accelerator_info or {}).get("gpu")
+        if pinned is not None and not self.accel.gpus:
+            raise FatalError(gpus.pinned_without_gpu(pinned))
+        # Said by whoever owns the console (the pool, the in-process executor).
+        self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus)
         self.data = prepare_data(setup)
-        self.accel = neural_net.configure_accelerator()
         try:
             self.builder = (setup_space(setup).builder() if setup.model == data_loaders.CUSTOM_MODEL
                             else neural_net.model_builder(setup.model))
         except ValueError as e:
             raise FatalError(str(e)) from e
         self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}
-        if "CUDA_VISIBLE_DEVICES" in os.environ:  # what TensorFlow was shown
-            self.accelerator["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        if gpus.VISIBLE in os.environ:  # what TensorFlow was shown
+            self.accelerator["cuda_visible_devices"] = os.environ[gpus.VISIBLE]
 
-    def run(self, spec: TrialSpec, on_progress: ProgressCallback | None = None) -> TrialOutcome:
+    def run(self, spec: TrialSpec, on_progress: ProgressCallback | None = None,
+            device: str | None = None) -> TrialOutcome:
         """Train ``spec``; an error of the trial is its outcome, never an exception (except
-        Ctrl-C and FatalError). ``on_progress`` hears where its training is."""
+        Ctrl-C and FatalError). ``on_progress`` hears where its training is; ``device`` (a
+        TensorFlow device name such as ``/GPU:1``) is where it trains, if not the default."""
         started, started_at = time.monotonic(), now()
         report = (None if on_progress is None
                   else functools.partial(_as_progress, on_progress, spec.number))
+        result = None
         try:
-            result = train_point(self.builder, spec.params, self.data, spec.budget(), spec.seed,
-                                 self.accel, spec.protocol, report)
+            with _on_device(device):
+                result = train_point(self.builder, spec.params, self.data, spec.budget(),
+                                     spec.seed, self.accel, spec.protocol, report)
         except (KeyboardInterrupt, FatalError):
             raise
         except Exception as e:  # any error of one trial is recorded and the search goes on
@@ -302,5 +318,19 @@ class TrialRunner:
                 metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
                 pruned=result.pruned_at is not None, extra=_extra(result))
         outcome.data_sizes = self.data.sizes()
-        outcome.accelerator = dict(self.accelerator)
+        outcome.accelerator = {**self.accelerator, **(result.trained_as if result else {})}
+        held = neural_net.gpu_memory_mb(self.accel)
+        if held is not None:  # after the trial's clear_session(): what it did not give back
+            outcome.accelerator["gpu_memory_mb"] = round(held, 1)
+        if device is not None:
+            outcome.accelerator["device"] = device
         return outcome
+
+
+def _on_device(device: str | None):
+    """TensorFlow's device scope for ``device``, or nothing."""
+    if device is None:
+        import contextlib
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    return tf.device(device)

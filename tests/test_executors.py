@@ -103,18 +103,43 @@ def test_pool_replaces_a_worker_whose_memory_grew(fashion_dir):
     assert all(o.extra["worker"]["rss_mb"] > 0 for o in outcomes.values())
 
 
-def test_pool_pins_one_gpu_per_worker_before_tensorflow_starts(fashion_dir):
-    """A fake GPU list on a CPU machine: each worker is shown only its own id."""
-    pool = WorkerPool(setup_for(fashion_dir), workers=2, gpus=["0", "1"])
+def test_pool_pins_one_gpu_per_worker_and_a_pinned_worker_without_gpu_stops_the_search(
+        fashion_dir):
+    """On this CPU machine TensorFlow sees no GPU: a worker shown GPU 1 refuses to train on the
+    CPU instead, naming what it was shown."""
+    pool = WorkerPool(setup_for(fashion_dir), workers=3, gpus=["1", "0"])
+    assert [w.gpu for w in pool.workers] == ["1", "0", "1"]
     try:
-        outcomes = run_all(pool, [spec(i) for i in range(4)])
+        with pytest.raises(FatalError, match=r"pinned to GPU 1 \(--gpus\) sees no GPU.*"
+                                             r"tensorflow\[and-cuda\]"):
+            pool.submit(spec(0))
     finally:
         pool.close()
+
+
+def test_three_trials_in_one_worker_each_train_in_mixed_precision(fashion_dir):
+    """--mixed-precision on: every trial of a persistent worker builds in mixed_float16 with loss
+    scaling (clear_session() after each trial resets Keras' policy), and says so in its record."""
+    pool = WorkerPool(setup_for(fashion_dir, mixed_precision="on"), workers=1)
+    try:
+        outcomes = run_all(pool, [spec(i) for i in range(3)])
+    finally:
+        pool.close()
+    assert [o.extra["worker"]["trial"] for o in outcomes.values()] == [1, 2, 3]
     for outcome in outcomes.values():
-        worker = outcome.extra["worker"]["index"]
-        assert outcome.accelerator["gpu"] == str(worker)
-        assert outcome.accelerator["cuda_visible_devices"] == str(worker)
-    assert {o.extra["worker"]["index"] for o in outcomes.values()} == {0, 1}
+        assert outcome.ok, outcome.error
+        assert outcome.accelerator["dtype_policy"] == "mixed_float16"
+        assert outcome.accelerator["loss_scale"] is True
+        assert outcome.accelerator["mixed_precision"] is True
+
+
+def test_a_worker_that_holds_gpu_memory_after_a_trial_is_replaced(fashion_dir):
+    pool = WorkerPool(setup_for(fashion_dir), workers=1, gpu_memory_held_mb=512.0)
+    worker = pool.workers[0]
+    worker.first_rss_mb, worker.trials_done = 900.0, 1
+    assert pool._due(worker, 900.0, 600.0)  # 600 MiB still held on the GPU
+    assert not pool._due(worker, 900.0, 100.0)
+    assert not pool._due(worker, 900.0, None)  # no GPU
 
 
 def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_dir):
@@ -122,7 +147,8 @@ def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_di
     try:
         run_all(pool, [spec(0)])  # started and warm
         pid = pool.pids[0]
-        pool.submit(spec(1, {**TINY_POINT, "hidden_layers": [{"units": 16}] * 3}))
+        # Far longer than the wait before the kill, however fast this machine is.
+        pool.submit(TrialSpec(number=1, params=TINY_POINT, seed=7, epochs=500, patience=500))
         time.sleep(1.0)
         os.kill(pid, signal.SIGKILL)
         died = pool.collect()

@@ -206,11 +206,50 @@ def test_importing_neural_net_loads_neither_tensorflow_nor_data():
     assert out.stdout.strip() == "False"
 
 
-def test_cpu_keeps_mixed_precision_and_xla_off():
-    import keras
-    accel = neural_net.configure_accelerator()
-    assert accel == neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
-    assert keras.mixed_precision.global_policy().name == "float32"
+def test_cpu_keeps_mixed_precision_and_xla_off_unless_turned_on():
+    assert neural_net.configure_accelerator() == neural_net.Accelerator(
+        gpus=0, mixed_precision=False, xla=False)
+    on = neural_net.configure_accelerator(mixed_precision="on", xla="on")
+    assert (on.mixed_precision, on.xla, on.dtype_policy) == (True, True, "mixed_float16")
+    assert not neural_net.configure_accelerator(mixed_precision=False).mixed_precision
+    with pytest.raises(ValueError, match="xla must be one of auto, on, off, got 'yes'"):
+        neural_net.configure_accelerator(xla="yes")
+
+
+def mlp_data(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    return Split(learnable_images(labels, 28, 1, seed), {"label": labels})
+
+
+def test_a_continued_run_keeps_mixed_precision_and_its_optimizer_state(tmp_path):
+    """A Hyperband promotion: the saved model is continued in the policy it was saved in, with
+    every optimizer variable restored (no 'Skipping variable loading')."""
+    import warnings
+    accel = neural_net.Accelerator(gpus=0, mixed_precision=True, xla=False)
+    info = DatasetInfo("digits", (28, 28, 1), {"label": 10})
+    point = {"hidden_layers": [{"units": 16}], "batch_size": 16}
+    train, val = mlp_data(64, 0), mlp_data(32, 1)
+    saved = str(tmp_path / "rung0.keras")
+    first = train_and_evaluate(neural_net.build_mlp, point, info, train, val, val,
+                               TrainBudget(epochs=1, patience=1, save_to=saved), 0, accel)
+    seen = {}
+
+    def on_model(model):
+        seen.update(steps=int(model.optimizer.iterations.numpy()),
+                    optimizer=type(model.optimizer).__name__)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = train_and_evaluate(
+            neural_net.build_mlp, point, info, train, val, val,
+            TrainBudget(epochs=2, patience=2, initial_epoch=1, resume_from=saved), 0, accel,
+            on_model=on_model)
+    assert first.trained_as["dtype_policy"] == second.trained_as["dtype_policy"] == \
+        "mixed_float16"
+    assert seen == {"steps": 4, "optimizer": "LossScaleOptimizer"}  # 64 images / 16 a batch
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    assert second.epochs_run == 2
 
 
 SHIPPED_SPACES = sorted(p for p in (ROOT / "search_spaces").glob("*.py")

@@ -44,3 +44,35 @@ def test_retrain_a_named_trial_and_refuse_unknown_ones(searched, fashion_dir):
 def test_empty_results_say_what_to_do(tmp_path):
     with pytest.raises(retrain.RetrainError, match="no completed trial.*run a search first"):
         retrain.best_trial(tmp_path)
+
+
+def test_tensorflow_is_set_up_before_the_data_is_loaded(searched, fashion_dir, monkeypatch):
+    from hyperopt_nas import data_loaders
+    order = []
+    configure, load = retrain.configure_like, data_loaders.load_dataset
+    monkeypatch.setattr(retrain, "configure_like",
+                        lambda record: order.append("configure") or configure(record))
+    monkeypatch.setattr(data_loaders, "load_dataset",
+                        lambda *a, **k: order.append("load") or load(*a, **k))
+    retrain.retrain(searched, data_dir=fashion_dir)
+    assert order == ["configure", "load"]
+
+
+def test_a_deterministic_trial_is_recorded_so_and_its_retrain_repeats_itself(tmp_path):
+    from conftest import run_cli, write_fashion_mnist, write_space
+    write_fashion_mnist(tmp_path / "data")
+    write_space(tmp_path / "tiny.py", epochs=2)
+    common = ["--results-dir", "res"]
+    done = run_cli(["--space", "tiny.py", "--data-dir", "data", "--max-evals", "1",
+                    "--deterministic", "--no-plot", "--no-tensorboard", *common], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (record,) = TrialStore(tmp_path / "res").load_records()
+    assert record.accelerator["deterministic"] is True
+    assert record.accelerator["op_determinism"] is True  # read from TensorFlow, in the worker
+    lines = []
+    for _ in range(2):
+        again = run_cli(["retrain", "--data-dir", "data", *common], cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert "(deterministic kernels, as the trial)" in again.stdout
+        lines.append(again.stdout.split("Saved to")[0])
+    assert lines[0] == lines[1]  # the same test accuracy, to the last digit printed

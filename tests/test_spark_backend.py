@@ -207,3 +207,14 @@ def test_standalone_cluster_survives_a_lost_worker(tmp_path, spark_space, fashio
     assert sorted(TrialStore(results).load_trials()["numbers"]) == list(range(6))
     for proc in cluster:
         wait_for(lambda: not group_alive(proc.pid), 60, "no Spark process left behind")
+
+
+def test_each_task_trains_on_the_gpu_spark_gave_it():
+    """A reused Python worker sees every GPU of its executor; a task's own GPU is a device."""
+    from hyperopt_nas.errors import FatalError
+    task_device = spark_backend.task_device
+    assert task_device([], None) is None
+    assert task_device(["3"], None) == "/GPU:3"  # TensorFlow numbers them as CUDA does
+    assert task_device(["6"], "4,6") == "/GPU:1"  # under the executor's CUDA_VISIBLE_DEVICES
+    with pytest.raises(FatalError, match="GPU 2, which this executor's CUDA_VISIBLE_DEVICES"):
+        task_device(["2"], "0,1")

@@ -3,10 +3,13 @@ TensorFlow keeps some memory from every trial (``pool.py`` says why that matters
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
+
+logger = logging.getLogger(__name__)
 
 
 class InProcessExecutor(Executor):
@@ -22,6 +25,8 @@ class InProcessExecutor(Executor):
             import neural_net
             neural_net.import_tensorflow_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
+            if self.runner.gpu_warning:
+                logger.warning(self.runner.gpu_warning)
 
     def submit(self, spec: TrialSpec) -> None:
         if self._pending is not None:

@@ -4,11 +4,14 @@ Each worker loads TensorFlow and the data once and then trains trial after trial
 replaced only when needed: when it dies (a segfault, the out-of-memory killer: that trial is
 recorded as failed and the search goes on), when its memory has grown by more than
 ``memory_growth_mb`` since its first trial (TensorFlow keeps some memory from every ``model.fit``
-that ``clear_session()`` does not give back, tensorflow/tensorflow#61791), or every
-``trials_per_worker`` trials if that is asked for.
+that ``clear_session()`` does not give back, tensorflow/tensorflow#61791), when its TensorFlow
+still holds more than ``gpu_memory_held_mb`` of GPU memory after a trial (the figure is in each
+record: ``accelerator.gpu_memory_mb``), or every ``trials_per_worker`` trials if that is asked for.
 
 On a machine with GPUs, worker ``i`` sees only GPU ``gpus[i % len(gpus)]``: ``CUDA_VISIBLE_DEVICES``
-is set in the worker before TensorFlow is imported there, and the GPU is in each trial's record.
+is set in the worker before TensorFlow is imported there, and the GPU is in each trial's record. A
+pinned worker in which TensorFlow sees no GPU stops the search (``gpus.pinned_without_gpu``); an
+unpinned one on a machine whose GPUs TensorFlow cannot use is said once, as a warning.
 Workers write their TensorFlow/absl chatter to a log file, not to the console.
 """
 
@@ -17,9 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from multiprocessing.connection import wait
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
+from hyperopt_nas.gpus import VISIBLE
 from hyperopt_nas.log_files import see_log, send_output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
@@ -35,24 +37,12 @@ logger = logging.getLogger(__name__)
 PARENT_CHECK_S = 1.0  # how often an orphaned worker looks for its parent
 STARTUP_TIMEOUT_S = 600.0
 DEFAULT_MEMORY_GROWTH_MB = 2048.0
+# GPU memory a worker's TensorFlow may still hold for tensors after a trial's clear_session()
+# before the worker is replaced: a finished trial should leave next to nothing there.
+DEFAULT_GPU_MEMORY_HELD_MB = 1024.0
 MAIN_GUARD_HINT = ("If the search is started from a script, put that call under "
                    "`if __name__ == \"__main__\":` (worker processes import the script again), "
                    "or pass isolation=\"none\".")
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs this machine shows: ``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``."""
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        ids = [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
-        return [] if ids == ["-1"] else ids
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
 def _rss_mb() -> float:
@@ -79,7 +69,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent(parent_pid)
     if gpu is not None:  # before TensorFlow is imported: it reads this once
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        os.environ[VISIBLE] = gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if log_path is not None:  # TensorFlow's C++ and absl lines
         send_output_to(log_path)
@@ -91,7 +81,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
         return
     import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
-    conn.send(("ready", None))
+    conn.send(("ready", runner.gpu_warning))
     lock = threading.Lock()  # progress is reported from a thread of its own
 
     def report(progress) -> None:
@@ -124,6 +114,7 @@ class _Worker:
         self.spec: TrialSpec | None = None  # the trial it is training
         self.trials_done = 0
         self.first_rss_mb: float | None = None
+        self.warning: str | None = None  # the worker's word on its GPUs, once ready
 
     @property
     def alive(self) -> bool:
@@ -158,7 +149,7 @@ class _Worker:
         if kind == "fatal":
             self.stop()
             raise FatalError(payload)
-        self.ready = True
+        self.ready, self.warning = True, payload
 
     def stop(self) -> None:
         if self.conn is not None:
@@ -185,13 +176,16 @@ class WorkerPool(Executor):
     def __init__(self, setup: DataSetup, workers: int = 1, gpus: list[str] | None = None,
                  trials_per_worker: int | None = None,
                  memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None,
+                 gpu_memory_held_mb: float = DEFAULT_GPU_MEMORY_HELD_MB):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}.")
         if trials_per_worker is not None and trials_per_worker < 1:
             raise ValueError(f"trials_per_worker must be at least 1, got {trials_per_worker}.")
         self.setup, self.slots = setup, workers
         self.trials_per_worker, self.memory_growth_mb = trials_per_worker, memory_growth_mb
+        self.gpu_memory_held_mb = gpu_memory_held_mb
+        self._warned: set[str] = set()
         self.log_path = str(log_path) if log_path is not None else None
         gpus = list(gpus or [])
         self.workers = [_Worker(i, gpus[i % len(gpus)] if gpus else None)
@@ -224,16 +218,23 @@ class WorkerPool(Executor):
         if not worker.alive:
             worker.launch(self._context, self.setup, self.log_path)
             self.replaced += 1
-        worker.wait_ready()
+        self._ready(worker)
         try:
             worker.conn.send(spec)
         except (OSError, BrokenPipeError):  # died while idle: start afresh, once
             worker.stop()
             worker.launch(self._context, self.setup, self.log_path)
             self.replaced += 1
-            worker.wait_ready()
+            self._ready(worker)
             worker.conn.send(spec)
         worker.spec = spec
+
+    def _ready(self, worker: _Worker) -> None:
+        """Wait for ``worker`` to start; say its warning (GPUs TensorFlow cannot use), once."""
+        worker.wait_ready()
+        if worker.warning and worker.warning not in self._warned:
+            self._warned.add(worker.warning)
+            logger.warning(worker.warning)
 
     def collect(self) -> TrialOutcome:
         busy = {w.conn: w for w in self.workers if w.spec is not None}
@@ -266,12 +267,18 @@ class WorkerPool(Executor):
             worker.first_rss_mb = rss_mb
         outcome.extra["worker"] = {"index": worker.index, "trial": worker.trials_done,
                                    "rss_mb": round(rss_mb, 1)}
-        if self._due(worker, rss_mb):
+        if self._due(worker, rss_mb, outcome.accelerator.get("gpu_memory_mb")):
             worker.stop()  # started again at its next trial
         return self._tag(outcome, worker)
 
-    def _due(self, worker: _Worker, rss_mb: float) -> bool:
+    def _due(self, worker: _Worker, rss_mb: float, gpu_mb: float | None = None) -> bool:
+        """Whether to replace ``worker`` now, after a trial that left it at ``rss_mb`` of host
+        memory and ``gpu_mb`` of GPU memory held for tensors (None: no GPU)."""
         if self.trials_per_worker is not None and worker.trials_done >= self.trials_per_worker:
+            return True
+        if gpu_mb is not None and gpu_mb > self.gpu_memory_held_mb:
+            logger.info("worker %d still holds %.0f MiB of GPU memory after trial %d: replacing "
+                        "it", worker.index, gpu_mb, worker.trials_done)
             return True
         if rss_mb - worker.first_rss_mb > self.memory_growth_mb:
             logger.info("worker %d grew by %.0f MiB over %d trials: replacing it", worker.index,

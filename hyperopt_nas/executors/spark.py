@@ -30,6 +30,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
+from hyperopt_nas.gpus import VISIBLE
 from hyperopt_nas.log_files import output_to, see_log
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -46,35 +47,48 @@ _runners: dict[DataSetup, TrialRunner] = {}  # per Python worker: loaded once, k
 _trials_here = 0
 
 
-def pin_task_gpus() -> list[str]:
-    """Show TensorFlow only the GPUs Spark gave this task (``spark.task.resource.gpu.amount``).
-
-    Takes effect in the first trial of an executor's Python worker (before TensorFlow starts);
-    with one GPU per executor every later trial there gets the same GPU."""
+def task_gpus() -> list[str]:
+    """The GPU addresses Spark gave this task (``spark.task.resource.gpu.amount``), if any."""
     try:
         from pyspark import TaskContext
     except ImportError:
         return []
     context = TaskContext.get()
     gpus = context.resources().get("gpu") if context is not None else None
-    if gpus is None:
-        return []
-    addresses = list(gpus.addresses)
-    if "tensorflow" not in sys.modules:
-        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(addresses)
-    return addresses
+    return list(gpus.addresses) if gpus is not None else []
+
+
+def task_device(addresses: list[str], visible: str | None) -> str | None:
+    """The TensorFlow device of a task's first GPU address: TensorFlow numbers the GPUs this
+    process sees (``visible``: the executor's ``CUDA_VISIBLE_DEVICES``, None if unset) from 0.
+
+    A reused Python worker keeps the TensorFlow it started, which sees every GPU of the
+    executor; each task then trains under the device of its own GPU (a worker pinned with
+    ``CUDA_VISIBLE_DEVICES`` would train every later task on its first task's GPU)."""
+    if not addresses:
+        return None
+    if visible is None:
+        return f"/GPU:{int(addresses[0])}"
+    ids = [g.strip() for g in visible.split(",") if g.strip()]
+    if addresses[0] not in ids:
+        raise FatalError(f"Spark gave a task GPU {addresses[0]}, which this executor's "
+                         f"CUDA_VISIBLE_DEVICES={visible!r} hides; make the executors' GPU "
+                         "discovery script and CUDA_VISIBLE_DEVICES agree.")
+    return f"/GPU:{ids.index(addresses[0])}"
 
 
 def run_on_executor(setup: DataSetup, spec: TrialSpec) -> TrialOutcome:
-    """A trial, on a Spark executor."""
+    """A trial, on a Spark executor, on the GPU Spark gave its task."""
     global _trials_here
-    task_gpus = pin_task_gpus()
+    addresses = task_gpus()
     if setup not in _runners:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         _runners[setup] = TrialRunner(setup)
+    runner = _runners[setup]
+    device = task_device(addresses, os.environ.get(VISIBLE)) if runner.accel.gpus else None
     _trials_here += 1
-    outcome = _runners[setup].run(spec)
-    outcome.accelerator.update(host=socket.gethostname(), spark_task_gpus=task_gpus,
+    outcome = runner.run(spec, device=device)
+    outcome.accelerator.update(host=socket.gethostname(), spark_task_gpus=addresses,
                                pid=os.getpid(), process_trials=_trials_here)
     return outcome
 

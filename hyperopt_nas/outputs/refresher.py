@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from hyperopt_nas.gpus import VISIBLE
+
 logger = logging.getLogger(__name__)
 
 NICENESS = 10  # the drawing process yields the CPU to training
@@ -113,13 +115,20 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
     return problems
 
 
+def hide_gpus() -> None:
+    """Show this process no GPU, whatever its environment said (a shell's or a scheduler's
+    ``CUDA_VISIBLE_DEVICES``): drawing a model needs none, and TensorFlow would take memory on
+    every GPU it sees. Before TensorFlow is imported: it reads this once."""
+    os.environ[VISIBLE] = ""
+
+
 def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
     from hyperopt_nas.executors.pool import _exit_with_parent
     from hyperopt_nas.log_files import send_output_to
     _exit_with_parent(parent_pid)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # drawing needs no GPU memory
+    hide_gpus()
     try:
         os.nice(NICENESS)
     except OSError:

@@ -1,0 +1,55 @@
+"""What a trial process does before its first trial: TensorFlow first, then the data."""
+
+
+import neural_net
+from hyperopt_nas import trial
+from hyperopt_nas.trial import DataSetup, TrialRunner, TrialSpec
+
+
+OWN_TF_DATA = '''
+import numpy as np
+import tensorflow as tf
+from hyperopt import hp
+
+MODEL = "mlp"
+CLASS_NAMES = [str(i) for i in range(4)]
+DEFAULTS = {"epochs": 1}
+SPACE = {"hidden_layers": [{"units": hp.choice("units", [4, 8])}], "batch_size": 8}
+
+
+def load_data():
+    rng = np.random.default_rng(0)
+    def part(n):
+        return tf.data.Dataset.from_tensor_slices(
+            (rng.integers(0, 255, (n, 6, 6, 1)).astype("uint8"), rng.integers(0, 4, n)))
+    return part(40), part(12)
+'''
+
+
+def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_path,
+                                                                           monkeypatch):
+    """A tf.data dataset made before set_memory_growth would have initialised the GPU first."""
+    space = tmp_path / "own_tf_data.py"
+    space.write_text(OWN_TF_DATA)
+    setup = DataSetup("custom:own_tf_data", "mlp", 0.25, None, 0, space_path=str(space),
+                      space_source=space.read_text())
+    order = []
+    configure, prepare = neural_net.configure_accelerator, trial.prepare_data
+    monkeypatch.setattr(neural_net, "configure_accelerator",
+                        lambda *a, **k: order.append("configure") or configure(*a, **k))
+    monkeypatch.setattr(trial, "prepare_data",
+                        lambda s: order.append("load data") or prepare(s))
+    runner = TrialRunner(setup)
+    assert order == ["configure", "load data"]
+    outcome = runner.run(TrialSpec(0, {"hidden_layers": [{"units": 4}], "batch_size": 8}, 1,
+                                   epochs=1, patience=1))
+    assert outcome.ok, outcome.error
+    assert outcome.accelerator["dtype_policy"] == "float32"  # auto, on a CPU
+
+
+def test_a_trial_spec_hands_every_training_setting_to_its_budget():
+    spec = TrialSpec(3, {}, 1, epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3,
+                     resume_from="a.keras", save_to="b.keras", test_if_loss_below=0.2)
+    assert spec.budget() == neural_net.TrainBudget(
+        epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3, resume_from="a.keras",
+        save_to="b.keras", test_if_loss_below=0.2)
