@@ -19,6 +19,7 @@ from typing import Any
 from hyperopt_nas import data_loaders
 import neural_net
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.workload import Workload
 
 MODELS_DIR = "models"
 
@@ -72,23 +73,6 @@ def model_path(results_dir: str | Path, number: int) -> Path:
     return Path(results_dir) / MODELS_DIR / f"trial-{number:04d}.keras"
 
 
-def _space_of(results_dir: str | Path, record: TrialRecord):
-    """The space file a trial was made with (the one it names, else the folder's copy); needed
-    for a space file's own data or model, None when neither is there."""
-    from hyperopt_nas.space_files import SpaceFileError, load_space_file
-    path = TrialStore(results_dir).space_path([record])
-    if path is None:
-        if record.dataset in data_loaders.DATASETS and record.model in neural_net.MODEL_BUILDERS:
-            return None
-        raise RetrainError(f"trial {record.number} was made with the space file "
-                           f"{record.space_file}, which is gone, and {results_dir} keeps no "
-                           "copy: its own data and model cannot be rebuilt.")
-    try:
-        return load_space_file(path)
-    except SpaceFileError as e:
-        raise RetrainError(str(e)) from e
-
-
 def configure_like(record: TrialRecord) -> neural_net.Accelerator:
     """Set TensorFlow up for retraining ``record``: a trial trained with deterministic kernels
     is trained again with them and with its own dtype policy and XLA setting, so that a retrain
@@ -107,12 +91,15 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     """Rebuild a trial's network, train it on training + validation data for the epoch count
     that early stopping chose, evaluate it once on the test set, and save it."""
     import keras
+    from hyperopt_nas.space_files import SpaceFileError
     record = trial(results_dir, number)
-    space_file = _space_of(results_dir, record)
+    try:
+        workload = Workload.from_record(record, results_dir, data_dir)
+    except SpaceFileError as e:
+        raise RetrainError(str(e)) from e
     accel = configure_like(record)  # before the data: a tf.data dataset touches the GPU
     try:
-        dataset = (space_file.load() if space_file is not None and space_file.own_data
-                   else data_loaders.load_dataset(record.dataset, data_dir))
+        dataset = workload.load()
     except data_loaders.DataError as e:
         raise RetrainError(str(e)) from e
     budget = record.budget
@@ -123,9 +110,7 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
     keras.mixed_precision.set_global_policy(accel.dtype_policy)
     keras.utils.set_random_seed(record.trial_seed)
-    builder = (space_file.builder() if space_file is not None
-               else neural_net.model_builder(record.model))
-    model, batch_size = builder(record.params, dataset.info, accel)
+    model, batch_size = workload.builder()(record.params, dataset.info, accel)
     model.fit(neural_net.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
               epochs=epochs, shuffle=False, verbose=0)
     test = model.evaluate(neural_net.make_dataset(dataset.test, batch_size, shuffle=False,

@@ -13,12 +13,10 @@ import dataclasses
 import functools
 import logging
 import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -27,6 +25,7 @@ import neural_net
 from hyperopt_nas import data_loaders, gpus
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.trial_store import to_jsonable
+from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
 
@@ -162,32 +161,10 @@ class PreparedData:
                 "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads)}
 
 
-_spaces: dict[tuple[str, str], Any] = {}  # per process: the space files of DataSetups
-
-
-def setup_space(setup: DataSetup):
-    """The space file of a setup with the file's own data or model, loaded once per process:
-    from its path if the file there is unchanged, else from the text the setup carries."""
-    from hyperopt_nas.space_files import load_space_file
-    key = (setup.space_path or "", setup.space_source or "")
-    if key not in _spaces:
-        path = Path(setup.space_path or "space.py")
-        if not (path.is_file() and path.read_text() == setup.space_source):
-            folder = Path(tempfile.mkdtemp(prefix="hyperopt-nas-space-"))
-            path = folder / path.name  # the same file name: the dataset is named after it
-            path.write_text(setup.space_source)
-        _spaces[key] = load_space_file(path)
-    return _spaces[key]
-
-
 def prepare_data(setup: DataSetup) -> PreparedData:
     """Load the dataset and carve the validation split; the split depends on the seed only."""
     try:
-        if setup.dataset.startswith(data_loaders.CUSTOM_PREFIX):
-            dataset = setup_space(setup).load()
-        else:
-            dataset = data_loaders.load_dataset(setup.dataset,
-                                                Path(setup.data_dir) if setup.data_dir else None)
+        dataset = Workload.from_setup(setup).load()
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
     train, validation = data_loaders.train_validation_split(
@@ -284,8 +261,7 @@ class TrialRunner:
         self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus)
         self.data = prepare_data(setup)
         try:
-            self.builder = (setup_space(setup).builder() if setup.model == data_loaders.CUSTOM_MODEL
-                            else neural_net.model_builder(setup.model))
+            self.builder = Workload.from_setup(setup).builder()
         except ValueError as e:
             raise FatalError(str(e)) from e
         self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}

@@ -180,6 +180,29 @@ def test_a_trial_worker_starts_without_hyperopt():
     assert listed.strip() == "[]"
 
 
+DRIVER = """
+import sys
+import hyperopt_nas
+if __name__ == "__main__":
+    hyperopt_nas.search(sys.argv[1], results_dir=sys.argv[2], data_dir=sys.argv[3], max_evals=2,
+                        plot_best=False, plot_search=False, tensorboard=False,
+                        say=lambda line: None)
+    print("tensorflow" in sys.modules)
+"""
+
+
+def test_the_search_s_own_process_never_loads_tensorflow(tmp_path, tiny_space, fashion_dir):
+    """With trials in worker processes, the driver takes no GPU: it never imports TensorFlow."""
+    script = tmp_path / "drive.py"
+    script.write_text(DRIVER)
+    done = subprocess.run([sys.executable, str(script), str(tiny_space), str(tmp_path / "res"),
+                           str(fashion_dir)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert len(TrialStore(tmp_path / "res").load_records()) == 2
+
+
 def test_two_workers_train_trials_side_by_side(tmp_path, tiny_space, fashion_dir):
     settings = SearchSettings(space_path=tiny_space, results_dir=tmp_path / "results",
                               data_dir=fashion_dir, max_evals=4, workers=2, seed=5,

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperopt_nas import data_loaders
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
 
@@ -167,19 +169,7 @@ def best_title(record: TrialRecord) -> str:
 def draw_trial(record: TrialRecord, results_dir: Path, path: Path) -> Path:
     """Draw a trial's network with the model it was trained with: a built-in family by the name
     its record gives, a space file's own build_model from the space its folder keeps."""
-    import neural_net
-    from hyperopt_nas import data_loaders
-    from hyperopt_nas.space_files import SpaceFileError, load_space_file
-    from hyperopt_nas.trial_store import TrialStore
-    if record.model in neural_net.MODEL_BUILDERS:
-        builder = neural_net.model_builder(record.model)
-    else:
-        space = TrialStore(results_dir).space_path([record])
-        if space is None:
-            raise SpaceFileError(f"trial {record.number}'s space file {record.space_file} is "
-                                 "gone and the folder keeps no copy: its own model cannot be "
-                                 "drawn.")
-        builder = load_space_file(space).builder()
+    builder = Workload.from_record(record, results_dir).builder()
     return plot_model_graph(record.params, builder, data_loaders.record_info(record), path,
                             title=best_title(record))
 
