@@ -7,4 +7,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 python="$here/.venv/bin/python"
 [ -x "$python" ] || python="$(command -v python3)"
+# Without the project's packages this tool's results.pkl cannot be told from another file.
+if ! "$python" -c "import hyperopt, numpy" >/dev/null 2>&1; then
+    echo "error: $python lacks the project's packages (hyperopt, numpy), so what the tool wrote" \
+         "cannot be told from other files: nothing deleted. Run ./setup.sh (it makes .venv," \
+         "which this script uses)." >&2
+    exit 2
+fi
 PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m hyperopt_nas.reset "$@"

@@ -59,6 +59,32 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one error line (what was wrong, and where help is) instead of the usage
+    block, no abbreviated options (``--max-eval`` is not ``--max-evals``), and a suggestion for
+    a misspelt one."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        import difflib
+        if message.startswith("unrecognized arguments: "):
+            known = [o for action in self._actions for o in action.option_strings]
+            for word in message.split(": ", 1)[1].split():
+                if not word.startswith("-") or word.split("=")[0] in known:
+                    continue
+                names = {o.lstrip("-"): o for o in known if o.startswith("--")}
+                stem = word.split("=")[0].lstrip("-")
+                close = ([n for n in names if n.startswith(stem)] or
+                         difflib.get_close_matches(stem, names, n=1, cutoff=0.75))
+                if len(close) == 1:
+                    message = f"unrecognized option {word} (did you mean {names[close[0]]}?)"
+                    break
+        self.exit(EXIT_FATAL, f"error: {message}. See {self.prog} --help.\n")
+
+
 def _common(parser: argparse.ArgumentParser, results: bool = True) -> None:
     if results:
         parser.add_argument("--results-dir", type=Path, default=Path("results"),
@@ -77,12 +103,12 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=Path(sys.argv[0]).name or "hyperopt_optimize.py", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Each command has its own options: hyperopt_optimize.py COMMAND --help. Without "
                "a command, the options are search's.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     search = commands.add_parser(
         "search", help="run or resume a search (the default command)",
         description="Run or resume a search: every trial is saved as it ends; relaunching the "
@@ -231,7 +257,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["search", *argv]
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    if argv[0] not in COMMANDS:
+        return parser.parse_args(argv)
+    # The command's own parser reads its options, so that an error names its options only.
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    args = commands.choices[argv[0]].parse_args(argv[1:])
+    args.command = argv[0]
+    return args
 
 
 def _raise_interrupt(signum, frame):
@@ -379,6 +412,9 @@ def command_rank(args) -> int:
     from hyperopt_nas.trial_store import TrialStore
 
     records = TrialStore(_results_folder(args)).load_records()
+    if not records:
+        print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
+        return EXIT_FATAL
     if args.csv:
         sys.stdout.write(reports.rank_csv(records))
     elif args.json:
@@ -398,6 +434,10 @@ def command_plot(args) -> int:
 
     from hyperopt_nas.outputs import plots
     records = TrialStore(_results_folder(args)).load_records()
+    if not records and args.space is None:
+        print(f"error: no trial in {args.results_dir} yet: run a search first, or pass --space "
+              "to draw a space's demo network there.", file=sys.stderr)
+        return EXIT_FATAL
     if records:
         for path in plots.plot_all(records, args.results_dir):
             print(f"wrote {path}")
@@ -524,10 +564,11 @@ def main(argv: list[str] | None = None) -> int:
     from hyperopt_nas.outputs import reports
     from hyperopt_nas.errors import FatalError
     from hyperopt_nas.space_files import SpaceFileError
-    from hyperopt_nas.trial_store import StoreError
+    from hyperopt_nas.trial_store import StoreError, TrialStore
 
     from hyperopt_nas import retrain
-    if args.command in ("plot", "report", "retrain") and args.results_dir.is_dir():
+    if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
+            and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
         import neural_net
         from hyperopt_nas.trial_store import TENSORFLOW_LOG
         neural_net.import_tensorflow_quietly(args.results_dir / TENSORFLOW_LOG)

@@ -512,6 +512,8 @@ MODEL_KEYS: dict[str, dict[str, Any]] = {
                                          "learning_rate", "batch_size")}},
 }
 
+CONV_MODELS = ("cnn", "simple_cnn")  # the families that take images (height, width, channels)
+
 MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "cnn": build_cnn,
     "mlp": build_mlp,
@@ -535,7 +537,14 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
         from keras import layers
         heads = list(info.heads)
         classes: Any = info.heads[heads[0]] if len(heads) == 1 else dict(info.heads)
-        model = build_model(params, info.input_shape, classes)
+        try:
+            model = build_model(params, info.input_shape, classes)
+        except ValueError as e:
+            if len(info.input_shape) != 2:
+                raise
+            raise TypeError(f"build_model failed for examples of shape {info.input_shape} "
+                            f"({e}); if they are grey images, load_data should add a channel "
+                            "axis (x[..., None]) so that they are (height, width, 1).") from e
         if not isinstance(model, keras.Model):
             raise TypeError(f"build_model must return a keras.Model, got "
                             f"{type(model).__name__}.")

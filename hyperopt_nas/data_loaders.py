@@ -244,7 +244,7 @@ def _find_cifar(data_dir: Path | None, archive: str, folder: str,
 
 def _keras_download(loader: Callable[[], tuple], wanted: str, data_dir: Path | None) -> tuple:
     if data_dir is not None:
-        raise DataError(f"{wanted} is not in --data-dir {data_dir}: put the official files "
+        raise DataError(f"--data-dir {data_dir} does not hold {wanted}: put the official files "
                         "there, or leave out --data-dir to use Keras' cache (~/.keras/datasets) "
                         "or a download.")
     try:
@@ -252,7 +252,7 @@ def _keras_download(loader: Callable[[], tuple], wanted: str, data_dir: Path | N
     except Exception as e:  # offline: keras raises several exception types
         places = ", ".join(str(p) for p in _search_folders(data_dir))
         raise DataError(
-            f"{wanted} was not found (looked in {places}) and could not be downloaded "
+            f"Not found: {wanted} (looked in {places}), and the download failed "
             f"({type(e).__name__}: {e}). Put {wanted} in one of those folders, or pass "
             "--data-dir FOLDER where it lies.") from e
 
@@ -400,6 +400,28 @@ def stratified_indices(labels: np.ndarray, size: int, rng: np.random.Generator) 
     return np.sort(np.concatenate(chosen))
 
 
+def min_train_samples(classes: int, validation_fraction: float) -> int:
+    """The smallest ``max_train_samples`` whose validation split (as ``train_validation_split``
+    sizes it) holds at least one image of each class: below it, a validation accuracy cannot
+    select anything."""
+    m = 1
+    while round(round(m / (1.0 - validation_fraction)) * validation_fraction) < classes:
+        m += 1
+    return m
+
+
+def check_budget(max_train_samples: int | None, classes: int, validation_fraction: float,
+                 option: str = "--max-train-samples") -> None:
+    """Refuse a training subset too small for a validation split of every class."""
+    if max_train_samples is None:
+        return
+    least = min_train_samples(classes, validation_fraction)
+    if max_train_samples < least:
+        raise DataError(f"{option} {max_train_samples} leaves a validation split too small to "
+                        f"hold one image of each of the {classes} classes; use at least {least} "
+                        f"(with validation_fraction {validation_fraction:g}).")
+
+
 def train_validation_split(train: Split, validation_fraction: float, seed: int,
                            primary_head: str, max_train_samples: int | None = None
                            ) -> tuple[Split, Split]:
@@ -416,6 +438,8 @@ def train_validation_split(train: Split, validation_fraction: float, seed: int,
     if max_train_samples is not None:
         if max_train_samples < 1:
             raise ValueError(f"max_train_samples must be positive, got {max_train_samples}.")
+        check_budget(max_train_samples, len(np.unique(labels)), validation_fraction,
+                     "max_train_samples")
         pool_size = min(len(train), round(max_train_samples / (1.0 - validation_fraction)))
         pool = stratified_indices(labels, pool_size, rng)
     n_val = max(1, round(len(pool) * validation_fraction))
@@ -529,6 +553,18 @@ def _split(pair: Any, which: str, function: str) -> Split:
                             f"{f'[{head!r}]' if isinstance(y, dict) else ''} has {len(values)} "
                             "labels; they must match.")
     return Split(x, labels)
+
+
+def check_images(dataset: Dataset, where: str) -> None:
+    """Refuse data a built-in model family cannot take: it wants images (n, height, width,
+    channels)."""
+    for which, split in (("train", dataset.train), ("test", dataset.test)):
+        shape = tuple(split.x.shape)
+        if len(shape) != 4:
+            hint = (" For grey images add the channel axis: x[..., None]." if len(shape) == 3
+                    else "")
+            raise DataError(f"{where}: x_{which} has shape {shape}, but the model takes images "
+                            f"of shape (n, height, width, channels).{hint}")
 
 
 def custom_dataset(load_data: Callable[[], Any], name: str,

@@ -26,6 +26,7 @@ from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 import neural_net
+from hyperopt_nas import data_loaders
 from hyperopt_nas.console import MODES as PROGRESS_MODES
 from hyperopt_nas.console import TrialsProgress, clock_text
 from hyperopt_nas.errors import FatalError
@@ -89,6 +90,9 @@ class SearchSettings:
     mixed_precision: str = "auto"  # auto: on with a GPU; on; off (neural_net.MODES)
     xla: str = "auto"  # the same for XLA compilation
     deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
+    # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
+    # Tuner's on_trial_end); an error in it is reported and the search goes on.
+    on_trial_end: Callable[[TrialRecord], Any] | None = None
 
     @property
     def slots(self) -> int:
@@ -390,12 +394,19 @@ class Search:
             insert_done(self.trials, flight.vals, loss, self.space_file.params)
         try:
             self.store.save_record(record)
-            self.numbers.append(record.number)
+        except OSError as e:
+            raise FatalError(f"could not save trial {record.number} in {self.store.dir} "
+                             f"({e.strerror or e}). Earlier trials are intact; free some space "
+                             "and relaunch.") from e
+        self.numbers.append(record.number)
+        try:
             self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
                                    self.set_aside)
         except OSError as e:
-            raise FatalError(f"could not save trial {record.number} in {self.store.dir} ({e}). "
-                             "Earlier trials are intact; free some space and relaunch.") from e
+            raise FatalError(f"trial {record.number} is saved (its JSON record), but results.pkl "
+                             f"could not be updated in {self.store.dir} ({e.strerror or e}). "
+                             "Free some space and relaunch: the search resumes from the "
+                             "records.") from e
         self.records[record.number] = record
         self.completed += 1
         self._after_save(record)
@@ -412,6 +423,13 @@ class Search:
                                self._eta(elapsed)))
         if self.completed == 1:
             warn_small_validation(record, self.say)
+        if s.on_trial_end is not None:
+            try:
+                s.on_trial_end(record)
+            except Exception as e:  # the trial is saved: the user's code cannot lose it
+                logger.debug("on_trial_end failed", exc_info=True)
+                self.say(f"warning: on_trial_end raised {type(e).__name__}: {e} (trial "
+                         f"{record.number} is saved; the search goes on).")
         if self.outputs is not None:
             self.outputs.notify()
         if self.hyperband:
@@ -510,6 +528,11 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     return line
 
 
+def counted(n: int, word: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, Any],
            store: TrialStore) -> str:
     """What the search is about to do, in one line."""
@@ -519,13 +542,13 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
              f"in {s.workers} worker process{'es' if s.workers > 1 else ''}"
              + (f" on GPUs {','.join(s.gpus)}" if s.gpus else ""))
     until = " and ".join(part for part in (
-        f"{s.max_evals} trials" if s.max_evals else "",
+        counted(s.max_evals, "trial") if s.max_evals else "",
         f"{s.timeout_s:g} s" if s.timeout_s else "") if part) or "Ctrl-C"
     subset = (f", {budget['max_train_samples']} training images"
               if budget.get("max_train_samples") else "")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
-            f"{s.algo}: {budget['epochs']} epochs per trial{subset}, until {until}; trials "
-            f"train {where}; results in {store.dir}.")
+            f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}, until {until}; "
+            f"trials train {where}; results in {store.dir}.")
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -534,6 +557,9 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
 def check_settings(settings: SearchSettings) -> None:
     """Refuse settings that cannot work, before anything is written."""
     s = settings
+    if s.data_dir is not None and not Path(s.data_dir).is_dir():
+        raise FatalError(f"--data-dir {s.data_dir} is not a folder: give the folder that holds "
+                         "the dataset's official files, or leave it out to use Keras' cache.")
     if s.algo not in ALGORITHMS:
         raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {s.algo!r}.")
     if s.executions_per_trial < 1:
@@ -605,6 +631,13 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
     proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
                              settings.startup_trials, settings.max_evals, settings.timeout_s)
     budget = resolve_budget(space_file, settings)
+    if space_file.dataset in data_loaders.DATASETS:  # own data: checked where it is loaded
+        info = data_loaders.DATASETS[space_file.dataset]
+        try:
+            data_loaders.check_budget(budget["max_train_samples"], info.heads[info.primary_head],
+                                      budget["validation_fraction"])
+        except data_loaders.DataError as e:
+            raise FatalError(str(e)) from e
     store = TrialStore(settings.results_dir)
     for name in ("hyperopt.tpe", "hyperopt.rand", "hyperopt.anneal"):
         logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported here

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from hyperopt_nas.trial_store import (LOCK_NAME, MARKER_NAME, PICKLE_NAME, RECORD_GLOB,
-                                      SPACE_COPY, SPARK_LOG, TENSORFLOW_LOG, StoreError,
-                                      TrialRecord, TrialStore)
+                                      SPACE_COPY, SPARK_LOG, STAGING, TENSORFLOW_LOG,
+                                      StoreError, TrialRecord, TrialStore, is_leftover)
 
 EXIT_REFUSED = 2
 PICTURES = {"search_progress.png", "hyperparameter_effects.png",
@@ -31,7 +31,6 @@ PICTURES = {"search_progress.png", "hyperparameter_effects.png",
 FILES = PICTURES | {"report.html", TENSORFLOW_LOG, SPARK_LOG, LOCK_NAME, SPACE_COPY}
 RUN = re.compile(r"trial-\d{4,}")  # tensorboard/trial-0007/
 MODEL = re.compile(r"trial-\d{4,}\.keras")  # models/, checkpoints/
-STAGING = re.compile(r"\..+\.tmp(\.keras)?")  # an atomic write's or a TensorBoard run's leftover
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
 
 
@@ -105,13 +104,9 @@ def reset(folder: Path) -> tuple[list[Path], list[Path]]:
         if entry.is_file() and (
                 name in FILES
                 or (name == PICKLE_NAME and _our_pickle(entry))
-                or (name.startswith(PICKLE_NAME + ".unreadable-"))
                 or (entry.match(RECORD_GLOB) and _record(entry))):
             _remove(entry, removed)
-        elif STAGING.fullmatch(name) and (name[1:].startswith(("trial-", PICKLE_NAME, "report",
-                                                               MARKER_NAME, LOCK_NAME))
-                                          or re.match(r"\.[0-9.]+_trial-", name)
-                                          or re.match(r"\.failed_trial-", name)):
+        elif is_leftover(name):
             _remove(entry, removed)
     _clean_subfolder(folder / "tensorboard", RUN, removed, files_too=EVENTS)
     _clean_subfolder(folder / "models", MODEL, removed)

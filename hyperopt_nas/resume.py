@@ -78,8 +78,9 @@ def restore(store: TrialStore, space_file: SpaceFile,
                            "above); rebuilding the search from the %d readable records",
                            len(records))
         else:
-            logger.warning("results.pkl and the JSON records disagree (a run was killed between "
-                           "writing them); rebuilding the search from the JSON records")
+            logger.warning("results.pkl is behind the JSON records (a run was killed, or the disk "
+                           "was full, after a trial's record was written); rebuilding the search "
+                           "from the JSON records")
     elif records and not unreadable:
         logger.warning("no results.pkl, but %d JSON records: rebuilding the search from them",
                        len(records))

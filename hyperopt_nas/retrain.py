@@ -18,6 +18,7 @@ from typing import Any
 
 from hyperopt_nas import data_loaders
 import neural_net
+from hyperopt_nas.outputs.reports import retrain_command
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
 from hyperopt_nas.workload import Workload
 
@@ -131,5 +132,5 @@ def load_model(results_dir: str | Path = "results", number: int | None = None):
     path = model_path(results_dir, record.number)
     if not path.exists():
         raise RetrainError(f"trial {record.number} has no saved model; run "
-                           f"`python hyperopt_optimize.py retrain --trial {record.number}`.")
+                           f"`{retrain_command(Path(results_dir), record.number)}`.")
     return keras.saving.load_model(path)

@@ -28,6 +28,7 @@ from hyperopt import space_eval
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
+import neural_net
 from hyperopt_nas import data_loaders
 from hyperopt_nas.trial_store import to_jsonable
 
@@ -432,12 +433,14 @@ class SpaceFile:
     def load(self, data_dir: Path | None = None):
         """The dataset: the file's own, or the built-in DATASET (from ``data_dir``)."""
         if self.load_data is not None:
-            return data_loaders.custom_dataset(self.load_data, self.dataset, self.class_names)
+            dataset = data_loaders.custom_dataset(self.load_data, self.dataset, self.class_names)
+            if self.build_model is None and self.model in neural_net.CONV_MODELS:
+                data_loaders.check_images(dataset, f"load_data() for MODEL {self.model!r}")
+            return dataset
         return data_loaders.load_dataset(self.dataset, data_dir)
 
     def builder(self):
         """The model builder: the file's own build_model, or the built-in MODEL's."""
-        import neural_net
         if self.build_model is not None:
             return neural_net.custom_builder(self.build_model)
         return neural_net.model_builder(self.model)
@@ -585,8 +588,9 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if not path.is_file():
         here = Path(__file__).resolve().parent.parent / "search_spaces"
         choices = ", ".join(sorted(p.name for p in here.glob("*.py") if p.name != "__init__.py"))
-        raise SpaceFileError(f"space file {path} does not exist; the shipped ones are in "
-                             f"{here}: {choices}.")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise SpaceFileError(f"space file {path} {what}; give a .py file such as the shipped "
+                             f"ones in {here}: {choices}.")
     module_name = f"_search_space_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -595,9 +599,14 @@ def load_space_file(path: str | Path) -> SpaceFile:
     sys.modules[module_name] = module  # pickling the space's functions needs the module
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:  # sys.exit() or exit() in the file: it must not end the tool
+        sys.modules.pop(module_name, None)
+        raise SpaceFileError(f"{path} called exit({e.code if e.code is not None else ''}) while "
+                             "loading; a space file defines SPACE and the rest, it does not "
+                             "stop the program.") from None
     except Exception as e:
+        sys.modules.pop(module_name, None)
         raise SpaceFileError(f"{path} failed to import: {type(e).__name__}: {e}") from e
-    import neural_net
     own = {name: getattr(module, function, None)
            for name, function in (("DATASET", "load_data"), ("MODEL", "build_model"))}
     missing = [name for name in REQUIRED_NAMES

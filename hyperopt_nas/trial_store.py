@@ -27,6 +27,7 @@ import math
 import os
 import pickle
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -179,6 +180,27 @@ def _umask() -> int:
     return mask
 
 
+STAGING = re.compile(r"\..+\.tmp(\.keras)?")  # an atomic write's or a TensorBoard run's staging
+
+
+def cannot_write(folder: Path, error: OSError) -> str:
+    """Why a results folder cannot be written, and the fix: space on a full disk, else another
+    folder."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"cannot write in the results folder {folder}: {error.strerror}. Free some space "
+                "and run the command again; nothing in the folder was lost.")
+    return (f"cannot write in the results folder {folder} ({error.strerror}): choose a folder "
+            "you can write to with --results-dir.")
+
+
+def is_leftover(name: str) -> bool:
+    """Whether ``name`` is the staging file (or folder) of a write of this tool's that a kill
+    interrupted: ``.<what it wrote>.<random>.tmp``."""
+    return bool(STAGING.fullmatch(name) and (
+        name[1:].startswith(("trial-", PICKLE_NAME, "report", MARKER_NAME, LOCK_NAME))
+        or re.match(r"\.[0-9.]+_trial-", name) or re.match(r"\.failed_trial-", name)))
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new content."""
     path = Path(path)
@@ -223,8 +245,19 @@ class TrialStore:
             if not marker.exists():
                 atomic_write(marker, MARKER_TEXT.encode())
         except OSError as e:
-            raise StoreError(f"cannot write in the results folder {self.dir} ({e.strerror}): "
-                             "choose a folder you can write to with --results-dir.") from e
+            raise StoreError(cannot_write(self.dir, e)) from e
+
+    def _remove_leftovers(self) -> None:
+        """Staging files of writes a kill interrupted (the finished writes are whole): only
+        while this process holds the folder, so no write of another search is cut short."""
+        for entry in self.dir.iterdir():
+            if not is_leftover(entry.name) or entry.is_symlink():
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
 
     def is_results_folder(self) -> bool:
         return (self.dir / MARKER_NAME).is_file()
@@ -262,12 +295,11 @@ class TrialStore:
                 raise SearchLocked(
                     f"another search (pid {owner}) is already using {self.dir}. Wait for it to "
                     "finish, stop it, or pass a different --results-dir.") from None
+            self._remove_leftovers()
             try:  # who holds it, for that message
                 atomic_write(self.dir / LOCK_NAME, str(os.getpid()).encode())
             except OSError as e:
-                raise StoreError(f"cannot write in the results folder {self.dir} "
-                                 f"({e.strerror}): choose a folder you can write to with "
-                                 "--results-dir.") from e
+                raise StoreError(cannot_write(self.dir, e)) from e
             yield
         finally:
             os.close(folder)

@@ -64,3 +64,25 @@ def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path, tiny_space
                          timeout=300, cwd=tmp_path)
     assert out.returncode != 0
     assert 'if __name__ == "__main__":' in out.stderr
+
+
+def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(tmp_path, tiny_space,
+                                                                       fashion_dir):
+    heard, lines = [], []
+
+    def on_trial_end(record):
+        heard.append((record.number, record.score))
+        # The record is on disk when the callback hears of it.
+        assert any(TrialStore(tmp_path / "results").dir.glob(f"*trial-{record.number:04d}.json"))
+        if record.number == 1:
+            raise RuntimeError("my dashboard is down")
+
+    summary = hyperopt_nas.search(tiny_space, tmp_path / "results", say=lines.append,
+                                  max_evals=3, data_dir=str(fashion_dir), isolation="none",
+                                  plot_best=False, plot_search=False, tensorboard=False,
+                                  on_trial_end=on_trial_end)
+    assert summary.completed == 3 and [n for n, _ in heard] == [0, 1, 2]
+    assert len(TrialStore(tmp_path / "results").load_records()) == 3
+    warned = [line for line in lines if line.startswith("warning: on_trial_end raised")]
+    assert warned == ["warning: on_trial_end raised RuntimeError: my dashboard is down (trial 1 "
+                      "is saved; the search goes on)."]

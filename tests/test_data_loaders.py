@@ -125,7 +125,7 @@ def test_a_data_dir_without_the_files_is_an_error_not_a_fallback(tmp_path, monke
     monkeypatch.setattr(data_loaders, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
     (tmp_path / "empty").mkdir()
     for name in ("fashion_mnist", "mnist", "cifar10", "cifar100"):
-        with pytest.raises(DataError, match=f"is not in --data-dir {tmp_path / 'empty'}"):
+        with pytest.raises(DataError, match=f"--data-dir {tmp_path / 'empty'} does not hold"):
             load_dataset(name, tmp_path / "empty")
     dataset = load_dataset("fashion_mnist")  # without --data-dir: the Debian folder
     assert dataset.source == str(tmp_path / "debian")

@@ -338,3 +338,57 @@ def test_plot_without_the_trials_space_file_says_so(tmp_path, tiny_space, fashio
     assert out.returncode == 2 and "is gone and the folder keeps no copy" in out.stderr
     assert "cifar100" not in out.stdout + out.stderr
     assert not (results / "demo_model.png").exists()
+
+
+EXITING_SPACE = "import sys\nsys.exit(0)\n"
+
+
+@pytest.mark.parametrize("args, first_line", [
+    (["--algo", "tpee"], "error: argument --algo: invalid choice: 'tpee'"),
+    (["--max-evals", "0"], "error: argument --max-evals: must be a positive whole number, got 0"),
+    (["--max-eval", "2"], "error: unrecognized option --max-eval (did you mean --max-evals?)"),
+    (["--max-evls", "2"], "error: unrecognized option --max-evls (did you mean --max-evals?)"),
+    (["--data-dir", "/nonexistent/dir"], "error: --data-dir /nonexistent/dir is not a folder"),
+    (["--max-train-samples", "5"], "error: --max-train-samples 5 leaves a validation split too "
+                                   "small to hold one image of each of the 10 classes; use at "
+                                   "least 38"),
+    (["--space", "."], "error: space file . is a folder, not a file"),
+    (["--space", "exits.py"], "error: exits.py called exit(0) while loading"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, tiny_space, args,
+                                                          first_line):
+    """Checked before anything is created: no usage block, no traceback, no results folder."""
+    (tmp_path / "exits.py").write_text(EXITING_SPACE)
+    base = ["--space", str(tiny_space), "--results-dir", "res", "--max-evals", "2"]
+    out = run_cli(base + args, cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(first_line), out.stderr
+    assert "usage:" not in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "res").exists()
+
+
+def test_rank_and_plot_of_a_folder_without_trials_refuse_and_write_nothing(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for command in ("rank", "plot"):
+        out = run_cli([command, "--results-dir", str(folder)], cwd=tmp_path)
+        assert out.returncode == 2 and out.stderr.startswith(
+            f"error: no trial in {folder} yet: run a search first"), out.stderr
+    assert list(folder.iterdir()) == []  # no demo_model.png, no tensorflow.log
+
+
+def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, tiny_space,
+                                                                 fashion_dir):
+    import re
+    import shlex
+    results = tmp_path / "elsewhere"
+    out = run_cli(_search_args(tiny_space, results, fashion_dir, 2) + QUICK, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert run_cli(["report", "--results-dir", str(results)], cwd=tmp_path).returncode == 0
+    page = (results / "report.html").read_text()
+    command = re.search(r"Retrain it with <code>python hyperopt_optimize.py (.*?)</code>",
+                        page).group(1)
+    assert f"--results-dir {results}" in command
+    again = run_cli(shlex.split(command) + ["--data-dir", str(fashion_dir)], cwd=tmp_path)
+    assert again.returncode == 0 and "retrained on" in again.stdout, again.stderr

@@ -229,3 +229,56 @@ def test_load_data_that_fails_stops_the_search_with_its_error(tmp_path, monkeypa
 def _escaped(text):
     import re
     return re.escape(text)
+
+
+GREY_WITHOUT_CHANNELS = '''
+import numpy as np
+from hyperopt import hp
+
+MODEL = "{model}"
+CLASS_NAMES = [str(i) for i in range(4)]
+SPACE = {space}
+
+
+def load_data():
+    rng = np.random.default_rng(0)
+    def part(n):
+        return rng.integers(0, 255, (n, 12, 12)).astype("uint8"), rng.integers(0, 4, n)
+    return part(80), part(20)
+{extra}'''
+OWN_CNN = '''
+
+def build_model(params, input_shape, classes):
+    import keras
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Flatten()(x)
+    return keras.Model(inputs, keras.layers.Dense(classes, activation="softmax")(x))
+'''
+
+
+def test_images_without_a_channel_axis_are_refused_by_name_for_a_built_in_cnn(tmp_path):
+    path = tmp_path / "grey.py"
+    path.write_text(GREY_WITHOUT_CHANNELS.format(
+        model="simple_cnn", extra="",
+        space='{"conv_blocks": [{"filters": 4}], "dense_units": hp.choice("d", [8, 16]), '
+              '"batch_size": 16}'))
+    with pytest.raises(data_loaders.DataError,
+                       match=r"x_train has shape \(80, 12, 12\), but the model takes images of "
+                             r"shape \(n, height, width, channels\)\. For grey images add the "
+                             r"channel axis: x\[\.\.\., None\]"):
+        load_space_file(path).load()
+
+
+def test_an_own_cnn_on_images_without_channels_fails_with_the_fix_named(tmp_path):
+    import neural_net
+    from hyperopt_nas.data_loaders import DatasetInfo
+    path = tmp_path / "grey_own.py"
+    path.write_text(GREY_WITHOUT_CHANNELS.format(model="", extra=OWN_CNN,
+                                                 space='{"batch_size": hp.choice("b", [8, 16])}').replace(
+        'MODEL = ""\n', ""))
+    builder = load_space_file(path).builder()
+    cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+    with pytest.raises(TypeError, match=r"build_model failed for examples of shape \(12, 12\).*"
+                                        r"add a channel axis \(x\[\.\.\., None\]\)"):
+        builder({"batch_size": 16}, DatasetInfo("custom:grey_own", (12, 12), {"label": 4}), cpu)

@@ -98,9 +98,38 @@ def test_a_record_the_tool_cannot_read_is_kept(tmp_path):
 def test_a_folder_in_use_by_a_search_is_refused(tmp_path):
     folder = tmp_path / "results"
     a_results_folder(folder)
-    before = listing(folder)
     with TrialStore(folder).lock():
         (folder / ".search.lock").unlink()  # removing the lock file does not free the folder
+        before = listing(folder)
         out = delete(folder)
     assert out.returncode == 2 and "a search is using" in out.stderr
-    assert listing(folder) == [p for p in before if p != ".search.lock"]
+    assert listing(folder) == before
+
+
+def test_an_unreadable_results_pkl_set_aside_is_kept(tmp_path):
+    """docs/usage.md: a results.pkl moved aside as unreadable is never deleted."""
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    (folder / "results.pkl.unreadable-20261130-101500").write_bytes(b"\x80\x04 half a pickle")
+    assert delete(folder).returncode == 0
+    assert listing(folder) == [MARKER_NAME, "results.pkl.unreadable-20261130-101500"]
+
+
+def test_without_the_projects_python_nothing_is_deleted_and_it_says_why(tmp_path):
+    """A Python without hyperopt cannot tell this tool's results.pkl from another file."""
+    import shutil
+    import sys
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    before = listing(folder)
+    bare = tmp_path / "bare"  # a Python whose site-packages lack hyperopt
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    copy = tmp_path / "project"
+    copy.mkdir()
+    shutil.copy(SCRIPT, copy / "delete_results.sh")
+    shutil.copytree(ROOT / "hyperopt_nas", copy / "hyperopt_nas")
+    (copy / ".venv").symlink_to(bare)
+    out = subprocess.run([str(copy / "delete_results.sh"), str(folder)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("error: ") and "./setup.sh" in out.stderr
+    assert "nothing deleted" in out.stderr and listing(folder) == before

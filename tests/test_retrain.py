@@ -37,7 +37,8 @@ def test_retrain_a_named_trial_and_refuse_unknown_ones(searched, fashion_dir):
     assert retrain.retrain(searched, number=1, data_dir=fashion_dir).path.name == "trial-0001.keras"
     with pytest.raises(retrain.RetrainError, match="trial 99 is not a completed trial"):
         retrain.retrain(searched, number=99, data_dir=fashion_dir)
-    with pytest.raises(retrain.RetrainError, match="no saved model.*retrain --trial 2"):
+    with pytest.raises(retrain.RetrainError,
+                       match=f"no saved model.*retrain --results-dir {searched} --trial 2"):
         retrain.load_model(searched, number=2)
 
 

@@ -145,7 +145,7 @@ def test_pickle_behind_the_records_is_rebuilt(tmp_path, tiny_space, fashion_dir,
     payload["trials"].refresh()
     store.save_trials(payload["trials"], payload["space_fingerprint"], [0], {})
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
-    assert "disagree" in caplog.text and "2 inform the search" in out
+    assert "results.pkl is behind the JSON records" in caplog.text and "2 inform the search" in out
     assert summary.total == 3
 
 
@@ -259,6 +259,28 @@ def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashio
         search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     assert pickle.loads((tmp_path / "results" / "results.pkl").read_bytes())["numbers"] == [0]
     assert (tmp_path / "results" / "results.pkl").read_bytes() == before
+
+
+def test_a_disk_full_after_the_record_says_the_trial_is_saved_and_the_relaunch_resumes(
+        tmp_path, tiny_space, fashion_dir, monkeypatch, caplog):
+    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
+    real, calls = TrialStore.save_trials, []
+
+    def disk_full(self, *args):  # the disk fills up during trial 1
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        real(self, *args)
+
+    monkeypatch.setattr(TrialStore, "save_trials", disk_full)
+    with pytest.raises(FatalError, match="trial 1 is saved \\(its JSON record\\), but results.pkl "
+                                         "could not be updated.*No space left.*resumes"):
+        search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
+    monkeypatch.setattr(TrialStore, "save_trials", real)  # space freed
+    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
+    assert "results.pkl is behind the JSON records" in caplog.text
+    assert [r.number for r in TrialStore(tmp_path / "results").load_records()] == [0, 1, 2]
+    assert summary.completed == 1
 
 
 def test_bad_settings_are_refused_before_any_trial(tmp_path, tiny_space, fashion_dir):

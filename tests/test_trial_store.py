@@ -199,3 +199,29 @@ def test_a_results_folder_that_is_a_file_or_not_writable_is_one_clear_error(tmp_
     with pytest.raises(StoreError, match=r"cannot write in the results folder .*\(Permission "
                                          r"denied\): choose a folder"):
         TrialStore(tmp_path / "new").create()
+
+
+def test_staging_files_a_kill_left_are_removed_when_a_search_takes_the_folder(tmp_path):
+    store = trial_store.TrialStore(tmp_path)
+    store.create()
+    store.save_record(make_record(0, 0.3))
+    leftovers = [".0.300000_trial-0001.json.x8s1.tmp", ".results.pkl.ab12.tmp",
+                 ".report.html.k2.tmp"]
+    for name in leftovers:
+        (tmp_path / name).write_text("")  # a SIGKILL between mkstemp and the rename
+    (tmp_path / ".trial-0002.k3j4.tmp").mkdir()  # TensorBoard's staging folder
+    mine = [".my-notes.txt", "draft.tmp", "trial-notes.tmp"]
+    for name in mine:
+        (tmp_path / name).write_text("the user's")
+    with store.lock():
+        pass
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(leftovers + [".trial-0002.k3j4.tmp"])
+    assert set(mine) <= names and len(store.load_records()) == 1
+
+
+def test_a_full_disk_asks_for_space_and_other_errors_for_another_folder(tmp_path):
+    full = trial_store.cannot_write(tmp_path, OSError(28, "No space left on device"))
+    assert "Free some space and run the command again" in full and "--results-dir" not in full
+    denied = trial_store.cannot_write(tmp_path, OSError(13, "Permission denied"))
+    assert "choose a folder you can write to with --results-dir" in denied

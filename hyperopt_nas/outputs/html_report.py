@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, flatten_params, ranked, tie_sentence,
-                                          tied_with_best)
+from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, flatten_params, ranked,
+                                          retrain_command, tie_sentence, tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
@@ -94,7 +94,7 @@ def _span(records: list[TrialRecord]) -> str:
     return _duration(max(starts) + last.wall_time_s - min(starts))
 
 
-def _best_section(best: TrialRecord) -> str:
+def _best_section(best: TrialRecord, results_dir: Path) -> str:
     params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>"
                      for k, v in flatten_params(best.params).items())
     heads = list(best.metrics)
@@ -108,8 +108,8 @@ def _best_section(best: TrialRecord) -> str:
             f"<p>Validation accuracy <b>{best.score:.4f}</b> (selects the model); "
             f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, trial seed "
             f"<code>{best.trial_seed}</code>. The test accuracy is reported only, never used to "
-            f"select. Retrain it with <code>python hyperopt_optimize.py retrain --trial "
-            f"{best.number}</code>.</p>"
+            f"select. Retrain it with <code>{_e(retrain_command(results_dir, best.number))}"
+            "</code>.</p>"
             '<div class="cards">'
             f'<table><tr><th>hyperparameter</th><th>value</th></tr>{params}</table>'
             f'<table><tr><th>metric</th>{"".join(f"<th>{_e(h)}</th>" for h in head_titles)}</tr>'
@@ -168,7 +168,7 @@ def render(records: list[TrialRecord], results_dir: Path) -> str:
     parts.append(_cards(records))
     best = ranked(records)[:1]
     if best:
-        parts += [_best_section(best[0]), _top_table(records)]
+        parts += [_best_section(best[0], results_dir), _top_table(records)]
     else:
         parts.append("<p>No trial has completed yet.</p>")
     parts.append(_failures(records))

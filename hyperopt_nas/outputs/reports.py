@@ -160,6 +160,13 @@ def check_graphviz() -> None:
                               "sudo apt-get install graphviz")
 
 
+def retrain_command(results_dir: Path, number: int) -> str:
+    """The command that retrains trial ``number`` of ``results_dir``, to be run as written."""
+    import shlex
+    return (f"python hyperopt_optimize.py retrain --results-dir {shlex.quote(str(results_dir))} "
+            f"--trial {number}")
+
+
 def best_title(record: TrialRecord) -> str:
     """The caption of a trial's model drawing: which trial, and how it scored."""
     return (f"trial {record.number}: validation accuracy {record.score:.4f}"
