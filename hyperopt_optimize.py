@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="deterministic kernels (TensorFlow's op determinism): the same "
                              "trial trained again gives the same scores, on a GPU too, at some "
                              "cost in speed; recorded, and retrain repeats it")
+    search.add_argument("--keep-models", type=non_negative_int, default=3, metavar="K",
+                        help="keep the trained networks of the K best trials in "
+                             "<results-dir>/best_models/, replaced as better ones end "
+                             "(default: 3; 0: none); load them with hyperopt_nas.load_model")
     search.add_argument("--trials-per-worker", type=positive_int, default=None,
                         help="also replace a worker after this many trials (default: only when "
                              "it dies or its memory grew by 2 GiB)")
@@ -356,7 +360,8 @@ def command_search(args) -> int:
         backend=args.backend,
         parallelism=args.parallelism or SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
-        mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic)
+        mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
+        keep_models=args.keep_models)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
     summary = run_search(settings)
     if summary.best is not None:
@@ -424,7 +429,20 @@ def command_rank(args) -> int:
         width = (shutil.get_terminal_size().columns if sys.stdout.isatty() and not args.wide
                  else None)
         print(reports.rank_table(records, args.top, width))
+        print(_kept_models_line(args.results_dir))
     return 0
+
+
+def _kept_models_line(results_dir: Path) -> str:
+    """Which trials' trained networks the folder keeps, and how to load them."""
+    from hyperopt_nas import kept_models
+    kept = kept_models.kept_numbers(results_dir)
+    if not kept:
+        return ("No trained network is kept (--keep-models 0, or an older search): "
+                "`retrain` trains one.")
+    return (f"Trained networks kept for trial{'s' if len(kept) > 1 else ''} "
+            f"{', '.join(map(str, kept))} in {results_dir / kept_models.FOLDER}: "
+            f"hyperopt_nas.load_model({str(results_dir)!r}, number) loads one.")
 
 
 def command_plot(args) -> int:
@@ -552,6 +570,12 @@ def command_retrain(args) -> int:
           f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}"
           f"{' (deterministic kernels, as the trial)' if result.deterministic else ''}. "
           f"Saved to {result.path}")
+    record = retrain.trial(args.results_dir, result.number)
+    scored = next(iter(record.metrics.values()), {}).get("test_accuracy")
+    if scored is not None:
+        print(f"The search's own network of trial {result.number} scored {scored:.4f} on the "
+              "test split; this one trained on training + validation data, from a new start, "
+              "so its score may differ either way.")
     return 0
 
 

@@ -7,8 +7,9 @@
                                       epochs=3, results_dir="results")
         print(summary.best.number, summary.best.score)
         table = hyperopt_nas.results_table("results")  # a pandas DataFrame with pandas installed
+        model = hyperopt_nas.load_model("results")     # the best trial's network, as trained
+        models = hyperopt_nas.best_models("results")   # [(record, model)], best first
         hyperopt_nas.retrain.retrain("results")        # best trial on train + validation, saved
-        model = hyperopt_nas.load_model("results")     # that saved Keras model
 
 ``search`` takes the command line's options as keyword arguments (``SearchSettings`` lists them:
 ``max_evals``, ``epochs``, ``max_train_samples``, ``seed``, ``workers``, ``gpus``, ``timeout_s``,
@@ -21,16 +22,20 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["search", "results_table", "best_config", "load_model", "SearchSettings",
-           "SearchSummary"]
-_LAZY = {"SearchSettings": "hyperopt_nas.engine", "SearchSummary": "hyperopt_nas.engine",
-         "best_config": "hyperopt_nas.retrain", "load_model": "hyperopt_nas.retrain"}
+__all__ = ["search", "results_table", "best_config", "load_model", "best_models",
+           "SearchSettings", "SearchSummary"]
+_LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),
+         "SearchSummary": ("hyperopt_nas.engine", "SearchSummary"),
+         "best_config": ("hyperopt_nas.retrain", "best_config"),
+         "load_model": ("hyperopt_nas.retrain", "load_model"),
+         "best_models": ("hyperopt_nas.retrain", "best_models_of")}
 
 
 def __getattr__(name: str) -> Any:  # the heavier names, imported when first used
     if name in _LAZY:
         import importlib
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")
 
 

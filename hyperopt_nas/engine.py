@@ -26,12 +26,13 @@ from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 import neural_net
-from hyperopt_nas import data_loaders
+from hyperopt_nas import data_loaders, kept_models
 from hyperopt_nas.console import MODES as PROGRESS_MODES
 from hyperopt_nas.console import TrialsProgress, clock_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
+from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
 from hyperopt_nas.proposers import (ALGORITHMS, BudgetTPE, StartPoints, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
@@ -93,6 +94,7 @@ class SearchSettings:
     # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
     # Tuner's on_trial_end); an error in it is reported and the search goes on.
     on_trial_end: Callable[[TrialRecord], Any] | None = None
+    keep_models: int = kept_models.DEFAULT_KEEP  # trained networks of the best trials kept
 
     @property
     def slots(self) -> int:
@@ -326,6 +328,9 @@ class Search:
         self.next_number += 1
         run = {"epochs": int(self.budget["epochs"]),
                **(self._hyperband_run(job, number) if job is not None else {})}
+        if self._keeps_models() and "save_to" not in run:  # kept if it ranks among the best
+            (self.store.dir / kept_models.FOLDER).mkdir(exist_ok=True)
+            run["save_to"] = str(kept_models.staging(self.store.dir, number))
         if s.prune.active:  # which trials' curves it is judged against: those ended by now
             tags["pruned_against"] = sorted(self.records)
         spec = TrialSpec(
@@ -336,6 +341,13 @@ class Search:
                                 else self.best.loss), **run)
         self.in_flight[number] = InFlight(spec, vals, doc, job, tags)
         return spec
+
+    def _keeps_models(self) -> bool:
+        """Whether trials save their networks for best_models/: one training run per trial, in
+        this machine's processes (a Spark executor's disk is not this folder)."""
+        s = self.settings
+        return (s.keep_models > 0 and s.backend == "local" and s.executions_per_trial == 1
+                and not s.cv_folds)
 
     def _proposal_tags(self, tid: int) -> dict[str, Any]:
         """What proposed the trial: a start point's index, TPE's start-up trials."""
@@ -409,6 +421,13 @@ class Search:
                              "records.") from e
         self.records[record.number] = record
         self.completed += 1
+        if self._keeps_models():
+            try:
+                kept_models.keep_best(self.store.dir, list(self.records.values()),
+                                      self.settings.keep_models, record, flight.spec.save_to)
+            except OSError as e:  # the trial is saved; only its network may be missing
+                self.say(f"warning: the network of trial {record.number} could not be kept in "
+                         f"{kept_models.FOLDER}/ ({e.strerror or e}); the search goes on.")
         self._after_save(record)
 
     def _after_save(self, record: TrialRecord) -> None:
@@ -583,6 +602,8 @@ def check_settings(settings: SearchSettings) -> None:
     if s.workers > 1 and s.isolation == "none":
         raise FatalError("--isolation none trains in this process, one trial at a time; "
                          "leave out --workers or --isolation none.")
+    if s.keep_models < 0:
+        raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
     if s.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if s.prune.active and (s.executions_per_trial > 1 or s.cv_folds):
@@ -657,11 +678,15 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
                                  store)
         outputs = None
         try:
+            kept_models.clear_staging(store.dir)  # no trial runs yet: a killed one's leftovers
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()))
             say(banner(settings, space_file, budget, store))
             say_restored(say, restored, best_record(list(records.values())), store)
             outputs = make_outputs(settings, space_file, store)
+            if settings.plot_search:
+                say(f"Live report: {store.dir / REPORT_HTML} follows the search from its first "
+                    "trial (open it in a browser; it reloads itself).")
             with TrialsProgress(settings.progress, say) as progress:
                 executor.on_progress = progress.update if progress.mode != "off" else None
                 search = Search(settings, space_file, store, restored, records, executor,

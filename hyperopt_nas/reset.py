@@ -110,6 +110,7 @@ def reset(folder: Path) -> tuple[list[Path], list[Path]]:
             _remove(entry, removed)
     _clean_subfolder(folder / "tensorboard", RUN, removed, files_too=EVENTS)
     _clean_subfolder(folder / "models", MODEL, removed)
+    _clean_subfolder(folder / "best_models", MODEL, removed)
     _clean_subfolder(folder / "checkpoints", MODEL, removed)
     kept = [p for p in sorted(folder.iterdir()) if p.name != MARKER_NAME]
     if not kept:

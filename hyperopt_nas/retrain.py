@@ -18,7 +18,8 @@ from typing import Any
 
 from hyperopt_nas import data_loaders
 import neural_net
-from hyperopt_nas.outputs.reports import retrain_command
+from hyperopt_nas import kept_models
+from hyperopt_nas.outputs.reports import ranked, retrain_command
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
 from hyperopt_nas.workload import Workload
 
@@ -53,7 +54,7 @@ def _scored(results_dir: str | Path) -> list[TrialRecord]:
 
 def best_trial(results_dir: str | Path = "results") -> TrialRecord:
     """The trial with the best validation accuracy (ties: the earlier trial)."""
-    return min(_scored(results_dir), key=lambda r: (r.loss, r.number))
+    return ranked(_scored(results_dir))[0]
 
 
 def best_config(results_dir: str | Path = "results") -> dict[str, Any]:
@@ -126,11 +127,24 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
 
 
 def load_model(results_dir: str | Path = "results", number: int | None = None):
-    """The saved model of a trial (default: the best); retrain it first if it is not saved."""
+    """The Keras model of a trial (default: the best): the network the search trained, kept in
+    ``best_models/`` for the best trials (``--keep-models``); else its retrained model
+    (``models/``, from ``retrain``)."""
     import keras
     record = trial(results_dir, number)
-    path = model_path(results_dir, record.number)
-    if not path.exists():
-        raise RetrainError(f"trial {record.number} has no saved model; run "
-                           f"`{retrain_command(Path(results_dir), record.number)}`.")
-    return keras.saving.load_model(path)
+    for path in (kept_models.path(results_dir, record.number),
+                 model_path(results_dir, record.number)):
+        if path.exists():
+            return keras.saving.load_model(path)
+    raise RetrainError(f"trial {record.number} has no saved model (only the best trials' "
+                       f"networks are kept, --keep-models); run "
+                       f"`{retrain_command(Path(results_dir), record.number)}`.")
+
+
+def best_models_of(results_dir: str | Path = "results", k: int | None = None
+                   ) -> list[tuple[TrialRecord, Any]]:
+    """The kept networks of the best trials, best first: ``(record, Keras model)`` pairs, at
+    most ``k`` (default: every kept one)."""
+    kept = set(kept_models.kept_numbers(results_dir))
+    chosen = [r for r in ranked(_scored(results_dir)) if r.number in kept][:k]
+    return [(r, kept_models.load(results_dir, r.number)) for r in chosen]

@@ -392,6 +392,23 @@ def describe_space(space_file: "SpaceFile", cap: int = 1_000_000) -> str:
     return "\n".join(lines)
 
 
+def first_difference(trained: Any, now: Any, where: str = "") -> str:
+    """Where two decoded points first differ, as ``key: trained -> now``."""
+    if isinstance(trained, dict) and isinstance(now, dict):
+        for key in sorted(set(trained) | set(now), key=str):
+            place = f"{where}.{key}" if where else str(key)
+            if key not in trained or key not in now:
+                return f"{place}: only in {'the trial' if key in trained else 'this space'}"
+            if not same_point(trained[key], now[key]):
+                return first_difference(trained[key], now[key], place)
+    if (isinstance(trained, (list, tuple)) and isinstance(now, (list, tuple))
+            and len(trained) == len(now)):
+        for i, (a, b) in enumerate(zip(trained, now)):
+            if not same_point(a, b):
+                return first_difference(a, b, f"{where}.{i}" if where else str(i))
+    return f"{where or 'the point'}: {trained!r} trained, {now!r} here"
+
+
 def same_point(a: Any, b: Any) -> bool:
     """Equality of two decoded points, allowing float rounding from a JSON round trip."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -467,6 +484,27 @@ class SpaceFile:
         exactly the values it was trained with, so an option index that now points elsewhere
         can never be misread.
         """
+        new_vals, why = self._encode_by_labels(vals, choice_options, decoded)
+        if new_vals is not None:
+            return new_vals, ""
+        # By its values instead: a choice made a constant, a label renamed, a hyperparameter
+        # gone whose value the space now fixes. The point fits if this space can draw exactly
+        # the values it was trained with.
+        by_value, _ = point_vals(self.space, decoded)
+        if by_value is not None and all(
+                label in self.params and (self.params[label].distribution == "choice"
+                                          or self.params[label].contains(value))
+                for label, value in by_value.items()):
+            try:
+                if same_point(self.decode(by_value), decoded):
+                    return by_value, ""
+            except Exception:  # noqa: BLE001 - any failure to evaluate: it does not fit
+                pass
+        return None, why
+
+    def _encode_by_labels(self, vals: dict[str, Any], choice_options: dict[str, str],
+                          decoded: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """``encode`` label by label: each recorded value, under its label, in this space."""
         new_vals: dict[str, Any] = {}
         for label, value in vals.items():
             param = self.params.get(label)
@@ -493,7 +531,8 @@ class SpaceFile:
         except Exception as e:  # a space edit can break evaluation in many ways
             return None, f"it no longer evaluates in this space ({type(e).__name__}: {e})"
         if not same_point(redecoded, decoded):
-            return None, "it decodes to other values in this space"
+            return None, (f"it decodes to other values in this space "
+                          f"({first_difference(decoded, redecoded)})")
         return new_vals, ""
 
 

@@ -66,8 +66,8 @@ def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path, tiny_space
     assert 'if __name__ == "__main__":' in out.stderr
 
 
-def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(tmp_path, tiny_space,
-                                                                       fashion_dir):
+def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(
+        tmp_path, tiny_space, fashion_dir):
     heard, lines = [], []
 
     def on_trial_end(record):

@@ -107,3 +107,31 @@ def test_report_marks_the_trials_the_split_cannot_tell_from_the_best(tmp_path):
     top = [row for row in page.rows if len(row) > 2 and row[0][0].isdigit()]
     assert [(row[0], row[1]) for row in top] == [("1 ~", "1"), ("2 ~", "2"), ("3", "0")]
     assert "2 trials are within one standard error" in " ".join(page.text)
+
+
+def test_the_report_follows_a_running_search_and_stops_reloading_at_its_end(
+        tmp_path, tiny_space, fashion_dir):
+    from hyperopt_nas.engine import SearchSettings, run_search
+    from hyperopt_nas.outputs.refresher import refresh_outputs
+    results = tmp_path / "results"
+    lines = []
+    seen_live = []
+
+    def look(record):  # the report of the trials before this one, as a browser would find it
+        page = results / "report.html"
+        if page.exists():
+            seen_live.append("http-equiv=refresh" in page.read_text())
+
+    run_search(SearchSettings(space_path=tiny_space, results_dir=results, data_dir=fashion_dir,
+                              max_evals=3, isolation="none", tensorboard=False, plot_best=False,
+                              on_trial_end=look), say=lines.append)
+    assert any(line.startswith(f"Live report: {results / 'report.html'}") for line in lines)
+    final = (results / "report.html").read_text()
+    assert "http-equiv=refresh" not in final and "The search is running" not in final
+    assert Page(final).rows  # a whole page, with the trials' table
+    # What the drawing process writes after each trial while the search runs:
+    refresh_outputs(results, tiny_space, True, False, False, {}, live=True)
+    live = (results / "report.html").read_text()
+    assert f"http-equiv=refresh content={html_report.LIVE_RELOAD_S}" in live
+    assert "The search is running: this page follows it" in live
+    assert all(seen_live)  # any report met during the search was the live one

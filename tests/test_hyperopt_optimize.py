@@ -387,8 +387,9 @@ def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, tiny_
     assert out.returncode == 0, out.stderr
     assert run_cli(["report", "--results-dir", str(results)], cwd=tmp_path).returncode == 0
     page = (results / "report.html").read_text()
-    command = re.search(r"Retrain it with <code>python hyperopt_optimize.py (.*?)</code>",
+    command = re.search(r"validation data with <code>python hyperopt_optimize.py (.*?)</code>",
                         page).group(1)
+    assert "Its trained network is kept" in page
     assert f"--results-dir {results}" in command
     again = run_cli(shlex.split(command) + ["--data-dir", str(fashion_dir)], cwd=tmp_path)
     assert again.returncode == 0 and "retrained on" in again.stdout, again.stderr

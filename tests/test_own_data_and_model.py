@@ -274,9 +274,9 @@ def test_an_own_cnn_on_images_without_channels_fails_with_the_fix_named(tmp_path
     import neural_net
     from hyperopt_nas.data_loaders import DatasetInfo
     path = tmp_path / "grey_own.py"
-    path.write_text(GREY_WITHOUT_CHANNELS.format(model="", extra=OWN_CNN,
-                                                 space='{"batch_size": hp.choice("b", [8, 16])}').replace(
-        'MODEL = ""\n', ""))
+    text = GREY_WITHOUT_CHANNELS.format(model="", extra=OWN_CNN,
+                                        space='{"batch_size": hp.choice("b", [8, 16])}')
+    path.write_text(text.replace('MODEL = ""\n', ""))
     builder = load_space_file(path).builder()
     cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
     with pytest.raises(TypeError, match=r"build_model failed for examples of shape \(12, 12\).*"

@@ -536,3 +536,33 @@ def test_the_console_says_what_the_search_will_do_and_when_it_ends(tmp_path, tin
     assert all("| elapsed " in line for line in trial_lines)
     assert all("| ETA " in line for line in trial_lines[:-1])
     assert "ETA" not in trial_lines[-1]  # the last trial: nothing left
+
+
+EDITED = '''
+from hyperopt import hp
+DATASET, MODEL = "fashion_mnist", "mlp"
+DEFAULTS = {{"epochs": 1, "validation_fraction": 0.2}}
+SPACE = {{"hidden_layers": [{{"units": hp.choice("units", [8, 16])}}],
+          "optimizer": {optimizer}, "learning_rate": 0.01, "batch_size": 32}}
+START_POINTS = [{{"hidden_layers": [{{"units": 16}}], "optimizer": "Adam",
+                  "learning_rate": 0.01, "batch_size": 32}}]
+'''
+
+
+def test_an_edited_space_keeps_the_trials_it_can_still_draw_and_no_start_point_twice(
+        tmp_path, fashion_dir):
+    """Issue 24, finding 1: a choice made the constant Adam; trials that used Adam keep
+    informing the search, and the start point (trained before the edit) is not trained again."""
+    space = tmp_path / "edited.py"
+    space.write_text(EDITED.format(optimizer='hp.choice("optimizer", ["Adam", "SGD"])'))
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=4, algo="rand"))
+    before = TrialStore(tmp_path / "results").load_records()
+    adam = [r for r in before if r.params["optimizer"] == "Adam"]
+    assert before[0].extra.get("start_point") == 0 and adam
+    space.write_text(EDITED.format(optimizer='"Adam"'))
+    summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=6,
+                                        algo="rand"))
+    assert f"{len(adam)} inform the search" in out
+    after = TrialStore(tmp_path / "results").load_records()
+    assert [r.extra.get("start_point") for r in after].count(0) == 1
+    assert summary.completed == 2

@@ -169,6 +169,30 @@ def test_changed_constant_is_caught_by_decoding(tmp_path):
     new = load_space_file(write_space(tmp_path / "b.py", text=text.replace("32", "64")))
     new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
     assert new_vals is None and "decodes to other values" in why
+    assert "batch_size: 32 trained, 64 here" in why  # the key that changed, named
+
+
+def test_a_choice_made_constant_keeps_the_trials_that_used_the_constant(tmp_path):
+    """Issue 24, finding 1: optimizer turned into the constant it often took."""
+    old = _space(tmp_path, "a.py")
+    new = load_space_file(write_space(tmp_path / "b.py", text=EDITABLE.format(
+        options='["adam", "sgd"]', low=0.0, more="").replace(
+        'hp.choice("opt", ["adam", "sgd"])', '"adam"')))
+    adam, sgd = {"opt": 0, "lr": 0.5, "extra": 1, "u": 0.25}, {"opt": 1, "lr": 0.5, "extra": 0}
+    new_vals, why = new.encode(*_recorded(old, adam))
+    assert why == "" and new_vals == {"lr": 0.5, "extra": 1, "u": 0.25}
+    assert new.decode(new_vals) == old.decode(adam)
+    new_vals, why = new.encode(*_recorded(old, sgd))
+    assert new_vals is None and "'opt' is no longer in the space" in why
+
+
+def test_a_renamed_label_keeps_its_trials(tmp_path):
+    old = _space(tmp_path, "a.py")
+    new = load_space_file(write_space(tmp_path / "b.py", text=EDITABLE.format(
+        options='["adam", "sgd"]', low=0.0, more="").replace('"lr"', '"learning_rate"')))
+    vals = {"opt": 1, "lr": 0.5, "extra": 0}
+    new_vals, why = new.encode(*_recorded(old, vals))
+    assert why == "" and new_vals == {"opt": 1, "learning_rate": 0.5, "extra": 0}
 
 
 def test_discrete_points_count_nested_options_exactly():

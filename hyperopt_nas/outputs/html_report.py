@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hyperopt_nas import kept_models
 from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, flatten_params, ranked,
                                           retrain_command, tie_sentence, tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
@@ -27,6 +28,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; ma
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em;
      margin-top: 1.8em; }
 .sub { color: #666; margin-top: 0; }
+.live { background: #eef6ee; border-left: 4px solid #3a3; padding: .4em .8em; }
 .cards { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 1em; min-width: 9em; }
 .card .n { font-size: 1.6em; font-weight: 600; } .card .l { color: #666; font-size: 0.9em; }
@@ -94,6 +96,14 @@ def _span(records: list[TrialRecord]) -> str:
     return _duration(max(starts) + last.wall_time_s - min(starts))
 
 
+def _kept_sentence(results_dir: Path, number: int) -> str:
+    path = kept_models.path(results_dir, number)
+    if not path.exists():
+        return ""
+    return (f"Its trained network is kept: <code>{_e(path)}</code> (<code>"
+            f"{_e(f'hyperopt_nas.load_model({str(results_dir)!r})')}</code>). ")
+
+
 def _best_section(best: TrialRecord, results_dir: Path) -> str:
     params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>"
                      for k, v in flatten_params(best.params).items())
@@ -108,7 +118,8 @@ def _best_section(best: TrialRecord, results_dir: Path) -> str:
             f"<p>Validation accuracy <b>{best.score:.4f}</b> (selects the model); "
             f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, trial seed "
             f"<code>{best.trial_seed}</code>. The test accuracy is reported only, never used to "
-            f"select. Retrain it with <code>{_e(retrain_command(results_dir, best.number))}"
+            f"select. {_kept_sentence(results_dir, best.number)}Retrain it on training + "
+            f"validation data with <code>{_e(retrain_command(results_dir, best.number))}"
             "</code>.</p>"
             '<div class="cards">'
             f'<table><tr><th>hyperparameter</th><th>value</th></tr>{params}</table>'
@@ -152,14 +163,26 @@ def _failures(records: list[TrialRecord]) -> str:
             f"{rows}</table></div>")
 
 
-def render(records: list[TrialRecord], results_dir: Path) -> str:
-    """The report's HTML, with the PNGs found in ``results_dir`` embedded."""
-    first = records[0] if records else None
+LIVE_RELOAD_S = 15  # a live report reloads itself this often in the browser
+
+
+def render(records: list[TrialRecord], results_dir: Path, live: bool = False) -> str:
+    """The report's HTML, with the PNGs found in ``results_dir`` embedded. ``live``: written
+    while the search runs; the page then reloads itself every ``LIVE_RELOAD_S`` seconds."""
+    first = max(records, key=lambda r: r.number) if records else None  # the newest trial's space
     title = f"Search report: {Path(first.space_file).name if first else 'no trials yet'}"
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+    reload = f"<meta http-equiv=refresh content={LIVE_RELOAD_S}>" if live else ""
+    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>{reload}"
              f"<meta name=viewport content='width=device-width, initial-scale=1'>"
              f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{_e(title)}</h1>"]
+    if live:
+        parts.append(f"<p class=live>The search is running: this page follows it, reloading "
+                     f"every {LIVE_RELOAD_S} s.</p>")
+    spaces = {Path(r.space_file).name for r in records}
+    if len(spaces) > 1:
+        parts.append(f"<p class=sub>Trials come from {len(spaces)} space files: "
+                     f"{_e(', '.join(sorted(spaces)))}.</p>")
     if first:
         parts.append(f"<p class=sub>Dataset <code>{_e(first.dataset)}</code>, model "
                      f"<code>{_e(first.model)}</code>, search seed <code>{first.seed}</code>, "
@@ -184,7 +207,7 @@ def render(records: list[TrialRecord], results_dir: Path) -> str:
     return "\n".join(parts)
 
 
-def write_report(records: list[TrialRecord], results_dir: Path) -> Path:
+def write_report(records: list[TrialRecord], results_dir: Path, live: bool = False) -> Path:
     path = Path(results_dir) / REPORT_HTML
-    atomic_write(path, render(records, Path(results_dir)).encode("utf-8"))
+    atomic_write(path, render(records, Path(results_dir), live).encode("utf-8"))
     return path

@@ -68,9 +68,11 @@ class Refresher:
 
 
 def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboard: bool,
-                    best_model: bool, state: dict) -> list[str]:
+                    best_model: bool, state: dict, live: bool = True) -> list[str]:
     """One refresh from the saved records; returns the problems met (each a sentence).
-    ``state`` is kept between calls: what is switched off, the best model already drawn."""
+    ``state`` is kept between calls: what is switched off, the best model already drawn.
+    With the plots, ``report.html`` too: ``live`` while the search runs (it reloads itself in a
+    browser), a plain page at its end."""
     from hyperopt_nas.outputs import reports
     from hyperopt_nas.trial_store import TrialStore
 
@@ -112,7 +114,17 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
             except Exception as e:
                 problems.append(f"best_model.png is not drawn ({type(e).__name__}: {e}). "
                                 "The search goes on.")
+    if plots:
+        write_report_now(records, results_dir, live, problems)
     return problems
+
+
+def write_report_now(records: list, results_dir: Path, live: bool, problems: list[str]) -> None:
+    from hyperopt_nas.outputs import html_report
+    try:
+        html_report.write_report(records, results_dir, live=live)
+    except Exception as e:
+        problems.append(f"report.html was not refreshed ({type(e).__name__}: {e})")
 
 
 def hide_gpus() -> None:
@@ -149,7 +161,16 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
         if request is None:
             return
         try:
-            conn.send(refresh_outputs(*args, state))
+            if request == "final":  # the search ended: the report stops reloading itself
+                problems: list[str] = []
+                if args[2]:
+                    from hyperopt_nas.trial_store import TrialStore
+                    records = TrialStore(args[0]).load_records()
+                    if records:
+                        write_report_now(records, args[0], False, problems)
+                conn.send(problems)
+            else:
+                conn.send(refresh_outputs(*args, state))
         except Exception as e:
             conn.send([f"the outputs were not refreshed ({type(e).__name__}: {e})"])
 
@@ -181,10 +202,10 @@ class Outputs:
             child.close()
             self._conn = parent
 
-    def _refresh(self) -> None:
+    def _refresh(self, request: str = "refresh") -> None:
         self._start()
         try:
-            self._conn.send("refresh")
+            self._conn.send(request)
             problems = self._conn.recv()
         except (EOFError, OSError):
             self._stop()
@@ -210,6 +231,12 @@ class Outputs:
             self._process = None
 
     def close(self) -> None:
-        """Wait for the last refresh, then stop the drawing process."""
+        """Wait for the last refresh, write the report as the search left it, then stop the
+        drawing process."""
         self.refresher.close()
+        if self._process is not None and self.args[2]:
+            try:
+                self._refresh("final")
+            except RuntimeError as e:
+                logger.warning(str(e))
         self._stop()

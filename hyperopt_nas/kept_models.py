@@ -1,0 +1,78 @@
+"""The trained networks of the best trials, kept as they were trained (Keras Tuner's
+``get_best_models``): ``<results-dir>/best_models/trial-NNNN.keras``.
+
+Each trial that trains in this machine's processes saves its model (the weights of its best
+epoch, as early stopping restored them) to a staging file; once its record is saved, the search
+keeps the file if the trial is among the ``keep`` best by validation accuracy and removes the
+files of trials that dropped out, so the folder never holds more than ``keep`` models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from hyperopt_nas.outputs.reports import ranked
+from hyperopt_nas.trial_store import STAGING, TrialRecord
+
+FOLDER = "best_models"
+DEFAULT_KEEP = 3  # --keep-models
+
+
+def path(results_dir: str | Path, number: int) -> Path:
+    return Path(results_dir) / FOLDER / f"trial-{number:04d}.keras"
+
+
+def staging(results_dir: str | Path, number: int) -> Path:
+    """Where a running trial saves its model before the search decides to keep it."""
+    return Path(results_dir) / FOLDER / f".trial-{number:04d}.tmp.keras"
+
+
+def clear_staging(results_dir: str | Path) -> None:
+    """Remove the staging files of trials a kill interrupted (no trial runs yet)."""
+    folder = Path(results_dir) / FOLDER
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if STAGING.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+
+
+def keep_best(results_dir: str | Path, records: list[TrialRecord], keep: int,
+              ended: TrialRecord, saved: str | Path | None) -> None:
+    """After ``ended``'s record is saved: move its model (``saved``: its staging file, or a
+    Hyperband checkpoint, which is copied) into the folder if it is among the ``keep`` best,
+    and remove the models of trials no longer among them."""
+    best = {r.number for r in ranked(records)[:keep]}
+    folder = Path(results_dir) / FOLDER
+    if saved is not None and Path(saved).is_file():
+        if ended.number in best:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = path(results_dir, ended.number)
+            if Path(saved).parent == folder:
+                os.replace(saved, target)
+            else:  # a Hyperband checkpoint: a later rung may still continue it
+                shutil.copyfile(saved, staging(results_dir, ended.number))
+                os.replace(staging(results_dir, ended.number), target)
+        elif Path(saved).parent == folder:
+            Path(saved).unlink(missing_ok=True)
+    for number in kept_numbers(results_dir):
+        if number not in best:
+            path(results_dir, number).unlink(missing_ok=True)
+
+
+def kept_numbers(results_dir: str | Path) -> list[int]:
+    """The trials whose trained model the folder keeps."""
+    folder = Path(results_dir) / FOLDER
+    numbers = []
+    for entry in folder.glob("trial-*.keras") if folder.is_dir() else []:
+        with contextlib.suppress(IndexError, ValueError):
+            numbers.append(int(entry.stem.split("-")[1]))
+    return sorted(numbers)
+
+
+def load(results_dir: str | Path, number: int) -> Any:
+    import keras
+    return keras.saving.load_model(path(results_dir, number))

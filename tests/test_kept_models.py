@@ -1,0 +1,48 @@
+"""The trained networks of the best trials, kept as the search trained them."""
+
+import numpy as np
+import pytest
+
+import hyperopt_nas
+from hyperopt_nas import kept_models
+from hyperopt_nas.engine import SearchSettings, run_search
+from hyperopt_nas.outputs.reports import ranked
+from hyperopt_nas.trial import DataSetup, prepare_data
+from hyperopt_nas.trial_store import TrialStore
+
+
+def run(tmp_path, space, data, **changes):
+    settings = SearchSettings(space_path=space, results_dir=tmp_path / "results", data_dir=data,
+                              seed=4, max_evals=5, isolation="none", plot_best=False,
+                              plot_search=False, tensorboard=False, algo="rand")
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    return run_search(settings, say=lambda line: None)
+
+
+def test_the_best_trials_networks_load_and_predict_without_retraining(tmp_path, tiny_space,
+                                                                      fashion_dir):
+    run(tmp_path, tiny_space, fashion_dir, keep_models=2)
+    results = tmp_path / "results"
+    records = TrialStore(results).load_records()
+    best_two = [r.number for r in ranked(records)[:2]]
+    assert kept_models.kept_numbers(results) == sorted(best_two)  # never more than asked
+    assert not [p for p in (results / kept_models.FOLDER).iterdir() if p.name.startswith(".")]
+    model = hyperopt_nas.load_model(results)  # the best, as trained
+    images = np.zeros((3, 28, 28, 1), dtype="float32")
+    probabilities = model.predict(images, verbose=0)["label"]  # one softmax per head
+    assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-3)
+    pairs = hyperopt_nas.best_models(results)
+    assert [record.number for record, _ in pairs] == best_two
+    # The kept network is the one the trial scored with: its validation accuracy again.
+    best = ranked(records)[0]
+    data = prepare_data(DataSetup("fashion_mnist", "mlp", best.budget["validation_fraction"],
+                                  None, 4, str(fashion_dir)))
+    predicted = model.predict(data.validation.x, verbose=0)["label"].argmax(axis=1)
+    accuracy = float(np.mean(predicted == data.validation.y["label"]))
+    assert accuracy == pytest.approx(best.score, abs=1e-6)
+
+
+def test_no_models_kept_when_asked_for_none(tmp_path, tiny_space, fashion_dir):
+    run(tmp_path, tiny_space, fashion_dir, keep_models=0, max_evals=2)
+    assert not (tmp_path / "results" / kept_models.FOLDER).exists()
