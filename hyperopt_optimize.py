@@ -271,8 +271,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+class Interrupt:
+    """SIGINT and SIGTERM stop the search as Ctrl-C does, once: the same signal sent again
+    within ``REPEAT_S`` (``timeout -s INT`` and some schedulers signal the process, then its
+    group) is the same request, and must not cut short the stop it started."""
+
+    REPEAT_S = 2.0
+
+    def __init__(self):
+        self.first: float | None = None
+
+    def __call__(self, signum, frame):
+        import time
+        now = time.monotonic()
+        if self.first is not None and now - self.first < self.REPEAT_S:
+            return
+        self.first = now
+        raise KeyboardInterrupt
 
 
 DEFAULT_PRUNE_PERCENTILE = 25.0  # --prune percentile keeps the top three quarters
@@ -362,7 +377,9 @@ def command_search(args) -> int:
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
         keep_models=args.keep_models)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a polite kill stops like Ctrl-C
+    interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     summary = run_search(settings)
     if summary.best is not None:
         print(f"Best: trial {summary.best.number}, validation accuracy "

@@ -42,7 +42,7 @@ from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
 from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, TrialStatus,
-                                      TrialStore, to_jsonable)
+                                      TrialStore, ranked, to_jsonable)
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +176,8 @@ def check_comparable(records: list[TrialRecord], key: dict[str, Any], results_di
 
 
 def best_record(records: list[TrialRecord]) -> TrialRecord | None:
-    scored = [r for r in records if r.loss is not None and r.status != TrialStatus.FAILED]
-    return min(scored, key=lambda r: (r.loss, r.number)) if scored else None
+    best = ranked(records)[:1]
+    return best[0] if best else None
 
 
 def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,

@@ -15,8 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hyperopt_nas.outputs.reports import ranked
-from hyperopt_nas.trial_store import STAGING, TrialRecord
+from hyperopt_nas.trial_store import STAGING, TrialRecord, ranked
 
 FOLDER = "best_models"
 DEFAULT_KEEP = 3  # --keep-models

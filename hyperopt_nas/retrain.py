@@ -19,8 +19,8 @@ from typing import Any
 from hyperopt_nas import data_loaders
 import neural_net
 from hyperopt_nas import kept_models
-from hyperopt_nas.outputs.reports import ranked, retrain_command
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.outputs.reports import retrain_command
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore, ranked
 from hyperopt_nas.workload import Workload
 
 MODELS_DIR = "models"

@@ -32,7 +32,7 @@ import tempfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -397,3 +397,10 @@ class TrialStore:
         target = self.dir / f"{PICKLE_NAME}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}"
         os.replace(self.pickle_path, target)
         return target
+
+
+def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """Scored trials (completed and pruned), best validation accuracy first, the earlier trial
+    first on a tie: the one definition of "the best trial"."""
+    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
+    return sorted(scored, key=lambda r: (r.loss, r.number))

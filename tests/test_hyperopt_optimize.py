@@ -393,3 +393,28 @@ def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, tiny_
     assert f"--results-dir {results}" in command
     again = run_cli(shlex.split(command) + ["--data-dir", str(fashion_dir)], cwd=tmp_path)
     assert again.returncode == 0 and "retrained on" in again.stdout, again.stderr
+
+
+def test_sigint_to_the_search_and_then_its_group_stops_cleanly_once(tmp_path, slow_space,
+                                                                    fashion_dir):
+    """As `timeout -s INT` delivers it: to the process, then to its whole group (the workers and
+    the drawing process too). Finding 3: the summary was cut and the drawing process died."""
+    results = tmp_path / "results"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "hyperopt_optimize.py"),
+                             *_search_args(slow_space, results, fashion_dir, 3)], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        _wait_for_line(proc, "trial    0 [1/3]")
+        time.sleep(3)  # into trial 1
+        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, rest
+    assert "Interrupted: trial 1 was discarded; 1 trials are saved" in rest
+    assert "Best: trial 0" in rest and "Next: " in rest
+    assert "ended unexpectedly" not in rest and "Traceback" not in rest
+    assert [r.number for r in TrialStore(results).load_records()] == [0]

@@ -22,10 +22,10 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from hyperopt_nas.child_processes import ctrl_c_ignored, exit_with_parent
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE
@@ -34,7 +34,6 @@ from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
 
-PARENT_CHECK_S = 1.0  # how often an orphaned worker looks for its parent
 STARTUP_TIMEOUT_S = 600.0
 DEFAULT_MEMORY_GROWTH_MB = 2048.0
 # GPU memory a worker's TensorFlow may still hold for tensors after a trial's clear_session()
@@ -54,20 +53,10 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    def watch():
-        while True:
-            if os.getppid() != parent_pid:
-                os._exit(1)  # the search is gone: stop training for nobody
-            time.sleep(PARENT_CHECK_S)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
                  log_path: str | None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _exit_with_parent(parent_pid)
+    exit_with_parent(parent_pid)
     if gpu is not None:  # before TensorFlow is imported: it reads this once
         os.environ[VISIBLE] = gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -125,7 +114,8 @@ class _Worker:
         self.process = context.Process(target=_worker_main, name=f"trial-worker-{self.index}",
                                        args=(child_conn, setup, os.getpid(), self.gpu, log_path),
                                        daemon=True)
-        self.process.start()
+        with ctrl_c_ignored():
+            self.process.start()
         child_conn.close()
         self.conn, self.ready, self.spec = parent_conn, False, None
         self.trials_done, self.first_rss_mb = 0, None

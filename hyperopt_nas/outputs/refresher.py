@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from hyperopt_nas.child_processes import ctrl_c_ignored, exit_with_parent
 from hyperopt_nas.gpus import VISIBLE
 
 logger = logging.getLogger(__name__)
@@ -136,9 +137,8 @@ def hide_gpus() -> None:
 
 def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
-    from hyperopt_nas.executors.pool import _exit_with_parent
     from hyperopt_nas.log_files import send_output_to
-    _exit_with_parent(parent_pid)
+    exit_with_parent(parent_pid)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hide_gpus()
     try:
@@ -198,7 +198,8 @@ class Outputs:
             self._process = self._context.Process(
                 target=_outputs_main, name="outputs", daemon=True,
                 args=(child, os.getpid(), self.log_path, self.args))
-            self._process.start()
+            with ctrl_c_ignored():
+                self._process.start()
             child.close()
             self._conn = parent
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import data_loaders
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked  # noqa: F401 (re-export)
 from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
@@ -25,12 +25,6 @@ PLOT_DPI = 96
 
 class GraphvizMissing(RuntimeError):
     pass
-
-
-def ranked(records: list[TrialRecord]) -> list[TrialRecord]:
-    """Scored trials (completed and pruned), best validation accuracy first."""
-    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
-    return sorted(scored, key=lambda r: (r.loss, r.number))
 
 
 def validation_images(record: TrialRecord) -> int | None:

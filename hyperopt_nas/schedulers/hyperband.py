@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked
 
 ETA = 3
 KEY = "hyperband"
@@ -103,9 +103,7 @@ def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA,
             if any(isinstance(r, Running) for r in previous):
                 return None
             promoted = {r.extra[KEY]["config"] for r in here}
-            ranked = sorted((r for r in previous if r.status != TrialStatus.FAILED
-                             and r.loss is not None), key=lambda r: (r.loss, r.number))
-            best = ranked[:rung.size]
+            best = ranked(previous)[:rung.size]
             waiting = [r for r in best if r.extra[KEY]["config"] not in promoted]
             if waiting:
                 return Job(iteration, rung, waiting[0])
@@ -129,9 +127,8 @@ def promotable(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) 
         here = [r for r in current if r.extra[KEY]["rung"] == rung.index]
         continued = {r.extra[KEY]["config"] for r in current
                      if r.extra[KEY]["rung"] == following.index}
-        ranked = sorted((r for r in here if r.status != TrialStatus.FAILED and r.loss is not None),
-                        key=lambda r: (r.loss, r.number))
-        candidates = ranked if len(here) < rung.size else ranked[:following.size]
+        order = ranked(here)
+        candidates = order if len(here) < rung.size else order[:following.size]
         keep |= {r.number for r in candidates if r.extra[KEY]["config"] not in continued}
     return keep
 
