@@ -237,6 +237,7 @@ class Search:
         self.completed = self.succeeded = self.failures_in_a_row = 0
         self.exhausted = self.stopped_asking = False
         self.started = time.monotonic()  # the clock of --timeout
+        self.start_up_s = 0.0  # before the first trial trained (TensorFlow's import, the data)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -438,6 +439,8 @@ class Search:
         if record.loss is not None and (self.best is None or record.loss < self.best.loss):
             self.best = record
         elapsed = time.monotonic() - self.started
+        if self.completed == 1:  # what came before the first trial trained: workers starting
+            self.start_up_s = max(0.0, elapsed - record.wall_time_s)
         self.say(progress_line(record, self.best, len(self.records), s.max_evals, elapsed,
                                self._eta(elapsed)))
         if self.completed == 1:
@@ -473,7 +476,8 @@ class Search:
         left = [] if s.timeout_s is None else [max(0.0, s.timeout_s - elapsed)]
         if s.max_evals is not None and self.completed:
             remaining = max(0, s.max_evals - len(self.records))
-            left.append(remaining * elapsed / self.completed)
+            # The pace of the trials, without the workers' start before the first one.
+            left.append(remaining * max(0.0, elapsed - self.start_up_s) / self.completed)
         return min(left) if left else None
 
     def _resuming_from(self) -> set[int]:
@@ -695,4 +699,5 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
         finally:
             executor.close()
             if outputs is not None:
+                say(f"Finishing the pictures and the report in {store.dir}...")
                 outputs.close()

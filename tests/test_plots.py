@@ -43,9 +43,39 @@ def test_importance_finds_what_drives_the_score():
     assert sum(v is not None for v in units.values) < len(scores)  # only where present
 
 
-def test_eta_squared_limits():
-    assert plots.eta_squared([np.array([1.0, 1.0]), np.array([2.0, 2.0])]) == pytest.approx(1.0)
-    assert plots.eta_squared([np.array([1.0, 2.0]), np.array([1.0, 2.0])]) == pytest.approx(0.0)
+def test_importance_limits():
+    assert plots.importance([np.array([1.0, 1.0]), np.array([2.0, 2.0])]) == pytest.approx(1.0)
+    assert plots.importance([np.array([1.0, 2.0]), np.array([1.0, 2.0])]) == pytest.approx(0.0)
+
+
+def test_one_trial_per_option_is_no_evidence_of_importance():
+    """Issue 24, finding 6: 'importance 1.00 (3 trials)' from one trial per option."""
+    assert plots.importance([np.array([0.8]), np.array([0.5]), np.array([0.6])]) == 0.0
+    assert plots.importance([np.array([0.8, 0.81]), np.array([0.5])]) == 0.0
+    # Chance alone: two random halves of noise explain little once corrected.
+    rng = np.random.default_rng(3)
+    noise = [rng.normal(0, 1, 6) for _ in range(2)]
+    assert plots.importance(noise) < 0.2
+
+
+def test_an_optional_part_is_a_column_of_its_own():
+    """Issue 24, finding 6: the one-or-two-blocks choice was missing from the picture and its
+    CSV column empty whichever the trial had."""
+    from hyperopt_nas.outputs import reports
+    records = []
+    for i in range(8):
+        second = {"filters": 32 + i} if i % 2 else None
+        score = 0.9 if second else 0.6
+        records.append(make_record(i, 1 - score - 0.001 * i, params={
+            "conv_blocks": [{"filters": 16}, second], "lr": 0.01 * (i + 1)}))
+    cols, _ = plots.columns(records)
+    block = next(c for c in cols if c.name == "conv_blocks.1")
+    assert block.categories == ["absent", "present"] and cols[0].name == "conv_blocks.1"
+    rows = reports.table_rows(records)
+    assert {r["param.conv_blocks.1"] for r in rows} == {"absent", "present"}
+    for row in rows:
+        present = row["param.conv_blocks.1"] == "present"
+        assert present == (row.get("param.conv_blocks.1.filters") is not None)
 
 
 @pytest.mark.parametrize("draw, min_size", [

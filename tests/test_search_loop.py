@@ -566,3 +566,13 @@ def test_an_edited_space_keeps_the_trials_it_can_still_draw_and_no_start_point_t
     after = TrialStore(tmp_path / "results").load_records()
     assert [r.extra.get("start_point") for r in after].count(0) == 1
     assert summary.completed == 2
+
+
+def test_the_eta_leaves_out_the_workers_start_before_the_first_trial():
+    """Issue 24, finding 7: the first ETA counted TensorFlow's start-up once per trial left."""
+    from types import SimpleNamespace
+
+    from hyperopt_nas.engine import Search
+    state = SimpleNamespace(settings=SimpleNamespace(timeout_s=None, max_evals=10),
+                            records={0: None}, completed=1, start_up_s=6.0)
+    assert Search._eta(state, elapsed=14.0) == pytest.approx(9 * 8.0)  # 8 s a trial, 9 left

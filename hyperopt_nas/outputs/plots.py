@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperopt_nas.outputs.reports import flatten_params, ranked
+from hyperopt_nas.outputs.reports import flatten_params, ranked, with_presence
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 PROGRESS_PNG = "search_progress.png"
@@ -77,20 +77,27 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def eta_squared(groups: list[np.ndarray]) -> float:
-    """Share of the variance of all values explained by the group they belong to."""
-    groups = [g for g in groups if len(g)]
-    values = np.concatenate(groups) if groups else np.array([])
-    if len(groups) < 2 or len(values) < 3 or values.var() == 0:
+def importance(groups: list[np.ndarray]) -> float:
+    """Share of the scores' variance explained by the group (option, or range of values) a
+    trial fell in, corrected for chance (epsilon squared: with few trials a grouping explains
+    some variance even when it does nothing). A group of one trial says nothing of its spread
+    and is left out, so a hyperparameter needs two options tried twice each to score at all."""
+    groups = [g for g in groups if len(g) >= 2]
+    if len(groups) < 2:
         return 0.0
-    between = sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups)
-    return float(between / (values.var() * len(values)))
+    values = np.concatenate(groups)
+    total = float(((values - values.mean()) ** 2).sum())
+    if total == 0:
+        return 0.0
+    between = float(sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups))
+    within_mean_square = (total - between) / (len(values) - len(groups))
+    return float(np.clip((between - (len(groups) - 1) * within_mean_square) / total, 0.0, 1.0))
 
 
 def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
     """The varying hyperparameters of the scored trials, most important first, and the scores."""
     scored = ranked(records)
-    flat = [flatten_params(r.params) for r in scored]
+    flat = with_presence([flatten_params(r.params) for r in scored])
     scores = np.array([r.score for r in scored])
     names = sorted({k for row in flat for k in row})
     out = []
@@ -113,7 +120,7 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
             groups = [np.array([s for (_, s), b in zip(present, bins) if b == k])
                       for k in range(NUMERIC_BINS)]
             log = bool(numbers.min() > 0 and numbers.max() / numbers.min() >= LOG_SPAN)
-        out.append(Column(name, values, categorical, categories, eta_squared(groups), log))
+        out.append(Column(name, values, categorical, categories, importance(groups), log))
     out.sort(key=lambda c: (-c.importance, c.name))
     return out, scores
 

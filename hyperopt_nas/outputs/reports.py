@@ -90,6 +90,28 @@ def flatten_params(params: dict[str, Any] | list, prefix: str = "") -> dict[str,
     return flat
 
 
+PRESENT, ABSENT = "present", "absent"
+
+
+def with_presence(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flattened points with the optional parts named: where a part is None in some rows (an
+    absent option, e.g. a second conv block) and has values inside it in others, its own key
+    says ``present`` or ``absent`` in every row, so that choice is a column like any other."""
+    optional = {k for row in rows for k, v in row.items() if v is None}
+    nested = {k for k in optional
+              if any(key.startswith(k + ".") for row in rows for key in row)}
+    if not nested:
+        return rows
+    out = []
+    for row in rows:
+        row = dict(row)
+        for k in nested:
+            row[k] = ABSENT if row.get(k, "") is None else (
+                PRESENT if any(key.startswith(k + ".") for key in row) else row.get(k))
+        out.append(row)
+    return out
+
+
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
@@ -114,7 +136,7 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     header = f"{'rank':>4}  {'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'epochs':>6}  " \
              f"{'time s':>7}  {'status':<6}  hyperparameters"
     lines = [header, "-" * len(header)]
-    flat = [flatten_params(r.params) for r in shown]
+    flat = with_presence([flatten_params(r.params) for r in shown])
     varying = _varying_keys(flat)
     tie = tied_with_best(records)
     tied = set(tie.numbers) if tie else set()
@@ -205,15 +227,16 @@ def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
     time and every hyperparameter (``param.<path>``, as ``rank`` names them)."""
     order = ranked(records)
     order += sorted((r for r in records if r not in order), key=lambda r: r.number)
+    flats = with_presence([flatten_params(r.params) for r in order])
     rows = []
-    for r in order:
+    for r, flat in zip(order, flats):
         primary = next(iter(r.metrics.values()), {}) if r.metrics else {}
         row = {"number": r.number, "status": r.status.value, "val_accuracy": r.score,
                "test_accuracy": primary.get("test_accuracy"), "epochs_run": r.epochs_run,
                "wall_time_s": r.wall_time_s, "started_at": r.started_at, "seed": r.seed,
                "trial_seed": r.trial_seed, "dataset": r.dataset, "model": r.model,
                "error": r.error}
-        row.update({f"param.{k}": v for k, v in flatten_params(r.params).items()})
+        row.update({f"param.{k}": v for k, v in flat.items()})
         rows.append(row)
     return rows
 
