@@ -49,13 +49,21 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
 def positive_seconds(text: str) -> float:
+    """A duration: seconds (``90``, ``90s``), minutes (``30m``) or hours (``2h``, ``1.5h``)."""
+    number, unit = text.strip(), 1
+    if number[-1:].lower() in DURATION_UNITS:
+        number, unit = number[:-1], DURATION_UNITS[number[-1].lower()]
     try:
-        value = float(text)
+        value = float(number) * unit
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 30m or 2h (or a "
+                                         f"number of seconds), got {text!r}") from None
     if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a positive duration, got {text}")
     return value
 
 
@@ -139,10 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--cv", type=int, default=None, metavar="K",
                         help="K-fold cross-validation on the training data (for small "
                              "datasets); the objective is the mean validation accuracy")
-    search.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
-                        help="stop the whole search after this long (the running trial stops "
-                             "at its next epoch end and counts)")
-    search.add_argument("--trial-timeout", type=positive_seconds, default=None, metavar="SECONDS",
+    search.add_argument("--timeout", type=positive_seconds, default=None, metavar="DURATION",
+                        help="stop the whole search after this long: 90s, 30m, 2h or seconds "
+                             "(the running trial stops at its next epoch end and counts)")
+    search.add_argument("--trial-timeout", type=positive_seconds, default=None,
+                        metavar="DURATION",
                         help="stop a trial at the first epoch end past this long; it counts "
                              "with what it reached")
     search.add_argument("--isolation", default="process", choices=("process", "none"),

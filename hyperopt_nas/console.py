@@ -60,6 +60,17 @@ def clock_text(seconds: float) -> str:
             else f"{seconds // 60}:{seconds % 60:02d}")
 
 
+def duration_text(seconds: float) -> str:
+    """A budget as a person would say it: ``90 s``, ``30 min``, ``2 h``, ``1 h 30 min``."""
+    if seconds < 120 or seconds % 60:
+        return f"{seconds:g} s"
+    minutes = int(seconds // 60)
+    if minutes < 60 or minutes % 60 and minutes < 180:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if hours else f"{minutes} min"
+    return f"{minutes / 60:g} h"
+
+
 class TrialsProgress:
     """Shows the running trials; ``started``/``update``/``ended`` come from the search loop and
     the executors (from any thread), ``say`` writes the search's own lines."""

@@ -28,7 +28,7 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 import neural_net
 from hyperopt_nas import data_loaders, kept_models
 from hyperopt_nas.console import MODES as PROGRESS_MODES
-from hyperopt_nas.console import TrialsProgress, clock_text
+from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
@@ -268,8 +268,8 @@ class Search:
                 self.stopped_asking = True
                 running = "; the running trials end at their next epoch end" if self.in_flight \
                     else ""
-                self.say(f"--timeout {s.timeout_s:g} s reached after {self.completed} trials"
-                         f"{running}.")
+                self.say(f"--timeout {duration_text(s.timeout_s)} reached after "
+                         f"{counted(self.completed, 'trial')}{running}.")
             else:
                 spec = self._ask()
                 if spec is None:  # nothing more to propose, or Hyperband waits for a rung
@@ -566,7 +566,7 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
              + (f" on GPUs {','.join(s.gpus)}" if s.gpus else ""))
     until = " and ".join(part for part in (
         counted(s.max_evals, "trial") if s.max_evals else "",
-        f"{s.timeout_s:g} s" if s.timeout_s else "") if part) or "Ctrl-C"
+        duration_text(s.timeout_s) if s.timeout_s else "") if part) or "Ctrl-C"
     subset = (f", {budget['max_train_samples']} training images"
               if budget.get("max_train_samples") else "")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "

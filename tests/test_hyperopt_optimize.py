@@ -205,7 +205,7 @@ def test_bad_space_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("option", ["--timeout", "--trial-timeout"])
-@pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "ten"])
+@pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "ten", "30x", "0m", "m"])
 def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, capsys):
     import hyperopt_optimize
     with pytest.raises(SystemExit) as exit_:
@@ -214,6 +214,16 @@ def test_a_time_limit_that_is_not_a_positive_number_is_refused(option, value, ca
     assert f"argument {option}: must be a" in capsys.readouterr().err
     assert hyperopt_optimize.parse_args([option, "2.5"]).__dict__[
         option[2:].replace("-", "_")] == 2.5
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("30m", 1800),
+                                           ("2h", 7200), ("1.5h", 5400), ("2H", 7200)])
+def test_a_time_budget_takes_units(text, seconds):
+    import hyperopt_optimize
+    from hyperopt_nas.console import duration_text
+    assert hyperopt_optimize.parse_args(["--timeout", text]).timeout == seconds
+    assert duration_text(seconds) == {90: "90 s", 1800: "30 min", 7200: "2 h",
+                                      5400: "1 h 30 min"}[seconds]
 
 
 @pytest.mark.parametrize("given, mode", [
