@@ -115,7 +115,7 @@ def test_absent_and_offline_names_the_file_and_where_to_put_it(tmp_path, monkeyp
 
     monkeypatch.setattr(keras.datasets.cifar100, "load_data", offline)
     monkeypatch.setattr(data_loaders, "KERAS_CACHE", tmp_path)
-    with pytest.raises(DataError, match=r"cifar-100-python\.tar\.gz was not found.*--data-dir"):
+    with pytest.raises(DataError, match=r"Not found: cifar-100-python\.tar\.gz .*--data-dir"):
         load_dataset("cifar100")
 
 

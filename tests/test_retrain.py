@@ -1,6 +1,6 @@
 import pytest
 
-from hyperopt_nas import retrain
+from hyperopt_nas import kept_models, retrain
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.trial_store import TrialStore
 
@@ -37,6 +37,8 @@ def test_retrain_a_named_trial_and_refuse_unknown_ones(searched, fashion_dir):
     assert retrain.retrain(searched, number=1, data_dir=fashion_dir).path.name == "trial-0001.keras"
     with pytest.raises(retrain.RetrainError, match="trial 99 is not a completed trial"):
         retrain.retrain(searched, number=99, data_dir=fashion_dir)
+    assert retrain.load_model(searched, number=2) is not None  # kept as the search trained it
+    kept_models.path(searched, 2).unlink()  # as when it dropped out of the best
     with pytest.raises(retrain.RetrainError,
                        match=f"no saved model.*retrain --results-dir {searched} --trial 2"):
         retrain.load_model(searched, number=2)
