@@ -21,7 +21,8 @@ import signal
 import sys
 from pathlib import Path
 
-from neural_net import MODES  # --mixed-precision and --xla
+from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
+                                  PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="total number of trials in the results folder, earlier runs "
                              "included; a relaunch continues up to it (default: until Ctrl-C)")
     search.add_argument("--algo", default="tpe",
-                        choices=("tpe", "rand", "anneal", "atpe", "grid"),
+                        choices=ALGORITHMS,
                         help="hyperopt's search algorithm (default: tpe); grid tries every "
                              "combination of a fully discrete space once, in seeded random order")
     search.add_argument("--epochs", type=positive_int, default=None,
@@ -154,12 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="DURATION",
                         help="stop a trial at the first epoch end past this long; it counts "
                              "with what it reached")
-    search.add_argument("--isolation", default="process", choices=("process", "none"),
+    search.add_argument("--isolation", default="process", choices=ISOLATIONS,
                         help="train trials in worker processes that load TensorFlow and the data "
                              "once and are replaced only when they die or their memory grows "
                              "(default), or in this process (none: no worker start-up, but "
                              "TensorFlow's memory grows with every trial)")
-    search.add_argument("--progress", default="auto", choices=("auto", "live", "lines", "off"),
+    search.add_argument("--progress", default="auto", choices=PROGRESS_MODES,
                         help="the running trials on the console: live lines redrawn in place "
                              "(epoch, batch, images/s), plain lines at epoch ends every 30 s or "
                              "more (for logs), or nothing; auto (default): live on a terminal, "
@@ -171,11 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
                              "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
                              "GPU is in each trial's record (default: workers are not pinned)")
-    search.add_argument("--mixed-precision", default="auto", choices=MODES,
+    search.add_argument("--mixed-precision", default="auto", choices=ACCELERATOR_MODES,
                         help="train in mixed precision (float16 with loss scaling): auto "
                              "(default) is on with a GPU and off without; on also runs on a CPU "
                              "(slowly); each record says the dtype policy its model used")
-    search.add_argument("--xla", default="auto", choices=MODES,
+    search.add_argument("--xla", default="auto", choices=ACCELERATOR_MODES,
                         help="compile training with XLA: auto (default) is on with a GPU and off "
                              "without")
     search.add_argument("--deterministic", action="store_true",
@@ -195,11 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tpe: random trials before TPE models the results (default: a "
                              "quarter of --max-evals, or of the trials --timeout allows, "
                              "between 3 and 20; 20 without a budget)")
-    search.add_argument("--schedule", choices=("none", "hyperband"), default="none",
+    search.add_argument("--schedule", choices=SCHEDULES, default="none",
                         help="hyperband: successive halving over epochs, new configurations "
                              "proposed by TPE, promoted ones continuing from their saved model; "
                              "--max-evals counts every run (default: none)")
-    search.add_argument("--prune", choices=("none", "median", "percentile"), default="none",
+    search.add_argument("--prune", choices=PRUNE_RULES, default="none",
                         help="stop a trial whose best validation accuracy so far is below the "
                              "median (or --prune-percentile) of earlier trials at the same epoch; "
                              "it is recorded as pruned with the score it reached (default: none)")
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--prune-min-trials", type=positive_int, default=None,
                         help="earlier trials that must have reached an epoch before pruning "
                              "judges at it (default: 3)")
-    search.add_argument("--backend", choices=("local", "spark"), default="local",
+    search.add_argument("--backend", choices=BACKENDS, default="local",
                         help="run trials one after another in this machine (default), or in "
                              "parallel on Apache Spark through hyperopt's SparkTrials")
     search.add_argument("--parallelism", type=positive_int, default=None,

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hyperopt_nas.choices import ACCELERATOR_MODES
 from hyperopt_nas.data_loaders import DatasetInfo, Split
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class TrialFailed(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 
 
-MODES = ("auto", "on", "off")  # --mixed-precision and --xla
+MODES = ACCELERATOR_MODES  # --mixed-precision and --xla
 
 
 @dataclass(frozen=True)

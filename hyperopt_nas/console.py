@@ -23,9 +23,10 @@ import threading
 import time
 from typing import Callable
 
+from hyperopt_nas.choices import PROGRESS_MODES
 from hyperopt_nas.trial import TrialProgress
 
-MODES = ("auto", "live", "lines", "off")
+MODES = PROGRESS_MODES
 LINES_EVERY_S = 30.0
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
-import neural_net
 from hyperopt_nas import data_loaders, kept_models
-from hyperopt_nas.console import MODES as PROGRESS_MODES
+from hyperopt_nas.choices import (ACCELERATOR_MODES, BACKENDS, ISOLATIONS, PROGRESS_MODES,
+                                  SCHEDULES)
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
@@ -47,9 +47,6 @@ from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, Tr
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
-ISOLATIONS = ("process", "none")
-BACKENDS = ("local", "spark")
-SCHEDULES = ("none", "hyperband")
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
 
 
@@ -88,7 +85,7 @@ class SearchSettings:
     reuse_trials: bool = False  # feed the folder's trials to the search even if they were
     # made on other data, another validation split or another budget
     progress: str = "auto"  # running trials on the console: auto, live, lines, off (console.py)
-    mixed_precision: str = "auto"  # auto: on with a GPU; on; off (neural_net.MODES)
+    mixed_precision: str = "auto"  # auto: on with a GPU; on; off (choices.ACCELERATOR_MODES)
     xla: str = "auto"  # the same for XLA compilation
     deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
     # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
@@ -595,8 +592,8 @@ def check_settings(settings: SearchSettings) -> None:
         raise FatalError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, "
                          f"got {s.progress!r}.")
     for option, value in (("--mixed-precision", s.mixed_precision), ("--xla", s.xla)):
-        if value not in neural_net.MODES:
-            raise FatalError(f"{option} must be one of {', '.join(neural_net.MODES)}, "
+        if value not in ACCELERATOR_MODES:
+            raise FatalError(f"{option} must be one of {', '.join(ACCELERATOR_MODES)}, "
                              f"got {value!r}.")
     if s.isolation not in ISOLATIONS:
         raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "

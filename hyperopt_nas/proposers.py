@@ -13,11 +13,11 @@ import numpy as np
 from hyperopt import STATUS_FAIL, STATUS_OK, Trials, anneal, rand, tpe
 from hyperopt.base import JOB_STATE_DONE
 
+from hyperopt_nas.choices import ALGORITHMS
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.space_files import SpaceFile, TooManyCombinations, discrete_points, same_point
 from hyperopt_nas.trial_store import to_jsonable
 
-ALGORITHMS = ("tpe", "rand", "anneal", "atpe", "grid")
 MAX_GRID_POINTS = 1_000_000
 HYPEROPT_STARTUP_TRIALS = 20  # hyperopt's own n_startup_jobs
 DEFAULT_CMD = ("domain_attachment", "FMinIter_Domain")

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RULES = ("none", "median", "percentile")
+from hyperopt_nas.choices import PRUNE_RULES
+
+RULES = PRUNE_RULES
 
 
 @dataclass(frozen=True)
