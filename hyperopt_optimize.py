@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Each command has its own options: hyperopt_optimize.py COMMAND --help. Without "
                "a command, the options are search's.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    parser.commands = commands.choices  # each command's own parser, by name
     search = commands.add_parser(
         "search", help="run or resume a search (the default command)",
         description="Run or resume a search: every trial is saved as it ends; relaunching the "
@@ -275,8 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if argv[0] not in COMMANDS:
         return parser.parse_args(argv)
     # The command's own parser reads its options, so that an error names its options only.
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    args = commands.choices[argv[0]].parse_args(argv[1:])
+    args = parser.commands[argv[0]].parse_args(argv[1:])
     args.command = argv[0]
     return args
 

@@ -34,12 +34,17 @@ def hidden_on_purpose() -> bool:
     return os.environ.get(VISIBLE, "unset").strip() in ("", "-1")
 
 
+def parse_visible(text: str) -> list[str]:
+    """The ids a ``CUDA_VISIBLE_DEVICES`` value lists (``-1``: none)."""
+    ids = [g.strip() for g in text.split(",") if g.strip()]
+    return [] if ids == ["-1"] else ids
+
+
 def visible_gpus() -> list[str]:
     """The GPUs this process may use, as physical ids: ``CUDA_VISIBLE_DEVICES`` if set, else
     every GPU ``nvidia-smi -L`` lists."""
     if VISIBLE in os.environ:
-        ids = [g.strip() for g in os.environ[VISIBLE].split(",") if g.strip()]
-        return [] if ids == ["-1"] else ids
+        return parse_visible(os.environ[VISIBLE])
     return machine_gpus()
 
 

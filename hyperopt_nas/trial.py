@@ -161,10 +161,11 @@ class PreparedData:
                 "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads)}
 
 
-def prepare_data(setup: DataSetup) -> PreparedData:
-    """Load the dataset and carve the validation split; the split depends on the seed only."""
+def prepare_data(setup: DataSetup, workload: Workload | None = None) -> PreparedData:
+    """Load the dataset (through ``workload``, if the caller resolved it already) and carve the
+    validation split; the split depends on the seed only."""
     try:
-        dataset = Workload.from_setup(setup).load()
+        dataset = (workload or Workload.from_setup(setup)).load()
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
     train, validation = data_loaders.train_validation_split(
@@ -259,9 +260,10 @@ class TrialRunner:
             raise FatalError(gpus.pinned_without_gpu(pinned))
         # Said by whoever owns the console (the pool, the in-process executor).
         self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus)
-        self.data = prepare_data(setup)
+        workload = Workload.from_setup(setup)
+        self.data = prepare_data(setup, workload)
         try:
-            self.builder = Workload.from_setup(setup).builder()
+            self.builder = workload.builder()
         except ValueError as e:
             raise FatalError(str(e)) from e
         self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}

@@ -38,7 +38,7 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
     monkeypatch.setattr(neural_net, "configure_accelerator",
                         lambda *a, **k: order.append("configure") or configure(*a, **k))
     monkeypatch.setattr(trial, "prepare_data",
-                        lambda s: order.append("load data") or prepare(s))
+                        lambda *a: order.append("load data") or prepare(*a))
     runner = TrialRunner(setup)
     assert order == ["configure", "load data"]
     outcome = runner.run(TrialSpec(0, {"hidden_layers": [{"units": 4}], "batch_size": 8}, 1,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.gpus import VISIBLE
+from hyperopt_nas.gpus import VISIBLE, parse_visible
 from hyperopt_nas.log_files import output_to, see_log
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -69,7 +69,7 @@ def task_device(addresses: list[str], visible: str | None) -> str | None:
         return None
     if visible is None:
         return f"/GPU:{int(addresses[0])}"
-    ids = [g.strip() for g in visible.split(",") if g.strip()]
+    ids = parse_visible(visible)
     if addresses[0] not in ids:
         raise FatalError(f"Spark gave a task GPU {addresses[0]}, which this executor's "
                          f"CUDA_VISIBLE_DEVICES={visible!r} hides; make the executors' GPU "
