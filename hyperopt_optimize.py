@@ -198,9 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "quarter of --max-evals, or of the trials --timeout allows, "
                              "between 3 and 20; 20 without a budget)")
     search.add_argument("--schedule", choices=SCHEDULES, default="none",
-                        help="hyperband: successive halving over epochs, new configurations "
-                             "proposed by TPE, promoted ones continuing from their saved model; "
-                             "--max-evals counts every run (default: none)")
+                        help="asha: asynchronous successive halving, a configuration promoted "
+                             "to more epochs as soon as it is in the top 1/eta of its rung, TPE "
+                             "modelling one rung's scores; hyperband: brackets of successive "
+                             "halving, a rung promoted when it is complete; promotions continue "
+                             "from their saved model, and --max-evals counts every run "
+                             "(docs/usage.md; default: none)")
+    search.add_argument("--eta", type=positive_int, default=None,
+                        help="asha, hyperband: a rung keeps the best 1/eta of its runs, and the "
+                             "next rung trains eta times the epochs (default: 3)")
+    search.add_argument("--min-epochs", type=positive_int, default=None,
+                        help="asha: the epochs of the first rung (default: 1)")
     search.add_argument("--prune", choices=PRUNE_RULES, default="none",
                         help="stop a trial whose best validation accuracy so far is below the "
                              "median (or --prune-percentile) of earlier trials at the same epoch; "
@@ -310,6 +318,8 @@ NEEDS_MODE = {
                      lambda a: a.prune != "none"),
     "prune_min_trials": ("--prune-min-trials", "--prune median or percentile",
                          lambda a: a.prune != "none"),
+    "eta": ("--eta", "--schedule asha or hyperband", lambda a: a.schedule != "none"),
+    "min_epochs": ("--min-epochs", "--schedule asha", lambda a: a.schedule == "asha"),
     "parallelism": ("--parallelism", "--backend spark (local trials run one at a time)",
                     lambda a: a.backend == "spark"),
     "spark_master": ("--spark-master", "--backend spark", lambda a: a.backend == "spark"),
@@ -382,6 +392,7 @@ def command_search(args) -> int:
         tensorboard=not args.no_tensorboard, test_every_trial=args.test_every_trial, prune=prune,
         start_points=not args.no_start_points, reuse_trials=args.reuse_trials,
         startup_trials=args.startup_trials, schedule=args.schedule,
+        eta=args.eta or SearchSettings.eta, min_epochs=args.min_epochs or SearchSettings.min_epochs,
         backend=args.backend,
         parallelism=args.parallelism or SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
@@ -394,6 +405,10 @@ def command_search(args) -> int:
     if summary.best is not None:
         print(f"Best: trial {summary.best.number}, validation accuracy "
               f"{summary.best.score:.4f}.")
+        full = summary.best_full
+        if full is not None and full.number != summary.best.number:
+            print(f"Best trained to the full {full.budget.get('epochs')} epochs: trial "
+                  f"{full.number}, validation accuracy {full.score:.4f}.")
         _say_tie(settings.results_dir)
         print(_next_commands(settings.results_dir))
     if summary.interrupted:

@@ -1,9 +1,14 @@
-"""Search efficiency against Keras Tuner: same data, same epochs per trial, same wall clock.
+"""Search efficiency against Keras Tuner and Optuna: same data, same epochs per trial, same wall
+clock.
 
 On Fashion-MNIST (Debian's ``dataset-fashion-mnist``) with the ``fashion_mnist_cnn.py`` space, runs
 back to back, for each seed: this project's search (default TPE with budget-sized start-up;
-``--prune median``; ``--schedule hyperband``) and Keras Tuner's BayesianOptimization,
-RandomSearch and Hyperband. Every search gets the same training subset and validation split (from
+``--prune median``; ``--schedule hyperband``; ``--schedule asha``), Keras Tuner's
+BayesianOptimization, RandomSearch and Hyperband, and Optuna's TPESampler with its MedianPruner
+and with its HyperbandPruner (each epoch's validation accuracy reported with ``trial.report``,
+``trial.should_prune()`` asked after it: Optuna's documented way to prune a Keras model; the
+Hyperband pruner with ``min_resource=1``, ``max_resource`` the epochs and
+``reduction_factor=3``). Every search gets the same training subset and validation split (from
 the seed), the same epochs per trial, early stopping with the same patience, the same wall-clock
 budget, and builds its networks with the same builder (``neural_net.build_simple_cnn``), so only
 the search differs. A search's clock starts when it is called, with TensorFlow already imported;
@@ -17,11 +22,13 @@ are refreshed in the background during the search, as a user gets them. Our
 search tries the space file's START_POINTS[0] first; Keras Tuner's RandomSearch,
 BayesianOptimization and Hyperband draw every trial at random and cannot be given a first point
 (only its GridSearch starts at the defaults): an advantage that our users have and Keras Tuner's
-do not. Keras Tuner's defaults are the same point all the same.
+do not. Keras Tuner's defaults are the same point all the same. Optuna's users can queue a first
+point (``study.enqueue_trial``), so its searches are given the same start point.
 
 The selected model is each search's best trial by validation accuracy; its test accuracy is only
 reported. Keras Tuner's trials are evaluated on the test split after its clock has stopped, from
-the checkpoint it kept of each. Prints per tool:
+the checkpoint it kept of each; Optuna's from the weights each completed trial saved (inside its
+clock; Optuna selects among its completed trials only, not its pruned ones). Prints per tool:
 
 - at equal wall clock: the median over seeds of the selected model's test accuracy and of the time
   to first reach ``--target`` validation accuracy, and the ratios of both to each peer; and how
@@ -34,11 +41,14 @@ the checkpoint it kept of each. Prints per tool:
 JSON line; ``--summarize FILE ...`` prints the tables again from such logs, so that runs made in
 several sittings (``--first-seed``) can be pooled.
 
-Keras Tuner is a benchmark-only extra: ``pip install -e '.[benchmark]'``.
+``--samples all`` trains on every training image (the full-data race: 54,000 for training and
+6,000 for validation with the space's validation fraction, the tool's default).
+
+Keras Tuner and Optuna are benchmark-only extras: ``pip install -e '.[benchmark]'``.
 
     python benchmarks/search_efficiency.py [--seeds 3] [--first-seed 0] [--budget-s 600]
-                                           [--epochs 3] [--samples 12000] [--target 0.88]
-                                           [--log FILE] [--summarize FILE ...]
+                                           [--epochs 3] [--samples 12000|all] [--target 0.88]
+                                           [--tools A,B] [--log FILE] [--summarize FILE ...]
 """
 
 from __future__ import annotations
@@ -78,7 +88,7 @@ def ours(variant: str, args, seed: int, folder: Path) -> dict:
         data_dir=data_loaders.DEBIAN_FASHION_MNIST,  # otherwise the tool's defaults: a worker
         # process, pictures, best_model.png and TensorBoard logs refreshed in the background
         prune=PruneRule("median") if variant == "prune" else PruneRule(),
-        schedule="hyperband" if variant == "hyperband" else "none")
+        schedule=variant if variant in ("hyperband", "asha") else "none")
     started = time.time()
     run_search(settings, say=lambda line: None)
     store = TrialStore(settings.results_dir)
@@ -162,6 +172,109 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
     return {"trials": trials}
 
 
+def optuna_search(pruner_kind: str, args, seed: int, folder: Path, data) -> dict:
+    import keras
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    info, cpu = data.info, neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+    builder = neural_net.model_builder("simple_cnn")
+    _, batch_size = builder(_start_point(), info, cpu)
+    keras.backend.clear_session()
+    weights = folder / f"optuna-{pruner_kind}-{seed}"
+    weights.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    deadline = started + args.budget_s
+    train = neural_net.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
+    validation = neural_net.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
+    rows: dict[int, dict] = {}
+
+    class Report(keras.callbacks.Callback):  # Optuna's documented pruning of a Keras model
+        def __init__(self, trial):
+            super().__init__()
+            self.trial, self.best = trial, -1.0
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.best = max(self.best, float(logs["val_accuracy"]))
+            self.trial.report(float(logs["val_accuracy"]), epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned()
+            if time.time() > deadline:
+                self.model.stop_training = True
+
+    def objective(trial):
+        began = time.time() - started
+        params = _params_of(_OptunaHp(trial))
+        model = builder(params, info, cpu)[0]
+        report = Report(trial)
+        stop = keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=PATIENCE,
+                                             restore_best_weights=True)
+        row = {"number": trial.number, "point": params, "train_s": 0.0, "epochs": 0}
+        rows[trial.number] = row
+        try:
+            history = model.fit(train, validation_data=validation, epochs=args.epochs,
+                                callbacks=[stop, report], verbose=0)
+            row["epochs"] = len(history.history["val_accuracy"])
+            model.save_weights(weights / f"trial-{trial.number}.weights.h5")
+            return max(history.history["val_accuracy"])
+        except optuna.TrialPruned:
+            row.update(pruned=True, epochs=None)
+            raise
+        finally:
+            row.update(val_accuracy=report.best, end_s=time.time() - started)
+            row["train_s"] = row["end_s"] - began
+            keras.backend.clear_session()
+
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    pruner = (optuna.pruners.HyperbandPruner(min_resource=1, max_resource=args.epochs,
+                                             reduction_factor=3)
+              if pruner_kind == "hyperband" else optuna.pruners.MedianPruner())
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study.enqueue_trial(_optuna_values(_start_point()))
+    study.optimize(objective, timeout=args.budget_s)
+    test = neural_net.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
+    trials = []
+    for trial in study.trials:  # outside the budget: each completed trial on the test split
+        row = rows.get(trial.number)
+        if row is None or "val_accuracy" not in row or row["val_accuracy"] < 0:
+            continue
+        row["selectable"] = trial.state == optuna.trial.TrialState.COMPLETE
+        row["test_accuracy"] = None
+        if row["selectable"]:
+            model = builder(row["point"], info, cpu)[0]
+            model.load_weights(weights / f"trial-{trial.number}.weights.h5")
+            row["test_accuracy"] = float(model.evaluate(test, verbose=0,
+                                                        return_dict=True)["accuracy"])
+            keras.backend.clear_session()
+        row["epochs"] = row["epochs"] or len(trial.intermediate_values)
+        trials.append(row)
+    return {"trials": trials}
+
+
+class _OptunaHp:
+    """Optuna's trial behind the three calls ``_params_of`` makes of Keras Tuner's ``hp``."""
+
+    def __init__(self, trial):
+        self.trial = trial
+
+    def Int(self, name, low, high, step=1, default=None):
+        return self.trial.suggest_int(name, low, high, step=step)
+
+    def Choice(self, name, values, default=None):
+        return self.trial.suggest_categorical(name, values)
+
+
+def _optuna_values(point: dict) -> dict:
+    """The start point as Optuna's parameter names (those ``_params_of`` gives them)."""
+    blocks = [b for b in point["conv_blocks"] if b is not None]
+    values = {"conv_blocks": len(blocks), "dense_units": point["dense_units"],
+              "optimizer": point["optimizer"], "learning_rate": point["learning_rate"]}
+    for i, block in enumerate(blocks):
+        values.update({f"filters_{i}": block["filters"], f"padding_{i}": block["padding"],
+                       f"dropout_{i}": block["dropout"]})
+    return values
+
+
 @functools.lru_cache
 def _start_point() -> dict:
     space = load_space_file(SPACE)
@@ -203,9 +316,12 @@ TOOLS = {
     "ours: defaults": lambda a, s, f, d: ours("default", a, s, f),
     "ours: tpe + prune median": lambda a, s, f, d: ours("prune", a, s, f),
     "ours: hyperband + tpe": lambda a, s, f, d: ours("hyperband", a, s, f),
+    "ours: asha + tpe": lambda a, s, f, d: ours("asha", a, s, f),
     "keras tuner: bayesian": lambda a, s, f, d: keras_tuner_search("bayesian", a, s, f, d),
     "keras tuner: random": lambda a, s, f, d: keras_tuner_search("random", a, s, f, d),
     "keras tuner: hyperband": lambda a, s, f, d: keras_tuner_search("hyperband", a, s, f, d),
+    "optuna: tpe + median pruner": lambda a, s, f, d: optuna_search("median", a, s, f, d),
+    "optuna: tpe + hyperband pruner": lambda a, s, f, d: optuna_search("hyperband", a, s, f, d),
 }
 
 
@@ -224,6 +340,7 @@ def selected(trials: list[dict], count: int | None = None) -> dict:
     """The trial a search selects (best validation accuracy, earliest on ties) among its first
     ``count`` trials (all if None)."""
     pool = trials if count is None else trials[:count]
+    pool = [t for t in pool if t.get("selectable", True)] or pool
     return max(pool, key=lambda t: (t["val_accuracy"], -t["number"]))
 
 
@@ -317,7 +434,8 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget-s", type=float, default=600, help="wall clock per search")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=12000, help="training images")
+    parser.add_argument("--samples", type=lambda v: None if v == "all" else int(v),
+                        default=12000, help="training images, or all")
     parser.add_argument("--target", type=float, default=0.88, help="validation accuracy")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     parser.add_argument("--log", type=Path, help="append each search's trials here (JSON lines)")

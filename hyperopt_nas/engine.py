@@ -1,14 +1,16 @@
 """The search: one ask/tell loop over hyperopt's ``Trials``, with up to P trials in flight.
 
-The loop asks a proposer (TPE, rand, anneal, ATPE, start points, grid; ``proposers.py``) for a
-point, makes it a ``TrialSpec`` and submits it to an executor (in this process, a pool of worker
-processes, Spark; ``executors/``); when a trial ends it tells: the record and ``results.pkl`` are
-written atomically before anything else happens, so a killed search loses only the trials that
-were running and a relaunch resumes exactly there. Trial ``n`` of a search with seed ``s`` always
-draws its suggestion and its training seed from ``(s, n)``, so a resumed search is the same
-search. Schedulers (pruning, Hyperband; ``schedulers/``) are consulted when a trial is made;
-pictures, TensorBoard logs and the report are refreshed from the saved records in the background
-(``outputs/refresher.py``) and never delay the next trial.
+For each free slot the loop asks its scheduler what the next run is (a new configuration for so
+many epochs, a promotion of one already trained, or nothing yet; ``schedulers/``), asks its
+proposer for the new configuration's point (``proposers/``), makes a ``TrialSpec`` and submits
+it to an executor (in this process, a pool of worker processes, Spark; ``executors/``). It knows
+none of them by name. When a trial ends it tells: the record and ``results.pkl`` are written
+atomically before anything else happens, so a killed search loses only the trials that were
+running and a relaunch resumes exactly there; then the proposer and the scheduler hear of it.
+Trial ``n`` of a search with seed ``s`` always draws its suggestion and its training seed from
+``(s, n)``, so a resumed search is the same search. Pictures, TensorBoard logs and the report
+are refreshed from the saved records in the background (``outputs/refresher.py``) and never
+delay the next trial.
 """
 
 from __future__ import annotations
@@ -26,19 +28,21 @@ from hyperopt import Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 from hyperopt_nas import data_loaders, kept_models
-from hyperopt_nas.choices import (ACCELERATOR_MODES, BACKENDS, ISOLATIONS, PROGRESS_MODES,
-                                  SCHEDULES)
+from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
+                                  PROGRESS_MODES, SCHEDULES)
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
 from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
-from hyperopt_nas.proposers import (ALGORITHMS, BudgetTPE, StartPoints, drawn_vals,
+from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
 from hyperopt_nas.resume import Restored, restore
-from hyperopt_nas.schedulers import hyperband
-from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
+from hyperopt_nas.schedulers import make_scheduler
+from hyperopt_nas.schedulers.asha import DEFAULT_ETA, DEFAULT_MIN_EPOCHS
+from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
+from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
 from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, TrialStatus,
@@ -76,7 +80,9 @@ class SearchSettings:
     tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
     prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
     startup_trials: int | None = None  # TPE's random start-up; None: follows the budget
-    schedule: str = "none"  # "hyperband": successive halving over epochs (hyperband.py)
+    schedule: str = "none"  # hyperband, asha: successive halving over epochs (schedulers/)
+    eta: int = DEFAULT_ETA  # hyperband, asha: a rung keeps the best 1/eta of its runs
+    min_epochs: int = DEFAULT_MIN_EPOCHS  # asha: the epochs of the first rung
     backend: str = "local"  # "local": this machine; "spark": one Spark job per trial
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
@@ -107,6 +113,8 @@ class SearchSummary:
     best: TrialRecord | None
     interrupted: bool = False
     any_ok: bool = True  # whether a trial of this run succeeded (or none ran)
+    # The best trial trained to the full epochs (a schedule's lower rungs train for fewer).
+    best_full: TrialRecord | None = None
 
 
 def library_versions() -> dict[str, str]:
@@ -198,12 +206,12 @@ def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
 
 @dataclass
 class InFlight:
-    """A submitted trial: its spec, and what hyperopt and the schedule know of it."""
+    """A submitted trial: its spec, and what hyperopt and the scheduler know of it."""
 
     spec: TrialSpec
     vals: dict[str, Any]  # hyperopt's drawn values
-    doc: dict[str, Any] | None  # its hyperopt document; None for a Hyperband promotion
-    job: hyperband.Job | None = None
+    doc: dict[str, Any] | None  # its hyperopt document; None for a promotion
+    run: Run
     tags: dict[str, Any] = field(default_factory=dict)  # what proposed it
 
 
@@ -212,8 +220,9 @@ class Search:
 
     def __init__(self, settings: SearchSettings, space_file: SpaceFile, store: TrialStore,
                  restored: Restored, records: dict[int, TrialRecord], executor: Executor,
-                 proposer: Callable, budget: dict[str, Any], say: Callable[[str], None],
-                 outputs: Any = None, progress: TrialsProgress | None = None):
+                 proposer: Proposer, budget: dict[str, Any], say: Callable[[str], None],
+                 outputs: Any = None, progress: TrialsProgress | None = None,
+                 scheduler: Scheduler | None = None):
         self.settings, self.space_file, self.store = settings, space_file, store
         self.trials: Trials = restored.trials
         self.numbers, self.set_aside = restored.numbers, restored.set_aside
@@ -221,19 +230,18 @@ class Search:
         self.executor, self.proposer, self.budget = executor, proposer, budget
         self.say, self.outputs = say, outputs
         self.progress = progress or TrialsProgress("off", say)
-        self.start = proposer if isinstance(proposer, StartPoints) else None
-        algo = self.start.algo if self.start is not None else proposer
-        self.budget_tpe = algo if isinstance(algo, BudgetTPE) else None
+        self.scheduler = scheduler or Scheduler(int(budget["epochs"]), store.dir)
+        # The clock of --timeout and the console: a simulated executor brings its own.
+        self.clock: Callable[[], float] = getattr(executor, "clock", time.monotonic)
         self.domain = Domain(lambda point: None, space_file.space)
         self.protocol = Protocol(settings.executions_per_trial, settings.cv_folds, settings.seed)
-        self.hyperband = settings.schedule == "hyperband"
         self.versions = library_versions()
         self.in_flight: dict[int, InFlight] = {}
         # Past every number in use, unreadable records' too: a number is never given twice.
         self.next_number = max([*records, *store.reserved_numbers()], default=-1) + 1
         self.completed = self.succeeded = self.failures_in_a_row = 0
         self.exhausted = self.stopped_asking = False
-        self.started = time.monotonic()  # the clock of --timeout
+        self.started = self.clock()  # the clock of --timeout
         self.start_up_s = 0.0  # before the first trial trained (TensorFlow's import, the data)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -253,7 +261,12 @@ class Search:
         if self.exhausted:
             self.say(f"Every combination of the space has been tried ({len(self.trials.trials)}).")
         return SearchSummary(self.completed, len(self.records), self.best,
-                             any_ok=self.succeeded > 0 or self.completed == 0)
+                             any_ok=self.succeeded > 0 or self.completed == 0,
+                             best_full=self._best_full())
+
+    def _best_full(self) -> TrialRecord | None:
+        return best_record([r for r in self.records.values()
+                            if self.scheduler.full_budget(r)])
 
     def _fill(self) -> None:
         """Submit trials until every slot is busy or the budget is spent."""
@@ -269,52 +282,56 @@ class Search:
                          f"{counted(self.completed, 'trial')}{running}.")
             else:
                 spec = self._ask()
-                if spec is None:  # nothing more to propose, or Hyperband waits for a rung
+                if spec is None:  # nothing more to propose, or the scheduler waits
                     return
                 self.executor.submit(spec)
                 self.progress.started(spec.number)
 
     def _time_left(self) -> float:
-        return self.settings.timeout_s - (time.monotonic() - self.started)
+        return self.settings.timeout_s - (self.clock() - self.started)
 
     # -- ask ------------------------------------------------------------------------------------
 
     def _view(self) -> Trials:
-        """The finished trials and the running ones: proposers must see both, so that a start
-        point or a grid point is never run twice, and TPE (as under hyperopt's SparkTrials)
-        counts a running point as not good yet."""
+        """What the proposer learns from: the finished runs the scheduler chose as evidence (all
+        of them, by default), and the running points, which TPE (as under hyperopt's
+        SparkTrials) counts as not good yet."""
+        evidence = self.scheduler.evidence(list(self.records.values()),
+                                           self.proposer.min_observations)
         running = [f.doc for f in self.in_flight.values() if f.doc is not None]
-        if not running:
+        if evidence is None and not running:
             return self.trials
         view = Trials()
-        view._ids = self.trials._ids  # one supply of trial ids
-        view._dynamic_trials = list(self.trials._dynamic_trials) + running
+        if evidence is None:
+            docs = list(self.trials.trials)
+        else:  # negative ids: never one of the search's own
+            docs = [done_doc(view, -1 - i, r.hyperopt_vals, r.loss, self.space_file.params)
+                    for i, r in enumerate(evidence)]
+        view.insert_trial_docs(docs + running)
         view.refresh()
         return view
 
     def _ask(self) -> TrialSpec | None:
         s, number = self.settings, self.next_number
         seed = derive_seed(s.seed, number)
-        job = None
-        if self.hyperband:
-            running = [hyperband.Running(n, {hyperband.KEY: f.job.tag(n)})
-                       for n, f in self.in_flight.items() if f.job is not None]
-            job = hyperband.next_job(self.records.values(), int(self.budget["epochs"]),
-                                     running=running)
-            if job is None:
-                return None
+        run = self.scheduler.next_run(Situation(
+            number, list(self.records.values()), self._pending(),
+            None if s.timeout_s is None else self._time_left(), int(self.budget["epochs"])))
+        if run is None:
+            return None
         tags: dict[str, Any] = {}
-        if job is not None and job.parent is not None:  # train a configuration on
-            doc, vals, params = None, dict(job.parent.hyperopt_vals), job.parent.params
+        if run.parent is not None:  # train a configuration on
+            doc, vals, params = None, dict(run.parent.hyperopt_vals), run.parent.params
         else:
             (tid,) = self.trials.new_trial_ids(1)
             # As fmin did: the algorithm's seed is the first draw of the trial's own generator.
             algo_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
-            docs = self.proposer([tid], self.domain, self._view(), algo_seed)
-            if not docs:
+            running = [f.doc for f in self.in_flight.values() if f.doc is not None]
+            tried = [drawn_vals(d) for d in list(self.trials.trials) + running]
+            doc = self.proposer.propose(tid, self.domain, self._view(), algo_seed, tried)
+            if doc is None:
                 self.exhausted = self.stopped_asking = True
                 return None
-            doc = docs[0]
             doc["state"] = JOB_STATE_RUNNING
             vals = to_jsonable(drawn_vals(doc))
             try:
@@ -322,23 +339,23 @@ class Search:
             except Exception as e:
                 raise FatalError(f"{self.space_file.name} cannot build the point {vals}: "
                                  f"{type(e).__name__}: {e}") from e
-            tags = self._proposal_tags(tid)
+            tags = self.proposer.tags(tid)
         self.next_number += 1
-        run = {"epochs": int(self.budget["epochs"]),
-               **(self._hyperband_run(job, number) if job is not None else {})}
-        if self._keeps_models() and "save_to" not in run:  # kept if it ranks among the best
+        options = dict(run.options)
+        if self._keeps_models() and options.get("save_to") is None:  # kept if among the best
             (self.store.dir / kept_models.FOLDER).mkdir(exist_ok=True)
-            run["save_to"] = str(kept_models.staging(self.store.dir, number))
-        if s.prune.active:  # which trials' curves it is judged against: those ended by now
-            tags["pruned_against"] = sorted(self.records)
+            options["save_to"] = str(kept_models.staging(self.store.dir, number))
         spec = TrialSpec(
             number=number, params=params, seed=seed, patience=int(self.budget["patience"]),
-            protocol=self.protocol, time_limit_s=self._time_limit(), prune=self._prune_rule(),
+            protocol=self.protocol, time_limit_s=self._time_limit(), epochs=run.epochs,
             # The test split is only reported: evaluate it for the trial the search would select.
             test_if_loss_below=(None if s.test_every_trial or self.best is None
-                                else self.best.loss), **run)
-        self.in_flight[number] = InFlight(spec, vals, doc, job, tags)
+                                else self.best.loss), **options)
+        self.in_flight[number] = InFlight(spec, vals, doc, run, tags)
         return spec
+
+    def _pending(self) -> list[Pending]:
+        return [Pending(number, f.run) for number, f in self.in_flight.items()]
 
     def _keeps_models(self) -> bool:
         """Whether trials save their networks for best_models/: one training run per trial, in
@@ -347,37 +364,11 @@ class Search:
         return (s.keep_models > 0 and s.backend == "local" and s.executions_per_trial == 1
                 and not s.cv_folds)
 
-    def _proposal_tags(self, tid: int) -> dict[str, Any]:
-        """What proposed the trial: a start point's index, TPE's start-up trials."""
-        tags = {}
-        if self.budget_tpe is not None:
-            tags["tpe_startup_trials"] = self.budget_tpe.proposed_with.get(
-                tid, self.budget_tpe.startup)
-        if self.start is not None and tid in self.start.proposed:
-            tags["start_point"] = self.start.proposed[tid]
-        return tags
-
     def _time_limit(self) -> float | None:
         limits = [self.settings.trial_timeout_s]
         if self.settings.timeout_s is not None:
             limits.append(max(0.0, self._time_left()))
         return min((x for x in limits if x is not None), default=None)
-
-    def _prune_rule(self) -> PruneRule | None:
-        """The rule with the curves seen so far (of trials that ended before this one starts)."""
-        rule = self.settings.prune
-        if not rule.active:
-            return None
-        return rule.with_reference(reference_curves(list(self.records.values()),
-                                                    int(self.budget["epochs"])))
-
-    def _hyperband_run(self, job: hyperband.Job, number: int) -> dict[str, Any]:
-        folder = self.store.dir / hyperband.CHECKPOINTS
-        folder.mkdir(parents=True, exist_ok=True)
-        return {"epochs": job.rung.epochs, "initial_epoch": job.initial_epoch,
-                "resume_from": (str(hyperband.checkpoint(folder, job.parent.number))
-                                if job.parent is not None else None),
-                "save_to": str(hyperband.checkpoint(folder, number))}
 
     # -- tell -----------------------------------------------------------------------------------
 
@@ -388,13 +379,12 @@ class Search:
         record = make_record(outcome, flight.vals, flight.spec.seed, self.space_file,
                              self.budget, self.settings, self.versions)
         record.extra.update(flight.tags)
+        record.extra.update(flight.run.extra)
         loss = None if record.status == TrialStatus.FAILED else record.loss
-        if flight.job is not None:
-            record.extra[hyperband.KEY] = flight.job.tag(outcome.number)
-            parent = flight.job.parent
-            if parent is not None and record.status != TrialStatus.FAILED:
-                record.history = {k: list(parent.history.get(k, [])) + list(v)  # from epoch 1
-                                  for k, v in record.history.items()}
+        parent = flight.run.parent
+        if parent is not None and record.status != TrialStatus.FAILED:
+            record.history = {k: list(parent.history.get(k, [])) + list(v)  # from epoch 1
+                              for k, v in record.history.items()}
         if flight.doc is not None:
             flight.doc["state"] = JOB_STATE_DONE
             flight.doc["result"] = hyperopt_result(loss)
@@ -430,16 +420,15 @@ class Search:
 
     def _after_save(self, record: TrialRecord) -> None:
         s = self.settings
-        if self.budget_tpe is not None:  # a --timeout search's start-up follows its pace
-            self.budget_tpe.update(len(self.records) - self.completed, self.completed,
-                                   time.monotonic() - self.started)
+        self.proposer.after_trial(Pace(len(self.records) - self.completed, self.completed,
+                                       self.clock() - self.started))
         if record.loss is not None and (self.best is None or record.loss < self.best.loss):
             self.best = record
-        elapsed = time.monotonic() - self.started
+        elapsed = self.clock() - self.started
         if self.completed == 1:  # what came before the first trial trained: workers starting
             self.start_up_s = max(0.0, elapsed - record.wall_time_s)
         self.say(progress_line(record, self.best, len(self.records), s.max_evals, elapsed,
-                               self._eta(elapsed)))
+                               self._eta(elapsed), self.scheduler.describe(record)))
         if self.completed == 1:
             warn_small_validation(record, self.say)
         if s.on_trial_end is not None:
@@ -451,11 +440,7 @@ class Search:
                          f"{record.number} is saved; the search goes on).")
         if self.outputs is not None:
             self.outputs.notify()
-        if self.hyperband:
-            hyperband.drop_unneeded_checkpoints(self.store.dir / hyperband.CHECKPOINTS,
-                                                list(self.records.values()),
-                                                int(self.budget["epochs"]),
-                                                keep=self._resuming_from())
+        self.scheduler.after_save(list(self.records.values()), self._pending())
         if record.status != TrialStatus.FAILED:
             self.failures_in_a_row = 0
             self.succeeded += 1
@@ -477,10 +462,6 @@ class Search:
             left.append(remaining * max(0.0, elapsed - self.start_up_s) / self.completed)
         return min(left) if left else None
 
-    def _resuming_from(self) -> set[int]:
-        return {f.job.parent.number for f in self.in_flight.values()
-                if f.job is not None and f.job.parent is not None}
-
     def _interrupted(self) -> SearchSummary:
         running = sorted(self.in_flight)
         lost = ""
@@ -490,7 +471,8 @@ class Search:
         done = self.settings.max_evals is not None and len(self.records) >= self.settings.max_evals
         self.say(f"Interrupted: {lost}{len(self.records)} trials are saved in {self.store.dir}."
                  + ("" if done else " Relaunch the same command to continue."))
-        return SearchSummary(self.completed, len(self.records), self.best, interrupted=True)
+        return SearchSummary(self.completed, len(self.records), self.best, interrupted=True,
+                             best_full=self._best_full())
 
 
 # -- console lines ------------------------------------------------------------------------------
@@ -525,7 +507,7 @@ def say_restored(say: Callable[[str], None], restored: Restored, best: TrialReco
 
 def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
                   max_evals: int | None, elapsed_s: float | None = None,
-                  eta_s: float | None = None) -> str:
+                  eta_s: float | None = None, schedule_note: str = "") -> str:
     count = f"{total}/{max_evals}" if max_evals else f"{total}"
     if record.status == TrialStatus.FAILED:
         score = f"FAILED ({record.error})"
@@ -534,10 +516,7 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
                  f"{record.extra.get('pruned_at_epoch', '?')})")
     else:
         score = f"val acc {record.score:.4f}"
-    rung = record.extra.get(hyperband.KEY)
-    if rung is not None and record.status != TrialStatus.FAILED:
-        score += (f" (hyperband rung {rung['rung']}, {rung['epochs']} epochs"
-                  f"{', config of trial ' + str(rung['config']) if rung['rung'] else ''})")
+    score += schedule_note
     best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
     line = (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
             f"{record.wall_time_s:.1f} s")
@@ -607,19 +586,12 @@ def check_settings(settings: SearchSettings) -> None:
         raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
     if s.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
-    if s.prune.active and (s.executions_per_trial > 1 or s.cv_folds):
-        raise FatalError("--prune judges one training run per trial; it cannot be combined with "
-                         "--executions-per-trial or --cv.")
     if s.schedule not in SCHEDULES:
-        raise FatalError(f"--schedule must be none or hyperband, got {s.schedule!r}.")
-    if s.schedule == "hyperband":
-        clash = ("--prune (Hyperband already stops the weaker runs early)" if s.prune.active else
-                 "--cv" if s.cv_folds else
-                 "--executions-per-trial" if s.executions_per_trial > 1 else
-                 "--algo grid" if s.algo == "grid" else None)
-        if clash:
-            raise FatalError(f"--schedule hyperband cannot be combined with {clash}: a rung "
-                             "continues one saved model.")
+        raise FatalError(f"--schedule must be one of {', '.join(SCHEDULES)}, "
+                         f"got {s.schedule!r}.")
+    if s.prune.active and s.schedule != "none":
+        raise FatalError(f"--schedule {s.schedule} cannot be combined with --prune (it already "
+                         "stops the weaker runs early): a rung continues one saved model.")
 
 
 def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceFile,
@@ -645,14 +617,18 @@ def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialSt
                    log_path=store.dir / TENSORFLOW_LOG)
 
 
-def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> SearchSummary:
+def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
+               executor: Executor | None = None) -> SearchSummary:
     """Run (or resume) the search described by ``settings`` until ``max_evals``, ``timeout_s``
-    or Ctrl-C; returns how many trials it added and the best."""
+    or Ctrl-C; returns how many trials it added and the best. ``executor``: run the trials
+    there instead of where ``settings`` say (e.g. ``executors.simulated``)."""
     check_settings(settings)
     space_file = load_space_file(settings.space_path)
     proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
                              settings.startup_trials, settings.max_evals, settings.timeout_s)
     budget = resolve_budget(space_file, settings)
+    scheduler = make_scheduler(settings, int(budget["epochs"]), Path(settings.results_dir))
+    scheduler.check(settings)
     if space_file.dataset in data_loaders.DATASETS:  # own data: checked where it is loaded
         info = data_loaders.DATASETS[space_file.dataset]
         try:
@@ -675,8 +651,9 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
             say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "
                 "is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best_record(list(records.values())))
-        executor = make_executor(settings, data_setup(space_file, budget, settings), space_file,
-                                 store)
+        if executor is None:
+            executor = make_executor(settings, data_setup(space_file, budget, settings),
+                                     space_file, store)
         outputs = None
         try:
             kept_models.clear_staging(store.dir)  # no trial runs yet: a killed one's leftovers
@@ -691,7 +668,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print) -> 
             with TrialsProgress(settings.progress, say) as progress:
                 executor.on_progress = progress.update if progress.mode != "off" else None
                 search = Search(settings, space_file, store, restored, records, executor,
-                                proposer, budget, say, outputs, progress)
+                                proposer, budget, say, outputs, progress, scheduler)
                 return search.run()
         finally:
             executor.close()

@@ -62,3 +62,9 @@ def test_summarize_compares_at_equal_wall_clock_and_equal_trial_count(tmp_path):
     assert count.split() == ["[1]", "-3.00", "(1/1)"]
     speed = lines[lines.index(next(x for x in lines if x.startswith("ratio of median time"))) + 2]
     assert speed.split() == ["[1]", "6.00"]
+
+
+def test_a_pruned_trial_is_not_selected_where_its_tool_would_not_select_it():
+    pruned = dict(trial(1, 20, 0.95, None), selectable=False)  # Optuna's best_trial skips it
+    assert search_efficiency.selected([trial(0, 10, 0.80, 0.79), pruned])["number"] == 0
+    assert search_efficiency.time_to_target([trial(0, 10, 0.80, 0.79), pruned], 0.9) == 20

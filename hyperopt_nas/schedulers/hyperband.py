@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from hyperopt_nas.schedulers import checkpoints
+from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation, check_one_model_per_run
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked
 
 ETA = 3
@@ -112,43 +114,72 @@ def next_job(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA,
 
 
 def promotable(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) -> set[int]:
-    """Record numbers whose saved model a later rung of the current bracket may still continue:
-    in a complete rung, its best not yet promoted; in a rung still filling, all of it."""
-    records = list(records)
+    """Record numbers whose saved model a later rung may still continue: in a complete rung,
+    its best not yet promoted; in a rung still filling, all of it. Every bracket counts, not
+    only the first unfinished one: with several workers the next bracket's runs end while the
+    last promotions of the one before are still running."""
     runs = [r for r in records if KEY in r.extra]
-    if not runs:
-        return set()
-    job = next_job(records, max_epochs, eta)
     schedule = brackets(max_epochs, eta)
-    rungs = schedule[job.iteration % len(schedule)]
-    current = [r for r in runs if r.extra[KEY]["iteration"] == job.iteration]
     keep: set[int] = set()
-    for rung, following in zip(rungs, rungs[1:]):
-        here = [r for r in current if r.extra[KEY]["rung"] == rung.index]
-        continued = {r.extra[KEY]["config"] for r in current
-                     if r.extra[KEY]["rung"] == following.index}
-        order = ranked(here)
-        candidates = order if len(here) < rung.size else order[:following.size]
-        keep |= {r.number for r in candidates if r.extra[KEY]["config"] not in continued}
+    for iteration in sorted({r.extra[KEY]["iteration"] for r in runs}):
+        rungs = schedule[iteration % len(schedule)]
+        current = [r for r in runs if r.extra[KEY]["iteration"] == iteration]
+        for rung, following in zip(rungs, rungs[1:]):
+            here = [r for r in current if r.extra[KEY]["rung"] == rung.index]
+            continued = {r.extra[KEY]["config"] for r in current
+                         if r.extra[KEY]["rung"] == following.index}
+            order = ranked(here)
+            candidates = order if len(here) < rung.size else order[:following.size]
+            keep |= {r.number for r in candidates if r.extra[KEY]["config"] not in continued}
     return keep
 
 
-CHECKPOINTS = "checkpoints"  # the folder, in the results folder, of the models rungs continue
-
-
-def checkpoint(folder: Path, number: int) -> Path:
-    return folder / f"trial-{number:04d}.keras"
+CHECKPOINTS = checkpoints.FOLDER
+checkpoint = checkpoints.path
 
 
 def drop_unneeded_checkpoints(folder: Path, records: list[TrialRecord], max_epochs: int,
                               keep: set[int] = frozenset()) -> None:
     """Keep only the saved models that a later rung may still continue (and those that a
     running promotion is reading: ``keep``)."""
-    wanted = promotable(records, max_epochs) | set(keep)
-    for path in folder.glob("trial-*.keras"):
-        try:
-            number = int(path.stem.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        if number not in wanted:
-            path.unlink(missing_ok=True)
+    checkpoints.keep_only(folder, promotable(records, max_epochs) | set(keep))
+
+
+class Hyperband(Scheduler):
+    """``--schedule hyperband``: brackets of successive halving, one rung at a time."""
+
+    name = "hyperband"
+    key = KEY
+
+    def __init__(self, max_epochs, results_dir, eta: int = ETA):
+        super().__init__(max_epochs, results_dir)
+        self.eta = int(eta)
+        brackets(self.max_epochs, self.eta)  # refuses what cannot work
+
+    def check(self, settings) -> None:
+        check_one_model_per_run(self.name, settings)
+
+    def next_run(self, situation: Situation) -> Run | None:
+        running = [Running(p.number, p.extra) for p in situation.running]
+        job = next_job(situation.records, self.max_epochs, self.eta, running)
+        if job is None:
+            return None
+        return Run(job.rung.epochs, job.parent, {KEY: job.tag(situation.number)},
+                   checkpoints.options(self.results_dir, situation.number, job.parent,
+                                       job.initial_epoch))
+
+    def after_save(self, records: list[TrialRecord], running: list[Pending]) -> None:
+        checkpoints.keep_only(self.results_dir / CHECKPOINTS,
+                              promotable(records, self.max_epochs, self.eta)
+                              | checkpoints.in_use(running))
+
+    def describe(self, record: TrialRecord) -> str:
+        rung = record.extra.get(KEY)
+        if rung is None or record.status == TrialStatus.FAILED:
+            return ""
+        return (f" (hyperband rung {rung['rung']}, {rung['epochs']} epochs"
+                f"{', config of trial ' + str(rung['config']) if rung['rung'] else ''})")
+
+    def full_budget(self, record: TrialRecord) -> bool:
+        rung = record.extra.get(KEY)
+        return rung is None or rung["epochs"] >= self.max_epochs

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import neural_net  # light: TensorFlow is imported where a model is built, not here
+from hyperopt_nas import data_loaders
 from hyperopt_nas.choices import PRUNE_RULES
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.schedulers.base import Run, Scheduler, Situation
+from hyperopt_nas.trial_store import TrialStatus
 
 RULES = PRUNE_RULES
 
@@ -72,10 +77,6 @@ def reference_curves(records: list, epochs: int) -> list[list[float]]:
     A completed trial that early stopping ended before the last epoch keeps its best value for
     the epochs it did not run (it had stopped improving); a pruned trial counts only where it ran.
     """
-    import neural_net
-    from hyperopt_nas import data_loaders
-    from hyperopt_nas.trial_store import TrialStatus
-
     curves = []
     for r in records:
         info = data_loaders.record_info(r)
@@ -88,3 +89,25 @@ def reference_curves(records: list, epochs: int) -> list[list[float]]:
             running += [running[-1]] * max(0, int(epochs) - len(running))
         curves.append(running)
     return curves
+
+
+class Pruning(Scheduler):
+    """``--prune median`` / ``--prune percentile``: every trial is given the full epochs and
+    the curves of the trials ended before it starts; it stops itself when it trails them."""
+
+    name = "prune"
+
+    def __init__(self, max_epochs, results_dir, rule: PruneRule):
+        super().__init__(max_epochs, results_dir)
+        self.rule = rule
+
+    def check(self, settings) -> None:
+        if settings.executions_per_trial > 1 or settings.cv_folds:
+            raise FatalError("--prune judges one training run per trial; it cannot be combined "
+                             "with --executions-per-trial or --cv.")
+
+    def next_run(self, situation: Situation) -> Run:
+        rule = self.rule.with_reference(reference_curves(situation.records, self.max_epochs))
+        # Which trials' curves it is judged against: those ended by now.
+        return Run(self.max_epochs, extra={"pruned_against": sorted(
+            r.number for r in situation.records)}, options={"prune": rule})
