@@ -33,8 +33,10 @@ from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLA
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB
+from hyperopt_nas.executors.in_process import InProcessExecutor
+from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB, WorkerPool
 from hyperopt_nas.outputs.html_report import REPORT_HTML
+from hyperopt_nas.outputs.refresher import Outputs
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
 from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
@@ -597,13 +599,11 @@ def check_settings(settings: SearchSettings) -> None:
 def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceFile,
                   store: TrialStore) -> Executor:
     if settings.backend == "spark":
-        from hyperopt_nas.executors.spark import SparkExecutor
+        from hyperopt_nas.executors.spark import SparkExecutor  # pyspark: only when asked for
         return SparkExecutor(setup, settings.spark_master, settings.parallelism,
                              space_file.module_name, log_path=store.dir / SPARK_LOG)
     if settings.isolation == "none":
-        from hyperopt_nas.executors.in_process import InProcessExecutor
         return InProcessExecutor(setup, store.dir / TENSORFLOW_LOG)
-    from hyperopt_nas.executors.pool import WorkerPool
     return WorkerPool(setup, settings.workers, settings.gpus, settings.trials_per_worker,
                       settings.memory_growth_mb, store.dir / TENSORFLOW_LOG)
 
@@ -611,7 +611,6 @@ def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceF
 def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialStore):
     if not (settings.plot_search or settings.plot_best or settings.tensorboard):
         return None
-    from hyperopt_nas.outputs.refresher import Outputs
     return Outputs(store.dir, space_file.path, plots=settings.plot_search,
                    tensorboard=settings.tensorboard, best_model=settings.plot_best,
                    log_path=store.dir / TENSORFLOW_LOG)
