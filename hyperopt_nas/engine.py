@@ -294,13 +294,12 @@ class Search:
 
     # -- ask ------------------------------------------------------------------------------------
 
-    def _view(self) -> Trials:
+    def _view(self, running: list[dict[str, Any]]) -> Trials:
         """What the proposer learns from: the finished runs the scheduler chose as evidence (all
         of them, by default), and the running points, which TPE (as under hyperopt's
         SparkTrials) counts as not good yet."""
         evidence = self.scheduler.evidence(list(self.records.values()),
                                            self.proposer.min_observations)
-        running = [f.doc for f in self.in_flight.values() if f.doc is not None]
         if evidence is None and not running:
             return self.trials
         view = Trials()
@@ -330,7 +329,8 @@ class Search:
             algo_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
             running = [f.doc for f in self.in_flight.values() if f.doc is not None]
             tried = [drawn_vals(d) for d in list(self.trials.trials) + running]
-            doc = self.proposer.propose(tid, self.domain, self._view(), algo_seed, tried)
+            doc = self.proposer.propose(tid, self.domain, self._view(running), algo_seed,
+                                        tried)
             if doc is None:
                 self.exhausted = self.stopped_asking = True
                 return None

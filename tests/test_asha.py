@@ -11,6 +11,7 @@ from hyperopt_nas.executors.simulated import SimulatedExecutor
 from hyperopt_nas.schedulers import checkpoints
 from hyperopt_nas.schedulers.asha import ASHA, KEY, rung_epochs
 from hyperopt_nas.schedulers.base import Pending, Situation
+from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "fashion_mnist_cnn.py"
@@ -142,3 +143,11 @@ def test_an_asha_search_trains_promotions_on_from_their_saved_models(tmp_path, f
     assert promoted.history["val_accuracy"][0] == best_new.history["val_accuracy"][0]
     assert "asha rung 1, 3 epochs, config of trial" in out
     assert summary.best_full.number == 3  # the only run trained to the full epochs
+
+
+def test_asha_with_pruning_is_refused_before_anything_is_written(tmp_path):
+    settings = SearchSettings(space_path=SPACE, results_dir=tmp_path / "r", schedule="asha",
+                              prune=PruneRule("median"))
+    with pytest.raises(FatalError, match="--schedule asha cannot be combined with --prune"):
+        run_search(settings, say=lambda line: None, executor=SimulatedExecutor())
+    assert not (tmp_path / "r").exists()

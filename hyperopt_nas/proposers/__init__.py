@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from hyperopt import anneal, rand
 from hyperopt import tpe  # noqa: F401  (tests watch hyperopt's TPE through this name)
 
 from hyperopt_nas.errors import FatalError
@@ -16,8 +17,7 @@ from hyperopt_nas.proposers.base import (Pace, Proposer, done_doc, drawn_vals,  
                                          hyperopt_result, insert_done, new_doc, trial_misc)
 from hyperopt_nas.proposers.grid import MAX_GRID_POINTS, GridSuggest  # noqa: F401
 from hyperopt_nas.proposers.hyperopt_algorithms import (  # noqa: F401
-    HYPEROPT_STARTUP_TRIALS, BudgetTPE, anneal_proposer, atpe_proposer,
-    default_startup_trials, rand_proposer)
+    HYPEROPT_STARTUP_TRIALS, BudgetTPE, HyperoptAlgorithm, atpe_suggest, default_startup_trials)
 from hyperopt_nas.proposers.start_points import StartPoints
 from hyperopt_nas.space_files import SpaceFile
 
@@ -25,9 +25,9 @@ from hyperopt_nas.space_files import SpaceFile
 PROPOSERS: dict[str, Callable[..., Proposer]] = {
     "tpe": lambda space, seed, startup, max_evals, timeout: BudgetTPE(startup, max_evals,
                                                                       timeout),
-    "rand": lambda *_: rand_proposer(),
-    "anneal": lambda *_: anneal_proposer(),
-    "atpe": lambda *_: atpe_proposer(),
+    "rand": lambda *_: HyperoptAlgorithm(rand.suggest),
+    "anneal": lambda *_: HyperoptAlgorithm(anneal.suggest),
+    "atpe": lambda *_: HyperoptAlgorithm(atpe_suggest()),
     "grid": lambda space, seed, *_: GridSuggest(space, seed),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from hyperopt import anneal, rand, tpe
+from hyperopt import tpe
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.proposers.base import Pace, Proposer
@@ -30,9 +30,6 @@ class HyperoptAlgorithm(Proposer):
     def propose(self, new_id, domain, trials, seed, tried):
         docs = self.suggest([new_id], domain, trials, seed)
         return docs[0] if docs else None
-
-    def __call__(self, new_ids, domain, trials, seed):  # still a hyperopt algorithm
-        return self.suggest(new_ids, domain, trials, seed)
 
 
 class BudgetTPE(HyperoptAlgorithm):
@@ -82,15 +79,3 @@ def atpe_suggest() -> Callable:
                          "pip install 'lightgbm' 'scikit-learn'") from e
     from hyperopt import atpe  # imports lightgbm: only when asked for
     return atpe.suggest
-
-
-def rand_proposer() -> Proposer:
-    return HyperoptAlgorithm(rand.suggest)
-
-
-def anneal_proposer() -> Proposer:
-    return HyperoptAlgorithm(anneal.suggest)
-
-
-def atpe_proposer() -> Proposer:
-    return HyperoptAlgorithm(atpe_suggest())

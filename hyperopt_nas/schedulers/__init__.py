@@ -25,13 +25,8 @@ SCHEDULERS: dict[str, type[Scheduler]] = {
 
 def make_scheduler(settings: Any, max_epochs: int, results_dir: Path) -> Scheduler:
     """The scheduler of ``--schedule`` (or of ``--prune``, which is one too)."""
+    chosen = Pruning if settings.prune.active else SCHEDULERS[settings.schedule]
     try:
-        if settings.prune.active:
-            return Pruning(max_epochs, results_dir, settings.prune)
-        if settings.schedule == "asha":
-            return ASHA(max_epochs, results_dir, settings.eta, settings.min_epochs)
-        if settings.schedule == "hyperband":
-            return Hyperband(max_epochs, results_dir, settings.eta)
-        return SCHEDULERS[settings.schedule](max_epochs, results_dir)
+        return chosen.from_settings(settings, max_epochs, results_dir)
     except ValueError as e:
         raise FatalError(str(e)) from e

@@ -58,6 +58,10 @@ class ASHA(Scheduler):
         self.eta = int(eta)
         self.rungs = rung_epochs(self.max_epochs, self.eta, int(min_epochs))
 
+    @classmethod
+    def from_settings(cls, settings, max_epochs, results_dir) -> "ASHA":
+        return cls(max_epochs, results_dir, settings.eta, settings.min_epochs)
+
     def check(self, settings) -> None:
         check_one_model_per_run(self.name, settings)
 
@@ -66,14 +70,19 @@ class ASHA(Scheduler):
     def _at(self, records: list[TrialRecord], rung: int) -> list[TrialRecord]:
         return [r for r in records if KEY in r.extra and r.extra[KEY]["rung"] == rung]
 
+    def _promoted(self, records: list[TrialRecord], running: list[Pending],
+                  rung: int) -> set[int]:
+        """The configurations of ``rung`` that went on (or are going on) to the next one."""
+        above = self._at(records, rung + 1) + [p for p in running
+                                               if p.extra.get(KEY, {}).get("rung") == rung + 1]
+        return {r.extra[KEY]["config"] for r in above}
+
     def promotable(self, records: list[TrialRecord], running: list[Pending],
                    rung: int) -> list[TrialRecord]:
         """The runs of ``rung`` that may go on to the next one, best first: in the top 1/eta of
         the rung's runs so far and not promoted (or being promoted) yet."""
         here = self._at(records, rung)
-        above = self._at(records, rung + 1) + [p for p in running
-                                               if p.extra.get(KEY, {}).get("rung") == rung + 1]
-        promoted = {r.extra[KEY]["config"] for r in above}
+        promoted = self._promoted(records, running, rung)
         top = ranked(here)[:len(here) // self.eta]
         return [r for r in top if r.extra[KEY]["config"] not in promoted]
 
@@ -124,9 +133,7 @@ class ASHA(Scheduler):
         wanted = checkpoints.in_use(running)
         for rung in range(len(self.rungs) - 1):
             here = ranked(self._at(records, rung))
-            above = self._at(records, rung + 1) + [
-                p for p in running if p.extra.get(KEY, {}).get("rung") == rung + 1]
-            promoted = {r.extra[KEY]["config"] for r in above}
+            promoted = self._promoted(records, running, rung)
             keep = int(math.ceil(len(here) / 2)) + self.eta
             wanted |= {r.number for r in here[:keep] if r.extra[KEY]["config"] not in promoted}
         checkpoints.keep_only(self.results_dir / checkpoints.FOLDER, wanted)

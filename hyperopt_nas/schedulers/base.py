@@ -66,6 +66,11 @@ class Scheduler:
     def __init__(self, max_epochs: int, results_dir: Path):
         self.max_epochs, self.results_dir = int(max_epochs), Path(results_dir)
 
+    @classmethod
+    def from_settings(cls, settings: Any, max_epochs: int, results_dir: Path) -> "Scheduler":
+        """The scheduler as the search's settings configure it."""
+        return cls(max_epochs, results_dir)
+
     def check(self, settings: Any) -> None:
         """Raise ``FatalError`` for settings this scheduler cannot honour."""
 
@@ -92,10 +97,9 @@ class Scheduler:
 
 def check_one_model_per_run(name: str, settings: Any) -> None:
     """Refuse what a successive-halving schedule cannot honour: a rung continues one saved
-    model, and it already stops the weaker runs early."""
+    model (``--prune`` with a schedule is refused before any scheduler is made)."""
     s = settings
-    clash = ("--prune (it already stops the weaker runs early)" if s.prune.active else
-             "--cv" if s.cv_folds else
+    clash = ("--cv" if s.cv_folds else
              "--executions-per-trial" if s.executions_per_trial > 1 else
              "--algo grid" if s.algo == "grid" else None)
     if clash:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 from hyperopt_nas.schedulers import checkpoints
@@ -134,17 +133,6 @@ def promotable(records: Iterable[TrialRecord], max_epochs: int, eta: int = ETA) 
     return keep
 
 
-CHECKPOINTS = checkpoints.FOLDER
-checkpoint = checkpoints.path
-
-
-def drop_unneeded_checkpoints(folder: Path, records: list[TrialRecord], max_epochs: int,
-                              keep: set[int] = frozenset()) -> None:
-    """Keep only the saved models that a later rung may still continue (and those that a
-    running promotion is reading: ``keep``)."""
-    checkpoints.keep_only(folder, promotable(records, max_epochs) | set(keep))
-
-
 class Hyperband(Scheduler):
     """``--schedule hyperband``: brackets of successive halving, one rung at a time."""
 
@@ -155,6 +143,10 @@ class Hyperband(Scheduler):
         super().__init__(max_epochs, results_dir)
         self.eta = int(eta)
         brackets(self.max_epochs, self.eta)  # refuses what cannot work
+
+    @classmethod
+    def from_settings(cls, settings, max_epochs, results_dir) -> "Hyperband":
+        return cls(max_epochs, results_dir, settings.eta)
 
     def check(self, settings) -> None:
         check_one_model_per_run(self.name, settings)
@@ -169,7 +161,7 @@ class Hyperband(Scheduler):
                                        job.initial_epoch))
 
     def after_save(self, records: list[TrialRecord], running: list[Pending]) -> None:
-        checkpoints.keep_only(self.results_dir / CHECKPOINTS,
+        checkpoints.keep_only(self.results_dir / checkpoints.FOLDER,
                               promotable(records, self.max_epochs, self.eta)
                               | checkpoints.in_use(running))
 

@@ -101,6 +101,10 @@ class Pruning(Scheduler):
         super().__init__(max_epochs, results_dir)
         self.rule = rule
 
+    @classmethod
+    def from_settings(cls, settings, max_epochs, results_dir) -> "Pruning":
+        return cls(max_epochs, results_dir, settings.prune)
+
     def check(self, settings) -> None:
         if settings.executions_per_trial > 1 or settings.cv_folds:
             raise FatalError("--prune judges one training run per trial; it cannot be combined "
