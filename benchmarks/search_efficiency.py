@@ -427,6 +427,15 @@ def summarize(rows: list[dict], target: float) -> None:
            "above the column (seeds where the row is below)", equal_count)
 
 
+def logged_searches(log: Path | None, settings: dict) -> set:
+    """The (tool, seed) searches a log already holds with these settings: a relaunch of the same
+    command skips them, so a race run across sittings accumulates one finished search at a time."""
+    if log is None or not log.exists():
+        return set()
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return {(r["tool"], r["seed"]) for r in rows if r["settings"] == settings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -461,11 +470,17 @@ def main() -> None:
     settings = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
                 "budget_s": args.budget_s, "epochs": args.epochs, "samples": args.samples}
     rows = []
+    done = logged_searches(args.log, settings)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
+            todo = [tool for tool in tools if (tool, seed) not in done]
+            for tool in set(tools) - set(todo):
+                print(f"seed {seed} {tool}: already in {args.log}, skipped", flush=True)
+            if not todo:
+                continue
             data = prepare_data(DataSetup("fashion_mnist", "simple_cnn", 0.1, args.samples, seed,
                                           str(data_loaders.DEBIAN_FASHION_MNIST)))
-            for tool in tools:
+            for tool in todo:
                 row = {"tool": tool, "seed": seed, "settings": settings,
                        **TOOLS[tool](args, seed, Path(tmp), data)}
                 rows.append(row)

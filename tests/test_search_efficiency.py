@@ -68,3 +68,12 @@ def test_a_pruned_trial_is_not_selected_where_its_tool_would_not_select_it():
     pruned = dict(trial(1, 20, 0.95, None), selectable=False)  # Optuna's best_trial skips it
     assert search_efficiency.selected([trial(0, 10, 0.80, 0.79), pruned])["number"] == 0
     assert search_efficiency.time_to_target([trial(0, 10, 0.80, 0.79), pruned], 0.9) == 20
+
+
+def test_a_relaunched_race_skips_the_searches_its_log_holds_with_the_same_settings(tmp_path):
+    log = tmp_path / "race.jsonl"
+    assert search_efficiency.logged_searches(log, {"budget_s": 1200}) == set()
+    rows = [{"tool": "ours: defaults", "seed": 0, "settings": {"budget_s": 1200}, "trials": []},
+            {"tool": "optuna: tpe", "seed": 0, "settings": {"budget_s": 200}, "trials": []}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert search_efficiency.logged_searches(log, {"budget_s": 1200}) == {("ours: defaults", 0)}
