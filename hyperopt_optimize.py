@@ -14,15 +14,29 @@ same command resumes the search.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import os
+import shlex
+import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
+# None of these imports TensorFlow: `rank`, `describe` and a search's own process never load it
+# (a search trains in worker processes, unless --isolation none); `plot`, `report` and `retrain`
+# load it in main().
+from hyperopt_nas import data_loaders, engine, kept_models, retrain
+from hyperopt_nas import gpus as machine
 from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
                                   PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
+from hyperopt_nas.errors import FatalError
+from hyperopt_nas.outputs import html_report, plots, reports, tensorboard_logs
+from hyperopt_nas.schedulers.pruning import PruneRule
+from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
+from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
@@ -78,7 +92,6 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
-        import difflib
         if message.startswith("unrecognized arguments: "):
             known = [o for action in self._actions for o in action.option_strings]
             for word in message.split(": ", 1)[1].split():
@@ -300,7 +313,6 @@ class Interrupt:
         self.first: float | None = None
 
     def __call__(self, signum, frame):
-        import time
         now = time.monotonic()
         if self.first is not None and now - self.first < self.REPEAT_S:
             return
@@ -341,7 +353,6 @@ def parse_gpus(text: str | None) -> list[str] | None:
     """``--gpus``: None (not pinned), ``all`` (every visible GPU) or a list of ids."""
     if text is None:
         return None
-    from hyperopt_nas import gpus as machine
     if text.strip().lower() == "all":
         gpus = machine.visible_gpus()
         if not gpus:
@@ -356,9 +367,6 @@ def parse_gpus(text: str | None) -> list[str] | None:
 
 
 def command_search(args) -> int:
-    from hyperopt_nas.schedulers.pruning import PruneRule
-    from hyperopt_nas.engine import SearchSettings, run_search
-
     unused = _unused_options(args)
     if unused:
         print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
@@ -380,7 +388,7 @@ def command_search(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
     workers = args.workers or (len(gpus) if gpus else 1)
-    settings = SearchSettings(
+    settings = engine.SearchSettings(
         space_path=_search_space(args), results_dir=args.results_dir,
         max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
         max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
@@ -392,16 +400,17 @@ def command_search(args) -> int:
         tensorboard=not args.no_tensorboard, test_every_trial=args.test_every_trial, prune=prune,
         start_points=not args.no_start_points, reuse_trials=args.reuse_trials,
         startup_trials=args.startup_trials, schedule=args.schedule,
-        eta=args.eta or SearchSettings.eta, min_epochs=args.min_epochs or SearchSettings.min_epochs,
+        eta=args.eta or engine.SearchSettings.eta,
+        min_epochs=args.min_epochs or engine.SearchSettings.min_epochs,
         backend=args.backend,
-        parallelism=args.parallelism or SearchSettings.parallelism,
+        parallelism=args.parallelism or engine.SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
         keep_models=args.keep_models)
     interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
-    summary = run_search(settings)
+    summary = engine.run_search(settings)
     if summary.best is not None:
         print(f"Best: trial {summary.best.number}, validation accuracy "
               f"{summary.best.score:.4f}.")
@@ -423,7 +432,6 @@ def command_search(args) -> int:
 
 def _next_commands(results_dir: Path) -> str:
     """What to run next, for the results folder this search used."""
-    import shlex
     me = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "hyperopt_optimize.py"
     if me.endswith(".py"):
         me = f"python {me}"
@@ -435,7 +443,6 @@ def _next_commands(results_dir: Path) -> str:
 
 def _results_folder(args) -> Path:
     """The results folder a command reads; it must exist (a search makes it)."""
-    from hyperopt_nas.trial_store import StoreError
     folder = args.results_dir
     if not folder.is_dir():
         what = "is a file, not a results folder" if folder.exists() else "does not exist"
@@ -446,18 +453,12 @@ def _results_folder(args) -> Path:
 
 def _say_tie(results_dir: Path) -> None:
     """Say how many trials the validation split cannot tell from the best, when there are."""
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.trial_store import TrialStore
-
     tie = reports.tied_with_best(TrialStore(results_dir).load_records())
     if tie:
         print(f"{reports.tie_sentence(tie)}.")
 
 
 def command_rank(args) -> int:
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.trial_store import TrialStore
-
     records = TrialStore(_results_folder(args)).load_records()
     if not records:
         print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
@@ -467,7 +468,6 @@ def command_rank(args) -> int:
     elif args.json:
         print(reports.rank_json(records, args.top))
     else:
-        import shutil
         width = (shutil.get_terminal_size().columns if sys.stdout.isatty() and not args.wide
                  else None)
         print(reports.rank_table(records, args.top, width))
@@ -477,7 +477,6 @@ def command_rank(args) -> int:
 
 def _kept_models_line(results_dir: Path) -> str:
     """Which trials' trained networks the folder keeps, and how to load them."""
-    from hyperopt_nas import kept_models
     kept = kept_models.kept_numbers(results_dir)
     if not kept:
         return ("No trained network is kept (--keep-models 0, or an older search): "
@@ -488,11 +487,6 @@ def _kept_models_line(results_dir: Path) -> str:
 
 
 def command_plot(args) -> int:
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.space_files import load_space_file
-    from hyperopt_nas.trial_store import TrialStore
-
-    from hyperopt_nas.outputs import plots
     records = TrialStore(_results_folder(args)).load_records()
     if not records and args.space is None:
         print(f"error: no trial in {args.results_dir} yet: run a search first, or pass --space "
@@ -522,7 +516,6 @@ def command_plot(args) -> int:
 def _data_info(space_file, records):
     """The data's shape and classes: as the trials recorded them, as the built-in dataset
     says, or (the space file's own data, before any trial) by loading it."""
-    from hyperopt_nas import data_loaders
     same = [r for r in records if r.dataset == space_file.dataset]
     if same:
         return data_loaders.record_info(max(same, key=lambda r: r.number))
@@ -533,7 +526,6 @@ def _data_info(space_file, records):
 
 def _search_space(args) -> Path:
     """--space, else the space of the trials already in the results folder, else CIFAR-100's."""
-    from hyperopt_nas.trial_store import TrialStore
     if args.space is not None:
         return args.space
     store = TrialStore(args.results_dir)
@@ -548,8 +540,6 @@ def _search_space(args) -> Path:
 
 def _space_of_folder(args, records) -> Path:
     """The space a command about a results folder uses: --space, else the folder's own."""
-    from hyperopt_nas.space_files import SpaceFileError
-    from hyperopt_nas.trial_store import TrialStore
     if args.space is not None:
         return args.space
     if not records:
@@ -564,10 +554,6 @@ def _space_of_folder(args, records) -> Path:
 
 def _write_tensorboard(records, args) -> None:
     """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
-    from hyperopt_nas import data_loaders
-    from hyperopt_nas.outputs import tensorboard_logs
-    from hyperopt_nas.space_files import load_space_file
-
     space_file = load_space_file(_space_of_folder(args, records))
     newest = max(records, key=lambda r: r.number)
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
@@ -577,11 +563,6 @@ def _write_tensorboard(records, args) -> None:
 
 
 def command_report(args) -> int:
-    from hyperopt_nas.outputs import html_report
-    from hyperopt_nas.outputs import plots
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.trial_store import TrialStore
-
     records = TrialStore(_results_folder(args)).load_records()
     if not records:
         print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
@@ -600,13 +581,11 @@ def command_report(args) -> int:
 
 
 def command_describe(args) -> int:
-    from hyperopt_nas.space_files import describe_space, load_space_file
     print(describe_space(load_space_file(args.space or DEFAULT_SPACE)))
     return 0
 
 
 def command_retrain(args) -> int:
-    from hyperopt_nas import retrain
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
           f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}"
@@ -626,17 +605,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.errors import FatalError
-    from hyperopt_nas.space_files import SpaceFileError
-    from hyperopt_nas.trial_store import StoreError, TrialStore
-
-    from hyperopt_nas import retrain
     if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
             and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
-        import neural_net
-        from hyperopt_nas.trial_store import TENSORFLOW_LOG
+        import neural_net  # TensorFlow: only for the commands that draw or train networks
         neural_net.import_tensorflow_quietly(args.results_dir / TENSORFLOW_LOG)
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
                 "report": command_report,

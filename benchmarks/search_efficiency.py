@@ -62,6 +62,7 @@ import platform
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -349,6 +350,58 @@ def time_to_target(trials: list[dict], target: float) -> float | None:
     return min(reached) if reached else None
 
 
+def best_so_far(trials: list[dict], times: np.ndarray) -> np.ndarray:
+    """The validation accuracy of the model the search would select at each time (NaN before
+    its first trial ended)."""
+    curve = np.full(len(times), np.nan)
+    for i, t in enumerate(times):
+        done = [x for x in trials if x["end_s"] <= t]
+        if done:
+            curve[i] = selected(done)["val_accuracy"]
+    return curve
+
+
+def plot_race(rows: list[dict], path: Path, target: float) -> None:
+    """Best validation accuracy so far against wall clock, one line per tool: the median over
+    seeds, with the range of the seeds shaded."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    budget = max(r["settings"]["budget_s"] for r in rows)
+    times = np.linspace(0, budget, 241)
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for tool in dict.fromkeys(r["tool"] for r in rows):
+        curves = np.array([best_so_far(r["trials"], times) for r in rows if r["tool"] == tool])
+        with warnings.catch_warnings():  # a time before any seed's first trial: all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            started = np.sum(~np.isnan(curves), axis=0) * 2 > len(curves)  # most seeds have one
+            mid = np.where(started, np.nanmedian(curves, axis=0), np.nan)
+            low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
+        line, = ax.step(times / 60, mid, where="post", lw=2,
+                        label=f"{tool} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
+        if len(curves) > 1:
+            ax.fill_between(times / 60, np.where(started, low, np.nan),
+                            np.where(started, high, np.nan), step="post",
+                            color=line.get_color(), alpha=0.15)
+    ax.axhline(target, color="grey", ls=":", lw=1)
+    ax.text(0.2, target, f" target {target:g}", va="bottom", color="grey", fontsize=9)
+    settings = rows[0]["settings"]
+    samples = "all" if settings["samples"] is None else settings["samples"]
+    ax.set(xlabel="wall clock (minutes)", ylabel="validation accuracy of the selected model",
+           title=f"Fashion-MNIST, {samples} training images, {settings['epochs']} epochs per "
+                 f"trial, {settings['machine']}\nthe best so far by validation accuracy: median "
+                 "over seeds, range shaded")
+    # From a little below the weakest search's final selection: the race is decided up there.
+    lowest = min([best_so_far(r["trials"], times[-1:])[0] for r in rows if r["trials"]]
+                 + [target])
+    ax.set_ylim(bottom=max(0.0, lowest - 0.02))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def summarize(rows: list[dict], target: float) -> None:
     tools = list(dict.fromkeys(r["tool"] for r in rows))
     by_tool = {t: {r["seed"]: r["trials"] for r in rows if r["tool"] == t} for t in tools}
@@ -450,6 +503,9 @@ def main() -> None:
     parser.add_argument("--log", type=Path, help="append each search's trials here (JSON lines)")
     parser.add_argument("--summarize", type=Path, nargs="+", metavar="LOG",
                         help="only print the tables from earlier --log files")
+    parser.add_argument("--plot", type=Path, metavar="PNG",
+                        help="with --summarize: draw the best validation accuracy so far against "
+                             "wall clock, per tool")
     args = parser.parse_args()
     if args.summarize:
         rows = [json.loads(line) for log in args.summarize
@@ -458,6 +514,9 @@ def main() -> None:
         for setting in sorted(settings):
             print(f"settings: {setting}")
         summarize(rows, args.target)
+        if args.plot:
+            plot_race(rows, args.plot, args.target)
+            print(f"wrote {args.plot}")
         return
     tools = [t.strip() for t in args.tools.split(",")]
     unknown = [t for t in tools if t not in TOOLS]

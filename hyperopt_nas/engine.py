@@ -21,10 +21,10 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from hyperopt import Trials
+from hyperopt import STATUS_OK, Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 from hyperopt_nas import data_loaders, kept_models
@@ -53,6 +53,13 @@ from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, Tr
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+# results.pkl is a snapshot of the search, rewritten at most this often (and at every exit): its
+# cost grows with the search, while the JSON records, the journal, cost the same for every trial.
+DEFAULT_SNAPSHOT_S = 60.0
+# The finished trials a proposer learns from, at most: the best quarter of them and the most
+# recent others. TPE's cost grows with what it reads (about 90 ms at 1,000 trials, 2 cores),
+# and it already weighs older trials less (hyperopt's linear forgetting).
+DEFAULT_TPE_HISTORY = 1000
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
 
 
@@ -100,6 +107,9 @@ class SearchSettings:
     # Tuner's on_trial_end); an error in it is reported and the search goes on.
     on_trial_end: Callable[[TrialRecord], Any] | None = None
     keep_models: int = kept_models.DEFAULT_KEEP  # trained networks of the best trials kept
+    snapshot_every_s: float = DEFAULT_SNAPSHOT_S  # results.pkl at most this often; 0: each trial
+    tpe_history: int | None = DEFAULT_TPE_HISTORY  # finished trials a proposer reads; None: all
+    ask_ahead: bool = True  # several workers: the next point is proposed while all are busy
 
     @property
     def slots(self) -> int:
@@ -206,6 +216,29 @@ def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
         error=outcome.error, traceback=outcome.traceback, extra=dict(outcome.extra))
 
 
+class Proposal(NamedTuple):
+    """A point the proposer made, ready to train."""
+
+    doc: dict[str, Any]  # its hyperopt document
+    vals: dict[str, Any]  # the drawn values, as JSON
+    params: dict[str, Any]  # the decoded point
+    tags: dict[str, Any]  # what the proposer says of it
+
+
+EXHAUSTED = Proposal({}, {}, {}, {})  # asked ahead: the proposer has nothing left
+
+
+def history(docs: list[dict[str, Any]], cap: int) -> list[dict[str, Any]]:
+    """At most ``cap`` finished documents for a proposer to read, in their order: the best
+    quarter (TPE's good points are among them) and the most recent others. Failed ones, which TPE
+    does not read, are left out."""
+    ok = [d for d in docs if d["result"].get("status") == STATUS_OK]
+    best = set(sorted(range(len(ok)), key=lambda i: ok[i]["result"]["loss"])[:cap // 4])
+    others = [i for i in range(len(ok)) if i not in best]
+    keep = best | set(others[max(0, len(others) - (cap - len(best))):])
+    return [d for i, d in enumerate(ok) if i in keep]
+
+
 @dataclass
 class InFlight:
     """A submitted trial: its spec, and what hyperopt and the scheduler know of it."""
@@ -244,6 +277,11 @@ class Search:
         self.completed = self.succeeded = self.failures_in_a_row = 0
         self.exhausted = self.stopped_asking = False
         self.started = self.clock()  # the clock of --timeout
+        self.last_snapshot = -float("inf")  # time.monotonic() of the last results.pkl
+        self.snapshot_numbers = -1  # the trials it held
+        # Every point tried, finished or running (for proposers that never repeat one).
+        self.tried = [drawn_vals(d) for d in self.trials.trials]
+        self.ahead: Proposal | None = None  # the next point, proposed while every slot was busy
         self.start_up_s = 0.0  # before the first trial trained (TensorFlow's import, the data)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -252,14 +290,19 @@ class Search:
         # Save at once so that results.pkl matches the space it now describes.
         self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
                                self.set_aside)
+        self.last_snapshot, self.snapshot_numbers = time.monotonic(), len(self.numbers)
         try:
             while True:
                 self._fill()
                 if not self.in_flight:
                     break
+                if len(self.in_flight) == self.executor.slots:
+                    self._ask_ahead()
                 self._tell(self.executor.collect())
         except KeyboardInterrupt:
             return self._interrupted()
+        finally:
+            self._save_trials(final=True)
         if self.exhausted:
             self.say(f"Every combination of the space has been tried ({len(self.trials.trials)}).")
         return SearchSummary(self.completed, len(self.records), self.best,
@@ -292,15 +335,36 @@ class Search:
     def _time_left(self) -> float:
         return self.settings.timeout_s - (self.clock() - self.started)
 
+    def _save_trials(self, final: bool = False) -> None:
+        """Refresh the snapshot, results.pkl, if it is due (or ``final``: at every exit). The
+        records are the journal: a snapshot that fails loses nothing, and the next one (or the
+        next launch, from the records) catches up."""
+        if len(self.numbers) == self.snapshot_numbers or (
+                not final
+                and time.monotonic() - self.last_snapshot < self.settings.snapshot_every_s):
+            return
+        try:
+            self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
+                                   self.set_aside)
+        except OSError as e:
+            self.say(f"warning: results.pkl could not be updated in {self.store.dir} "
+                     f"({e.strerror or e}); every trial is saved in its JSON record, and the "
+                     "next launch catches results.pkl up from them.")
+            self.last_snapshot = time.monotonic()  # the next try when the next is due
+        else:
+            self.last_snapshot, self.snapshot_numbers = time.monotonic(), len(self.numbers)
+
     # -- ask ------------------------------------------------------------------------------------
 
     def _view(self, running: list[dict[str, Any]]) -> Trials:
         """What the proposer learns from: the finished runs the scheduler chose as evidence (all
-        of them, by default), and the running points, which TPE (as under hyperopt's
-        SparkTrials) counts as not good yet."""
+        of them, by default; at most ``tpe_history``), and the running points, which TPE (as
+        under hyperopt's SparkTrials) counts as not good yet."""
         evidence = self.scheduler.evidence(list(self.records.values()),
                                            self.proposer.min_observations)
-        if evidence is None and not running:
+        cap = self.settings.tpe_history
+        finished = len(self.trials.trials) if evidence is None else len(evidence)
+        if evidence is None and not running and (cap is None or finished <= cap):
             return self.trials
         view = Trials()
         if evidence is None:
@@ -308,9 +372,41 @@ class Search:
         else:  # negative ids: never one of the search's own
             docs = [done_doc(view, -1 - i, r.hyperopt_vals, r.loss, self.space_file.params)
                     for i, r in enumerate(evidence)]
+        if cap is not None and len(docs) > cap:
+            docs = history(docs, cap)
         view.insert_trial_docs(docs + running)
         view.refresh()
         return view
+
+    def _propose(self, number: int) -> Proposal | None:
+        """The proposer's next point, for trial ``number``; None when it has nothing left."""
+        (tid,) = self.trials.new_trial_ids(1)
+        # As fmin did: the algorithm's seed is the first draw of the trial's own generator.
+        algo_seed = int(np.random.default_rng(derive_seed(self.settings.seed, number)).integers(
+            2**31 - 1))
+        running = [f.doc for f in self.in_flight.values() if f.doc is not None]
+        tried = self.tried + [drawn_vals(d) for d in running]
+        doc = self.proposer.propose(tid, self.domain, self._view(running), algo_seed, tried)
+        if doc is None:
+            return None
+        doc["state"] = JOB_STATE_RUNNING
+        vals = to_jsonable(drawn_vals(doc))
+        try:
+            params = self.space_file.decode(drawn_vals(doc))
+        except Exception as e:
+            raise FatalError(f"{self.space_file.name} cannot build the point {vals}: "
+                             f"{type(e).__name__}: {e}") from e
+        return Proposal(doc, vals, params, self.proposer.tags(tid))
+
+    def _ask_ahead(self) -> None:
+        """Every slot is busy: propose the next point now, from what is known now, so that the
+        slot that frees next has its work at once (a proposal's cost grows with the search).
+        Not with one worker: there the next point can wait for the running trial's result."""
+        s = self.settings
+        if (s.ask_ahead and self.executor.slots > 1 and self.ahead is None
+                and not self.stopped_asking and (s.max_evals is None or len(self.records)
+                                                 + len(self.in_flight) < s.max_evals)):
+            self.ahead = self._propose(self.next_number) or EXHAUSTED
 
     def _ask(self) -> TrialSpec | None:
         s, number = self.settings, self.next_number
@@ -324,24 +420,11 @@ class Search:
         if run.parent is not None:  # train a configuration on
             doc, vals, params = None, dict(run.parent.hyperopt_vals), run.parent.params
         else:
-            (tid,) = self.trials.new_trial_ids(1)
-            # As fmin did: the algorithm's seed is the first draw of the trial's own generator.
-            algo_seed = int(np.random.default_rng(seed).integers(2**31 - 1))
-            running = [f.doc for f in self.in_flight.values() if f.doc is not None]
-            tried = [drawn_vals(d) for d in list(self.trials.trials) + running]
-            doc = self.proposer.propose(tid, self.domain, self._view(running), algo_seed,
-                                        tried)
-            if doc is None:
+            proposal, self.ahead = self.ahead or self._propose(number), None
+            if proposal is None or proposal is EXHAUSTED:
                 self.exhausted = self.stopped_asking = True
                 return None
-            doc["state"] = JOB_STATE_RUNNING
-            vals = to_jsonable(drawn_vals(doc))
-            try:
-                params = self.space_file.decode(drawn_vals(doc))
-            except Exception as e:
-                raise FatalError(f"{self.space_file.name} cannot build the point {vals}: "
-                                 f"{type(e).__name__}: {e}") from e
-            tags = self.proposer.tags(tid)
+            doc, vals, params, tags = proposal
         self.next_number += 1
         options = dict(run.options)
         if self._keeps_models() and options.get("save_to") is None:  # kept if among the best
@@ -387,6 +470,12 @@ class Search:
         if parent is not None and record.status != TrialStatus.FAILED:
             record.history = {k: list(parent.history.get(k, [])) + list(v)  # from epoch 1
                               for k, v in record.history.items()}
+        try:  # the journal: durable before anything else happens
+            self.store.save_record(record, new=True)
+        except OSError as e:
+            raise FatalError(f"could not save trial {record.number} in {self.store.dir} "
+                             f"({e.strerror or e}). Earlier trials are intact; free some space "
+                             "and relaunch.") from e
         if flight.doc is not None:
             flight.doc["state"] = JOB_STATE_DONE
             flight.doc["result"] = hyperopt_result(loss)
@@ -394,22 +483,10 @@ class Search:
             self.trials.refresh()
         else:  # a promotion: one more finished run of its point, as TPE reads it
             insert_done(self.trials, flight.vals, loss, self.space_file.params)
-        try:
-            self.store.save_record(record)
-        except OSError as e:
-            raise FatalError(f"could not save trial {record.number} in {self.store.dir} "
-                             f"({e.strerror or e}). Earlier trials are intact; free some space "
-                             "and relaunch.") from e
+        self.tried.append(dict(flight.vals))
         self.numbers.append(record.number)
-        try:
-            self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
-                                   self.set_aside)
-        except OSError as e:
-            raise FatalError(f"trial {record.number} is saved (its JSON record), but results.pkl "
-                             f"could not be updated in {self.store.dir} ({e.strerror or e}). "
-                             "Free some space and relaunch: the search resumes from the "
-                             "records.") from e
         self.records[record.number] = record
+        self._save_trials()
         self.completed += 1
         if self._keeps_models():
             try:
@@ -584,6 +661,9 @@ def check_settings(settings: SearchSettings) -> None:
     if s.workers > 1 and s.isolation == "none":
         raise FatalError("--isolation none trains in this process, one trial at a time; "
                          "leave out --workers or --isolation none.")
+    if s.tpe_history is not None and s.tpe_history < 1:
+        raise FatalError(f"tpe_history must be at least 1 (or None: every trial), got "
+                         f"{s.tpe_history}.")
     if s.keep_models < 0:
         raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
     if s.max_consecutive_failures < 1:

@@ -1,9 +1,12 @@
 """Resuming: hyperopt's Trials as found in the results folder, checked against the space file.
 
-``results.pkl`` is used when it accounts for exactly the JSON records and was written for the same
-space; otherwise the Trials are rebuilt from the records (the truth about every trial), keeping the
-trials that still fit an edited space and setting the others aside (kept on disk, not fed to the
-search). A search never starts from zero over existing results.
+The JSON records are the journal: each is written, durably, the moment its trial ends.
+``results.pkl`` is a snapshot of hyperopt's Trials, refreshed on a schedule and at every exit
+(``engine.DEFAULT_SNAPSHOT_S``). It is used when it was written for the same space and accounts
+for no trial without a record; the records saved after it (a kill since the last snapshot) are
+added from the journal. Otherwise the Trials are rebuilt from the records (the truth about every
+trial), keeping the trials that still fit an edited space and setting the others aside (kept on
+disk, not fed to the search). A search never starts from zero over existing results.
 """
 
 from __future__ import annotations
@@ -31,21 +34,25 @@ class Restored:
     source: str = "new"
 
 
+def add_record(restored: Restored, record: TrialRecord, space_file: SpaceFile) -> None:
+    """Feed one record to the restored Trials if it fits the current space, else set it aside."""
+    if record.space_fingerprint == space_file.fingerprint:
+        vals, why = record.hyperopt_vals, ""
+    else:
+        vals, why = space_file.encode(record.hyperopt_vals, record.choice_options, record.params)
+    if vals is None:
+        restored.set_aside[record.number] = why
+        return
+    loss = None if record.status == TrialStatus.FAILED else record.loss
+    insert_done(restored.trials, vals, loss, space_file.params)
+    restored.numbers.append(record.number)
+
+
 def rebuild_trials(records: list[TrialRecord], space_file: SpaceFile) -> Restored:
     """hyperopt Trials from the JSON records, keeping the trials that fit the current space."""
     restored = Restored(Trials(), [], total_records=len(records), source="records")
     for record in records:
-        if record.space_fingerprint == space_file.fingerprint:
-            vals, why = record.hyperopt_vals, ""
-        else:
-            vals, why = space_file.encode(record.hyperopt_vals, record.choice_options,
-                                          record.params)
-        if vals is None:
-            restored.set_aside[record.number] = why
-            continue
-        loss = None if record.status == TrialStatus.FAILED else record.loss
-        insert_done(restored.trials, vals, loss, space_file.params)
-        restored.numbers.append(record.number)
+        add_record(restored, record, space_file)
     return restored
 
 
@@ -66,21 +73,29 @@ def restore(store: TrialStore, space_file: SpaceFile,
     if payload is not None:
         same_space = payload.get("space_fingerprint") == space_file.fingerprint
         accounted = set(payload.get("numbers", [])) | set(payload.get("set_aside", {}))
-        if same_space and accounted == numbers_on_disk:
-            return Restored(payload["trials"], list(payload["numbers"]),
-                            {int(k): v for k, v in payload.get("set_aside", {}).items()},
-                            total_records=len(records), source="results.pkl")
+        if same_space and accounted <= numbers_on_disk:
+            restored = Restored(payload["trials"], list(payload["numbers"]),
+                                {int(k): v for k, v in payload.get("set_aside", {}).items()},
+                                total_records=len(records), source="results.pkl")
+            newer = [r for r in records if r.number not in accounted]
+            if newer:  # a snapshot: the records saved since are the journal that follows it
+                logger.info("results.pkl is a snapshot %d trials behind the JSON records; adding "
+                            "them from the records", len(newer))
+                restored.source = f"results.pkl and {len(newer)} newer records"
+                for record in newer:
+                    add_record(restored, record, space_file)
+            return restored
         if not same_space:
             logger.info("the space file changed since results.pkl was written; checking every "
                         "recorded trial against the edited space")
-        elif store.unreadable and accounted > numbers_on_disk:
+        elif store.unreadable:
             logger.warning("results.pkl counts trials whose records cannot be read now (see "
                            "above); rebuilding the search from the %d readable records",
                            len(records))
         else:
-            logger.warning("results.pkl is behind the JSON records (a run was killed, or the disk "
-                           "was full, after a trial's record was written); rebuilding the search "
-                           "from the JSON records")
+            logger.warning("results.pkl counts trials that have no JSON record in %s (records "
+                           "were moved or deleted); rebuilding the search from the %d records",
+                           store.dir, len(records))
     elif records and not unreadable:
         logger.warning("no results.pkl, but %d JSON records: rebuilding the search from them",
                        len(records))

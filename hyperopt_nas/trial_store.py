@@ -309,11 +309,13 @@ class TrialStore:
     def record_paths(self) -> list[Path]:
         return sorted(self.dir.glob(RECORD_GLOB)) if self.dir.is_dir() else []
 
-    def save_record(self, record: TrialRecord) -> Path:
+    def save_record(self, record: TrialRecord, new: bool = False) -> Path:
+        """Write a trial's record; ``new``: its number has no record yet (a search's new trial),
+        so the folder need not be searched for an earlier one to replace."""
         self.create()
         path = self.dir / record.file_name()
         atomic_write(path, record.to_json().encode())
-        for old in self.dir.glob(f"*trial-{record.number:04d}*.json"):
+        for old in [] if new else self.dir.glob(f"*trial-{record.number:04d}*.json"):
             if old == path:
                 continue
             try:  # the trial was re-scored (a resumed run): keep one file per trial, but

@@ -77,3 +77,12 @@ def test_a_relaunched_race_skips_the_searches_its_log_holds_with_the_same_settin
             {"tool": "optuna: tpe", "seed": 0, "settings": {"budget_s": 200}, "trials": []}]
     log.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert search_efficiency.logged_searches(log, {"budget_s": 1200}) == {("ours: defaults", 0)}
+
+
+def test_best_so_far_follows_the_selection_over_wall_clock():
+    times = search_efficiency.np.array([0.0, 10.0, 25.0, 100.0])
+    curve = search_efficiency.best_so_far(A, times)
+    assert search_efficiency.np.isnan(curve[0])  # no trial had ended
+    assert list(curve[1:]) == [0.80, 0.82, 0.90]
+    curve = search_efficiency.best_so_far(B, times)  # B's later trial is worse: kept at 0.85
+    assert list(curve[1:]) == [0.85, 0.85, 0.85]

@@ -47,12 +47,31 @@ def _leaves(params: Any) -> list[float]:
     return [_unit(params)]
 
 
+def _items(params: Any, path: str = "") -> list[tuple[str, Any]]:
+    """``(path, value)`` for each leaf of a decoded point."""
+    if isinstance(params, dict):
+        return [x for k in sorted(params) for x in _items(params[k], f"{path}/{k}")]
+    if isinstance(params, (list, tuple)):
+        return [x for i, v in enumerate(params) for x in _items(v, f"{path}/{i}")]
+    return [(path, params)]
+
+
+def _bucket(value: Any) -> Any:
+    """Nearby numbers share a bucket (a tenth of a decade), so quality is smooth enough to learn."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return round(math.log10(abs(value) + 1e-12) * 10)
+
+
 @dataclass(frozen=True)
 class Surrogate:
     """A family of learning curves: the point fixes how good a network can get, how fast it
     learns and how long an epoch takes; the training seed adds noise.
 
-    - ``ceiling``: the accuracy the curve tends to, in [low, high];
+    - ``ceiling``: the accuracy the curve tends to, in [low, high]: with ``structure`` 0 (the
+      default) a hash of the whole point, which no model can learn; with ``structure`` s, that
+      blended with an additive part, each hyperparameter's value (numbers by tenth of a decade)
+      having a fixed quality of its own, which a model such as TPE can learn;
     - accuracy after e epochs: ceiling - (ceiling - chance) * exp(-e / tau), plus noise;
     - an epoch costs ``epoch_s`` times 0.5..2, larger for points with larger numbers (a proxy
       for wider networks).
@@ -64,9 +83,17 @@ class Surrogate:
     noise: float = 0.004
     epoch_s: float = 30.0
     failure_rate: float = 0.0
+    structure: float = 0.0
 
     def ceiling(self, params: dict[str, Any]) -> float:
-        return self.low + (self.high - self.low) * _unit("ceiling", params) ** 0.5
+        u = _unit("ceiling", params)
+        if self.structure:
+            parts = [_unit("quality", path, _bucket(value)) for path, value in _items(params)]
+            additive = float(np.mean(parts)) if parts else u
+            # Means of many uniforms bunch around 0.5: spread them back over [0, 1].
+            spread = 0.5 + (additive - 0.5) * math.sqrt(12 * max(1, len(parts))) / 3.5
+            u = (1 - self.structure) * u + self.structure * min(1.0, max(0.0, spread))
+        return self.low + (self.high - self.low) * u ** 0.5
 
     def tau(self, params: dict[str, Any]) -> float:
         return 0.5 + 3.0 * _unit("tau", params)
