@@ -8,9 +8,10 @@ from conftest import write_space
 import neural_net
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas import proposers
-from hyperopt_nas.trial import derive_seed
+from hyperopt_nas.executors.simulated import SimulatedExecutor
+from hyperopt_nas.trial import TrialOutcome, derive_seed, now
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
-from hyperopt_nas.trial_store import TrialStatus, TrialStore
+from hyperopt_nas.trial_store import TrialStatus, TrialStore, to_jsonable
 
 
 def make_settings(tmp_path, space, data_dir, **changes):
@@ -23,10 +24,27 @@ def make_settings(tmp_path, space, data_dir, **changes):
     return settings
 
 
-def search(settings):
+def search(settings, executor=None):
     lines = []
-    summary = run_search(settings, say=lines.append)
+    summary = run_search(settings, say=lines.append, executor=executor)
     return summary, "\n".join(lines)
+
+
+class Scripted(SimulatedExecutor):
+    """Trials that do not train: the next validation accuracy of ``objectives``; notes the
+    loss each trial was told to beat for a test evaluation (``thresholds``)."""
+
+    def __init__(self, objectives, thresholds):
+        super().__init__(1)
+        self.objectives, self.thresholds = objectives, thresholds
+
+    def _outcome(self, spec):
+        self.thresholds.append(spec.test_if_loss_below)
+        value = self.objectives[len(self.thresholds) - 1]
+        metrics = {"label": {"best_val_accuracy": value, "final_val_accuracy": value}}
+        return TrialOutcome(spec.number, to_jsonable(spec.params), True, now(), 1.0,
+                            loss=1.0 - value, metrics=metrics,
+                            history={"val_accuracy": [value]}, epochs_run=1), 1.0
 
 
 def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion_dir):
@@ -82,15 +100,13 @@ def _scripted_training(objectives, thresholds):
 
 @pytest.mark.parametrize("every_trial", [False, True])
 def test_each_trial_is_told_the_loss_to_beat_for_a_test_evaluation(tmp_path, tiny_space,
-                                                                   fashion_dir, monkeypatch,
-                                                                   every_trial):
-    thresholds = []
-    monkeypatch.setattr(neural_net, "train_and_evaluate",
-                        _scripted_training([0.5, 0.4, 0.75, 0.75, 0.6, 0.875], thresholds))
+                                                                   fashion_dir, every_trial):
+    thresholds, objectives = [], [0.5, 0.4, 0.75, 0.75, 0.6, 0.875]
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4,
-                         test_every_trial=every_trial))
+                         test_every_trial=every_trial), Scripted(objectives, thresholds))
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=6,  # resumed: the best
-                         test_every_trial=every_trial))                   # comes from the records
+                         test_every_trial=every_trial),                   # comes from the records
+           Scripted(objectives, thresholds))
     expected = [None] * 6 if every_trial else [None, 0.5, 0.5, 0.25, 0.25, 0.25]
     assert thresholds == expected
 
@@ -423,13 +439,14 @@ def _space_with_start_points(tmp_path, *points):
     return path
 
 
-def test_start_points_are_tried_first_and_never_twice(tmp_path, fashion_dir, monkeypatch):
+def test_start_points_are_tried_first_and_never_twice(tmp_path, fashion_dir):
     second = {**START_POINT, "activation": "relu", "learning_rate": 0.004}
     space = _space_with_start_points(tmp_path, START_POINT, second)
-    monkeypatch.setattr(neural_net, "train_and_evaluate",
-                        _scripted_training([0.5, 0.6, 0.7, 0.8], []))
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=1))  # killed after one
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=4))
+    objectives, thresholds = [0.5, 0.6, 0.7, 0.8], []
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=1),  # killed after one
+           Scripted(objectives, thresholds))
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=4),
+           Scripted(objectives, thresholds))
     records = TrialStore(tmp_path / "results").load_records()
     assert [r.params for r in records[:2]] == [START_POINT, second]
     assert [r.extra.get("start_point") for r in records] == [0, 1, None, None]
@@ -438,10 +455,10 @@ def test_start_points_are_tried_first_and_never_twice(tmp_path, fashion_dir, mon
                                         "learning_rate": 0.004}
 
 
-def test_start_points_can_be_left_out(tmp_path, fashion_dir, monkeypatch):
+def test_start_points_can_be_left_out(tmp_path, fashion_dir):
     space = _space_with_start_points(tmp_path, START_POINT)
-    monkeypatch.setattr(neural_net, "train_and_evaluate", _scripted_training([0.5] * 3, []))
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=3, start_points=False))
+    search(make_settings(tmp_path, space, fashion_dir, max_evals=3, start_points=False),
+           Scripted([0.5] * 3, []))
     records = TrialStore(tmp_path / "results").load_records()
     assert all("start_point" not in r.extra for r in records)
     assert START_POINT not in [r.params for r in records]

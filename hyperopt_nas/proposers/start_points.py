@@ -14,15 +14,20 @@ class StartPoints(Proposer):
     def __init__(self, then: Proposer, space_file: SpaceFile):
         self.then, self.space_file, self.start_vals = then, space_file, space_file.start_vals
         self.proposed: dict[int, int] = {}  # trial id -> index in START_POINTS
+        self.all_tried = False
 
     @property
     def min_observations(self) -> int:
         return self.then.min_observations
 
     def untried(self, tried) -> list[int]:
+        if self.all_tried:  # ``tried`` only grows during a run: no need to look again
+            return []
         tried = [to_jsonable(vals) for vals in tried]
-        return [i for i, vals in enumerate(self.start_vals)
-                if not any(same_point(vals, t) for t in tried)]
+        untried = [i for i, vals in enumerate(self.start_vals)
+                   if not any(same_point(vals, t) for t in tried)]
+        self.all_tried = not untried
+        return untried
 
     def propose(self, new_id, domain, trials, seed, tried):
         untried = self.untried(tried)

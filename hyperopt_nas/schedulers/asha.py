@@ -67,29 +67,36 @@ class ASHA(Scheduler):
 
     # -- the schedule ---------------------------------------------------------------------------
 
-    def _at(self, records: list[TrialRecord], rung: int) -> list[TrialRecord]:
-        return [r for r in records if KEY in r.extra and r.extra[KEY]["rung"] == rung]
+    @staticmethod
+    def _by_rung(records: list[TrialRecord]) -> dict[int, list[TrialRecord]]:
+        """The runs of each rung, in the records' order: one pass over the records, so the
+        driver's cost per trial does not grow with the rungs asked about."""
+        rungs: dict[int, list[TrialRecord]] = {}
+        for r in records:
+            if KEY in r.extra:
+                rungs.setdefault(r.extra[KEY]["rung"], []).append(r)
+        return rungs
 
-    def _promoted(self, records: list[TrialRecord], running: list[Pending],
+    def _promoted(self, rungs: dict[int, list[TrialRecord]], running: list[Pending],
                   rung: int) -> set[int]:
         """The configurations of ``rung`` that went on (or are going on) to the next one."""
-        above = self._at(records, rung + 1) + [p for p in running
-                                               if p.extra.get(KEY, {}).get("rung") == rung + 1]
+        above = rungs.get(rung + 1, []) + [p for p in running
+                                           if p.extra.get(KEY, {}).get("rung") == rung + 1]
         return {r.extra[KEY]["config"] for r in above}
 
-    def promotable(self, records: list[TrialRecord], running: list[Pending],
+    def promotable(self, rungs: dict[int, list[TrialRecord]], running: list[Pending],
                    rung: int) -> list[TrialRecord]:
         """The runs of ``rung`` that may go on to the next one, best first: in the top 1/eta of
         the rung's runs so far and not promoted (or being promoted) yet."""
-        here = self._at(records, rung)
-        promoted = self._promoted(records, running, rung)
+        here = rungs.get(rung, [])
+        promoted = self._promoted(rungs, running, rung)
         top = ranked(here)[:len(here) // self.eta]
         return [r for r in top if r.extra[KEY]["config"] not in promoted]
 
     def next_run(self, situation: Situation) -> Run:
-        records, number = situation.records, situation.number
+        rungs, number = self._by_rung(situation.records), situation.number
         for rung in range(len(self.rungs) - 2, -1, -1):
-            for parent in self.promotable(records, situation.running, rung):
+            for parent in self.promotable(rungs, situation.running, rung):
                 saved = checkpoints.path(self.results_dir / checkpoints.FOLDER, parent.number)
                 if saved.is_file() and self._fits(parent, rung + 1, situation.time_left_s):
                     return self._run(number, rung + 1, parent)
@@ -115,11 +122,12 @@ class ASHA(Scheduler):
 
     def evidence(self, records: list[TrialRecord], enough: int) -> list[TrialRecord]:
         """The highest rung with at least ``enough`` scored runs, else the first rung."""
+        rungs = self._by_rung(records)
         for rung in range(len(self.rungs) - 1, 0, -1):
-            here = comparable(self._at(records, rung))
+            here = comparable(rungs.get(rung, []))
             if len(here) >= enough:
                 return here
-        first = self._at(records, 0)
+        first = rungs.get(0, [])
         untagged = [r for r in records if KEY not in r.extra]  # a folder's earlier trials
         return [r for r in first + untagged if r.status != TrialStatus.FAILED] + \
             [r for r in first + untagged if r.status == TrialStatus.FAILED]
@@ -130,10 +138,10 @@ class ASHA(Scheduler):
         the next as the rung grows), and those running trials read or write. A run that falls
         below loses its model and is no longer promoted (``next_run`` skips it): the folder
         holds about half the search's runs at most, not all of them."""
-        wanted = checkpoints.in_use(running)
+        wanted, rungs = checkpoints.in_use(running), self._by_rung(records)
         for rung in range(len(self.rungs) - 1):
-            here = ranked(self._at(records, rung))
-            promoted = self._promoted(records, running, rung)
+            here = ranked(rungs.get(rung, []))
+            promoted = self._promoted(rungs, running, rung)
             keep = int(math.ceil(len(here) / 2)) + self.eta
             wanted |= {r.number for r in here[:keep] if r.extra[KEY]["config"] not in promoted}
         checkpoints.keep_only(self.results_dir / checkpoints.FOLDER, wanted)
