@@ -100,14 +100,16 @@ def measure(folder: Path, mode: str, n: int, trials: int, workers: int) -> dict:
             return spec
 
         def _ask_ahead(self):
-            t = time.perf_counter()
+            t, before = time.perf_counter(), self.ahead
             super()._ask_ahead()
-            spent["ahead"].append(time.perf_counter() - t)
+            if self.ahead is not before:  # a point was proposed
+                spent["ahead"].append(time.perf_counter() - t)
 
         def _save_trials(self, final=False):
-            t = time.perf_counter()
+            t, before = time.perf_counter(), self.snapshot_numbers
             super()._save_trials(final)
-            (spent["snapshot"] if final else spent["save"]).append(time.perf_counter() - t)
+            if self.snapshot_numbers != before:  # results.pkl was written
+                (spent["snapshot"] if final else spent["save"]).append(time.perf_counter() - t)
 
         def _tell(self, outcome):
             t = time.perf_counter()
@@ -116,12 +118,15 @@ def measure(folder: Path, mode: str, n: int, trials: int, workers: int) -> dict:
             save = sum(spent["save"][saves:])
             spent["tell"].append(time.perf_counter() - t - save)
 
+    save_record = TrialStore.save_record
     engine.Search = Timed
+    if mode == "before":  # each record's save looked for an earlier record of its number
+        TrialStore.save_record = lambda self, record, new=False: save_record(self, record)
     try:
         run_search(settings_for(folder, mode, workers, max_evals=n + trials),
                    say=lambda line: None, executor=SimulatedExecutor(workers))
     finally:
-        engine.Search = search_class
+        engine.Search, TrialStore.save_record = search_class, save_record
     # The first asks fill the free slots at once; a finished trial costs one ask, one tell
     # and whatever save it triggered.
     asks = spent["ask"][workers:]
@@ -130,7 +135,7 @@ def measure(folder: Path, mode: str, n: int, trials: int, workers: int) -> dict:
     ms["save"] = 1000 * sum(spent["save"]) / max(1, len(spent["tell"]))
     ms["path"] = ms["ask"] + ms["tell"] + ms["save"]  # what a freed worker waits for
     ms["cpu"] = ms["path"] + ms["ahead"]  # and what was computed while every worker was busy
-    ms["snapshot"] = 1000 * max(spent["snapshot"])  # one results.pkl (the one at the exit)
+    ms["snapshot"] = 1000 * max(spent["snapshot"] + spent["save"])  # one results.pkl
     return ms
 
 

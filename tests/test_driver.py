@@ -172,3 +172,21 @@ def test_a_history_below_one_is_refused(tmp_path):
         run_search(settings_for(tmp_path, max_evals=1, tpe_history=0), say=lambda line: None,
                    executor=SimulatedExecutor(1))
     assert engine.DEFAULT_TPE_HISTORY >= 100
+
+
+def test_the_driver_cost_benchmark_measures_each_step(tmp_path):
+    """benchmarks/driver_cost.py on a small search: its hooks still meet the engine's steps."""
+    import importlib.util
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "driver_cost.py"
+    spec = importlib.util.spec_from_file_location("driver_cost", script)
+    driver_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(driver_cost)
+    driver_cost.fill(tmp_path / "filled", 20)
+    assert len(TrialStore(tmp_path / "filled").load_trials()["numbers"]) == 20
+    for mode in ("before", "after"):
+        shutil.copytree(tmp_path / "filled", tmp_path / mode)
+        ms = driver_cost.measure(tmp_path / mode, mode, 20, 6, 2)
+        assert ms["ask"] > 0 and ms["tell"] > 0 and ms["snapshot"] > 0
+        assert (ms["ahead"] > 0) == (mode == "after")  # asked ahead while both workers ran
+        assert (ms["save"] > 0) == (mode == "before")  # a snapshot after every trial
+        assert len(TrialStore(tmp_path / mode).load_records()) == 26
