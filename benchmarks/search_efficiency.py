@@ -370,14 +370,15 @@ def plot_race(rows: list[dict], path: Path, target: float) -> None:
     budget = max(r["settings"]["budget_s"] for r in rows)
     times = np.linspace(0, budget, 241)
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for tool in dict.fromkeys(r["tool"] for r in rows):
+    styles = ["-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2))]  # lines that overlap stay visible
+    for i, tool in enumerate(dict.fromkeys(r["tool"] for r in rows)):
         curves = np.array([best_so_far(r["trials"], times) for r in rows if r["tool"] == tool])
         with warnings.catch_warnings():  # a time before any seed's first trial: all NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             started = np.sum(~np.isnan(curves), axis=0) * 2 > len(curves)  # most seeds have one
             mid = np.where(started, np.nanmedian(curves, axis=0), np.nan)
             low, high = np.nanmin(curves, axis=0), np.nanmax(curves, axis=0)
-        line, = ax.step(times / 60, mid, where="post", lw=2,
+        line, = ax.step(times / 60, mid, where="post", lw=2, ls=styles[i % len(styles)],
                         label=f"{tool} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
         if len(curves) > 1:
             ax.fill_between(times / 60, np.where(started, low, np.nan),
