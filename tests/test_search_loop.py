@@ -268,7 +268,7 @@ def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashio
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
     before = (tmp_path / "results" / "results.pkl").read_bytes()
 
-    def disk_full(self, record):
+    def disk_full(self, record, new=False):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(TrialStore, "save_record", disk_full)

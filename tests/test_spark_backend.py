@@ -102,7 +102,10 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         kill_group(driver)  # kill -9 of the driver and its JVM, mid-search
     saved = records(results)
     assert 2 <= len(saved) < 6
-    assert sorted(TrialStore(results).load_trials()["numbers"]) == [r.number for r in saved]
+    # results.pkl is a snapshot (at most once a minute): it holds no trial without a record,
+    # and the relaunch adds the records saved after it.
+    snapshot = TrialStore(results).load_trials()["numbers"]
+    assert set(snapshot) <= {r.number for r in saved}
 
     again = start(spark_args(spark_space, results, fashion_dir, 6), tmp_path, tmp_path / "2.log")
     try:
@@ -111,6 +114,8 @@ def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         kill_group(again)
     log = (tmp_path / "2.log").read_text()
     assert f"Loaded {len(saved)} trials" in log
+    if len(snapshot) < len(saved):
+        assert f"from results.pkl and {len(saved) - len(snapshot)} newer records" in log
     # Spark's JVM, log4j and the executors' TensorFlow write to spark.log, not the console:
     words = ("WARN", "log4j", "WARNING", "I0000", "E0000", "Spark's default", "setLogLevel",
              "pandas")
