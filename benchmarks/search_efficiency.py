@@ -534,7 +534,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             todo = [tool for tool in tools if (tool, seed) not in done]
-            for tool in set(tools) - set(todo):
+            for tool in [t for t in tools if t not in todo]:  # in the order of --tools
                 print(f"seed {seed} {tool}: already in {args.log}, skipped", flush=True)
             if not todo:
                 continue
