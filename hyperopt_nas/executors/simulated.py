@@ -36,15 +36,9 @@ def _unit(*parts: Any) -> float:
 
 
 def _leaves(params: Any) -> list[float]:
-    if isinstance(params, dict):
-        return [x for k in sorted(params) for x in _leaves(params[k])]
-    if isinstance(params, (list, tuple)):
-        return [x for v in params for x in _leaves(v)]
-    if isinstance(params, bool) or params is None:
-        return [float(bool(params))]
-    if isinstance(params, (int, float)):
-        return [float(params)]
-    return [_unit(params)]
+    """Each leaf of a decoded point as a number (strings hashed into [0, 1))."""
+    return [float(bool(v)) if isinstance(v, bool) or v is None else
+            float(v) if isinstance(v, (int, float)) else _unit(v) for _, v in _items(params)]
 
 
 def _items(params: Any, path: str = "") -> list[tuple[str, Any]]:
