@@ -28,6 +28,7 @@ from pathlib import Path
 # None of these imports TensorFlow: `rank`, `describe` and a search's own process never load it
 # (a search trains in worker processes, unless --isolation none); `plot`, `report` and `retrain`
 # load it in main().
+import neural_net
 from hyperopt_nas import data_loaders, engine, kept_models, retrain
 from hyperopt_nas import gpus as machine
 from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
@@ -607,7 +608,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
             and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
-        import neural_net  # TensorFlow: only for the commands that draw or train networks
         neural_net.import_tensorflow_quietly(args.results_dir / TENSORFLOW_LOG)
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
                 "report": command_report,

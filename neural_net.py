@@ -4,6 +4,10 @@ A sampled point (the dict a space file's ``SPACE`` decodes to) becomes a typed c
 one place (``CNNConfig.from_params``); block functions take explicit arguments. Importing this
 module loads no data and touches no GPU: TensorFlow is configured by ``configure_accelerator``,
 which the search calls once.
+
+TensorFlow and Keras are imported inside the functions that build, train or configure (about
+thirty places): the search's own process imports this module (through the space files and the
+schedulers) and never loads TensorFlow; only the processes that train do.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +26,7 @@ import numpy as np
 
 from hyperopt_nas.choices import ACCELERATOR_MODES
 from hyperopt_nas.data_loaders import DatasetInfo, Split
+from hyperopt_nas.log_files import output_to
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +77,6 @@ def import_tensorflow_quietly(log_path: Any = None) -> None:
     """Import TensorFlow and find its devices with its C++ start-up lines (oneDNN, CUDA, absl;
     no environment variable silences them all) sent to ``log_path`` (or nowhere), not to the
     console. Once per process; later imports are silent anyway."""
-    import os
-    import sys
-
-    from hyperopt_nas.log_files import output_to
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -14,11 +14,16 @@
 ``search`` takes the command line's options as keyword arguments (``SearchSettings`` lists them:
 ``max_evals``, ``epochs``, ``max_train_samples``, ``seed``, ``workers``, ``gpus``, ``timeout_s``,
 ``prune``, ``schedule``, ``backend``...). Importing this package loads no TensorFlow.
+
+The package's own names import their modules when first used (``__getattr__`` and the imports
+inside ``search`` and ``results_table``): every process of a search (workers, the drawing
+process) imports this package, and it stays a few milliseconds to import.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,7 +38,6 @@ _LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),
 
 def __getattr__(name: str) -> Any:  # the heavier names, imported when first used
     if name in _LAZY:
-        import importlib
         module, attribute = _LAZY[name]
         return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Callable
 
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
 from hyperopt_nas.choices import PROGRESS_MODES
 from hyperopt_nas.trial import TrialProgress
 
@@ -89,7 +91,6 @@ class TrialsProgress:
 
     def __enter__(self) -> "TrialsProgress":
         if self.mode == "live":
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
             # print() while it runs goes above the trials' lines (rich redirects stdout).
             self._live = Progress(TextColumn("trial {task.fields[number]}"),
                                   BarColumn(bar_width=20), TextColumn("{task.description}"),

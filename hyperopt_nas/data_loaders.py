@@ -5,6 +5,8 @@ file only names its dataset and the model's input and heads follow. Nothing is r
 
 Files are looked for, in order, in ``--data-dir``, in Keras' cache (``~/.keras/datasets``), in the
 Debian package's folder (Fashion-MNIST only), and only then downloaded through ``keras.datasets``.
+Keras and TensorFlow are imported inside the functions that download or read a ``tf.data``
+dataset: the search's own process imports this module and must not load them.
 """
 
 from __future__ import annotations
@@ -262,7 +264,7 @@ def load_cifar100(data_dir: Path | None) -> tuple[Split, Split, str]:
                          "cifar-100-python-target")
     if source is not None:
         return (*read_cifar100(source), str(source.path))
-    import keras  # imported late: only a download needs it
+    import keras  # only a download needs it
 
     def download():
         fine = keras.datasets.cifar100.load_data(label_mode="fine")

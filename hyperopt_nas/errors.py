@@ -3,3 +3,9 @@
 
 class FatalError(RuntimeError):
     """The search cannot go on (bad data, full disk, too many failures); earlier results stay."""
+
+
+class SpaceFileError(ValueError):
+    """A space file is missing, broken or incomplete; the message says what to fix. Here, not in
+    ``space_files`` (which loads hyperopt), so that the modules that only raise or catch it stay
+    light."""

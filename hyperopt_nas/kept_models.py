@@ -73,5 +73,5 @@ def kept_numbers(results_dir: str | Path) -> list[int]:
 
 
 def load(results_dir: str | Path, number: int) -> Any:
-    import keras
+    import keras  # TensorFlow: the search's process imports this module and loads no model
     return keras.saving.load_model(path(results_dir, number))

@@ -19,6 +19,7 @@ from typing import Any
 from hyperopt_nas import data_loaders
 import neural_net
 from hyperopt_nas import kept_models
+from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.outputs.reports import retrain_command
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore, ranked
 from hyperopt_nas.workload import Workload
@@ -93,7 +94,6 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     """Rebuild a trial's network, train it on training + validation data for the epoch count
     that early stopping chose, evaluate it once on the test set, and save it."""
     import keras
-    from hyperopt_nas.space_files import SpaceFileError
     record = trial(results_dir, number)
     try:
         workload = Workload.from_record(record, results_dir, data_dir)

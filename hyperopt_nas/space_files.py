@@ -25,20 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt import space_eval
+from hyperopt.base import Domain
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
 import neural_net
 from hyperopt_nas import data_loaders
+from hyperopt_nas.errors import SpaceFileError  # noqa: F401 (re-export)
 from hyperopt_nas.trial_store import to_jsonable
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
 BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples"}
 NUMERIC_TOLERANCE = 1e-9
-
-
-class SpaceFileError(ValueError):
-    """A space file is missing, broken or incomplete; the message says what to fix."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -696,7 +694,6 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if not params:
         raise SpaceFileError(f"{path}: SPACE has no hyperparameter (no hp.* expression).")
     try:
-        from hyperopt.base import Domain
         Domain(lambda point: None, module.SPACE)
     except DuplicateLabel as e:
         raise SpaceFileError(f"{path}: the label {e} is given to two hyperparameters of SPACE; "

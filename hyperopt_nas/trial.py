@@ -9,6 +9,7 @@ its seeded validation split, the model builder and the TensorFlow set-up.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -308,7 +309,6 @@ class TrialRunner:
 def _on_device(device: str | None):
     """TensorFlow's device scope for ``device``, or nothing."""
     if device is None:
-        import contextlib
         return contextlib.nullcontext()
-    import tensorflow as tf
+    import tensorflow as tf  # only where a trial trains: the search's process imports this module
     return tf.device(device)

@@ -16,6 +16,7 @@ from typing import Any
 
 import neural_net
 from hyperopt_nas import data_loaders
+from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.trial_store import TrialStore
 
 _spaces: dict[tuple[str, str], Any] = {}  # per process: the space files of DataSetups
@@ -25,7 +26,9 @@ def setup_space(setup: Any):
     """The space file of a ``DataSetup`` with the file's own data or model, loaded once per
     process: from its path if the file there is unchanged, else from the text the setup carries
     (a worker on another machine)."""
-    from hyperopt_nas.space_files import load_space_file  # hyperopt: only for such a file
+    # space_files loads hyperopt (1 s, and pyspark with it): only for a space file's own data
+    # or model, never in a worker that trains a built-in family.
+    from hyperopt_nas.space_files import load_space_file
     key = (setup.space_path or "", setup.space_source or "")
     if key not in _spaces:
         path = Path(setup.space_path or "space.py")
@@ -79,7 +82,7 @@ class Workload:
                     data_dir: str | Path | None = None) -> "Workload":
         """A saved trial's: its own data or model come from the space file it names, else the
         copy its results folder keeps (raises ``SpaceFileError`` when neither is there)."""
-        from hyperopt_nas.space_files import SpaceFileError, load_space_file  # hyperopt, as above
+        from hyperopt_nas.space_files import load_space_file  # hyperopt, as above
         workload = cls(record.dataset, record.model, None,
                        Path(data_dir) if data_dir is not None else None)
         if not (workload.own_data or workload.own_model):

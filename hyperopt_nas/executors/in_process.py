@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import neural_net
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -22,7 +23,6 @@ class InProcessExecutor(Executor):
 
     def start(self) -> None:
         if self.runner is None:
-            import neural_net
             neural_net.import_tensorflow_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
             if self.runner.gpu_warning:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 from multiprocessing.connection import wait
@@ -30,7 +31,7 @@ from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE
 from hyperopt_nas.log_files import see_log, send_output_to
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ def _rss_mb() -> float:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
-        import resource
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -62,13 +62,12 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if log_path is not None:  # TensorFlow's C++ and absl lines
         send_output_to(log_path)
-    from hyperopt_nas.trial import TrialRunner
     try:
         runner = TrialRunner(setup, {"gpu": gpu} if gpu is not None else None)
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
-    import tensorflow as tf
+    import tensorflow as tf  # here, after CUDA_VISIBLE_DEVICES: the parent loads none
     tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
     conn.send(("ready", runner.gpu_warning))
     lock = threading.Lock()  # progress is reported from a thread of its own

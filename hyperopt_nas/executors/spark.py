@@ -13,6 +13,9 @@ default) when the task consumes its input partition, as ``map`` does, so TensorF
 are loaded once per Python worker, not once per trial; each record's ``accelerator`` says which
 process ran the trial and how many trials that process had run. A task whose executor is lost is
 retried by Spark (``spark.task.maxFailures``); a trial that raises is recorded as failed.
+
+pyspark is imported inside the functions that use it: ``check_spark`` can then say what to
+install instead of an ImportError, and its import-time warnings are silenced where it loads.
 """
 
 from __future__ import annotations

@@ -39,7 +39,9 @@ FEW_VALUES = 6  # a number taking at most this many values (an hp.choice of numb
 LOG_SPAN = 20.0  # positive numbers spanning this factor or more get a log axis (loguniform)
 
 
-def _pyplot():
+def pyplot():
+    # matplotlib (and its 0.5 s of imports) is loaded by the first picture drawn: the search's
+    # process imports this module and never draws (a child process does, ``refresher.py``).
     import matplotlib
     matplotlib.use("Agg")  # files only, no display needed
     import matplotlib.pyplot as plt
@@ -126,8 +128,7 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
 
 
 def plot_progress(records: list[TrialRecord], path: Path) -> Path:
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ordered = sorted(records, key=lambda r: r.number)
     ok = [r for r in ordered if r.status == TrialStatus.OK]
@@ -150,7 +151,7 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
         ax.scatter([r.number for r in failed], [floor] * len(failed), marker="x", s=40,
                    color="tab:red", label=f"failed ({len(failed)})")
     ax.set_xlabel("trial number")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"Search progress: {len(records)} trials")
     ax.grid(alpha=0.3)
@@ -171,7 +172,7 @@ def _categorical_ticks(ax, column: Column, axis: str) -> None:
 
 
 def plot_effects(records: list[TrialRecord], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     cols, scores = columns(records)
     n = max(1, len(cols))
     rows = math.ceil(n / EFFECTS_COLUMNS)
@@ -207,7 +208,7 @@ def plot_effects(records: list[TrialRecord], path: Path) -> Path:
 def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
     """Each pair of the most important hyperparameters, coloured by validation accuracy; on
     the diagonal, each against the accuracy (its scale on the right)."""
-    plt = _pyplot()
+    plt = pyplot()
     cols, scores = columns(records)
     cols = cols[:SCATTER_MAX_PARAMS]
     n = max(1, len(cols))
@@ -275,7 +276,7 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
 
 
 def plot_learning_curves(records: list[TrialRecord], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     top = [r for r in ranked(records) if r.history][:CURVES_TOP]
     heads = sorted({k[len("val_"):-len("_accuracy")] or "" for r in top for k in r.history
                     if k.startswith("val_") and k.endswith("accuracy")})

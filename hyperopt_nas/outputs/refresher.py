@@ -20,8 +20,13 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from hyperopt_nas import data_loaders
 from hyperopt_nas.child_processes import ctrl_c_ignored, exit_with_parent
 from hyperopt_nas.gpus import VISIBLE
+from hyperopt_nas.log_files import send_output_to
+from hyperopt_nas.outputs import html_report, reports
+from hyperopt_nas.outputs import plots as search_plots
+from hyperopt_nas.trial_store import TrialStore
 
 logger = logging.getLogger(__name__)
 
@@ -74,25 +79,22 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
     ``state`` is kept between calls: what is switched off, the best model already drawn.
     With the plots, ``report.html`` too: ``live`` while the search runs (it reloads itself in a
     browser), a plain page at its end."""
-    from hyperopt_nas.outputs import reports
-    from hyperopt_nas.trial_store import TrialStore
-
     problems = []
     records = TrialStore(results_dir).load_records()
     if not records:
         return problems
     if plots:
-        from hyperopt_nas.outputs import plots as search_plots
         try:
             search_plots.plot_all(records, results_dir)
         except Exception as e:
             problems.append(f"the search plots were not refreshed ({type(e).__name__}: {e})")
-    from hyperopt_nas import data_loaders
-    from hyperopt_nas.space_files import load_space_file
     newest = max(records, key=lambda r: r.number)
     if tensorboard and not state.get("no_tensorboard"):
         try:
+            # Both load hyperopt and tensorboard (not installed is said below), and only
+            # in this child process: the search's process never needs them for this.
             from hyperopt_nas.outputs import tensorboard_logs
+            from hyperopt_nas.space_files import load_space_file
             tensorboard_logs.sync(results_dir, records, load_space_file(space_path),
                                   list(data_loaders.record_info(newest).heads))
         except ImportError as e:
@@ -121,7 +123,6 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
 
 
 def write_report_now(records: list, results_dir: Path, live: bool, problems: list[str]) -> None:
-    from hyperopt_nas.outputs import html_report
     try:
         html_report.write_report(records, results_dir, live=live)
     except Exception as e:
@@ -137,7 +138,6 @@ def hide_gpus() -> None:
 
 def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the search's to handle
-    from hyperopt_nas.log_files import send_output_to
     exit_with_parent(parent_pid)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hide_gpus()
@@ -149,8 +149,8 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
         send_output_to(log_path)
     # Warm up while the first trial trains (at low priority): the first refresh is then quick.
     if args[2]:
-        from hyperopt_nas.outputs import plots  # noqa: F401  (matplotlib)
-    if args[4]:  # best_model.png is drawn from a Keras model
+        search_plots.pyplot()  # matplotlib
+    if args[4]:  # best_model.png is drawn from a Keras model: TensorFlow, in this child only
         import keras  # noqa: F401
     state: dict = {}
     while True:
@@ -164,7 +164,6 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
             if request == "final":  # the search ended: the report stops reloading itself
                 problems: list[str] = []
                 if args[2]:
-                    from hyperopt_nas.trial_store import TrialStore
                     records = TrialStore(args[0]).load_records()
                     if records:
                         write_report_now(records, args[0], False, problems)

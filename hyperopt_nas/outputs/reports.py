@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import math
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +181,6 @@ def check_graphviz() -> None:
 
 def retrain_command(results_dir: Path, number: int) -> str:
     """The command that retrains trial ``number`` of ``results_dir``, to be run as written."""
-    import shlex
     return (f"python hyperopt_optimize.py retrain --results-dir {shlex.quote(str(results_dir))} "
             f"--trial {number}")
 
@@ -201,7 +203,8 @@ def plot_model_graph(params: dict[str, Any], builder: Any, info: Any, path: Path
                      title: str | None = None) -> Path:
     """Build the network of ``params`` (``builder``: ``SpaceFile.builder()``; ``info``: the
     data's ``DatasetInfo``) and draw it, with tensor shapes, to ``path`` (PNG)."""
-    import keras
+    import keras  # TensorFlow, and neural_net's families: only to draw a network; ranking and
+    # the report, which import this module, load neither.
 
     import neural_net
 
@@ -242,8 +245,6 @@ def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
 
 
 def rank_csv(records: list[TrialRecord]) -> str:
-    import csv
-    import io
     rows = table_rows(records)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
