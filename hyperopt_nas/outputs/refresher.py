@@ -91,8 +91,8 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
     newest = max(records, key=lambda r: r.number)
     if tensorboard and not state.get("no_tensorboard"):
         try:
-            # Both load hyperopt and tensorboard (not installed is said below), and only
-            # in this child process: the search's process never needs them for this.
+            # Here, not at the top: a missing tensorboard is then a warning (below), and the
+            # search's process, which imports this module, loads neither it nor hyperopt for it.
             from hyperopt_nas.outputs import tensorboard_logs
             from hyperopt_nas.space_files import load_space_file
             tensorboard_logs.sync(results_dir, records, load_space_file(space_path),
