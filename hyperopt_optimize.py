@@ -34,7 +34,7 @@ from hyperopt_nas import gpus as machine
 from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
                                   PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.outputs import html_report, plots, reports, tensorboard_logs
+from hyperopt_nas.outputs import html_report, plots, reports
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
 from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
@@ -554,7 +554,18 @@ def _space_of_folder(args, records) -> Path:
 
 
 def _write_tensorboard(records, args) -> None:
-    """Bring the TensorBoard logs up to date, declared with the space the newest trial used."""
+    """Bring the TensorBoard logs up to date, declared with the space the newest trial used.
+
+    Without tensorboard (a broken install) this says so in one line and the command goes on:
+    the plots and the records do not need it, as the search's own refresher does not."""
+    try:
+        # Here, not at the top: at the top a missing tensorboard would stop every command at
+        # import, before the search, where the refresher treats it as a warning.
+        from hyperopt_nas.outputs import tensorboard_logs
+    except ImportError as e:
+        print(f"warning: TensorBoard logs are not written: {e}. Install tensorboard (it is in "
+              "setup.cfg's requirements).", file=sys.stderr)
+        return
     space_file = load_space_file(_space_of_folder(args, records))
     newest = max(records, key=lambda r: r.number)
     written = tensorboard_logs.sync(args.results_dir, records, space_file,
