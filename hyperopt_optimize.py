@@ -35,6 +35,7 @@ from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLA
                                   PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.outputs import html_report, plots, reports
+from hyperopt_nas.outputs.refresher import tensorboard_missing
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
 from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
@@ -563,8 +564,7 @@ def _write_tensorboard(records, args) -> None:
         # import, before the search, where the refresher treats it as a warning.
         from hyperopt_nas.outputs import tensorboard_logs
     except ImportError as e:
-        print(f"warning: TensorBoard logs are not written: {e}. Install tensorboard (it is in "
-              "setup.cfg's requirements).", file=sys.stderr)
+        print(f"warning: {tensorboard_missing(e)}.", file=sys.stderr)
         return
     space_file = load_space_file(_space_of_folder(args, records))
     newest = max(records, key=lambda r: r.number)

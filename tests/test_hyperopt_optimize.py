@@ -202,21 +202,16 @@ def test_without_graphviz_the_search_goes_on(tmp_path, tiny_space, fashion_dir):
     assert plot.returncode == 2 and "apt-get install graphviz" in plot.stderr
 
 
-def test_without_tensorboard_the_search_and_plot_go_on(tmp_path, tiny_space, fashion_dir):
+def test_without_tensorboard_the_search_and_plot_go_on(tmp_path, tiny_space, fashion_dir,
+                                                       monkeypatch):
     hidden = tmp_path / "hide"
     (hidden / "tensorboard").mkdir(parents=True)
     (hidden / "tensorboard" / "__init__.py").write_text(
         "raise ImportError(\"No module named 'tensorboard' (hidden by the test)\")\n")
-    env_path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(hidden), env_path) if p)
-    try:
-        out = run_cli(_search_args(tiny_space, tmp_path / "r", fashion_dir, 2), cwd=tmp_path)
-        plot = run_cli(["plot", "--results-dir", str(tmp_path / "r")], cwd=tmp_path)
-    finally:
-        if env_path is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = env_path
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(hidden), os.environ.get("PYTHONPATH")) if p))
+    out = run_cli(_search_args(tiny_space, tmp_path / "r", fashion_dir, 2), cwd=tmp_path)
+    plot = run_cli(["plot", "--results-dir", str(tmp_path / "r")], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "TensorBoard logs are not written" in out.stderr and "Traceback" not in out.stderr
     assert len(TrialStore(tmp_path / "r").load_records()) == 2

@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 NICENESS = 10  # the drawing process yields the CPU to training
 
 
+def tensorboard_missing(error: ImportError) -> str:
+    """What to tell a user whose install lacks tensorboard: the logs are skipped, nothing else."""
+    return (f"TensorBoard logs are not written: {error}. Install tensorboard (it is in "
+            "setup.cfg's requirements)")
+
+
 class Refresher:
     """Runs ``work`` in a background thread after each ``notify()``, never two at once, and
     once for any number of notifications that came while it ran."""
@@ -99,8 +105,7 @@ def refresh_outputs(results_dir: Path, space_path: Path, plots: bool, tensorboar
                                   list(data_loaders.record_info(newest).heads))
         except ImportError as e:
             state["no_tensorboard"] = True
-            problems.append(f"TensorBoard logs are not written: {e}. Install tensorboard (it is "
-                            "in setup.cfg's requirements); the search goes on.")
+            problems.append(f"{tensorboard_missing(e)}; the search goes on.")
         except Exception as e:
             problems.append(f"the TensorBoard logs were not updated ({type(e).__name__}: {e})")
     best = reports.ranked(records)[:1]
