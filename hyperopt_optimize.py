@@ -22,29 +22,36 @@ import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-# None of these imports TensorFlow: `rank`, `describe` and a search's own process never load it
-# (a search trains in worker processes, unless --isolation none); `plot`, `report` and `retrain`
-# load it in main().
-import neural_net
-from hyperopt_nas import data_loaders, engine, kept_models, retrain
-from hyperopt_nas import gpus as machine
-from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
-                                  PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
-from hyperopt_nas.errors import FatalError
-from hyperopt_nas.outputs import html_report, plots, reports
-from hyperopt_nas.outputs.refresher import tensorboard_missing
-from hyperopt_nas.schedulers.pruning import PruneRule
-from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
-from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
+EXIT_FATAL = 2
+EXIT_INTERRUPTED = 130
+INTERRUPTED_STARTING = "Interrupted while starting: nothing was done."
+
+try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a traceback
+    # None of these imports TensorFlow: `rank`, `describe` and a search's own process never
+    # load it (a search trains in worker processes, unless --isolation none); `plot`,
+    # `report` and `retrain` load it in main().
+    import neural_net
+    from hyperopt_nas import data_loaders, engine, kept_models, retrain
+    from hyperopt_nas import gpus as machine
+    from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
+                                      PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
+    from hyperopt_nas.errors import FatalError
+    from hyperopt_nas.outputs import html_report, plots, reports
+    from hyperopt_nas.outputs.refresher import tensorboard_missing
+    from hyperopt_nas.schedulers.pruning import PruneRule
+    from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
+    from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
+except KeyboardInterrupt:
+    print(INTERRUPTED_STARTING, file=sys.stderr)
+    sys.exit(EXIT_INTERRUPTED)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
 COMMANDS = ("search", "rank", "plot", "report", "describe", "retrain")
-EXIT_FATAL = 2
-EXIT_INTERRUPTED = 130
 
 logger = logging.getLogger("hyperopt_optimize")
 
@@ -274,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text[0].upper() + text[1:])
         _common(command)
         _space_option(command, "default: the one the folder's trials used")
+        _out_option(command, "the pictures" + (" and the page" if name == "report" else ""))
 
     describe = commands.add_parser("describe", help="every hyperparameter of a space, and how "
                                                     "many combinations it has")
@@ -287,7 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(retrain)
     retrain.add_argument("--trial", type=int, default=None,
                          help="the trial to retrain (default: the best)")
+    _out_option(retrain, "the model (in models/)")
     return parser
+
+
+def _out_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help=f"where to write {what} (default: the results folder; a new "
+                             "temporary folder, named, when that is read-only)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -494,22 +509,22 @@ def command_plot(args) -> int:
         print(f"error: no trial in {args.results_dir} yet: run a search first, or pass --space "
               "to draw a space's demo network there.", file=sys.stderr)
         return EXIT_FATAL
+    out = args.out
     if records:
-        for path in plots.plot_all(records, args.results_dir):
+        for path in plots.plot_all(records, out):
             print(f"wrote {path}")
         _write_tensorboard(records, args)
     best = reports.ranked(records)[:1]
     space_file = load_space_file(_space_of_folder(args, records))
     if best:
-        path = reports.draw_trial(best[0], args.results_dir,
-                                  args.results_dir / reports.BEST_MODEL_PNG)
+        path = reports.draw_trial(best[0], args.results_dir, out / reports.BEST_MODEL_PNG)
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
     if space_file.demo_point is not None:
         path = reports.plot_model_graph(space_file.demo_point, space_file.builder(),
                                         _data_info(space_file, records),
-                                        args.results_dir / reports.DEMO_MODEL_PNG,
+                                        out / reports.DEMO_MODEL_PNG,
                                         title=f"demo model of {space_file.name}")
         print(f"demo model of {space_file.name}: {path}")
     return 0
@@ -568,10 +583,10 @@ def _write_tensorboard(records, args) -> None:
         return
     space_file = load_space_file(_space_of_folder(args, records))
     newest = max(records, key=lambda r: r.number)
-    written = tensorboard_logs.sync(args.results_dir, records, space_file,
+    written = tensorboard_logs.sync(args.out, records, space_file,
                                     list(data_loaders.record_info(newest).heads))
-    print(f"TensorBoard logs in {args.results_dir / tensorboard_logs.LOG_DIR} ({written} new "
-          f"runs): tensorboard --logdir {args.results_dir / tensorboard_logs.LOG_DIR}")
+    print(f"TensorBoard logs in {args.out / tensorboard_logs.LOG_DIR} ({written} new "
+          f"runs): tensorboard --logdir {args.out / tensorboard_logs.LOG_DIR}")
 
 
 def command_report(args) -> int:
@@ -579,15 +594,15 @@ def command_report(args) -> int:
     if not records:
         print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
         return EXIT_FATAL
-    plots.plot_all(records, args.results_dir)
+    plots.plot_all(records, args.out)
     best = reports.ranked(records)[:1]
-    best_png = args.results_dir / reports.BEST_MODEL_PNG
+    best_png = args.out / reports.BEST_MODEL_PNG
     if best and not best_png.exists():
         try:
             reports.draw_trial(best[0], args.results_dir, best_png)
         except reports.GraphvizMissing as e:
             print(f"the report has no model graph: {e}")
-    path = html_report.write_report(records, args.results_dir)
+    path = html_report.write_report(records, args.results_dir, out_dir=args.out)
     print(f"wrote {path} ({len(records)} trials): open it in a browser")
     return 0
 
@@ -598,7 +613,8 @@ def command_describe(args) -> int:
 
 
 def command_retrain(args) -> int:
-    result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir)
+    result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir,
+                             out_dir=args.out)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
           f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}"
           f"{' (deterministic kernels, as the trial)' if result.deterministic else ''}. "
@@ -612,18 +628,49 @@ def command_retrain(args) -> int:
     return 0
 
 
+def _writable(folder: Path) -> bool:
+    """Whether this process can create files in ``folder`` (tried: a read-only mount, a
+    network share or a sandbox can say yes to a permission check and no to a write)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def _output_folder(args) -> Path:
+    """Where plot, report and retrain write: --out, else the results folder, else (one shared
+    read-only, say) a new temporary folder, named in one line."""
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        return args.out
+    if _writable(args.results_dir):
+        return args.results_dir
+    out = Path(tempfile.mkdtemp(prefix=f"hyperopt-nas-{args.results_dir.name}-"))
+    print(f"{args.results_dir} is read-only: writing to {out} instead (--out DIR chooses "
+          "where).")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except KeyboardInterrupt:
+        print(INTERRUPTED_STARTING, file=sys.stderr)
+        return EXIT_INTERRUPTED
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
-    if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
-            and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
-        neural_net.import_tensorflow_quietly(args.results_dir / TENSORFLOW_LOG)
     handlers = {"search": command_search, "rank": command_rank, "plot": command_plot,
                 "report": command_report,
                 "describe": command_describe, "retrain": command_retrain}
     try:
+        if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
+                and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
+            args.out = _output_folder(args)
+            neural_net.import_tensorflow_quietly(args.out / TENSORFLOW_LOG)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

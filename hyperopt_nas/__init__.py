@@ -27,6 +27,12 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
+from hyperopt_nas.child_processes import watch_parent_if_helper
+
+# A helper process of a search (a trial worker, the drawing process) imports this package first
+# of all it loads: from here on it ends if the search is killed, even while still importing.
+watch_parent_if_helper()
+
 __all__ = ["search", "results_table", "best_config", "load_model", "best_models",
            "SearchSettings", "SearchSummary"]
 _LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),

@@ -90,9 +90,11 @@ def configure_like(record: TrialRecord) -> neural_net.Accelerator:
 
 
 def retrain(results_dir: str | Path = "results", number: int | None = None,
-            data_dir: str | Path | None = None) -> RetrainResult:
+            data_dir: str | Path | None = None, out_dir: str | Path | None = None
+            ) -> RetrainResult:
     """Rebuild a trial's network, train it on training + validation data for the epoch count
-    that early stopping chose, evaluate it once on the test set, and save it."""
+    that early stopping chose, evaluate it once on the test set, and save it (in ``models/``
+    of ``out_dir``, default the results folder)."""
     import keras
     record = trial(results_dir, number)
     try:
@@ -117,7 +119,7 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
               epochs=epochs, shuffle=False, verbose=0)
     test = model.evaluate(neural_net.make_dataset(dataset.test, batch_size, shuffle=False,
                                                   seed=0), verbose=0, return_dict=True)
-    path = model_path(results_dir, record.number)
+    path = model_path(out_dir if out_dir is not None else results_dir, record.number)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.keras")
     model.save(tmp)

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from hyperopt_nas.child_processes import ctrl_c_ignored
+from hyperopt_nas.child_processes import starting_helper
 
 
 def _report_sigint(queue):
@@ -15,7 +15,7 @@ def _report_sigint(queue):
 def test_a_helper_started_so_ignores_ctrl_c_from_its_first_line():
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    with ctrl_c_ignored():
+    with starting_helper():
         ignoring = context.Process(target=_report_sigint, args=(queue,))
         ignoring.start()
     plain = context.Process(target=_report_sigint, args=(queue,))

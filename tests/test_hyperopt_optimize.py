@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, TINY_POINT, run_cli, start_cli, write_space
@@ -113,8 +114,35 @@ def test_second_search_on_the_same_folder_is_refused(tmp_path, slow_space, fashi
         first.wait()
 
 
-def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
+# Which lines TensorFlow prints at start-up depends on the CPU (oneDNN's needs AVX-512) and on
+# CUDA: this stand-in writes one known line to file descriptor 2 as TensorFlow's C++ does, in
+# every process that imports TensorFlow, so the test checks where such lines go, on any CPU.
+STAND_IN_LINE = "E0000 stand-in for TensorFlow's CPU-specific start-up line"
+SITECUSTOMIZE = f"""
+import importlib.abc, importlib.util, os, sys
+
+class _Announce(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            os.write(2, b"{STAND_IN_LINE}\\n")
+            run(module)
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, _Announce())
+"""
+
+
+def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir, monkeypatch):
     results = tmp_path / "results"
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
     out = run_cli(_search_args(tiny_space, results, fashion_dir, 3), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Best: trial" in out.stdout and (results / "best_model.png").exists()
@@ -125,7 +153,8 @@ def test_rank_and_plot_after_a_search(tmp_path, tiny_space, fashion_dir):
              or "oneDNN" in line or "cuda" in line.lower()]
     assert noise == [], noise
     assert "\x1b[" not in out.stdout + out.stderr  # not a terminal: no live lines, no colours
-    assert "oneDNN" in (results / "tensorflow.log").read_text()
+    # Every process that imported TensorFlow (a worker, the drawing process) wrote it there.
+    assert STAND_IN_LINE in (results / "tensorflow.log").read_text()
     runs = sorted(p.name for p in (results / "tensorboard").iterdir() if p.is_dir())
     assert runs == ["trial-0000", "trial-0001", "trial-0002"]
 
@@ -451,3 +480,144 @@ def test_sigint_to_the_search_and_then_its_group_stops_cleanly_once(tmp_path, sl
     assert "Best: trial 0" in rest and "Next: " in rest
     assert "ended unexpectedly" not in rest and "Traceback" not in rest
     assert [r.number for r in TrialStore(results).load_records()] == [0]
+
+
+@pytest.fixture
+def read_only_view(tmp_path):
+    """``view(folder)``: the same folder, read-only, as another user's shared results are: a
+    read-only bind mount (root, where mounts are allowed), else the folder's write bits taken
+    away (any other user)."""
+    mounted = []
+
+    def view(folder):
+        if os.geteuid() != 0:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(path.stat().st_mode & ~0o222)
+            mounted.append(("chmod", folder))
+            return folder
+        target = tmp_path / "read-only"
+        target.mkdir()
+        done = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(target)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"root here cannot make a read-only bind mount: {done.stderr.strip()}")
+        mounted.append(("mount", target))
+        return target
+
+    yield view
+    for how, path in mounted:
+        if how == "mount":
+            subprocess.run(["umount", str(path)], check=True)
+        else:
+            for p in [path, *path.rglob("*")]:
+                p.chmod(p.stat().st_mode | 0o200)
+
+
+def test_a_read_only_results_folder_is_read_and_drawn_elsewhere(tmp_path, tiny_space,
+                                                                fashion_dir, read_only_view):
+    """Issue 37: plot, report and retrain opened tensorflow.log in the folder and ended in a
+    traceback (Read-only file system)."""
+    results = tmp_path / "results"
+    out = run_cli(_search_args(tiny_space, results, fashion_dir, 2) + QUICK, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    shared = read_only_view(results)
+    before = sorted(p.name for p in shared.iterdir())
+    for command in ("plot", "report", "retrain"):
+        extra = ["--data-dir", str(fashion_dir)] if command == "retrain" else []
+        done = run_cli([command, "--results-dir", str(shared), *extra], cwd=tmp_path)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        said = [line for line in done.stdout.splitlines() if "is read-only: writing to" in line]
+        assert len(said) == 1, done.stdout
+        elsewhere = Path(said[0].split("writing to ")[1].split(" instead")[0])
+        made = {"plot": "search_progress.png", "report": "report.html",
+                "retrain": "models/trial-0000.keras"}[command]
+        assert (elsewhere / made).is_file() and (elsewhere / "tensorflow.log").is_file()
+        shutil.rmtree(elsewhere)
+    describe = ["describe", "--space", str(shared / "search_space.py")]
+    for command in (["rank", "--results-dir", str(shared)], describe):
+        done = run_cli(command, cwd=tmp_path)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    chosen = tmp_path / "pictures"
+    done = run_cli(["plot", "--results-dir", str(shared), "--out", str(chosen)], cwd=tmp_path)
+    assert done.returncode == 0 and "read-only" not in done.stdout, done.stderr
+    assert (chosen / "search_progress.png").is_file() and (chosen / "best_model.png").is_file()
+    assert sorted(p.name for p in shared.iterdir()) == before  # nothing written there
+    search = run_cli(_search_args(tiny_space, shared, fashion_dir, 3) + QUICK, cwd=tmp_path)
+    assert search.returncode == 2 and len(search.stderr.strip().splitlines()) == 1, search.stderr
+
+
+SLOW_IMPORT_SCRIPT = """
+import sys, time
+sys.path.insert(0, {root!r})
+import hyperopt_nas
+if __name__ != "__main__":  # a worker importing the script again, as slow as a busy machine's
+    time.sleep(60)
+if __name__ == "__main__":
+    print("searching", flush=True)
+    hyperopt_nas.search({space!r}, results_dir={results!r}, data_dir={data!r}, max_evals=2)
+"""
+
+
+def _children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent's pid
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_still_starting_end_soon_after_the_search_is_killed(tmp_path, tiny_space,
+                                                                    fashion_dir):
+    """Issue 37: a search SIGKILLed while its workers still imported left them running for
+    15-18 s; here their import takes a minute, and they must be gone within 5 s."""
+    script = tmp_path / "search.py"
+    script.write_text(SLOW_IMPORT_SCRIPT.format(root=str(ROOT), space=str(tiny_space),
+                                                results=str(tmp_path / "r"),
+                                                data=str(fashion_dir)))
+    search = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_line(search, "Starting a new search")
+        deadline, helpers = time.monotonic() + 60, []
+        while not helpers and time.monotonic() < deadline:
+            helpers = _children(search.pid)
+            time.sleep(0.05)
+        assert helpers, "no worker started"
+        time.sleep(2)  # well into their (slow) import
+        assert all(_alive(pid) for pid in helpers)
+        search.kill()
+        search.wait()
+        deadline = time.monotonic() + 5
+        while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in helpers), "a worker outlived the search by 5 s"
+    finally:
+        search.kill()
+        for pid in _children(search.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("after_s", [0.3, 1.0])
+def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, tiny_space, fashion_dir,
+                                                        after_s):
+    """Issue 37: a Ctrl-C while the program still imported printed a KeyboardInterrupt
+    traceback."""
+    search = start_cli(_search_args(tiny_space, tmp_path / "r", fashion_dir, 2), cwd=tmp_path)
+    time.sleep(after_s)
+    search.send_signal(signal.SIGINT)
+    out, _ = search.communicate(timeout=120)
+    assert search.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "Interrupted" in out

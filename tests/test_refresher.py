@@ -22,7 +22,7 @@ def test_notifications_during_a_refresh_coalesce_into_one_more():
     begun = time.monotonic()
     for _ in range(3):  # three trials end while the first refresh draws
         refresher.notify()
-    assert time.monotonic() - begun < 0.5  # notify never waits for the drawing
+    assert time.monotonic() - begun < 5  # notify never waits for the drawing (10 s here)
     release.set()
     refresher.close()
     assert runs == [0, 1]  # the first, then one of the latest state

@@ -26,7 +26,7 @@ import threading
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from hyperopt_nas.child_processes import ctrl_c_ignored, exit_with_parent
+from hyperopt_nas.child_processes import exit_with_parent, starting_helper
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE
@@ -113,7 +113,7 @@ class _Worker:
         self.process = context.Process(target=_worker_main, name=f"trial-worker-{self.index}",
                                        args=(child_conn, setup, os.getpid(), self.gpu, log_path),
                                        daemon=True)
-        with ctrl_c_ignored():
+        with starting_helper():
             self.process.start()
         child_conn.close()
         self.conn, self.ready, self.spec = parent_conn, False, None

@@ -166,9 +166,12 @@ def _failures(records: list[TrialRecord]) -> str:
 LIVE_RELOAD_S = 15  # a live report reloads itself this often in the browser
 
 
-def render(records: list[TrialRecord], results_dir: Path, live: bool = False) -> str:
-    """The report's HTML, with the PNGs found in ``results_dir`` embedded. ``live``: written
-    while the search runs; the page then reloads itself every ``LIVE_RELOAD_S`` seconds."""
+def render(records: list[TrialRecord], results_dir: Path, live: bool = False,
+           figures_dir: Path | None = None) -> str:
+    """The report's HTML, with the PNGs found in ``figures_dir`` (default ``results_dir``)
+    embedded. ``live``: written while the search runs; the page then reloads itself every
+    ``LIVE_RELOAD_S`` seconds."""
+    figures_dir = Path(figures_dir or results_dir)
     first = max(records, key=lambda r: r.number) if records else None  # the newest trial's space
     title = f"Search report: {Path(first.space_file).name if first else 'no trials yet'}"
     reload = f"<meta http-equiv=refresh content={LIVE_RELOAD_S}>" if live else ""
@@ -195,19 +198,24 @@ def render(records: list[TrialRecord], results_dir: Path, live: bool = False) ->
     else:
         parts.append("<p>No trial has completed yet.</p>")
     parts.append(_failures(records))
-    figures = [(results_dir / name, caption) for name, caption in PLOTS
-               if (results_dir / name).exists()]
+    figures = [(figures_dir / name, caption) for name, caption in PLOTS
+               if (figures_dir / name).exists()]
     if figures:
         parts.append("<h2>Plots</h2>")
         parts += [f"<figure>{_image(path)}<figcaption>{_e(caption)}</figcaption></figure>"
                   for path, caption in figures]
     parts.append("<p class=sub>Every trial is also in the HParams dashboard: "
-                 f"<code>tensorboard --logdir {_e(results_dir / 'tensorboard')}</code>.</p>"
+                 f"<code>tensorboard --logdir {_e(figures_dir / 'tensorboard')}</code>.</p>"
                  "</body></html>")
     return "\n".join(parts)
 
 
-def write_report(records: list[TrialRecord], results_dir: Path, live: bool = False) -> Path:
-    path = Path(results_dir) / REPORT_HTML
-    atomic_write(path, render(records, Path(results_dir), live).encode("utf-8"))
+def write_report(records: list[TrialRecord], results_dir: Path, live: bool = False,
+                 out_dir: Path | None = None) -> Path:
+    """``report.html`` in ``out_dir`` (default: the results folder), with the pictures found
+    there."""
+    out_dir = Path(out_dir or results_dir)
+    path = out_dir / REPORT_HTML
+    atomic_write(path, render(records, Path(results_dir), live, figures_dir=out_dir)
+                 .encode("utf-8"))
     return path

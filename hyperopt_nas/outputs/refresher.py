@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from hyperopt_nas import data_loaders
-from hyperopt_nas.child_processes import ctrl_c_ignored, exit_with_parent
+from hyperopt_nas.child_processes import exit_with_parent, starting_helper
 from hyperopt_nas.gpus import VISIBLE
 from hyperopt_nas.log_files import send_output_to
 from hyperopt_nas.outputs import html_report, reports
@@ -202,7 +202,7 @@ class Outputs:
             self._process = self._context.Process(
                 target=_outputs_main, name="outputs", daemon=True,
                 args=(child, os.getpid(), self.log_path, self.args))
-            with ctrl_c_ignored():
+            with starting_helper():
                 self._process.start()
             child.close()
             self._conn = parent
