@@ -37,8 +37,10 @@ try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a
     import neural_net
     from hyperopt_nas import data_loaders, engine, kept_models, retrain
     from hyperopt_nas import gpus as machine
-    from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
-                                      PROGRESS_MODES, PRUNE_RULES, SCHEDULES)
+    from hyperopt_nas import runtime
+    from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
+                                      KERAS_BACKENDS, PRECISION_MODES, PROGRESS_MODES,
+                                      PRUNE_RULES, SCHEDULES)
     from hyperopt_nas.errors import FatalError
     from hyperopt_nas.outputs import html_report, plots, reports
     from hyperopt_nas.outputs.refresher import tensorboard_missing
@@ -195,15 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
                              "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
                              "GPU is in each trial's record (default: workers are not pinned)")
-    search.add_argument("--mixed-precision", default="auto", choices=ACCELERATOR_MODES,
-                        help="train in mixed precision (float16 with loss scaling): auto "
-                             "(default) is on with a GPU and off without; on also runs on a CPU "
-                             "(slowly); each record says the dtype policy its model used")
+    search.add_argument("--mixed-precision", default="auto", choices=PRECISION_MODES,
+                        help="train in mixed precision: auto (default) is on with a GPU and off "
+                             "without; on (float16, with loss scaling) and bfloat16 also run on "
+                             "a CPU (slowly); each record says the dtype policy its model used")
     search.add_argument("--xla", default="auto", choices=ACCELERATOR_MODES,
                         help="compile training with XLA: auto (default) is on with a GPU and off "
                              "without")
+    search.add_argument("--keras-backend", choices=KERAS_BACKENDS, default=None,
+                        help="the Keras backend trials train on: tensorflow, jax or torch "
+                             "(default: $KERAS_BACKEND, else tensorflow); a relaunch with "
+                             "another continues the same search")
     search.add_argument("--deterministic", action="store_true",
-                        help="deterministic kernels (TensorFlow's op determinism): the same "
+                        help="deterministic kernels (TensorFlow's op determinism, PyTorch's "
+                             "deterministic algorithms, JAX's XLA flag): the same "
                              "trial trained again gives the same scores, on a GPU too, at some "
                              "cost in speed; recorded, and retrain repeats it")
     search.add_argument("--keep-models", type=non_negative_int, default=3, metavar="K",
@@ -243,9 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--prune-min-trials", type=positive_int, default=None,
                         help="earlier trials that must have reached an epoch before pruning "
                              "judges at it (default: 3)")
-    search.add_argument("--backend", choices=BACKENDS, default="local",
-                        help="run trials one after another in this machine (default), or in "
-                             "parallel on Apache Spark through hyperopt's SparkTrials")
+    search.add_argument("--executor", "--backend", dest="backend", choices=EXECUTORS,
+                        default="local",
+                        help="run trials on this machine (default), or in parallel on Apache "
+                             "Spark through hyperopt's SparkTrials (--backend is its old name)")
     search.add_argument("--parallelism", type=positive_int, default=None,
                         help="spark: trials run at the same time (default: 2)")
     search.add_argument("--spark-master", default=None,
@@ -296,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--trial", type=int, default=None,
                          help="the trial to retrain (default: the best)")
     _out_option(retrain, "the model (in models/)")
+    retrain.add_argument("--keras-backend", choices=KERAS_BACKENDS, default=None,
+                         help="the Keras backend to train on (default: the trial's own)")
     return parser
 
 
@@ -316,6 +326,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # The command's own parser reads its options, so that an error names its options only.
     args = parser.commands[argv[0]].parse_args(argv[1:])
     args.command = argv[0]
+    if any(a == "--backend" or a.startswith("--backend=") for a in argv[1:]):
+        print("note: --backend is now --executor (where trials run; --keras-backend chooses "
+              "what trains them); the old name still works.", file=sys.stderr)
     return args
 
 
@@ -349,13 +362,13 @@ NEEDS_MODE = {
                          lambda a: a.prune != "none"),
     "eta": ("--eta", "--schedule asha or hyperband", lambda a: a.schedule != "none"),
     "min_epochs": ("--min-epochs", "--schedule asha", lambda a: a.schedule == "asha"),
-    "parallelism": ("--parallelism", "--backend spark (local trials run one at a time)",
+    "parallelism": ("--parallelism", "--executor spark (local trials run one at a time)",
                     lambda a: a.backend == "spark"),
-    "spark_master": ("--spark-master", "--backend spark", lambda a: a.backend == "spark"),
-    "workers": ("--workers", "worker processes (not with --isolation none or --backend spark, "
+    "spark_master": ("--spark-master", "--executor spark", lambda a: a.backend == "spark"),
+    "workers": ("--workers", "worker processes (not with --isolation none or --executor spark, "
                 "which has --parallelism)", lambda a: a.isolation == "process"
                 and a.backend == "local"),
-    "gpus": ("--gpus", "worker processes (not with --isolation none or --backend spark)",
+    "gpus": ("--gpus", "worker processes (not with --isolation none or --executor spark)",
              lambda a: a.isolation == "process" and a.backend == "local"),
 }
 
@@ -419,7 +432,7 @@ def command_search(args) -> int:
         startup_trials=args.startup_trials, schedule=args.schedule,
         eta=args.eta or engine.SearchSettings.eta,
         min_epochs=args.min_epochs or engine.SearchSettings.min_epochs,
-        backend=args.backend,
+        backend=args.backend, keras_backend=args.keras_backend,
         parallelism=args.parallelism or engine.SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
@@ -614,9 +627,10 @@ def command_describe(args) -> int:
 
 def command_retrain(args) -> int:
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir,
-                             out_dir=args.out)
+                             out_dir=args.out, keras_backend=args.keras_backend)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
-          f"{result.epochs} epochs: test accuracy {result.test_accuracy:.4f}"
+          f"{result.epochs} epochs on Keras' {runtime.active()} backend: test accuracy "
+          f"{result.test_accuracy:.4f}"
           f"{' (deterministic kernels, as the trial)' if result.deterministic else ''}. "
           f"Saved to {result.path}")
     record = retrain.trial(args.results_dir, result.number)
@@ -654,6 +668,23 @@ def _output_folder(args) -> Path:
     return out
 
 
+def _drawing_backend(args) -> str | None:
+    """The Keras backend plot, report and retrain load: --keras-backend; for retrain the
+    trial's own; else the one asked for ($KERAS_BACKEND, TensorFlow) if installed, else one
+    that is (drawing a network needs any)."""
+    if getattr(args, "keras_backend", None):
+        return args.keras_backend
+    if args.command == "retrain":
+        try:
+            return retrain.trial(args.results_dir, args.trial).keras_backend
+        except retrain.RetrainError:
+            return None  # retrain itself says so
+    wanted = runtime.requested()
+    if runtime.missing(wanted) is None:
+        return wanted
+    return next((name for name in KERAS_BACKENDS if runtime.missing(name) is None), wanted)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -670,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
         if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
                 and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
             args.out = _output_folder(args)
-            neural_net.import_tensorflow_quietly(args.out / TENSORFLOW_LOG)
+            runtime.choose(_drawing_backend(args))
+            neural_net.import_backend_quietly(args.out / TENSORFLOW_LOG)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -15,18 +15,17 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import os
-import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from hyperopt_nas import runtime
 from hyperopt_nas.choices import ACCELERATOR_MODES
 from hyperopt_nas.data_loaders import DatasetInfo, Split
-from hyperopt_nas.log_files import output_to
+from hyperopt_nas.runtime import Accelerator
 
 logger = logging.getLogger(__name__)
 
@@ -52,80 +51,36 @@ class TrialFailed(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 
 
-MODES = ACCELERATOR_MODES  # --mixed-precision and --xla
+MODES = ACCELERATOR_MODES  # --xla (and --mixed-precision, which also takes float16/bfloat16)
 
 
-@dataclass(frozen=True)
-class Accelerator:
-    """How this process trains: the GPUs TensorFlow sees, and what every training run sets up
-    before it builds its model (the dtype policy, XLA, deterministic kernels)."""
-
-    gpus: int
-    mixed_precision: bool
-    xla: bool
-    deterministic: bool = False
-
-    @property
-    def dtype_policy(self) -> str:
-        return "mixed_float16" if self.mixed_precision else "float32"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def import_backend_quietly(log_path: Any = None) -> None:
+    """Import this process's Keras backend with its C++ start-up lines (oneDNN, CUDA, absl)
+    sent to ``log_path`` (or nowhere), not to the console."""
+    runtime.current().import_quietly(log_path)
 
 
-def import_tensorflow_quietly(log_path: Any = None) -> None:
-    """Import TensorFlow and find its devices with its C++ start-up lines (oneDNN, CUDA, absl;
-    no environment variable silences them all) sent to ``log_path`` (or nowhere), not to the
-    console. Once per process; later imports are silent anyway."""
-    if "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with output_to(log_path, fds=(2,)):
-        import tensorflow as tf
-        tf.config.list_physical_devices()  # CUDA's probe prints here, not at the first trial
-
-
-def _mode(value: str | bool | None, name: str) -> str:
-    """``auto``/``on``/``off``; True and False (the Python API's) are ``on`` and ``off``."""
-    if value is None:
-        return "auto"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if value not in MODES:
-        raise ValueError(f"{name} must be one of {', '.join(MODES)}, got {value!r}.")
-    return value
+import_tensorflow_quietly = import_backend_quietly  # the name before other backends
 
 
 def configure_accelerator(mixed_precision: str | bool | None = "auto",
                           xla: str | bool | None = "auto", deterministic: bool = False
                           ) -> Accelerator:
-    """Set TensorFlow up once per process, before anything touches a device (loading a
-    ``tf.data`` dataset does): memory growth on every GPU, so trials and processes can share a
-    card and a finished trial hands its memory back; deterministic kernels if asked.
+    """Set this process's backend up once, before anything touches a device: GPU memory shared
+    between trials and processes, deterministic kernels if asked (``hyperopt_nas/runtime/``).
 
     ``auto`` turns mixed precision and XLA on with a GPU and off without: float16 is slow on a
-    CPU and XLA's compile time is not paid back by small CPU trials. ``on`` turns them on
-    anyway (slow on a CPU, but the GPU's code paths run). The dtype policy is set again by every
-    training run (``train_and_evaluate``): ``keras.backend.clear_session()`` resets it.
+    CPU and XLA's compile time is not paid back by small CPU trials (JAX always jits: without
+    it every step runs op by op). ``on`` turns them on anyway (slow on a CPU, but the GPU's
+    code paths run). The dtype policy is set again by every training run
+    (``train_and_evaluate``): ``keras.backend.clear_session()`` resets it.
     """
-    import tensorflow as tf
-    mixed_precision, xla = _mode(mixed_precision, "mixed_precision"), _mode(xla, "xla")
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError as e:  # TensorFlow had already initialised the GPU in this process
-            logger.warning("memory growth could not be set on %s, so TensorFlow may hold all of "
-                           "its memory (%s). Set TensorFlow up before any data or model is "
-                           "made on the GPU.", gpu.name, e)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    on_gpu = bool(gpus)
-    return Accelerator(
-        gpus=len(gpus),
-        mixed_precision=mixed_precision == "on" or (mixed_precision == "auto" and on_gpu),
-        xla=xla == "on" or (xla == "auto" and on_gpu),
-        deterministic=bool(deterministic))
+    return runtime.current().configure(mixed_precision, xla, deterministic)
+
+
+def jit_compile(accel: Accelerator) -> bool:
+    """``model.compile(jit_compile=...)`` for this process's backend and set-up."""
+    return runtime.current().jit_compile(accel)
 
 
 def trained_as(model) -> dict[str, Any]:
@@ -135,26 +90,16 @@ def trained_as(model) -> dict[str, Any]:
     return {"dtype_policy": model.dtype_policy.name,
             "loss_scale": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
             "jit_compile": bool(model.jit_compile),
-            "op_determinism": op_determinism()}
-
-
-def op_determinism() -> bool:
-    """Whether TensorFlow runs deterministic kernels now (its public API can only turn them on;
-    the question is answered by the module behind it)."""
-    from tensorflow.python.framework import config
-    return bool(config.is_op_determinism_enabled())
+            "op_determinism": runtime.current().op_determinism(),
+            "keras_backend": keras.backend.backend()}
 
 
 def gpu_memory_mb(accel: Accelerator) -> float | None:
-    """GPU memory TensorFlow's allocator holds for tensors in this process now (the first GPU
-    it sees: a worker is shown one), or None without a GPU."""
+    """GPU memory the backend holds for tensors in this process now (the first GPU it sees: a
+    worker is shown one), or None without a GPU."""
     if not accel.gpus:
         return None
-    import tensorflow as tf
-    try:
-        return tf.config.experimental.get_memory_info("GPU:0")["current"] / 2**20
-    except (ValueError, RuntimeError):  # no such device, or no statistics from its allocator
-        return None
+    return runtime.current().gpu_memory_mb()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +278,7 @@ def compile_model(model, info: DatasetInfo, optimizer: str, learning_rate: float
                   loss={h: "sparse_categorical_crossentropy" for h in heads},
                   loss_weights=weights,
                   metrics={h: ["accuracy"] for h in heads},
-                  jit_compile=accel.xla)
+                  jit_compile=jit_compile(accel))
     return model
 
 
@@ -578,7 +523,7 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
                                     float(params.get("learning_rate", BASE_LEARNING_RATE))))
         wrapped.compile(optimizer=optimizer,
                         loss={h: "sparse_categorical_crossentropy" for h in heads},
-                        metrics={h: ["accuracy"] for h in heads}, jit_compile=accel.xla)
+                        metrics={h: ["accuracy"] for h in heads}, jit_compile=jit_compile(accel))
         return wrapped, int(params.get("batch_size", DEFAULT_BATCH_SIZE))
 
     return build
@@ -623,28 +568,60 @@ class TrainResult:
 
 
 def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
-    """A tf.data pipeline: shuffle, batch, cast, prefetch; no per-image Python."""
-    import tensorflow as tf
-    data = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    if shuffle:
-        data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size)
-    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE)
+    """``split`` as NumPy batches that every Keras backend reads (``hyperopt_nas.batches``):
+    a seeded permutation per epoch, gathered and cast a batch at a time."""
+    from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains
+    return Batches(split, batch_size, shuffle=shuffle, seed=seed)
 
 
-def _callbacks(monitor: str, budget: TrainBudget, started: float):
+# A loss this many times the loss of guessing (log(classes) per head, weighted) after an epoch
+# is a diverged run: a softmax pushed to its clipped extremes, wrong with certainty, on every
+# backend (under JAX and PyTorch such a run keeps a finite loss, so a NaN check alone misses it).
+DIVERGED_LOSS_MULTIPLE = 3.0
+
+
+def diverged(logs: dict[str, Any], regularization: float, info: DatasetInfo) -> str | None:
+    """Why an epoch's training logs say the run diverged (None if they do not): a loss that is
+    not finite, or a head's cross-entropy far above that of guessing (log of its classes). A
+    model with several heads logs each head's loss; one head's is the loss less the weights'
+    penalty."""
+    loss = logs.get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+        return f"the training loss became {float(loss)}"
+    for head, classes in info.heads.items():
+        key = f"{head}_loss" if len(info.heads) > 1 else "loss"
+        if key not in logs:
+            continue
+        value = float(logs[key]) - (regularization if key == "loss" else 0.0)
+        chance = math.log(max(classes, 2))
+        if not math.isfinite(value):
+            return f"the training loss of {head} became {value}"
+        if value > DIVERGED_LOSS_MULTIPLE * chance:
+            return (f"the training loss{'' if key == 'loss' else ' of ' + head} exploded to "
+                    f"{value:.4g}, over {DIVERGED_LOSS_MULTIPLE:g}x the {chance:.3g} of "
+                    "guessing")
+    return None
+
+
+def regularization_loss(model) -> float:
+    """The weights' penalty (L2...) in the model's loss now, read from its variables."""
+    try:
+        losses = model.losses
+    except Exception:  # a layer whose penalty cannot be read outside training
+        return 0.0
+    return float(sum(float(np.asarray(value)) for value in losses)) if losses else 0.0
+
+
+def _callbacks(monitor: str, budget: TrainBudget, started: float, info: DatasetInfo):
     import keras
 
-    class FailOnNaN(keras.callbacks.Callback):
+    class FailOnDivergence(keras.callbacks.Callback):
         # Checked at epoch ends: a NaN stays in the epoch's mean loss, and a per-batch check
         # would make Keras hand every batch's logs back to Python, slowing training.
         def on_epoch_end(self, epoch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                raise TrialFailed(f"the training loss became {float(loss)} in epoch {epoch + 1}; "
-                                  "try a smaller learning rate")
+            why = diverged(logs or {}, regularization_loss(self.model), info)
+            if why is not None:
+                raise TrialFailed(f"{why} in epoch {epoch + 1}; try a smaller learning rate")
 
     class TimeLimit(keras.callbacks.Callback):
         stopped = False
@@ -669,21 +646,24 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float):
 
     early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
                                           restore_best_weights=True)
-    return {"fail_on_nan": FailOnNaN(), "early_stopping": early, "time_limit": TimeLimit(),
-            "prune": Prune()}
+    return {"fail_on_divergence": FailOnDivergence(), "early_stopping": early,
+            "time_limit": TimeLimit(), "prune": Prune()}
 
 
 PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
 
 
-def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, batch_size: int,
-                       train_size: int, budget: TrainBudget):
+def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, batches,
+                       budget: TrainBudget):
     """A callback that tells ``report`` where training is: during an epoch every
     ``PROGRESS_EVERY_S`` (epoch, batch, images/s so far), and at each epoch's end (with the
     epoch's training images/s and validation accuracy).
 
-    Batches are counted by a thread that reads the optimizer's step counter once a second, not
-    by a per-batch hook: training runs exactly as without it."""
+    Batches are counted by a thread that reads, once a second, how many batches the training
+    input (``batches``, a ``hyperopt_nas.batches.Batches``) has handed out, not by a per-batch
+    hook: training runs exactly as without it, and the count is the same on every backend
+    (JAX writes the optimizer's step counter back only at an epoch's end)."""
+    batch_size, train_size = batches.batch_size, len(batches.split)
     import keras
 
     class Progress(keras.callbacks.Callback):
@@ -720,17 +700,14 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
                     "val_accuracy": float(value) if value is not None else None})
 
         def _steps_done(self) -> int:
-            return int(self.model.optimizer.iterations.numpy())
+            return batches.handed_out
 
         def _watch(self):
             while not self.stop.wait(PROGRESS_EVERY_S):
                 began = self.began
                 if began is None or self.trained is not None:
                     continue
-                try:
-                    step = self._steps_done() - self.first_step
-                except Exception:  # the model is being torn down
-                    return
+                step = min(self._steps_done() - self.first_step, len(batches))
                 images = min(step * batch_size, train_size)
                 report(self._where(step, images / max(time.monotonic() - began, 1e-9)))
 
@@ -771,13 +748,14 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
         primary = info.primary_head
         monitored = "val_" + metric_key(info, primary, "accuracy")
-        callbacks = _callbacks(monitored, budget, started)
+        callbacks = _callbacks(monitored, budget, started, info)
         time_limit, prune = callbacks["time_limit"], callbacks["prune"]
         callbacks = list(callbacks.values())
+        train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
         if on_progress is not None:
-            progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget)
+            progress = _progress_callback(on_progress, monitored, train_batches, budget)
             callbacks.append(progress)
-        fit = model.fit(make_dataset(train, batch_size, shuffle=True, seed=seed),
+        fit = model.fit(train_batches,
                         validation_data=make_dataset(validation, eval_batch, shuffle=False,
                                                      seed=seed),
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
@@ -814,6 +792,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         # Free the graph and its memory before the next trial.
         keras.backend.clear_session()
         gc.collect()
+        runtime.current().release()
 
 
 def metric_key(info: DatasetInfo, head: str, metric: str) -> str:

@@ -2,9 +2,11 @@
 # Set everything up on a fresh Debian/Ubuntu machine: system packages, then a virtual environment
 # in .venv with this project and its test tools. Safe to run again; it only adds what is missing.
 #
-# TensorFlow comes with its CUDA libraries (the 'gpu' extra: tensorflow[and-cuda]) when
-# `nvidia-smi -L` lists a GPU, else as the CPU build. HYPEROPT_NAS_TENSORFLOW=gpu or =cpu
-# overrides that choice. --dry-run prints what would be installed and installs nothing.
+# Keras' backend is TensorFlow unless HYPEROPT_NAS_BACKEND=jax or =torch says otherwise; it comes
+# with its CUDA libraries (the extra <backend>-gpu, e.g. tensorflow[and-cuda], jax[cuda12]) when
+# `nvidia-smi -L` lists a GPU, else as the CPU build; HYPEROPT_NAS_BUILD=gpu or =cpu overrides
+# that (HYPEROPT_NAS_TENSORFLOW, its old name, still works). --dry-run prints what would be
+# installed and installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,21 +21,30 @@ run() {  # run a command, or only say it under --dry-run
     if [ "$DRY_RUN" -eq 1 ]; then echo "would run: $*"; else "$@"; fi
 }
 
-TENSORFLOW=${HYPEROPT_NAS_TENSORFLOW:-auto}
-case "$TENSORFLOW" in
-    auto)
-        if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
-            TENSORFLOW=gpu
-        else
-            TENSORFLOW=cpu
-        fi ;;
-    gpu|cpu) ;;
-    *) echo "setup.sh: HYPEROPT_NAS_TENSORFLOW must be gpu, cpu or auto, got '$TENSORFLOW'" >&2
+BACKEND=${HYPEROPT_NAS_BACKEND:-tensorflow}
+case "$BACKEND" in
+    tensorflow|jax|torch) ;;
+    *) echo "setup.sh: HYPEROPT_NAS_BACKEND must be tensorflow, jax or torch, got '$BACKEND'" >&2
        exit 2 ;;
 esac
-EXTRAS=test
-if [ "$TENSORFLOW" = gpu ]; then EXTRAS=test,gpu; fi
-echo "TensorFlow: the $TENSORFLOW build (HYPEROPT_NAS_TENSORFLOW=gpu or cpu to choose)."
+BUILD=${HYPEROPT_NAS_TENSORFLOW:-auto}  # the old name, for TensorFlow's build
+BUILD=${HYPEROPT_NAS_BUILD:-$BUILD}
+case "$BUILD" in
+    auto)
+        if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+            BUILD=gpu
+        else
+            BUILD=cpu
+        fi ;;
+    gpu|cpu) ;;
+    *) echo "setup.sh: HYPEROPT_NAS_BUILD must be gpu, cpu or auto, got '$BUILD'" >&2
+       exit 2 ;;
+esac
+EXTRAS="test,$BACKEND"
+if [ "$BUILD" = gpu ]; then EXTRAS="test,$BACKEND-gpu"; fi
+# The test suite trains under JAX too (its CPU wheel is small): with TensorFlow, add it.
+if [ "$BACKEND" = tensorflow ]; then EXTRAS="$EXTRAS,jax"; fi
+echo "Keras backend: $BACKEND, the $BUILD build (HYPEROPT_NAS_BACKEND=tensorflow|jax|torch and HYPEROPT_NAS_BUILD=gpu|cpu to choose)."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -61,5 +72,5 @@ fi
 run .venv/bin/python -m pip install -q --upgrade pip
 run .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
 if [ "$DRY_RUN" -eq 0 ]; then
-    echo "Set up: .venv holds the project and its dependencies (TensorFlow's $TENSORFLOW build)."
+    echo "Set up: .venv holds the project and its dependencies (Keras on $BACKEND, the $BUILD build)."
 fi

@@ -27,9 +27,9 @@ import numpy as np
 from hyperopt import STATUS_OK, Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
-from hyperopt_nas import data_loaders, kept_models
+from hyperopt_nas import data_loaders, kept_models, runtime
 from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
-                                  PROGRESS_MODES, SCHEDULES)
+                                  PRECISION_MODES, PROGRESS_MODES, SCHEDULES)
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
@@ -92,7 +92,8 @@ class SearchSettings:
     schedule: str = "none"  # hyperband, asha: successive halving over epochs (schedulers/)
     eta: int = DEFAULT_ETA  # hyperband, asha: a rung keeps the best 1/eta of its runs
     min_epochs: int = DEFAULT_MIN_EPOCHS  # asha: the epochs of the first rung
-    backend: str = "local"  # "local": this machine; "spark": one Spark job per trial
+    backend: str = "local"  # the executor: "local": this machine; "spark": a Spark job a trial
+    keras_backend: str | None = None  # tensorflow, jax, torch; None: $KERAS_BACKEND, else TF
     parallelism: int = 2  # spark: trials at a time
     spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
     test_every_trial: bool = False  # else the test split only for a trial that beats all before
@@ -132,11 +133,12 @@ class SearchSummary:
 def library_versions() -> dict[str, str]:
     """Versions as installed, read without importing TensorFlow into this process."""
     versions = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "hyperopt", "numpy"):
+    for name in ("tensorflow", "jax", "torch", "keras", "hyperopt", "numpy"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
+            if name in ("tensorflow", "keras", "hyperopt", "numpy"):
+                versions[name] = "unknown"
     return versions
 
 
@@ -161,7 +163,8 @@ def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSe
                      space_path=str(space_file.path) if own else None,
                      space_source=space_file.path.read_text() if own else None,
                      mixed_precision=settings.mixed_precision, xla=settings.xla,
-                     deterministic=settings.deterministic)
+                     deterministic=settings.deterministic,
+                     keras_backend=runtime.requested(settings.keras_backend))
 
 
 # What makes two trials' validation accuracies comparable, as the user would name it.
@@ -626,7 +629,8 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
               if budget.get("max_train_samples") else "")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
             f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}, until {until}; "
-            f"trials train {where}; results in {store.dir}.")
+            f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend; "
+            f"results in {store.dir}.")
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -649,10 +653,15 @@ def check_settings(settings: SearchSettings) -> None:
     if s.progress not in PROGRESS_MODES:
         raise FatalError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, "
                          f"got {s.progress!r}.")
-    for option, value in (("--mixed-precision", s.mixed_precision), ("--xla", s.xla)):
-        if value not in ACCELERATOR_MODES:
-            raise FatalError(f"{option} must be one of {', '.join(ACCELERATOR_MODES)}, "
-                             f"got {value!r}.")
+    for option, value, modes in (("--mixed-precision", s.mixed_precision, PRECISION_MODES),
+                                 ("--xla", s.xla, ACCELERATOR_MODES)):
+        if value not in modes:
+            raise FatalError(f"{option} must be one of {', '.join(modes)}, got {value!r}.")
+    backend = runtime.requested(s.keras_backend)  # a FatalError naming the choices
+    if backend != runtime.DEFAULT or s.keras_backend is not None:
+        why = runtime.missing(backend)
+        if why is not None:
+            raise FatalError(f"{why}.")
     if s.isolation not in ISOLATIONS:
         raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
                          f"got {s.isolation!r}.")
@@ -702,6 +711,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
     or Ctrl-C; returns how many trials it added and the best. ``executor``: run the trials
     there instead of where ``settings`` say (e.g. ``executors.simulated``)."""
     check_settings(settings)
+    # Every process this search starts (workers, the drawing process, Spark's local Python
+    # workers) inherits the backend; a trial's runner also sets it where it runs.
+    runtime.choose(settings.keras_backend, this_process=settings.isolation == "none"
+                   and executor is None and settings.backend != "spark")
     space_file = load_space_file(settings.space_path)
     proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
                              settings.startup_trials, settings.max_evals, settings.timeout_s)
@@ -739,6 +752,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()))
             say(banner(settings, space_file, budget, store))
+            earlier = sorted({r.keras_backend for r in records.values()}
+                             - {runtime.requested(settings.keras_backend)})
+            if earlier:
+                say(f"The earlier trials trained on {' and '.join(earlier)}: they keep informing "
+                    "the search, and `rank` shows each trial's backend.")
             say_restored(say, restored, best_record(list(records.values())), store)
             outputs = make_outputs(settings, space_file, store)
             if settings.plot_search:

@@ -12,13 +12,14 @@ The small public API::
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import data_loaders
 import neural_net
-from hyperopt_nas import kept_models
+from hyperopt_nas import kept_models, runtime
 from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.outputs.reports import retrain_command
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore, ranked
@@ -85,18 +86,20 @@ def configure_like(record: TrialRecord) -> neural_net.Accelerator:
         return neural_net.configure_accelerator()
     mixed = used.get("dtype_policy", "mixed_float16" if used.get("mixed_precision") else "")
     return neural_net.configure_accelerator(
-        mixed_precision=mixed.startswith("mixed"),
+        mixed_precision=mixed.removeprefix("mixed_") if mixed.startswith("mixed") else "off",
         xla=bool(used.get("jit_compile", used.get("xla"))), deterministic=True)
 
 
 def retrain(results_dir: str | Path = "results", number: int | None = None,
-            data_dir: str | Path | None = None, out_dir: str | Path | None = None
-            ) -> RetrainResult:
+            data_dir: str | Path | None = None, out_dir: str | Path | None = None,
+            keras_backend: str | None = None) -> RetrainResult:
     """Rebuild a trial's network, train it on training + validation data for the epoch count
     that early stopping chose, evaluate it once on the test set, and save it (in ``models/``
-    of ``out_dir``, default the results folder)."""
-    import keras
+    of ``out_dir``, default the results folder). It trains on ``keras_backend``, default the
+    one the trial trained on."""
     record = trial(results_dir, number)
+    runtime.choose(keras_backend or record.keras_backend)
+    import keras
     try:
         workload = Workload.from_record(record, results_dir, data_dir)
     except SpaceFileError as e:
@@ -132,8 +135,10 @@ def load_model(results_dir: str | Path = "results", number: int | None = None):
     """The Keras model of a trial (default: the best): the network the search trained, kept in
     ``best_models/`` for the best trials (``--keep-models``); else its retrained model
     (``models/``, from ``retrain``)."""
-    import keras
     record = trial(results_dir, number)
+    if "keras" not in sys.modules:  # else the running backend loads it: a .keras file is the same
+        runtime.choose(record.keras_backend)
+    import keras
     for path in (kept_models.path(results_dir, record.number),
                  model_path(results_dir, record.number)):
         if path.exists():

@@ -9,7 +9,6 @@ its seeded validation split, the model builder and the TensorFlow set-up.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -23,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 import neural_net
-from hyperopt_nas import data_loaders, gpus
+from hyperopt_nas import data_loaders, gpus, runtime
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.trial_store import to_jsonable
 from hyperopt_nas.workload import Workload
@@ -67,6 +66,7 @@ class DataSetup:
     mixed_precision: str = "auto"
     xla: str = "auto"
     deterministic: bool = False
+    keras_backend: str = runtime.DEFAULT  # tensorflow, jax or torch (runtime/)
 
     @property
     def own_space(self) -> bool:
@@ -254,6 +254,7 @@ class TrialRunner:
 
     def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
         self.setup = setup
+        runtime.choose(setup.keras_backend)  # before Keras is imported (a Spark executor too)
         self.accel = neural_net.configure_accelerator(setup.mixed_precision, setup.xla,
                                                       setup.deterministic)
         pinned = (accelerator_info or {}).get("gpu")
@@ -281,7 +282,7 @@ class TrialRunner:
                   else functools.partial(_as_progress, on_progress, spec.number))
         result = None
         try:
-            with _on_device(device):
+            with runtime.current().device_scope(device):
                 result = train_point(self.builder, spec.params, self.data, spec.budget(),
                                      spec.seed, self.accel, spec.protocol, report)
         except (KeyboardInterrupt, FatalError):
@@ -304,11 +305,3 @@ class TrialRunner:
         if device is not None:
             outcome.accelerator["device"] = device
         return outcome
-
-
-def _on_device(device: str | None):
-    """TensorFlow's device scope for ``device``, or nothing."""
-    if device is None:
-        return contextlib.nullcontext()
-    import tensorflow as tf  # only where a trial trains: the search's process imports this module
-    return tf.device(device)

@@ -114,6 +114,11 @@ class TrialRecord:
         """Validation accuracy of the primary head (higher is better)."""
         return None if self.loss is None else 1.0 - self.loss
 
+    @property
+    def keras_backend(self) -> str:
+        """The Keras backend it trained on (records from before the choice: TensorFlow)."""
+        return (self.accelerator or {}).get("keras_backend", "tensorflow")
+
     def file_name(self) -> str:
         if self.status == TrialStatus.FAILED or self.loss is None:
             return f"failed_trial-{self.number:04d}.json"

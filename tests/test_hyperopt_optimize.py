@@ -279,8 +279,8 @@ def test_a_time_budget_takes_units(text, seconds):
 
 
 @pytest.mark.parametrize("given, mode", [
-    (["--parallelism", "4"], "--backend spark"),
-    (["--spark-master", "spark://h:7077"], "--backend spark"),
+    (["--parallelism", "4"], "--executor spark"),
+    (["--spark-master", "spark://h:7077"], "--executor spark"),
     (["--prune-percentile", "10"], "--prune percentile"),
     (["--prune", "median", "--prune-percentile", "10"], "--prune percentile"),
     (["--prune-warmup", "1"], "--prune median or percentile"),
@@ -621,3 +621,13 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, tiny_space, fa
     assert search.returncode == 130, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     assert "Interrupted" in out
+
+
+def test_the_executors_old_option_name_still_works_and_says_the_new_one(capsys):
+    import hyperopt_optimize
+    args = hyperopt_optimize.parse_args(["--backend", "spark", "--parallelism", "3"])
+    assert (args.backend, args.parallelism) == ("spark", 3)
+    assert "--backend is now --executor" in capsys.readouterr().err
+    args = hyperopt_optimize.parse_args(["--executor", "spark", "--keras-backend", "jax"])
+    assert (args.backend, args.keras_backend) == ("spark", "jax")
+    assert capsys.readouterr().err == ""

@@ -1,4 +1,5 @@
-"""setup.sh picks TensorFlow's build by the machine: with CUDA libraries where NVIDIA GPUs are.
+"""setup.sh picks the Keras backend's build by the machine: with CUDA libraries where NVIDIA GPUs
+are.
 
 Run with --dry-run (it installs nothing) and a fake nvidia-smi on PATH."""
 
@@ -6,6 +7,7 @@ import os
 import stat
 import subprocess
 
+import pytest
 from conftest import ROOT
 
 
@@ -28,27 +30,36 @@ def pip_line(done):
     return next(line for line in done.stdout.splitlines() if "pip install -q -e" in line)
 
 
-def test_a_machine_with_nvidia_gpus_gets_tensorflow_with_its_cuda_libraries(tmp_path):
+def test_a_machine_with_nvidia_gpus_gets_the_backend_with_its_cuda_libraries(tmp_path):
     done = dry_run(tmp_path, gpus=True)
     assert done.returncode == 0, done.stderr
-    assert "TensorFlow: the gpu build" in done.stdout
-    assert pip_line(done).endswith("pip install -q -e .[test,gpu]")
+    assert "Keras backend: tensorflow, the gpu build" in done.stdout
+    assert pip_line(done).endswith("pip install -q -e .[test,tensorflow-gpu,jax]")
+    jax = dry_run(tmp_path, gpus=True, HYPEROPT_NAS_BACKEND="jax")
+    assert pip_line(jax).endswith("pip install -q -e .[test,jax-gpu]")
     setup_cfg = (ROOT / "setup.cfg").read_text()
-    assert "gpu =\n    tensorflow[and-cuda]" in setup_cfg
+    assert "tensorflow-gpu =\n    tensorflow[and-cuda]" in setup_cfg
+    assert "jax-gpu =\n    jax[cuda12]" in setup_cfg
 
 
 def test_a_machine_without_gpus_gets_the_cpu_build_and_the_choice_can_be_forced(tmp_path):
     done = dry_run(tmp_path, gpus=False)
     assert done.returncode == 0, done.stderr
-    assert pip_line(done).endswith("pip install -q -e .[test]")
-    forced = dry_run(tmp_path, gpus=True, HYPEROPT_NAS_TENSORFLOW="cpu")
-    assert pip_line(forced).endswith("pip install -q -e .[test]")
-    forced = dry_run(tmp_path, gpus=False, HYPEROPT_NAS_TENSORFLOW="gpu")
-    assert pip_line(forced).endswith("pip install -q -e .[test,gpu]")
+    assert pip_line(done).endswith("pip install -q -e .[test,tensorflow,jax]")
+    forced = dry_run(tmp_path, gpus=True, HYPEROPT_NAS_BUILD="cpu")
+    assert pip_line(forced).endswith("pip install -q -e .[test,tensorflow,jax]")
+    forced = dry_run(tmp_path, gpus=False, HYPEROPT_NAS_TENSORFLOW="gpu")  # the old name
+    assert pip_line(forced).endswith("pip install -q -e .[test,tensorflow-gpu,jax]")
+    torch = dry_run(tmp_path, gpus=False, HYPEROPT_NAS_BACKEND="torch")
+    assert pip_line(torch).endswith("pip install -q -e .[test,torch]")
 
 
-def test_a_bad_choice_is_one_line_and_exit_2(tmp_path):
-    done = dry_run(tmp_path, gpus=False, HYPEROPT_NAS_TENSORFLOW="cuda")
-    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        "setup.sh: HYPEROPT_NAS_TENSORFLOW must be gpu, cpu or auto, got 'cuda'"]
+@pytest.mark.parametrize("variable, value, line", [
+    ("HYPEROPT_NAS_BUILD", "cuda", "HYPEROPT_NAS_BUILD must be gpu, cpu or auto, got 'cuda'"),
+    ("HYPEROPT_NAS_BACKEND", "mxnet",
+     "HYPEROPT_NAS_BACKEND must be tensorflow, jax or torch, got 'mxnet'"),
+])
+def test_a_bad_choice_is_one_line_and_exit_2(tmp_path, variable, value, line):
+    done = dry_run(tmp_path, gpus=False, **{variable: value})
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"setup.sh: {line}"]
     assert "would run" not in done.stdout

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import neural_net
+from hyperopt_nas import runtime
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -23,7 +24,8 @@ class InProcessExecutor(Executor):
 
     def start(self) -> None:
         if self.runner is None:
-            neural_net.import_tensorflow_quietly(self.log_path)
+            runtime.choose(self.setup.keras_backend)
+            neural_net.import_backend_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
             if self.runner.gpu_warning:
                 logger.warning(self.runner.gpu_warning)

@@ -67,8 +67,6 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
-    import tensorflow as tf  # here, after CUDA_VISIBLE_DEVICES: the parent loads none
-    tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
     conn.send(("ready", runner.gpu_warning))
     lock = threading.Lock()  # progress is reported from a thread of its own
 

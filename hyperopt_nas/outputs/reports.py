@@ -136,8 +136,10 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     if not rows:
         return "No completed trial yet."
     shown = rows if top is None else rows[:top]
+    # A folder whose trials trained on several Keras backends shows which trained each.
+    backends = len({r.keras_backend for r in records}) > 1
     header = f"{'rank':>4}  {'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'epochs':>6}  " \
-             f"{'time s':>7}  {'status':<6}  hyperparameters"
+             f"{'time s':>7}  {'status':<6}  {'backend  ' if backends else ''}hyperparameters"
     lines = [header, "-" * len(header)]
     flat = with_presence([flatten_params(r.params) for r in shown])
     varying = _varying_keys(flat)
@@ -150,7 +152,8 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
         mark = "~" if r.number in tied else " "
         line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
                 f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
-                f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  {params}")
+                f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  "
+                f"{f'{r.keras_backend:<10} ' if backends else ''}{params}")
         if width is not None and len(line) > max(width, len(header) + MIN_PARAMS_WIDTH):
             line = line[:max(width, len(header) + MIN_PARAMS_WIDTH) - 3] + "..."
         lines.append(line)
@@ -238,6 +241,7 @@ def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
                "test_accuracy": primary.get("test_accuracy"), "epochs_run": r.epochs_run,
                "wall_time_s": r.wall_time_s, "started_at": r.started_at, "seed": r.seed,
                "trial_seed": r.trial_seed, "dataset": r.dataset, "model": r.model,
+               "keras_backend": r.keras_backend,
                "error": r.error}
         row.update({f"param.{k}": v for k, v in flat.items()})
         rows.append(row)

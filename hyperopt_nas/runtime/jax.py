@@ -1,0 +1,90 @@
+"""The JAX backend's runtime (the interface is in ``__init__.py``).
+
+JAX preallocates 75 % of a GPU's memory at its first use unless told not to; several workers on
+one GPU need it off (``XLA_PYTHON_CLIENT_PREALLOCATE=false``), set here before JAX starts.
+Deterministic kernels are XLA flags, also read once when JAX starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+from hyperopt_nas.log_files import output_to
+from hyperopt_nas.runtime import Accelerator, decide
+
+DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def import_quietly(log_path: Any = None) -> None:
+    """Import JAX (and find its devices: the CUDA probe's lines go to ``log_path``)."""
+    if "jax" in sys.modules:
+        return
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # XLA logs through the same absl
+    with output_to(log_path, fds=(2,)):
+        import jax
+        jax.devices()
+
+
+def _gpus() -> list:
+    import jax
+    try:
+        return jax.devices("gpu")
+    except RuntimeError:  # no GPU platform
+        return []
+
+
+def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
+              deterministic: bool = False) -> Accelerator:
+    """Memory on demand (no preallocation) and, if asked, deterministic GPU kernels: both must
+    be set before JAX starts, so a process that already started JAX keeps its own."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    if deterministic and DETERMINISTIC_XLA_FLAG not in os.environ.get("XLA_FLAGS", ""):
+        if "jax" in sys.modules and _started():
+            raise RuntimeError("deterministic kernels under JAX must be set before JAX starts; "
+                               "set XLA_FLAGS=" + DETERMINISTIC_XLA_FLAG)
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} " \
+                                  f"{DETERMINISTIC_XLA_FLAG}".strip()
+    return decide(len(_gpus()), mixed_precision, xla, deterministic, "jax")
+
+
+def _started() -> bool:
+    from jax._src import xla_bridge
+    return bool(getattr(xla_bridge, "_backends", None))
+
+
+def jit_compile(accel: Accelerator) -> bool:
+    """Always jit: under JAX ``jit_compile=False`` runs every step op by op (3-4x slower), on a
+    CPU too, so ``--xla off`` does not turn it off."""
+    return True
+
+
+def op_determinism() -> bool:
+    return DETERMINISTIC_XLA_FLAG in os.environ.get("XLA_FLAGS", "")
+
+
+def gpu_memory_mb() -> float | None:
+    gpus = _gpus()
+    if not gpus:
+        return None
+    stats = gpus[0].memory_stats() or {}
+    held = stats.get("bytes_in_use")
+    return None if held is None else held / 2**20
+
+
+def release() -> None:
+    """Drop compiled functions and the arrays they kept alive."""
+    import jax
+    jax.clear_caches()
+
+
+def device_scope(device: str | None):
+    """JAX's default device for ``device`` (``/GPU:1`` or ``gpu:1``), or nothing."""
+    if device is None:
+        return contextlib.nullcontext()
+    import jax
+    index = int(device.rsplit(":", 1)[1])
+    return jax.default_device(jax.devices("gpu")[index])

@@ -1,0 +1,82 @@
+"""The TensorFlow backend's runtime (the interface is in ``__init__.py``)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from typing import Any
+
+from hyperopt_nas.log_files import output_to
+from hyperopt_nas.runtime import Accelerator, decide
+
+logger = logging.getLogger(__name__)
+
+
+def import_quietly(log_path: Any = None) -> None:
+    """Import TensorFlow and find its devices with its C++ start-up lines (oneDNN, CUDA, absl;
+    no environment variable silences them all) sent to ``log_path`` (or nowhere), not to the
+    console. Once per process; later imports are silent anyway."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with output_to(log_path, fds=(2,)):
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # CUDA's probe prints here, not at the first trial
+
+
+def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
+              deterministic: bool = False) -> Accelerator:
+    """Memory growth on every GPU, so trials and processes can share a card and a finished
+    trial hands its memory back; deterministic kernels if asked. Before anything touches a
+    device (loading a ``tf.data`` dataset does)."""
+    import tensorflow as tf
+    tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as e:  # TensorFlow had already initialised the GPU in this process
+            logger.warning("memory growth could not be set on %s, so TensorFlow may hold all of "
+                           "its memory (%s). Set TensorFlow up before any data or model is "
+                           "made on the GPU.", gpu.name, e)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return decide(len(gpus), mixed_precision, xla, deterministic, "tensorflow")
+
+
+def jit_compile(accel: Accelerator) -> bool:
+    """XLA as asked: off on a CPU by default (small CPU trials do not pay its compile back)."""
+    return accel.xla
+
+
+def op_determinism() -> bool:
+    """Whether TensorFlow runs deterministic kernels now (its public API can only turn them on;
+    the question is answered by the module behind it)."""
+    from tensorflow.python.framework import config
+    return bool(config.is_op_determinism_enabled())
+
+
+def gpu_memory_mb() -> float | None:
+    """GPU memory TensorFlow's allocator holds for tensors now (the first GPU it sees: a worker
+    is shown one), or None without a GPU."""
+    import tensorflow as tf
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        return tf.config.experimental.get_memory_info("GPU:0")["current"] / 2**20
+    except (ValueError, RuntimeError):  # no such device, or no statistics from its allocator
+        return None
+
+
+def release() -> None:
+    """Nothing beyond Keras' clear_session(): TensorFlow's allocator keeps its pool."""
+
+
+def device_scope(device: str | None):
+    """TensorFlow's device scope for ``device`` (``/GPU:1``), or nothing."""
+    if device is None:
+        return contextlib.nullcontext()
+    import tensorflow as tf
+    return tf.device(device)

@@ -1,0 +1,65 @@
+"""The PyTorch backend's runtime (the interface is in ``__init__.py``).
+
+PyTorch keeps freed GPU memory in its cache: ``release()`` empties it after each trial, so that
+the next trial (or another worker on the same GPU) gets it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+from hyperopt_nas.log_files import output_to
+from hyperopt_nas.runtime import Accelerator, decide
+
+
+def import_quietly(log_path: Any = None) -> None:
+    if "torch" in sys.modules:
+        return
+    with output_to(log_path, fds=(2,)):
+        import torch  # noqa: F401
+
+
+def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
+              deterministic: bool = False) -> Accelerator:
+    import torch
+    if deterministic:
+        # cuBLAS needs a fixed workspace for deterministic results; read when CUDA starts.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return decide(gpus, mixed_precision, xla, deterministic, "torch")
+
+
+def jit_compile(accel: Accelerator) -> bool:
+    """``torch.compile`` only when asked (``--xla on``): its compile time is rarely paid back
+    by one trial."""
+    return accel.xla
+
+
+def op_determinism() -> bool:
+    import torch
+    return bool(torch.are_deterministic_algorithms_enabled())
+
+
+def gpu_memory_mb() -> float | None:
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    return torch.cuda.memory_allocated(0) / 2**20
+
+
+def release() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def device_scope(device: str | None):
+    if device is None:
+        return contextlib.nullcontext()
+    import torch
+    return torch.cuda.device(int(device.rsplit(":", 1)[1]))

@@ -1,0 +1,185 @@
+"""Trials train on any Keras backend: JAX here besides TensorFlow (its CPU wheel is in the test
+set-up), also with no TensorFlow importable; a relaunch on another backend continues the search.
+
+Each backend runs in processes of its own (Keras reads KERAS_BACKEND once per process), so these
+tests drive the command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import ROOT, run_cli, start_cli, write_space
+
+from hyperopt_nas import runtime
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
+
+pytestmark = pytest.mark.skipif(runtime.missing("jax") is not None,
+                                reason="JAX is not installed (setup.sh installs its CPU wheel)")
+
+
+def _search(space, results, data_dir, max_evals, *extra):
+    return ["--space", str(space), "--results-dir", str(results), "--data-dir", str(data_dir),
+            "--max-evals", str(max_evals), "--seed", "3", "--no-plot", *extra]
+
+
+def test_a_search_trains_on_jax_and_a_relaunch_on_tensorflow_continues_it(tmp_path, tiny_space,
+                                                                          fashion_dir):
+    results = tmp_path / "results"
+    out = run_cli(_search(tiny_space, results, fashion_dir, 2, "--keras-backend", "jax"),
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "on Keras' jax backend" in out.stdout
+    records = TrialStore(results).load_records()
+    assert [r.keras_backend for r in records] == ["jax", "jax"]
+    assert all(r.status == TrialStatus.OK for r in records)
+    used = records[0].accelerator
+    assert used["jit_compile"] is True  # JAX keeps jit on a CPU: off would run op by op
+    assert used["backend_version"] and records[0].versions["jax"]
+
+    again = run_cli(_search(tiny_space, results, fashion_dir, 3, "--keras-backend",
+                            "tensorflow"), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "The earlier trials trained on jax: they keep informing the search" in again.stdout
+    assert "Loaded 2 trials" in again.stdout
+    records = TrialStore(results).load_records()
+    assert [r.keras_backend for r in records] == ["jax", "jax", "tensorflow"]
+
+    table = run_cli(["rank", "--results-dir", str(results)], cwd=tmp_path)
+    assert "backend" in table.stdout.splitlines()[0]
+    assert table.stdout.count(" jax ") == 2 and table.stdout.count(" tensorflow ") == 1
+    retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
+                         str(fashion_dir), "--trial", "0"], cwd=tmp_path)
+    assert retrained.returncode == 0, retrained.stderr
+    assert "on Keras' jax backend" in retrained.stdout  # the trial's own
+
+
+DIVERGING_SPACE = """
+from hyperopt import hp
+DATASET = "fashion_mnist"
+MODEL = "mlp"
+DEFAULTS = {"epochs": 3, "validation_fraction": 0.2, "patience": 3, "max_train_samples": None}
+SPACE = {"hidden_layers": [{"units": 16, "dropout": 0.0}], "activation": "relu",
+         "optimizer": "Adam", "learning_rate": hp.choice("learning_rate", [1e12]),
+         "batch_size": 32}
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_a_diverging_trial_fails_on_every_backend(tmp_path, fashion_dir, backend):
+    """Under JAX a learning rate of 1e12 keeps the loss finite (a softmax clipped at its
+    extremes), under TensorFlow it reaches 1e27: the NaN check alone recorded both as ok."""
+    space = write_space(tmp_path / "diverging.py", text=DIVERGING_SPACE)
+    out = run_cli(_search(space, tmp_path / "r", fashion_dir, 1, "--keras-backend", backend,
+                          "--isolation", "none", "--no-tensorboard"), cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    [record] = TrialStore(tmp_path / "r").load_records()
+    assert record.status == TrialStatus.FAILED
+    assert "exploded" in record.error or "became" in record.error, record.error
+    assert "try a smaller learning rate" in record.error
+
+
+PROGRESS_SCRIPT = """
+import os, sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+import numpy as np
+import neural_net
+from conftest import learnable_images
+from hyperopt_nas.data_loaders import DATASETS, Split
+
+neural_net.PROGRESS_EVERY_S = 0.05
+info = DATASETS["fashion_mnist"]
+labels = np.arange(6000) % 10
+split = Split(learnable_images(labels, 28, 1, 0)[..., 0][..., None], {{"label": labels}})
+heard = []
+accel = neural_net.configure_accelerator()
+point = {{"hidden_layers": [{{"units": 256, "dropout": 0.0}}], "activation": "relu",
+          "optimizer": "Adam", "learning_rate": 0.001, "batch_size": 8}}
+neural_net.train_and_evaluate(neural_net.model_builder("mlp"), point, info, split, split, split,
+                              neural_net.TrainBudget(epochs=2, patience=2), 0, accel,
+                              on_progress=heard.append)
+import keras
+print("BACKEND", keras.backend.backend())
+mid = [h for h in heard if not h.get("epoch_done")]
+print("MID", [(h["epoch"], h["step"], h["steps"]) for h in mid])
+print("ENDS", [h["epoch"] for h in heard if h.get("epoch_done")])
+"""
+
+
+def test_the_live_progress_counts_batches_mid_epoch_under_jax(tmp_path):
+    """JAX writes the optimizer's step counter back at an epoch's end only: the progress
+    thread read 0, then failed, and the live line stopped."""
+    script = tmp_path / "progress.py"
+    script.write_text(PROGRESS_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests")))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines["BACKEND"] == "jax"
+    mid = eval(lines["MID"])
+    assert mid and all(0 <= step <= steps for _, step, steps in mid)
+    assert any(0 < step < steps for _, step, steps in mid), mid  # during an epoch
+    assert eval(lines["ENDS"]) == [1, 2]
+
+
+HIDE_TENSORFLOW = "raise ImportError(\"No module named 'tensorflow' (hidden by the test)\")\n"
+
+
+def test_without_tensorflow_a_jax_search_is_killed_resumed_retrained_and_ranked(
+        tmp_path, fashion_dir, monkeypatch):
+    hidden = tmp_path / "hide"
+    (hidden / "tensorflow").mkdir(parents=True)
+    (hidden / "tensorflow" / "__init__.py").write_text(HIDE_TENSORFLOW)
+    monkeypatch.setenv("PYTHONPATH", str(hidden))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    check = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True)
+    assert check.returncode != 0  # nothing can import TensorFlow in these processes
+    space = write_space(tmp_path / "slow.py", epochs=60)
+    results = tmp_path / "results"
+    search = start_cli(_search(space, results, fashion_dir, 2), cwd=tmp_path)
+    seen = []
+    for line in search.stdout:
+        seen.append(line)
+        if line.startswith("trial    0 [1/2]"):
+            search.send_signal(signal.SIGKILL)
+            break
+    search.wait()
+    assert search.returncode == -signal.SIGKILL, "".join(seen)
+    assert [r.number for r in TrialStore(results).load_records()] == [0]
+
+    again = run_cli(_search(space, results, fashion_dir, 2), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    records = TrialStore(results).load_records()
+    assert [(r.number, r.keras_backend) for r in records] == [(0, "jax"), (1, "jax")]
+    assert all(r.status == TrialStatus.OK for r in records)
+    table = run_cli(["rank", "--results-dir", str(results), "--json"], cwd=tmp_path)
+    assert table.returncode == 0 and len(json.loads(table.stdout)) == 2
+    retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
+                         str(fashion_dir)], cwd=tmp_path)
+    assert retrained.returncode == 0, retrained.stderr
+    assert "on Keras' jax backend" in retrained.stdout
+
+
+def test_a_backend_that_is_not_installed_is_one_line(tmp_path, tiny_space):
+    """Checked before anything is written: here PyTorch is made to look absent."""
+    script = textwrap.dedent(f"""
+        import sys, importlib.util
+        real = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name == "torch" else real(name, *a)
+        sys.argv = ["hyperopt_optimize.py", "--space", {str(tiny_space)!r}, "--results-dir",
+                    {str(tmp_path / 'r')!r}, "--keras-backend", "torch"]
+        sys.path.insert(0, {str(ROOT)!r})
+        import hyperopt_optimize
+        sys.exit(hyperopt_optimize.main())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: the Keras backend torch is not installed: pip install "
+        "'hyperopt-keras-nas[torch]' (or HYPEROPT_NAS_BACKEND=torch ./setup.sh)."]
+    assert not (tmp_path / "r").exists()
