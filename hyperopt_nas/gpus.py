@@ -1,6 +1,7 @@
-"""Which GPUs the machine has, which a process may see, and what to say when TensorFlow sees none.
+"""Which GPUs the machine has, which a process may see, and what to say when the Keras backend
+sees none.
 
-Read without TensorFlow (``nvidia-smi -L`` and ``CUDA_VISIBLE_DEVICES``), so the search's own
+Read without any backend (``nvidia-smi -L`` and ``CUDA_VISIBLE_DEVICES``), so the search's own
 process can check GPUs without taking one.
 """
 
@@ -11,10 +12,20 @@ import shutil
 import subprocess
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
-SETUP_HINT = ("TensorFlow was most likely installed without its CUDA libraries: run ./setup.sh "
-              "again (on a machine with NVIDIA GPUs it installs them) or pip install "
-              "'tensorflow[and-cuda]'; tensorflow.log in the results folder has TensorFlow's "
-              "own words")
+# What installs each backend's CUDA build (setup.cfg's <backend>-gpu extras).
+GPU_BUILDS = {"tensorflow": "tensorflow[and-cuda]", "jax": "jax[cuda12]", "torch": "torch"}
+NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def setup_hint(backend: str = "tensorflow") -> str:
+    return (f"{NAMES.get(backend, backend)} was most likely installed without its CUDA "
+            f"libraries: run ./setup.sh again (on a machine with NVIDIA GPUs it installs them) "
+            f"or pip install "
+            f"'{GPU_BUILDS.get(backend, backend)}'; tensorflow.log in the results folder has "
+            f"the backend's own words")
+
+
+SETUP_HINT = setup_hint()
 
 
 def machine_gpus() -> list[str]:
@@ -68,20 +79,21 @@ def resolve_gpu_ids(wanted: list[str]) -> list[str]:
     return out
 
 
-def pinned_without_gpu(gpu: str) -> str:
-    """The error of a worker given GPU ``gpu`` in which TensorFlow sees no GPU."""
+def pinned_without_gpu(gpu: str, backend: str = "tensorflow") -> str:
+    """The error of a worker given GPU ``gpu`` in which the backend sees no GPU."""
     return (f"a worker pinned to GPU {gpu} (--gpus) sees no GPU, so its trials would train on "
-            f"the CPU. {SETUP_HINT}.")
+            f"the CPU. {setup_hint(backend)}.")
 
 
-def unused_gpus_warning(tensorflow_gpus: int) -> str | None:
-    """A warning when this machine has NVIDIA GPUs, none is hidden on purpose, and TensorFlow
-    sees none of them; None otherwise."""
-    if tensorflow_gpus or hidden_on_purpose():
+def unused_gpus_warning(backend_gpus: int, backend: str = "tensorflow") -> str | None:
+    """A warning when this machine has NVIDIA GPUs, none is hidden on purpose, and the Keras
+    backend sees none of them; None otherwise."""
+    if backend_gpus or hidden_on_purpose():
         return None
     found = machine_gpus()
     if not found:
         return None
     return (f"this machine has {len(found)} NVIDIA GPU{'s' if len(found) > 1 else ''} but "
-            f"TensorFlow sees none, so trials train on the CPU. {SETUP_HINT}. (To train on the "
-            f"CPU on purpose, set {VISIBLE}= to hide them.)")
+            f"{NAMES.get(backend, backend)} sees none, so trials train on the CPU. "
+            f"{setup_hint(backend)}. (To train on the CPU on purpose, set {VISIBLE}= to hide "
+            "them.)")

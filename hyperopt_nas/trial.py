@@ -259,9 +259,9 @@ class TrialRunner:
                                                       setup.deterministic)
         pinned = (accelerator_info or {}).get("gpu")
         if pinned is not None and not self.accel.gpus:
-            raise FatalError(gpus.pinned_without_gpu(pinned))
+            raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))
         # Said by whoever owns the console (the pool, the in-process executor).
-        self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus)
+        self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus, setup.keras_backend)
         workload = Workload.from_setup(setup)
         self.data = prepare_data(setup, workload)
         try:

@@ -1,8 +1,10 @@
-"""Trials train on any Keras backend: JAX here besides TensorFlow (its CPU wheel is in the test
-set-up), also with no TensorFlow importable; a relaunch on another backend continues the search.
+"""Trials train on any Keras backend: JAX and PyTorch besides TensorFlow, also with no TensorFlow
+importable; a relaunch on another backend continues the search.
 
-Each backend runs in processes of its own (Keras reads KERAS_BACKEND once per process), so these
-tests drive the command line."""
+JAX's CPU wheel is in the test set-up, so CI runs every test under JAX; PyTorch's CPU build is
+not on PyPI (its wheel there brings some 5 GB of CUDA libraries), so its tests run where torch is
+importable and are skipped elsewhere. Each backend runs in processes of its own (Keras reads
+KERAS_BACKEND once per process), so these tests drive the command line."""
 
 import json
 import os
@@ -17,8 +19,15 @@ from conftest import ROOT, run_cli, start_cli, write_space
 from hyperopt_nas import runtime
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
-pytestmark = pytest.mark.skipif(runtime.missing("jax") is not None,
-                                reason="JAX is not installed (setup.sh installs its CPU wheel)")
+OTHER_BACKENDS = [pytest.param(name, marks=pytest.mark.skipif(
+    runtime.missing(name) is not None, reason=f"{name} is not installed here"))
+    for name in ("jax", "torch")]
+
+
+@pytest.fixture(params=OTHER_BACKENDS)
+def backend(request):
+    """A Keras backend other than TensorFlow, installed here."""
+    return request.param
 
 
 def _search(space, results, data_dir, max_evals, *extra):
@@ -26,35 +35,37 @@ def _search(space, results, data_dir, max_evals, *extra):
             "--max-evals", str(max_evals), "--seed", "3", "--no-plot", *extra]
 
 
-def test_a_search_trains_on_jax_and_a_relaunch_on_tensorflow_continues_it(tmp_path, tiny_space,
-                                                                          fashion_dir):
+def test_a_search_trains_on_another_backend_and_a_relaunch_on_tensorflow_continues_it(
+        tmp_path, tiny_space, fashion_dir, backend):
     results = tmp_path / "results"
-    out = run_cli(_search(tiny_space, results, fashion_dir, 2, "--keras-backend", "jax"),
+    out = run_cli(_search(tiny_space, results, fashion_dir, 2, "--keras-backend", backend),
                   cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "on Keras' jax backend" in out.stdout
+    assert f"on Keras' {backend} backend" in out.stdout
     records = TrialStore(results).load_records()
-    assert [r.keras_backend for r in records] == ["jax", "jax"]
+    assert [r.keras_backend for r in records] == [backend, backend]
     assert all(r.status == TrialStatus.OK for r in records)
     used = records[0].accelerator
-    assert used["jit_compile"] is True  # JAX keeps jit on a CPU: off would run op by op
-    assert used["backend_version"] and records[0].versions["jax"]
+    # JAX keeps jit on a CPU (off, it runs op by op); PyTorch leaves torch.compile off.
+    assert used["jit_compile"] is (backend == "jax")
+    assert used["backend_version"] and records[0].versions[backend]
 
     again = run_cli(_search(tiny_space, results, fashion_dir, 3, "--keras-backend",
                             "tensorflow"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "The earlier trials trained on jax: they keep informing the search" in again.stdout
+    assert (f"The earlier trials trained on {backend}: they keep informing the search"
+            in again.stdout)
     assert "Loaded 2 trials" in again.stdout
     records = TrialStore(results).load_records()
-    assert [r.keras_backend for r in records] == ["jax", "jax", "tensorflow"]
+    assert [r.keras_backend for r in records] == [backend, backend, "tensorflow"]
 
     table = run_cli(["rank", "--results-dir", str(results)], cwd=tmp_path)
     assert "backend" in table.stdout.splitlines()[0]
-    assert table.stdout.count(" jax ") == 2 and table.stdout.count(" tensorflow ") == 1
+    assert table.stdout.count(f" {backend} ") == 2 and table.stdout.count(" tensorflow ") == 1
     retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
                          str(fashion_dir), "--trial", "0"], cwd=tmp_path)
     assert retrained.returncode == 0, retrained.stderr
-    assert "on Keras' jax backend" in retrained.stdout  # the trial's own
+    assert f"on Keras' {backend} backend" in retrained.stdout  # the trial's own
 
 
 DIVERGING_SPACE = """
@@ -68,7 +79,7 @@ SPACE = {"hidden_layers": [{"units": 16, "dropout": 0.0}], "activation": "relu",
 """
 
 
-@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+@pytest.mark.parametrize("backend", ["tensorflow", *OTHER_BACKENDS])
 def test_a_diverging_trial_fails_on_every_backend(tmp_path, fashion_dir, backend):
     """Under JAX a learning rate of 1e12 keeps the loss finite (a softmax clipped at its
     extremes), under TensorFlow it reaches 1e27: the NaN check alone recorded both as ok."""
@@ -109,16 +120,16 @@ print("ENDS", [h["epoch"] for h in heard if h.get("epoch_done")])
 """
 
 
-def test_the_live_progress_counts_batches_mid_epoch_under_jax(tmp_path):
+def test_the_live_progress_counts_batches_mid_epoch(tmp_path, backend):
     """JAX writes the optimizer's step counter back at an epoch's end only: the progress
     thread read 0, then failed, and the live line stopped."""
     script = tmp_path / "progress.py"
     script.write_text(PROGRESS_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests")))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+                         timeout=300, env={**os.environ, "KERAS_BACKEND": backend})
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
-    assert lines["BACKEND"] == "jax"
+    assert lines["BACKEND"] == backend
     mid = eval(lines["MID"])
     assert mid and all(0 <= step <= steps for _, step, steps in mid)
     assert any(0 < step < steps for _, step, steps in mid), mid  # during an epoch
@@ -128,13 +139,14 @@ def test_the_live_progress_counts_batches_mid_epoch_under_jax(tmp_path):
 HIDE_TENSORFLOW = "raise ImportError(\"No module named 'tensorflow' (hidden by the test)\")\n"
 
 
-def test_without_tensorflow_a_jax_search_is_killed_resumed_retrained_and_ranked(
-        tmp_path, fashion_dir, monkeypatch):
+def test_without_tensorflow_a_search_is_killed_resumed_retrained_and_ranked(
+        tmp_path, fashion_dir, monkeypatch, backend):
     hidden = tmp_path / "hide"
     (hidden / "tensorflow").mkdir(parents=True)
     (hidden / "tensorflow" / "__init__.py").write_text(HIDE_TENSORFLOW)
-    monkeypatch.setenv("PYTHONPATH", str(hidden))
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(hidden), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv("KERAS_BACKEND", backend)
     check = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True)
     assert check.returncode != 0  # nothing can import TensorFlow in these processes
     space = write_space(tmp_path / "slow.py", epochs=60)
@@ -154,14 +166,17 @@ def test_without_tensorflow_a_jax_search_is_killed_resumed_retrained_and_ranked(
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
     records = TrialStore(results).load_records()
-    assert [(r.number, r.keras_backend) for r in records] == [(0, "jax"), (1, "jax")]
+    assert [(r.number, r.keras_backend) for r in records] == [(0, backend), (1, backend)]
     assert all(r.status == TrialStatus.OK for r in records)
     table = run_cli(["rank", "--results-dir", str(results), "--json"], cwd=tmp_path)
     assert table.returncode == 0 and len(json.loads(table.stdout)) == 2
     retrained = run_cli(["retrain", "--results-dir", str(results), "--data-dir",
                          str(fashion_dir)], cwd=tmp_path)
     assert retrained.returncode == 0, retrained.stderr
-    assert "on Keras' jax backend" in retrained.stdout
+    assert f"on Keras' {backend} backend" in retrained.stdout
+    # TensorBoard's logs need only the tensorboard package.
+    assert sorted(p.name for p in (results / "tensorboard").iterdir() if p.is_dir()) == [
+        "trial-0000", "trial-0001"]
 
 
 def test_a_backend_that_is_not_installed_is_one_line(tmp_path, tiny_space):
@@ -183,3 +198,54 @@ def test_a_backend_that_is_not_installed_is_one_line(tmp_path, tiny_space):
         "error: the Keras backend torch is not installed: pip install "
         "'hyperopt-keras-nas[torch]' (or HYPEROPT_NAS_BACKEND=torch ./setup.sh)."]
     assert not (tmp_path / "r").exists()
+
+
+KEPT_MODEL_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+import hyperopt_nas
+from hyperopt_nas.trial import DataSetup, prepare_data
+from hyperopt_nas.trial_store import TrialStore, ranked
+best = ranked(TrialStore({results!r}).load_records())[0]
+model = hyperopt_nas.load_model({results!r})
+import keras  # loaded by load_model, on the trial's backend
+data = prepare_data(DataSetup("fashion_mnist", "mlp", best.budget["validation_fraction"], None, 3,
+                              {data!r}))
+predicted = model.predict(data.validation.x, verbose=0)["label"].argmax(axis=1)
+print(keras.backend.backend(), float(np.mean(predicted == data.validation.y["label"])),
+      best.score)
+"""
+
+
+def test_asha_continues_saved_models_keeps_the_best_and_plots(tmp_path, fashion_dir, backend):
+    """ASHA's promotions continue a saved model with its optimizer state; under JAX as under
+    TensorFlow (test_asha.py)."""
+    space = write_space(tmp_path / "s.py", epochs=3)  # rungs: 1 and 3 epochs
+    results = tmp_path / "results"
+    out = run_cli(["--space", str(space), "--results-dir", str(results), "--data-dir",
+                   str(fashion_dir), "--max-evals", "4", "--seed", "3", "--schedule", "asha",
+                   "--keep-models", "1", "--keras-backend", backend], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    records = sorted(TrialStore(results).load_records(), key=lambda r: r.number)
+    assert [r.extra["asha"]["rung"] for r in records] == [0, 0, 0, 1]
+    assert {r.keras_backend for r in records} == {backend}
+    promoted = records[3]
+    config = records[promoted.extra["asha"]["config"]]
+    assert promoted.epochs_run == 3 and len(promoted.history["val_accuracy"]) == 3
+    # The promotion's first epoch is its config's, carried over: it continued that model.
+    assert promoted.history["val_accuracy"][0] == config.history["val_accuracy"][0]
+    assert (results / "best_model.png").is_file() and (results / "report.html").is_file()
+
+    plot = run_cli(["plot", "--results-dir", str(results)], cwd=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    assert "wrote " in plot.stdout and (results / "search_progress.png").is_file()
+
+    script = tmp_path / "kept.py"
+    script.write_text(KEPT_MODEL_SCRIPT.format(root=str(ROOT), results=str(results),
+                                               data=str(fashion_dir)))
+    kept = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # no KERAS_BACKEND: the trial's own
+    assert kept.returncode == 0, kept.stderr
+    loaded_on, accuracy, score = kept.stdout.split()[-3:]
+    assert loaded_on == backend and float(accuracy) == pytest.approx(float(score), abs=1e-6)

@@ -259,3 +259,19 @@ def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
     settings.max_evals, settings.epochs, settings.reuse_trials = 2, 2, True
     summary = run_search(settings, say=lines.append)
     assert summary.total == 2 and summary.best.status == TrialStatus.OK
+
+
+def test_a_worker_that_dies_starting_is_explained_by_its_log_or_its_signal(tmp_path):
+    """The advice was always the `__main__` guard, even for a worker whose backend failed."""
+    import signal
+
+    from hyperopt_nas.executors.pool import MAIN_GUARD_HINT, _startup_hint
+    log = tmp_path / "tensorflow.log"
+    log.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+                   "ModuleNotFoundError: No module named 'jax'\n")
+    assert _startup_hint(str(log), 1) == "It ended with: ModuleNotFoundError: No module named 'jax'"
+    log.write_text("I0000 some start-up line\n")
+    hint = _startup_hint(str(log), -signal.SIGILL)
+    assert "killed by SIGILL while loading its libraries" in hint
+    assert _startup_hint(str(log), 1) == MAIN_GUARD_HINT
+    assert _startup_hint(None, 1) == MAIN_GUARD_HINT

@@ -36,6 +36,9 @@ def test_the_machine_lists_its_gpus_and_a_tensorflow_that_sees_none_is_warned_of
     assert warning.startswith("this machine has 2 NVIDIA GPUs but TensorFlow sees none")
     assert "tensorflow[and-cuda]" in warning and "./setup.sh" in warning
     assert gpus.unused_gpus_warning(2) is None  # TensorFlow uses them
+    assert gpus.unused_gpus_warning(0, "jax").startswith(
+        "this machine has 2 NVIDIA GPUs but JAX sees none")
+    assert "pip install 'jax[cuda12]'" in gpus.unused_gpus_warning(0, "jax")
     monkeypatch.setenv(gpus.VISIBLE, "")  # hidden on purpose: a CPU run asked for
     assert gpus.unused_gpus_warning(0) is None and gpus.visible_gpus() == []
 

@@ -25,6 +25,7 @@ class InProcessExecutor(Executor):
     def start(self) -> None:
         if self.runner is None:
             runtime.choose(self.setup.keras_backend)
+            runtime.current().prepare(self.setup.deterministic)
             neural_net.import_backend_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
             if self.runner.gpu_warning:

@@ -132,7 +132,8 @@ class _Worker:
             code = self.process.exitcode
             self.stop()
             raise FatalError(f"the trial worker died while starting (exit code {code}"
-                             f"{see_log(self.log_path)}). {MAIN_GUARD_HINT}") from None
+                             f"{see_log(self.log_path)}). {_startup_hint(self.log_path, code)}"
+                             ) from None
         if kind == "fatal":
             self.stop()
             raise FatalError(payload)
@@ -282,6 +283,32 @@ class WorkerPool(Executor):
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+def _last_error(log_path: str | None) -> str | None:
+    """The last line of the worker's log that names an error (``ModuleNotFoundError: ...``)."""
+    try:
+        with open(log_path or "", errors="replace") as f:
+            lines = f.read()[-20_000:].splitlines()
+    except OSError:
+        return None
+    return next((line.strip() for line in reversed(lines)
+                 if line.split(":", 1)[0].strip().endswith(("Error", "Exception"))), None)
+
+
+def _startup_hint(log_path: str | None, code: int | None) -> str:
+    """What most likely stopped a worker from starting: the error its log ends with (a backend
+    that cannot be imported, say), a signal while it loaded its libraries, else a script
+    without a ``__main__`` guard."""
+    error = _last_error(log_path)
+    if error is not None:
+        return f"It ended with: {error}"
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        why = (" (SIGILL: a build of the Keras backend that this CPU cannot run)"
+               if -code == signal.SIGILL else "")
+        return f"It was killed by {name} while loading its libraries{why}."
+    return MAIN_GUARD_HINT
 
 
 def _death_reason(code: int | None, log_path: str | None = None) -> str:

@@ -5,6 +5,7 @@ first imported). As Keras keeps ``keras/src/backend/{tensorflow,jax,torch}``, ea
 is one small module exposing the same names, and the training code asks ``current()`` and never
 branches on the backend's name:
 
+- ``prepare(deterministic)``: what the backend reads once when it starts (environment);
 - ``import_quietly(log_path)``: import the backend with its C++ start-up lines sent to the log;
 - ``configure(mixed_precision, xla, deterministic) -> Accelerator``: GPUs, memory, determinism,
   the compile and precision defaults (before any tensor is made);

@@ -18,11 +18,20 @@ from hyperopt_nas.runtime import Accelerator, decide
 DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
 
 
+def prepare(deterministic: bool = False) -> None:
+    """What JAX reads once, when it starts: memory on demand (no preallocation), and the XLA
+    flag of deterministic GPU kernels if asked."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if deterministic and DETERMINISTIC_XLA_FLAG not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
+
+
 def import_quietly(log_path: Any = None) -> None:
     """Import JAX (and find its devices: the CUDA probe's lines go to ``log_path``)."""
     if "jax" in sys.modules:
         return
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    prepare()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # XLA logs through the same absl
     with output_to(log_path, fds=(2,)):
         import jax
@@ -39,15 +48,13 @@ def _gpus() -> list:
 
 def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
               deterministic: bool = False) -> Accelerator:
-    """Memory on demand (no preallocation) and, if asked, deterministic GPU kernels: both must
-    be set before JAX starts, so a process that already started JAX keeps its own."""
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    if deterministic and DETERMINISTIC_XLA_FLAG not in os.environ.get("XLA_FLAGS", ""):
-        if "jax" in sys.modules and _started():
-            raise RuntimeError("deterministic kernels under JAX must be set before JAX starts; "
-                               "set XLA_FLAGS=" + DETERMINISTIC_XLA_FLAG)
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} " \
-                                  f"{DETERMINISTIC_XLA_FLAG}".strip()
+    """``prepare``'s settings, which JAX reads when it starts: a process that started JAX
+    before (with other flags) cannot get deterministic kernels any more, and says so."""
+    if deterministic and DETERMINISTIC_XLA_FLAG not in os.environ.get("XLA_FLAGS", "") \
+            and "jax" in sys.modules and _started():
+        raise RuntimeError("deterministic kernels under JAX must be asked for before JAX "
+                           f"starts: set XLA_FLAGS={DETERMINISTIC_XLA_FLAG}")
+    prepare(deterministic)
     return decide(len(_gpus()), mixed_precision, xla, deterministic, "jax")
 
 

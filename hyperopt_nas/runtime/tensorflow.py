@@ -14,6 +14,10 @@ from hyperopt_nas.runtime import Accelerator, decide
 logger = logging.getLogger(__name__)
 
 
+def prepare(deterministic: bool = False) -> None:
+    """Nothing to set before TensorFlow starts: ``configure`` sets it all."""
+
+
 def import_quietly(log_path: Any = None) -> None:
     """Import TensorFlow and find its devices with its C++ start-up lines (oneDNN, CUDA, absl;
     no environment variable silences them all) sent to ``log_path`` (or nowhere), not to the

@@ -15,6 +15,12 @@ from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
 
+def prepare(deterministic: bool = False) -> None:
+    """cuBLAS needs a fixed workspace for deterministic results, read when CUDA starts."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def import_quietly(log_path: Any = None) -> None:
     if "torch" in sys.modules:
         return
@@ -25,9 +31,8 @@ def import_quietly(log_path: Any = None) -> None:
 def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
               deterministic: bool = False) -> Accelerator:
     import torch
+    prepare(deterministic)
     if deterministic:
-        # cuBLAS needs a fixed workspace for deterministic results; read when CUDA starts.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
