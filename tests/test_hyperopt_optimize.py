@@ -53,7 +53,7 @@ def test_each_command_has_its_own_help_and_options(tmp_path):
     search = run_cli(["search", "--help"], cwd=ROOT).stdout
     for option in ("--space", "--max-evals", "--algo", "--results-dir", "--epochs",
                    "--max-train-samples", "--seed", "--data-dir", "--max-consecutive-failures",
-                   "--backend", "--parallelism", "--spark-master", "--workers", "--gpus",
+                   "--executor", "--keras-backend", "--parallelism", "--spark-master", "--workers", "--gpus",
                    "--prune", "--prune-percentile", "--startup-trials", "--schedule",
                    "--no-tensorboard", "--reuse-trials"):
         assert option in search

@@ -526,8 +526,8 @@ def test_the_console_says_what_the_search_will_do_and_when_it_ends(tmp_path, tin
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     lines = out.splitlines()
     assert lines[0] == (f"Searching tiny_space.py (fashion_mnist, mlp) with tpe: 2 epochs per "
-                        f"trial, until 3 trials; trials train in this process; results in "
-                        f"{tmp_path / 'results'}.")
+                        f"trial, until 3 trials; trials train in this process on Keras' "
+                        f"tensorflow backend; results in {tmp_path / 'results'}.")
     trial_lines = [line for line in lines if line.startswith("trial ")]
     assert all("| elapsed " in line for line in trial_lines)
     assert all("| ETA " in line for line in trial_lines[:-1])

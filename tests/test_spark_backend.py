@@ -30,7 +30,7 @@ SPARK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "TF_CPP_MIN_LOG_LEVEL": "2",
 def spark_args(space, results, data_dir, max_evals, *extra):
     return [sys.executable, str(ROOT / "hyperopt_optimize.py"), "--space", str(space),
             "--results-dir", str(results), "--data-dir", str(data_dir), "--max-evals",
-            str(max_evals), "--seed", "3", "--backend", "spark", "--parallelism", "2",
+            str(max_evals), "--seed", "3", "--executor", "spark", "--parallelism", "2",
             "--no-plot", "--max-consecutive-failures", "6", *extra]
 
 
