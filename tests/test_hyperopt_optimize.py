@@ -53,9 +53,9 @@ def test_each_command_has_its_own_help_and_options(tmp_path):
     search = run_cli(["search", "--help"], cwd=ROOT).stdout
     for option in ("--space", "--max-evals", "--algo", "--results-dir", "--epochs",
                    "--max-train-samples", "--seed", "--data-dir", "--max-consecutive-failures",
-                   "--executor", "--keras-backend", "--parallelism", "--spark-master", "--workers", "--gpus",
-                   "--prune", "--prune-percentile", "--startup-trials", "--schedule",
-                   "--no-tensorboard", "--reuse-trials"):
+                   "--executor", "--keras-backend", "--parallelism", "--spark-master",
+                   "--workers", "--gpus", "--prune", "--prune-percentile", "--startup-trials",
+                   "--schedule", "--no-tensorboard", "--reuse-trials"):
         assert option in search
     rank, plot = (run_cli([c, "--help"], cwd=ROOT).stdout for c in ("rank", "plot"))
     assert rank != plot and "--top" in rank and "--csv" in rank and "--max-evals" not in rank
