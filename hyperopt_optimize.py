@@ -34,8 +34,7 @@ try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a
     # None of these imports TensorFlow: `rank`, `describe` and a search's own process never
     # load it (a search trains in worker processes, unless --isolation none); `plot`,
     # `report` and `retrain` load it in main().
-    import neural_net
-    from hyperopt_nas import data_loaders, engine, kept_models, retrain
+    from hyperopt_nas import data_loaders, engine, kept_models, retrain, training
     from hyperopt_nas import gpus as machine
     from hyperopt_nas import runtime
     from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
@@ -702,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
                 and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
             args.out = _output_folder(args)
             runtime.choose(_drawing_backend(args))
-            neural_net.import_backend_quietly(args.out / TENSORFLOW_LOG)
+            training.import_backend_quietly(args.out / TENSORFLOW_LOG)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -130,18 +130,19 @@ mode, data_dir, out, budget_s = sys.argv[1], sys.argv[2], sys.argv[3], float(sys
 t0 = time.time()
 import numpy as np
 import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import data_loaders
 from search_spaces.cifar100 import DEMO_POINT
 data = data_loaders.load_dataset("cifar100", data_dir)
 train = data.train.take(np.arange(20000))            # 100 full batches of 200
 val = data.train.take(np.arange(20000, 22048))       # 8 full eval batches of 256
 mp, xla = {"on": ("on", "on"), "off": ("off", "off"), "mp": ("on", "off"), "xla": ("off", "on")}[mode]
-accel = neural_net.configure_accelerator(mixed_precision=mp, xla=xla)
+accel = training.configure_accelerator(mixed_precision=mp, xla=xla)
 import keras
 import tensorflow as tf
 res = {"mode": mode, "accelerator": accel.as_dict(), "point": DEMO_POINT, "runs": []}
 t = time.time()
-n = sum(int(x.shape[0]) for x, _ in neural_net.make_dataset(train, 200, shuffle=True, seed=0))
+n = sum(int(x.shape[0]) for x, _ in training.make_dataset(train, 200, shuffle=True, seed=0))
 res["pipeline_only_images_per_s"] = round(n / (time.time() - t))
 for rep in range(2):
     if rep and time.time() - t0 > 0.45 * budget_s:
@@ -151,9 +152,9 @@ for rep in range(2):
         seen.update(policy=m.dtype_policy.name, optimizer=type(m.optimizer).__name__,
                     params=m.count_params(), jit_compile=m.jit_compile)
     t = time.time()
-    r = neural_net.train_and_evaluate(
+    r = training.train_and_evaluate(
         neural_net.build_cnn, DEMO_POINT, data.info, train, val, val,
-        neural_net.TrainBudget(epochs=4, patience=10, test_if_loss_below=-1.0), seed=123,
+        training.TrainBudget(epochs=4, patience=10, test_if_loss_below=-1.0), seed=123,
         accel=accel, on_model=on_model,
         on_progress=lambda p: epochs.append(round(p["images_per_s"])) if p.get("epoch_done") else None)
     run = {**seen, **r.trained_as, "wall_s": round(time.time() - t, 1), "epoch_images_per_s": epochs,

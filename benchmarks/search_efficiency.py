@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 
 from hyperopt_nas import data_loaders  # noqa: E402
 import neural_net  # noqa: E402
+from hyperopt_nas import training  # noqa: E402
 from hyperopt_nas.engine import SearchSettings, run_search  # noqa: E402
 from hyperopt_nas.trial import DataSetup, prepare_data  # noqa: E402
 from hyperopt_nas.schedulers.pruning import PruneRule  # noqa: E402
@@ -112,8 +113,8 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
     _, batch_size = builder(_params_of(None), info, cpu)
     keras.backend.clear_session()
     started = time.time()
-    train = neural_net.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
-    validation = neural_net.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
+    train = training.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
+    validation = training.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
     deadline = started + args.budget_s
     began: dict[str, float] = {}
     ended: dict[str, float] = {}
@@ -155,7 +156,7 @@ def keras_tuner_search(kind: str, args, seed: int, folder: Path, data) -> dict:
                  verbose=0)
     # Outside the budget: each trial's saved model (its best epoch) on the test split, so that
     # searches can also be compared at an equal number of trials.
-    test = neural_net.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
+    test = training.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
     trials = []
     for number, trial_id in enumerate(tuner.oracle.start_order):
         trial = tuner.oracle.trials[trial_id]
@@ -186,8 +187,8 @@ def optuna_search(pruner_kind: str, args, seed: int, folder: Path, data) -> dict
     weights.mkdir(parents=True, exist_ok=True)
     started = time.time()
     deadline = started + args.budget_s
-    train = neural_net.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
-    validation = neural_net.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
+    train = training.make_dataset(data.train, batch_size, shuffle=True, seed=seed)
+    validation = training.make_dataset(data.validation, batch_size, shuffle=False, seed=seed)
     rows: dict[int, dict] = {}
 
     class Report(keras.callbacks.Callback):  # Optuna's documented pruning of a Keras model
@@ -233,7 +234,7 @@ def optuna_search(pruner_kind: str, args, seed: int, folder: Path, data) -> dict
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     study.enqueue_trial(_optuna_values(_start_point()))
     study.optimize(objective, timeout=args.budget_s)
-    test = neural_net.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
+    test = training.make_dataset(data.test, batch_size, shuffle=False, seed=seed)
     trials = []
     for trial in study.trials:  # outside the budget: each completed trial on the test split
         row = rows.get(trial.number)

@@ -1,12 +1,12 @@
 """Images per second of a trial's training, side by side with two baselines, in one run.
 
-1. ours: the trial's own pipeline (``neural_net.make_dataset``: NumPy batches through a
-   ``keras.utils.PyDataset``, which every backend reads; ``model.fit`` with the trial's
-   callbacks, flip as a preprocessing layer);
+1. ours: the trial's own pipeline (``training.make_dataset``: the backend's input pipeline,
+   tf.data under TensorFlow; ``model.fit`` with the trial's callbacks, flip as a preprocessing
+   layer);
    ours+progress: the same with the progress callback of ``--progress`` (a thread reads the
-   batches handed out once a second; a report then and at each epoch's end);
-   tf.data: the same callbacks on the TensorFlow-only pipeline the trials used before
-   (shuffle, batch, cast, prefetch), to decide whether TensorFlow should keep it;
+   step counter once a second; a report then and at each epoch's end);
+   numpy: the same callbacks on the NumPy batches through a ``keras.utils.PyDataset`` that JAX
+   and PyTorch read (``hyperopt_nas.batches``), to decide which TensorFlow should use;
 2. bare: a hand-written ``model.fit`` of the same network on the same in-memory float arrays;
 3. map_fn: the same network with the reference script's per-image ``tf.map_fn`` random flip.
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import neural_net  # noqa: E402
+from hyperopt_nas import training  # noqa: E402
 from hyperopt_nas.data_loaders import DATASETS, Split  # noqa: E402
 
 # A mid-sized member of the CIFAR-100 family: 3 stages, residual units, inception reductions.
@@ -88,16 +89,6 @@ def build(point, map_fn_flip: bool):
     return wrapped
 
 
-def tf_data(split: Split, batch_size: int, seed: int):
-    """The pipeline trials used before every backend was served: TensorFlow only."""
-    import tensorflow as tf
-    data = tf.data.Dataset.from_tensor_slices((split.x, split.y))
-    data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    return data.prefetch(tf.data.AUTOTUNE)
-
-
 def run(variant: str, data: Split, epochs: int, batch_size: int, seed: int) -> float:
     import keras
     keras.utils.set_random_seed(seed)
@@ -109,17 +100,19 @@ def run(variant: str, data: Split, epochs: int, batch_size: int, seed: int) -> f
         model.fit(x, data.y, batch_size=batch_size, epochs=epochs, callbacks=[timer.callback],
                   verbose=0)
     else:
-        budget = neural_net.TrainBudget(epochs=epochs, patience=epochs)
-        divergence = neural_net._callbacks("loss", budget, time.monotonic(),
-                                           DATASETS["cifar100"])["fail_on_divergence"]
+        budget = training.TrainBudget(epochs=epochs, patience=epochs)
+        divergence = training._callbacks("loss", budget, time.monotonic(),
+                                         DATASETS["cifar100"])["fail_on_divergence"]
         callbacks = [divergence, timer.callback]
-        batches = neural_net.make_dataset(data, batch_size, shuffle=True, seed=seed)
+        batches = training.make_dataset(data, batch_size, shuffle=True, seed=seed)
         if variant == "ours+progress":
             reports = []
-            callbacks.append(neural_net._progress_callback(reports.append, "loss", batches,
-                                                           budget))
-        feed = tf_data(data, batch_size, seed) if variant == "tf.data" else batches
-        model.fit(feed, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
+            callbacks.append(training._progress_callback(reports.append, "loss", batch_size,
+                                                         len(data), budget, batches))
+        if variant == "numpy":
+            from hyperopt_nas.batches import Batches
+            batches = Batches(data, batch_size, shuffle=True, seed=seed)
+        model.fit(batches, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
     keras.backend.clear_session()
     return timer.images_per_second(len(data))
 
@@ -143,7 +136,7 @@ def main() -> None:
     print(f"machine: {platform.machine()} {device}; TensorFlow {tf.__version__}; "
           f"{args.images} images 32x32x3, batch {args.batch_size}, {args.epochs} epochs "
           "(first untimed)")
-    seen: dict[str, list[float]] = {"ours": [], "ours+progress": [], "tf.data": [], "bare": [],
+    seen: dict[str, list[float]] = {"ours": [], "ours+progress": [], "numpy": [], "bare": [],
                                     "map_fn": []}
     variants = list(seen)
     for round_ in range(args.repeats):
@@ -161,8 +154,8 @@ def main() -> None:
     print(f"ratio ours/bare   = {median['ours'] / median['bare']:.3f} (goal >= 0.95)")
     print(f"ratio ours+progress/ours = {median['ours+progress'] / median['ours']:.3f}")
     print(f"ratio ours/map_fn = {median['ours'] / median['map_fn']:.3f}")
-    print(f"ratio ours/tf.data = {median['ours'] / median['tf.data']:.3f} (PyDataset against "
-          "TensorFlow's own pipeline)")
+    print(f"ratio ours/numpy = {median['ours'] / median['numpy']:.3f} (the backend's pipeline "
+          "against the NumPy batches through a PyDataset)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 from hyperopt_nas import data_loaders
 import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import kept_models, runtime
 from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.outputs.reports import retrain_command
@@ -83,9 +84,9 @@ def configure_like(record: TrialRecord) -> neural_net.Accelerator:
     repeats itself; any other in this machine's defaults (``auto``)."""
     used = record.accelerator or {}
     if not used.get("deterministic"):
-        return neural_net.configure_accelerator()
+        return training.configure_accelerator()
     mixed = used.get("dtype_policy", "mixed_float16" if used.get("mixed_precision") else "")
-    return neural_net.configure_accelerator(
+    return training.configure_accelerator(
         mixed_precision=mixed.removeprefix("mixed_") if mixed.startswith("mixed") else "off",
         xla=bool(used.get("jit_compile", used.get("xla"))), deterministic=True)
 
@@ -118,10 +119,10 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     keras.mixed_precision.set_global_policy(accel.dtype_policy)
     keras.utils.set_random_seed(record.trial_seed)
     model, batch_size = workload.builder()(record.params, dataset.info, accel)
-    model.fit(neural_net.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
+    model.fit(training.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
               epochs=epochs, shuffle=False, verbose=0)
-    test = model.evaluate(neural_net.make_dataset(dataset.test, batch_size, shuffle=False,
-                                                  seed=0), verbose=0, return_dict=True)
+    test = model.evaluate(training.make_dataset(dataset.test, batch_size, shuffle=False,
+                                                seed=0), verbose=0, return_dict=True)
     path = model_path(out_dir if out_dir is not None else results_dir, record.number)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.keras")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 import neural_net
-from hyperopt_nas import data_loaders, gpus, runtime
+from hyperopt_nas import data_loaders, gpus, runtime, training
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.trial_store import to_jsonable
 from hyperopt_nas.workload import Workload
@@ -62,7 +62,7 @@ class DataSetup:
     # executor loads it from the text when the path is not there).
     space_path: str | None = None
     space_source: str | None = None
-    # How every process trains (neural_net.configure_accelerator): auto, on or off.
+    # How every process trains (training.configure_accelerator): auto, on or off.
     mixed_precision: str = "auto"
     xla: str = "auto"
     deterministic: bool = False
@@ -90,8 +90,8 @@ class TrialSpec:
     save_to: str | None = None
     test_if_loss_below: float | None = None  # evaluate the test split only below this loss
 
-    def budget(self) -> neural_net.TrainBudget:
-        return neural_net.TrainBudget(
+    def budget(self) -> training.TrainBudget:
+        return training.TrainBudget(
             epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
             prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
             save_to=self.save_to, test_if_loss_below=self.test_if_loss_below)
@@ -127,7 +127,7 @@ class TrialOutcome:
 
 @dataclass(frozen=True)
 class TrialProgress:
-    """Where a running trial is, as it reports it (``neural_net._progress_callback``): sent from
+    """Where a running trial is, as it reports it (``training._progress_callback``): sent from
     wherever it trains to whoever shows it; never saved."""
 
     number: int
@@ -184,10 +184,10 @@ def _fold_splits(data: PreparedData, k: int, seed: int):
 
 
 def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
-                budget: neural_net.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
+                budget: training.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
                 protocol: Protocol = Protocol(),
                 on_progress: Callable[[dict[str, Any]], None] | None = None
-                ) -> neural_net.TrainResult:
+                ) -> training.TrainResult:
     """Evaluate one point as the protocol says; several runs are averaged, their spread kept.
     ``on_progress`` hears each run's progress, with the run's index and count."""
     if protocol.cv_folds:
@@ -198,7 +198,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         else None
     if len(splits) * protocol.executions > 1:  # the runs' test metrics are averaged: all of them
         budget = dataclasses.replace(budget, test_if_loss_below=None)
-    runs: list[neural_net.TrainResult] = []
+    runs: list[training.TrainResult] = []
     for fold, (train, validation) in enumerate(splits):
         for execution in range(protocol.executions):
             index = fold * protocol.executions + execution
@@ -208,15 +208,15 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
                                              time_limit_s=max(0.0, deadline - time.monotonic()))
             report = None if on_progress is None else functools.partial(
                 _with_run, on_progress, index + 1, len(splits) * protocol.executions)
-            runs.append(neural_net.train_and_evaluate(builder, params, data.info, train,
-                                                      validation, data.test, budget, seed,
-                                                      accel, on_progress=report))
+            runs.append(training.train_and_evaluate(builder, params, data.info, train,
+                                                    validation, data.test, budget, seed,
+                                                    accel, on_progress=report))
     if len(runs) == 1:
         return runs[0]
     objectives = [r.objective for r in runs]
     metrics = {head: {key: float(np.mean([r.metrics[head][key] for r in runs]))
                       for key in runs[0].metrics[head]} for head in runs[0].metrics}
-    return neural_net.TrainResult(
+    return training.TrainResult(
         metrics=metrics, history=runs[0].history,
         epochs_run=max(r.epochs_run for r in runs),
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
@@ -237,7 +237,7 @@ def _as_progress(on_progress: ProgressCallback, number: int, where: dict[str, An
     on_progress(TrialProgress(number, **where))
 
 
-def _extra(result: neural_net.TrainResult) -> dict[str, Any]:
+def _extra(result: training.TrainResult) -> dict[str, Any]:
     extra: dict[str, Any] = {"best_epoch": result.best_epoch,
                              "stopped_by_time": result.stopped_by_time}
     if result.pruned_at is not None:
@@ -255,8 +255,8 @@ class TrialRunner:
     def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
         self.setup = setup
         runtime.choose(setup.keras_backend)  # before Keras is imported (a Spark executor too)
-        self.accel = neural_net.configure_accelerator(setup.mixed_precision, setup.xla,
-                                                      setup.deterministic)
+        self.accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
+                                                    setup.deterministic)
         pinned = (accelerator_info or {}).get("gpu")
         if pinned is not None and not self.accel.gpus:
             raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))
@@ -299,7 +299,7 @@ class TrialRunner:
                 pruned=result.pruned_at is not None, extra=_extra(result))
         outcome.data_sizes = self.data.sizes()
         outcome.accelerator = {**self.accelerator, **(result.trained_as if result else {})}
-        held = neural_net.gpu_memory_mb(self.accel)
+        held = training.gpu_memory_mb(self.accel)
         if held is not None:  # after the trial's clear_session(): what it did not give back
             outcome.accelerator["gpu_memory_mb"] = round(held, 1)
         if device is not None:

@@ -98,19 +98,20 @@ import os, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 import numpy as np
 import neural_net
+from hyperopt_nas import training
 from conftest import learnable_images
 from hyperopt_nas.data_loaders import DATASETS, Split
 
-neural_net.PROGRESS_EVERY_S = 0.05
+training.PROGRESS_EVERY_S = 0.05
 info = DATASETS["fashion_mnist"]
 labels = np.arange(6000) % 10
 split = Split(learnable_images(labels, 28, 1, 0)[..., 0][..., None], {{"label": labels}})
 heard = []
-accel = neural_net.configure_accelerator()
+accel = training.configure_accelerator()
 point = {{"hidden_layers": [{{"units": 256, "dropout": 0.0}}], "activation": "relu",
           "optimizer": "Adam", "learning_rate": 0.001, "batch_size": 8}}
-neural_net.train_and_evaluate(neural_net.model_builder("mlp"), point, info, split, split, split,
-                              neural_net.TrainBudget(epochs=2, patience=2), 0, accel,
+training.train_and_evaluate(neural_net.model_builder("mlp"), point, info, split, split, split,
+                              training.TrainBudget(epochs=2, patience=2), 0, accel,
                               on_progress=heard.append)
 import keras
 print("BACKEND", keras.backend.backend())

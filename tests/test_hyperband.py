@@ -6,6 +6,7 @@ from test_trial_store import make_record
 from hyperopt_nas import data_loaders
 from hyperopt_nas.schedulers import hyperband
 import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas.schedulers.hyperband import KEY, Rung
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
@@ -75,14 +76,14 @@ def test_a_saved_model_is_continued_with_its_weights(tmp_path, fashion_dir):
     cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
     builder = neural_net.model_builder("mlp")
     saved = tmp_path / "first.keras"
-    neural_net.train_and_evaluate(builder, params, dataset.info, train, validation, dataset.test,
-                                  neural_net.TrainBudget(1, 5, save_to=str(saved)), 0, cpu)
+    training.train_and_evaluate(builder, params, dataset.info, train, validation, dataset.test,
+                                training.TrainBudget(1, 5, save_to=str(saved)), 0, cpu)
     import keras
     expected = [w.copy() for w in keras.models.load_model(saved).get_weights()]
     seen = []
-    more = neural_net.train_and_evaluate(
+    more = training.train_and_evaluate(
         builder, params, dataset.info, train, validation, dataset.test,
-        neural_net.TrainBudget(3, 5, initial_epoch=1, resume_from=str(saved)), 1, cpu,
+        training.TrainBudget(3, 5, initial_epoch=1, resume_from=str(saved)), 1, cpu,
         on_model=lambda m: seen.append([w.copy() for w in m.get_weights()]))
     assert all((a == b).all() for a, b in zip(seen[0], expected))
     assert len(more.history["val_accuracy"]) == 2 and more.epochs_run == 3

@@ -6,6 +6,7 @@ from test_trial_store import make_record
 
 from hyperopt_nas import data_loaders
 import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas.schedulers.pruning import PruneRule, reference_curves
 from hyperopt_nas.trial_store import TrialStatus
@@ -84,9 +85,9 @@ def test_the_keras_callback_stops_a_trailing_trial_at_the_rule_epoch(tmp_path, f
     hopeless = PruneRule("median", warmup_epochs=2).with_reference([[0.0] * 5] * 3)
     runs = {}
     for name, rule in (("behind", perfect), ("ahead", hopeless)):
-        runs[name] = neural_net.train_and_evaluate(
+        runs[name] = training.train_and_evaluate(
             neural_net.model_builder("mlp"), params, dataset.info, train, validation,
-            dataset.test, neural_net.TrainBudget(5, 5, None, rule), 0, cpu)
+            dataset.test, training.TrainBudget(5, 5, None, rule), 0, cpu)
     assert runs["behind"].pruned_at == 2 and runs["behind"].epochs_run == 2
     assert runs["ahead"].pruned_at is None and runs["ahead"].epochs_run == 5
 

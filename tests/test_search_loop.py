@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import write_space
 
-import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas import proposers
 from hyperopt_nas.executors.simulated import SimulatedExecutor
@@ -91,10 +91,10 @@ def _scripted_training(objectives, thresholds):
         value = objectives[len(thresholds) - 1]
         metrics = {"best_val_accuracy": value, "best_val_loss": 1.0, "final_val_accuracy": value,
                    "final_val_loss": 1.0}
-        return neural_net.TrainResult(metrics={"label": metrics},
-                                      history={"val_accuracy": [value], "val_loss": [1.0]},
-                                      epochs_run=1, best_epoch=1, stopped_by_time=False,
-                                      objective=value)
+        return training.TrainResult(metrics={"label": metrics},
+                                    history={"val_accuracy": [value], "val_loss": [1.0]},
+                                    epochs_run=1, best_epoch=1, stopped_by_time=False,
+                                    objective=value)
     return train
 
 
@@ -113,7 +113,7 @@ def test_each_trial_is_told_the_loss_to_beat_for_a_test_evaluation(tmp_path, tin
 
 def test_several_runs_of_a_point_are_all_tested(tmp_path, tiny_space, fashion_dir, monkeypatch):
     thresholds = []
-    monkeypatch.setattr(neural_net, "train_and_evaluate",
+    monkeypatch.setattr(training, "train_and_evaluate",
                         _scripted_training([0.5] * 2 + [0.25] * 2, thresholds))
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2, executions_per_trial=2))
     assert thresholds == [None] * 4  # their test metrics are averaged
@@ -235,7 +235,7 @@ def test_out_of_memory_is_a_failed_trial(tmp_path, tiny_space, fashion_dir, monk
     def out_of_memory(*args, **kwargs):
         raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
 
-    monkeypatch.setattr(neural_net, "train_and_evaluate", out_of_memory)
+    monkeypatch.setattr(training, "train_and_evaluate", out_of_memory)
     with pytest.raises(FatalError, match="3 trials failed in a row"):
         search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=5))
     [first, *_] = TrialStore(tmp_path / "results").load_records()
@@ -244,7 +244,7 @@ def test_out_of_memory_is_a_failed_trial(tmp_path, tiny_space, fashion_dir, monk
 
 def test_interrupt_discards_only_the_running_trial(tmp_path, tiny_space, fashion_dir,
                                                    monkeypatch):
-    real = neural_net.train_and_evaluate
+    real = training.train_and_evaluate
     calls = []
 
     def interrupted_second_time(*args, **kwargs):
@@ -253,11 +253,11 @@ def test_interrupt_discards_only_the_running_trial(tmp_path, tiny_space, fashion
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(neural_net, "train_and_evaluate", interrupted_second_time)
+    monkeypatch.setattr(training, "train_and_evaluate", interrupted_second_time)
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4))
     assert summary.interrupted and summary.completed == 1
     assert "Interrupted: trial 1 was discarded; 1 trials are saved" in out
-    monkeypatch.setattr(neural_net, "train_and_evaluate", real)
+    monkeypatch.setattr(training, "train_and_evaluate", real)
     summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     numbers = [r.number for r in TrialStore(tmp_path / "results").load_records()]
     assert numbers == [0, 1, 2] and summary.completed == 2

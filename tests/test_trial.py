@@ -1,7 +1,7 @@
 """What a trial process does before its first trial: TensorFlow first, then the data."""
 
 
-import neural_net
+from hyperopt_nas import training
 from hyperopt_nas import trial
 from hyperopt_nas.trial import DataSetup, TrialRunner, TrialSpec
 
@@ -34,8 +34,8 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
     setup = DataSetup("custom:own_tf_data", "mlp", 0.25, None, 0, space_path=str(space),
                       space_source=space.read_text())
     order = []
-    configure, prepare = neural_net.configure_accelerator, trial.prepare_data
-    monkeypatch.setattr(neural_net, "configure_accelerator",
+    configure, prepare = training.configure_accelerator, trial.prepare_data
+    monkeypatch.setattr(training, "configure_accelerator",
                         lambda *a, **k: order.append("configure") or configure(*a, **k))
     monkeypatch.setattr(trial, "prepare_data",
                         lambda *a: order.append("load data") or prepare(*a))
@@ -50,6 +50,6 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
 def test_a_trial_spec_hands_every_training_setting_to_its_budget():
     spec = TrialSpec(3, {}, 1, epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3,
                      resume_from="a.keras", save_to="b.keras", test_if_loss_below=0.2)
-    assert spec.budget() == neural_net.TrainBudget(
+    assert spec.budget() == training.TrainBudget(
         epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3, resume_from="a.keras",
         save_to="b.keras", test_if_loss_below=0.2)

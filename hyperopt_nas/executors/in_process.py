@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import neural_net
-from hyperopt_nas import runtime
+from hyperopt_nas import runtime, training
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
 
@@ -26,7 +25,7 @@ class InProcessExecutor(Executor):
         if self.runner is None:
             runtime.choose(self.setup.keras_backend)
             runtime.current().prepare(self.setup.deterministic)
-            neural_net.import_backend_quietly(self.log_path)
+            training.import_backend_quietly(self.log_path)
             self.runner = TrialRunner(self.setup)
             if self.runner.gpu_warning:
                 logger.warning(self.runner.gpu_warning)

@@ -10,6 +10,9 @@ branches on the backend's name:
 - ``configure(mixed_precision, xla, deterministic) -> Accelerator``: GPUs, memory, determinism,
   the compile and precision defaults (before any tensor is made);
 - ``jit_compile(accel)``: what ``model.compile(jit_compile=...)`` gets;
+- ``input_pipeline(split, batch_size, shuffle, seed)``: a split as the input ``model.fit``
+  reads fastest on this backend, and ``steps_done(model, feed)``: the steps trained so far,
+  readable from another thread mid-epoch (the live progress);
 - ``gpu_memory_mb()``: device memory the backend still holds after a trial (None without GPUs);
 - ``release()``: give back what a finished trial held;
 - ``device_scope(device)``: train on one device of the process's GPUs;

@@ -69,6 +69,17 @@ def jit_compile(accel: Accelerator) -> bool:
     return True
 
 
+def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
+    """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``)."""
+    from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains
+    return Batches(split, batch_size, shuffle=shuffle, seed=seed)
+
+
+def steps_done(model, feed) -> int:
+    """The batches handed out: the optimizer's counter is written back at epoch ends only."""
+    return feed.handed_out
+
+
 def op_determinism() -> bool:
     return DETERMINISTIC_XLA_FLAG in os.environ.get("XLA_FLAGS", "")
 

@@ -1,0 +1,349 @@
+"""Training one network: the one function every trial, fold and repeat goes through.
+
+``train_and_evaluate`` builds a point's network (a family of ``neural_net``, or a space's own
+``build_model``), trains it on NumPy batches (``batches.py``) with early stopping on the
+validation split, and evaluates the restored model on the test split for reporting only. What
+differs by Keras backend is asked of ``runtime``; Keras is imported where a model trains, never
+when this module is imported (the search's own process imports it through ``trial.py``).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from hyperopt_nas import runtime
+from hyperopt_nas.data_loaders import DatasetInfo, Split
+from hyperopt_nas.runtime import Accelerator
+from neural_net import EVAL_BATCH_SIZE, ModelBuilder
+
+logger = logging.getLogger(__name__)
+
+
+class TrialFailed(RuntimeError):
+    """The trial cannot give a result (NaN loss, a model that does not build...); record, go on."""
+
+
+# ---- the backend, as a trial's process sets it up
+
+
+def import_backend_quietly(log_path: Any = None) -> None:
+    """Import this process's Keras backend with its C++ start-up lines (oneDNN, CUDA, absl)
+    sent to ``log_path`` (or nowhere), not to the console."""
+    runtime.current().import_quietly(log_path)
+
+
+import_tensorflow_quietly = import_backend_quietly  # the name before other backends
+
+
+def configure_accelerator(mixed_precision: str | bool | None = "auto",
+                          xla: str | bool | None = "auto", deterministic: bool = False
+                          ) -> Accelerator:
+    """Set this process's backend up once, before anything touches a device: GPU memory shared
+    between trials and processes, deterministic kernels if asked (``hyperopt_nas/runtime/``).
+
+    ``auto`` turns mixed precision and XLA on with a GPU and off without: float16 is slow on a
+    CPU and XLA's compile time is not paid back by small CPU trials (JAX always jits: without
+    it every step runs op by op). ``on`` turns them on anyway (slow on a CPU, but the GPU's
+    code paths run). The dtype policy is set again by every training run
+    (``train_and_evaluate``): ``keras.backend.clear_session()`` resets it.
+    """
+    return runtime.current().configure(mixed_precision, xla, deterministic)
+
+
+def jit_compile(accel: Accelerator) -> bool:
+    """``model.compile(jit_compile=...)`` for this process's backend and set-up."""
+    return runtime.current().jit_compile(accel)
+
+
+def trained_as(model) -> dict[str, Any]:
+    """What a built model really trains with, for its record: read from the model and its
+    optimizer, not from the set-up that asked for it."""
+    import keras
+    return {"dtype_policy": model.dtype_policy.name,
+            "loss_scale": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
+            "jit_compile": bool(model.jit_compile),
+            "op_determinism": runtime.current().op_determinism(),
+            "keras_backend": keras.backend.backend()}
+
+
+def gpu_memory_mb(accel: Accelerator) -> float | None:
+    """GPU memory the backend holds for tensors in this process now (the first GPU it sees: a
+    worker is shown one), or None without a GPU."""
+    if not accel.gpus:
+        return None
+    return runtime.current().gpu_memory_mb()
+
+
+@dataclass
+class TrainBudget:
+    epochs: int
+    patience: int
+    time_limit_s: float | None = None  # stop at the first epoch end past it
+    prune: Any = None  # a pruning.PruneRule: stop when clearly behind earlier trials
+    initial_epoch: int = 0  # epochs already trained (continuing a saved model)
+    resume_from: str | None = None  # a saved .keras model to continue instead of building one
+    save_to: str | None = None  # save the trained model (with optimizer state) here
+    # Evaluate the test split only if the run's loss (1 - best validation accuracy) is below this,
+    # i.e. it beats the best earlier trial; None: always.
+    test_if_loss_below: float | None = None
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, dict[str, float]]  # per head
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int  # 1-based
+    stopped_by_time: bool
+    objective: float  # primary head's best validation accuracy
+    runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
+    pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
+    trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
+
+
+def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
+    """``split`` as the backend's input pipeline: a seeded shuffle per epoch, batches gathered
+    and cast a batch at a time, no per-image Python (``runtime``: NumPy batches through a
+    ``PyDataset`` under JAX and PyTorch, ``tf.data`` under TensorFlow, where it measured
+    faster)."""
+    return runtime.current().input_pipeline(split, batch_size, shuffle=shuffle, seed=seed)
+
+
+# A loss this many times the loss of guessing (log(classes) per head, weighted) after an epoch
+# is a diverged run: a softmax pushed to its clipped extremes, wrong with certainty, on every
+# backend (under JAX and PyTorch such a run keeps a finite loss, so a NaN check alone misses it).
+DIVERGED_LOSS_MULTIPLE = 3.0
+
+
+def diverged(logs: dict[str, Any], regularization: float, info: DatasetInfo) -> str | None:
+    """Why an epoch's training logs say the run diverged (None if they do not): a loss that is
+    not finite, or a head's cross-entropy far above that of guessing (log of its classes). A
+    model with several heads logs each head's loss; one head's is the loss less the weights'
+    penalty."""
+    loss = logs.get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+        return f"the training loss became {float(loss)}"
+    for head, classes in info.heads.items():
+        key = f"{head}_loss" if len(info.heads) > 1 else "loss"
+        if key not in logs:
+            continue
+        value = float(logs[key]) - (regularization if key == "loss" else 0.0)
+        chance = math.log(max(classes, 2))
+        if not math.isfinite(value):
+            return f"the training loss of {head} became {value}"
+        if value > DIVERGED_LOSS_MULTIPLE * chance:
+            return (f"the training loss{'' if key == 'loss' else ' of ' + head} exploded to "
+                    f"{value:.4g}, over {DIVERGED_LOSS_MULTIPLE:g}x the {chance:.3g} of "
+                    "guessing")
+    return None
+
+
+def regularization_loss(model) -> float:
+    """The weights' penalty (L2...) in the model's loss now, read from its variables."""
+    try:
+        losses = model.losses
+    except Exception:  # a layer whose penalty cannot be read outside training
+        return 0.0
+    return float(sum(float(np.asarray(value)) for value in losses)) if losses else 0.0
+
+
+def _callbacks(monitor: str, budget: TrainBudget, started: float, info: DatasetInfo):
+    import keras
+
+    class FailOnDivergence(keras.callbacks.Callback):
+        # Checked at epoch ends: a NaN stays in the epoch's mean loss, and a per-batch check
+        # would make Keras hand every batch's logs back to Python, slowing training.
+        def on_epoch_end(self, epoch, logs=None):
+            why = diverged(logs or {}, regularization_loss(self.model), info)
+            if why is not None:
+                raise TrialFailed(f"{why} in epoch {epoch + 1}; try a smaller learning rate")
+
+    class TimeLimit(keras.callbacks.Callback):
+        stopped = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            if budget.time_limit_s is not None and time.monotonic() - started > budget.time_limit_s:
+                self.stopped = True
+                self.model.stop_training = True
+
+    class Prune(keras.callbacks.Callback):
+        pruned_at = None
+        best = -math.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor)
+            if value is None or budget.prune is None:
+                return
+            self.best = max(self.best, float(value))
+            if budget.prune.should_stop(epoch + 1, self.best):
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
+
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
+                                          restore_best_weights=True)
+    return {"fail_on_divergence": FailOnDivergence(), "early_stopping": early,
+            "time_limit": TimeLimit(), "prune": Prune()}
+
+
+PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
+
+
+def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, batch_size: int,
+                       train_size: int, budget: TrainBudget, feed: Any = None):
+    """A callback that tells ``report`` where training is: during an epoch every
+    ``PROGRESS_EVERY_S`` (epoch, batch, images/s so far), and at each epoch's end (with the
+    epoch's training images/s and validation accuracy).
+
+    Batches are counted by a thread that asks the backend's runtime once a second how many
+    steps are done (the optimizer's counter under TensorFlow; the batches ``feed`` handed out
+    under JAX, which writes that counter back only at an epoch's end), not by a per-batch hook:
+    training runs exactly as without it."""
+    import keras
+    steps_done = runtime.current().steps_done
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.began = self.trained = None
+            self.stop = threading.Event()
+            self.watcher = threading.Thread(target=self._watch, name="progress", daemon=True)
+            self.watcher.start()
+
+        def on_train_end(self, logs=None):
+            self.close()
+
+        def close(self):
+            """Stop the watcher (also when training ended by an exception)."""
+            if getattr(self, "watcher", None) is not None:
+                self.stop.set()
+                self.watcher.join()
+                self.watcher = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.first_step = epoch, self._steps_done()
+            self.began, self.trained = time.monotonic(), None
+
+        def on_test_begin(self, logs=None):  # the epoch's validation: its training is done
+            if self.began is not None and self.trained is None:
+                self.trained = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            trained = (self.trained or time.monotonic()) - self.began
+            self.began = None
+            value = (logs or {}).get(monitor)
+            report({**self._where(self.params.get("steps"), train_size / max(trained, 1e-9)),
+                    "epoch_done": True,
+                    "val_accuracy": float(value) if value is not None else None})
+
+        def _steps_done(self) -> int:
+            return steps_done(self.model, feed)
+
+        def _watch(self):
+            while not self.stop.wait(PROGRESS_EVERY_S):
+                began = self.began
+                if began is None or self.trained is not None:
+                    continue
+                try:
+                    step = self._steps_done() - self.first_step
+                except Exception:  # the model is being torn down
+                    return
+                step = min(step, self.params.get("steps") or step)
+                images = min(step * batch_size, train_size)
+                report(self._where(step, images / max(time.monotonic() - began, 1e-9)))
+
+        def _where(self, step, images_per_s):
+            return {"epoch": self.epoch + 1, "epochs": budget.epochs,
+                    "first_epoch": budget.initial_epoch + 1, "step": step,
+                    "steps": self.params.get("steps"), "images_per_s": images_per_s}
+
+    return Progress()
+
+
+def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
+                       train: Split, validation: Split, test: Split, budget: TrainBudget,
+                       seed: int, accel: Accelerator, on_model: Callable | None = None,
+                       on_progress: Callable[[dict[str, Any]], None] | None = None
+                       ) -> TrainResult:
+    """Build, train with early stopping on the validation split, evaluate the restored model.
+
+    The test split is evaluated once, after training, for reporting only, and only when the run
+    beats ``budget.test_if_loss_below`` (if set): its metrics are then absent. ``on_progress``,
+    if given, hears where training is (``_progress_callback``).
+    """
+    import keras
+    started = time.monotonic()
+    keras.utils.set_random_seed(seed)
+    # Every run sets the policy: the clear_session() that ends a run resets it to float32, and a
+    # saved model must be continued in the policy it was saved in (its optimizer's variables).
+    keras.mixed_precision.set_global_policy(accel.dtype_policy)
+    progress = None
+    try:
+        model, batch_size = builder(params, info, accel)
+        if budget.resume_from is not None:  # continue a saved run: its weights and optimizer
+            model = keras.models.load_model(budget.resume_from)
+        if on_model is not None:
+            on_model(model)
+        used = trained_as(model)
+        # Inference needs no gradients: larger batches than training's, same results.
+        eval_batch = max(batch_size, EVAL_BATCH_SIZE)
+        primary = info.primary_head
+        monitored = "val_" + metric_key(info, primary, "accuracy")
+        callbacks = _callbacks(monitored, budget, started, info)
+        time_limit, prune = callbacks["time_limit"], callbacks["prune"]
+        callbacks = list(callbacks.values())
+        train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
+        if on_progress is not None:
+            progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget,
+                                          train_batches)
+            callbacks.append(progress)
+        fit = model.fit(train_batches,
+                        validation_data=make_dataset(validation, eval_batch, shuffle=False,
+                                                     seed=seed),
+                        epochs=budget.epochs, initial_epoch=budget.initial_epoch,
+                        callbacks=callbacks, shuffle=False, verbose=0)
+        history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+        val_acc = history[monitored]
+        best = int(np.argmax(val_acc))
+        test_logs = None
+        if budget.test_if_loss_below is None or 1.0 - val_acc[best] < budget.test_if_loss_below:
+            test_logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
+                                       verbose=0, return_dict=True)
+        if budget.save_to is not None:
+            model.save(budget.save_to)
+        metrics = {}
+        for head in info.heads:
+            acc, loss = metric_key(info, head, "accuracy"), metric_key(info, head, "loss")
+            metrics[head] = {
+                "best_val_accuracy": history[f"val_{acc}"][best],
+                "best_val_loss": history[f"val_{loss}"][best],
+                "final_val_accuracy": history[f"val_{acc}"][-1],
+                "final_val_loss": history[f"val_{loss}"][-1],
+            }
+            if test_logs is not None:
+                metrics[head]["test_accuracy"] = float(test_logs[acc])
+                metrics[head]["test_loss"] = float(test_logs[loss])
+        return TrainResult(metrics=metrics, history=history,
+                           epochs_run=budget.initial_epoch + len(val_acc),
+                           best_epoch=budget.initial_epoch + best + 1,
+                           stopped_by_time=time_limit.stopped,
+                           objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used)
+    finally:
+        if progress is not None:
+            progress.close()
+        # Free the graph and its memory before the next trial.
+        keras.backend.clear_session()
+        gc.collect()
+        runtime.current().release()
+
+
+def metric_key(info: DatasetInfo, head: str, metric: str) -> str:
+    """Keras' log name of a head's metric: ``<head>_<metric>``, or plain ``<metric>`` when the
+    model has a single head."""
+    return f"{head}_{metric}" if len(info.heads) > 1 else metric

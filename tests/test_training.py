@@ -1,0 +1,182 @@
+"""Training one network (``hyperopt_nas/training.py``): selection on the validation split, the
+test split for reporting, divergence, progress, time limits, continued runs."""
+
+import numpy as np
+import pytest
+from conftest import learnable_images
+
+import neural_net
+from hyperopt_nas import training
+from hyperopt_nas.data_loaders import DATASETS, DatasetInfo, Split
+from hyperopt_nas.training import TrainBudget, TrialFailed, train_and_evaluate
+from neural_net import build_cnn
+from test_neural_net import CIFAR100, CPU, cnn_point, tiny_cifar100
+
+
+def _tiny_mnist(n, seed):
+    labels = np.random.default_rng(seed).integers(0, 10, n)
+    return Split(learnable_images(labels, 28, 1, seed), {"label": labels})
+
+
+def test_training_selects_on_validation_and_reports_test():
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 0.01, "batch_size": 16}
+    train, val, test = _tiny_mnist(200, 0), _tiny_mnist(60, 1), _tiny_mnist(60, 2)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], train, val,
+                                test, TrainBudget(epochs=6, patience=2), seed=3, accel=CPU)
+    metrics = result.metrics["label"]
+    val_acc = result.history["val_accuracy"]
+    assert result.objective == max(val_acc) == metrics["best_val_accuracy"]
+    assert result.best_epoch == int(np.argmax(val_acc)) + 1
+    assert metrics["final_val_accuracy"] == val_acc[-1]
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_accuracy"] > 0.3
+
+
+@pytest.mark.parametrize("threshold, tested", [(None, True), (2.0, True), (0.0, False)])
+def test_test_split_is_evaluated_only_for_a_run_below_the_threshold(threshold, tested,
+                                                                    monkeypatch):
+    evaluated = []
+    real = training.make_dataset
+
+    def spy(split, batch_size, **kwargs):
+        evaluated.append(split is test)
+        return real(split, batch_size, **kwargs)
+
+    monkeypatch.setattr(training, "make_dataset", spy)
+    point = {"hidden_layers": [{"units": 16}], "learning_rate": 0.01, "batch_size": 16}
+    train, val, test = _tiny_mnist(100, 0), _tiny_mnist(40, 1), _tiny_mnist(40, 2)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], train, val, test,
+                                TrainBudget(epochs=2, patience=2, test_if_loss_below=threshold),
+                                seed=3, accel=CPU)
+    metrics = result.metrics["label"]
+    assert any(evaluated) == tested
+    assert ("test_accuracy" in metrics and "test_loss" in metrics) == tested
+    assert metrics["best_val_accuracy"] == result.objective  # validation is always there
+
+
+def test_two_heads_report_each_head():
+    data = tiny_cifar100(32)
+    result = train_and_evaluate(build_cnn, cnn_point(), CIFAR100, data, data, data,
+                                TrainBudget(epochs=1, patience=1), seed=0, accel=CPU)
+    assert set(result.metrics) == {"fine", "coarse"}
+    assert result.objective == result.metrics["fine"]["best_val_accuracy"]
+
+
+def test_nan_loss_fails_the_trial():
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
+             "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    with pytest.raises(TrialFailed, match="loss became (nan|inf)"):
+        train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                           TrainBudget(epochs=3, patience=3), seed=0, accel=CPU)
+
+
+def test_progress_is_reported_during_and_at_the_end_of_each_epoch(monkeypatch):
+    monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.05)
+    point = {"hidden_layers": [{"units": 256}] * 2, "batch_size": 8}
+    data = _tiny_mnist(2000, 0)
+    heard = []
+    train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                       TrainBudget(epochs=2, patience=2), seed=0, accel=CPU,
+                       on_progress=heard.append)
+    ends = [p for p in heard if p.get("epoch_done")]
+    assert [p["epoch"] for p in ends] == [1, 2] and {p["steps"] for p in ends} == {250}
+    assert all(0 <= p["val_accuracy"] <= 1 and p["images_per_s"] > 0 for p in ends)
+    during = [p for p in heard if not p.get("epoch_done")]
+    assert during and all(0 <= p["step"] <= 250 for p in during)  # the batch it is at
+
+
+def test_a_failed_run_leaves_no_progress_watcher_behind():
+    import threading
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
+             "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    with pytest.raises(TrialFailed):
+        train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                           TrainBudget(epochs=3, patience=3), seed=0, accel=CPU,
+                           on_progress=lambda where: None)
+    assert not [t for t in threading.enumerate() if t.name == "progress"]
+
+
+def test_time_limit_stops_at_an_epoch_end():
+    point = {"hidden_layers": [{"units": 8}], "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                                TrainBudget(epochs=50, patience=50, time_limit_s=0.0), seed=0,
+                                accel=CPU)
+    assert result.epochs_run == 1 and result.stopped_by_time
+
+
+def test_cpu_keeps_mixed_precision_and_xla_off_unless_turned_on():
+    assert training.configure_accelerator() == neural_net.Accelerator(
+        gpus=0, mixed_precision=False, xla=False)
+    on = training.configure_accelerator(mixed_precision="on", xla="on")
+    assert (on.mixed_precision, on.xla, on.dtype_policy) == (True, True, "mixed_float16")
+    assert not training.configure_accelerator(mixed_precision=False).mixed_precision
+    with pytest.raises(ValueError, match="xla must be one of auto, on, off, got 'yes'"):
+        training.configure_accelerator(xla="yes")
+
+
+def mlp_data(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    return Split(learnable_images(labels, 28, 1, seed), {"label": labels})
+
+
+def test_a_continued_run_keeps_mixed_precision_and_its_optimizer_state(tmp_path):
+    """A Hyperband promotion: the saved model is continued in the policy it was saved in, with
+    every optimizer variable restored (no 'Skipping variable loading')."""
+    import warnings
+    accel = neural_net.Accelerator(gpus=0, mixed_precision=True, xla=False)
+    info = DatasetInfo("digits", (28, 28, 1), {"label": 10})
+    point = {"hidden_layers": [{"units": 16}], "batch_size": 16}
+    train, val = mlp_data(64, 0), mlp_data(32, 1)
+    saved = str(tmp_path / "rung0.keras")
+    first = train_and_evaluate(neural_net.build_mlp, point, info, train, val, val,
+                               TrainBudget(epochs=1, patience=1, save_to=saved), 0, accel)
+    seen = {}
+
+    def on_model(model):
+        seen.update(steps=int(model.optimizer.iterations.numpy()),
+                    optimizer=type(model.optimizer).__name__)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        second = train_and_evaluate(
+            neural_net.build_mlp, point, info, train, val, val,
+            TrainBudget(epochs=2, patience=2, initial_epoch=1, resume_from=saved), 0, accel,
+            on_model=on_model)
+    assert first.trained_as["dtype_policy"] == second.trained_as["dtype_policy"] == \
+        "mixed_float16"
+    assert seen == {"steps": 4, "optimizer": "LossScaleOptimizer"}  # 64 images / 16 a batch
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    assert second.epochs_run == 2
+
+
+MNIST = DATASETS["mnist"]
+TWO_HEADS = DatasetInfo("two", (28, 28, 1), {"fine": 100, "coarse": 20})
+
+
+@pytest.mark.parametrize("logs, regularization, info, why", [
+    ({"loss": float("nan")}, 0.0, MNIST, "the training loss became nan"),
+    ({"loss": float("inf")}, 0.0, MNIST, "the training loss became inf"),
+    # JAX's 1e12 learning rate: a finite 14.2, a softmax at its clipped extremes.
+    ({"loss": 14.17}, 0.0, MNIST, "exploded to 14.17, over 3x the 2.3 of guessing"),
+    ({"loss": 1.0e27}, 0.0, MNIST, "exploded to 1e+27"),  # TensorFlow's
+    ({"loss": 2.9}, 0.0, MNIST, None),  # worse than guessing early on, not diverged
+    ({"loss": 9.0}, 4.0, MNIST, None),  # mostly the weights' penalty: 5.0 of data loss
+    ({"loss": 9.0, "fine_loss": 4.5, "coarse_loss": 3.5}, 0.0, TWO_HEADS, None),
+    ({"loss": 9.0, "fine_loss": 4.5, "coarse_loss": 9.5}, 0.0, TWO_HEADS,
+     "the training loss of coarse exploded to 9.5"),
+])
+def test_divergence_is_told_from_the_loss_on_any_backend(logs, regularization, info, why):
+    said = training.diverged(logs, regularization, info)
+    assert (said is None) if why is None else (why in said), said
+
+
+def test_a_run_that_explodes_with_a_finite_loss_fails():
+    """Under TensorFlow a learning rate of 1e12 gives losses near 1e27, finite: recorded as ok
+    before."""
+    point = {"hidden_layers": [{"units": 16}], "learning_rate": 1e12, "batch_size": 16}
+    with pytest.raises(TrialFailed, match="exploded|became"):
+        train_and_evaluate(neural_net.build_mlp, point, MNIST, _tiny_mnist(200, 0),
+                           _tiny_mnist(40, 1), _tiny_mnist(40, 2), TrainBudget(3, 3), 0, CPU)
