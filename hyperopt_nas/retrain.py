@@ -100,7 +100,6 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     one the trial trained on."""
     record = trial(results_dir, number)
     runtime.choose(keras_backend or record.keras_backend)
-    import keras
     try:
         workload = Workload.from_record(record, results_dir, data_dir)
     except SpaceFileError as e:
@@ -116,20 +115,18 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
         budget.get("max_train_samples"))
     pool = data_loaders.Split.concatenate([train, validation])
     epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
-    keras.mixed_precision.set_global_policy(accel.dtype_policy)
-    keras.utils.set_random_seed(record.trial_seed)
-    model, batch_size = workload.builder()(record.params, dataset.info, accel)
-    model.fit(training.make_dataset(pool, batch_size, shuffle=True, seed=record.trial_seed),
-              epochs=epochs, shuffle=False, verbose=0)
-    test = model.evaluate(training.make_dataset(dataset.test, batch_size, shuffle=False,
-                                                seed=0), verbose=0, return_dict=True)
     path = model_path(out_dir if out_dir is not None else results_dir, record.number)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.keras")
-    model.save(tmp)
+    # The trials' own training function, without a validation split: no early stopping.
+    result = training.train_and_evaluate(
+        workload.builder(), record.params, dataset.info, pool, None, dataset.test,
+        training.TrainBudget(epochs=epochs, patience=epochs, save_to=str(tmp)),
+        record.trial_seed, accel)
     os.replace(tmp, path)
-    return RetrainResult(record.number, path, epochs, len(pool),
-                         {k: float(v) for k, v in test.items()}, accel.deterministic)
+    tested = {training.metric_key(dataset.info, head, name.removeprefix("test_")): value
+              for head, values in result.metrics.items() for name, value in values.items()}
+    return RetrainResult(record.number, path, epochs, len(pool), tested, accel.deterministic)
 
 
 def load_model(results_dir: str | Path = "results", number: int | None = None):

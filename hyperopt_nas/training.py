@@ -103,7 +103,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int  # 1-based
     stopped_by_time: bool
-    objective: float  # primary head's best validation accuracy
+    objective: float | None  # primary head's best validation accuracy (None: no validation)
     runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
     pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
     trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
@@ -212,6 +212,10 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
     class Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.began = self.trained = None
+            # The model itself, read here: under JAX the callback's ``model`` property syncs
+            # the training state into the model, which from the watcher's thread mid-epoch
+            # frees arrays the running step still uses ("Array has been deleted").
+            self.trained_model = self.model
             self.stop = threading.Event()
             self.watcher = threading.Thread(target=self._watch, name="progress", daemon=True)
             self.watcher.start()
@@ -243,7 +247,7 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
                     "val_accuracy": float(value) if value is not None else None})
 
         def _steps_done(self) -> int:
-            return steps_done(self.model, feed)
+            return steps_done(self.trained_model, feed)
 
         def _watch(self):
             while not self.stop.wait(PROGRESS_EVERY_S):
@@ -267,7 +271,7 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
 
 
 def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
-                       train: Split, validation: Split, test: Split, budget: TrainBudget,
+                       train: Split, validation: Split | None, test: Split, budget: TrainBudget,
                        seed: int, accel: Accelerator, on_model: Callable | None = None,
                        on_progress: Callable[[dict[str, Any]], None] | None = None
                        ) -> TrainResult:
@@ -275,7 +279,9 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
 
     The test split is evaluated once, after training, for reporting only, and only when the run
     beats ``budget.test_if_loss_below`` (if set): its metrics are then absent. ``on_progress``,
-    if given, hears where training is (``_progress_callback``).
+    if given, hears where training is (``_progress_callback``). Without a validation split
+    (``retrain``: the training and validation data together) it trains ``budget.epochs``, with
+    no early stopping or pruning, and reports the test split only (``objective`` is None).
     """
     import keras
     started = time.monotonic()
@@ -297,6 +303,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         monitored = "val_" + metric_key(info, primary, "accuracy")
         callbacks = _callbacks(monitored, budget, started, info)
         time_limit, prune = callbacks["time_limit"], callbacks["prune"]
+        if validation is None:  # nothing to stop early on or to compare with other trials
+            del callbacks["early_stopping"], callbacks["prune"]
         callbacks = list(callbacks.values())
         train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
         if on_progress is not None:
@@ -304,11 +312,14 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                                           train_batches)
             callbacks.append(progress)
         fit = model.fit(train_batches,
-                        validation_data=make_dataset(validation, eval_batch, shuffle=False,
-                                                     seed=seed),
+                        validation_data=None if validation is None else make_dataset(
+                            validation, eval_batch, shuffle=False, seed=seed),
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
                         callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+        if validation is None:
+            return _tested_only(model, info, history, budget, test, eval_batch, seed, used,
+                                time_limit.stopped)
         val_acc = history[monitored]
         best = int(np.argmax(val_acc))
         test_logs = None
@@ -341,6 +352,23 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         keras.backend.clear_session()
         gc.collect()
         runtime.current().release()
+
+
+def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
+                 budget: TrainBudget, test: Split, eval_batch: int, seed: int,
+                 used: dict[str, Any], stopped_by_time: bool) -> TrainResult:
+    """A run without a validation split: its test metrics, its model saved if asked."""
+    logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed), verbose=0,
+                          return_dict=True)
+    if budget.save_to is not None:
+        model.save(budget.save_to)
+    metrics = {head: {"test_accuracy": float(logs[metric_key(info, head, "accuracy")]),
+                      "test_loss": float(logs[metric_key(info, head, "loss")])}
+               for head in info.heads}
+    epochs_run = budget.initial_epoch + len(history["loss"])
+    return TrainResult(metrics=metrics, history=history, epochs_run=epochs_run,
+                       best_epoch=epochs_run, stopped_by_time=stopped_by_time, objective=None,
+                       trained_as=used)
 
 
 def metric_key(info: DatasetInfo, head: str, metric: str) -> str:

@@ -54,3 +54,18 @@ def test_under_cross_validation_every_image_counts():
         {"fold": None, "execution": i, "objective": 0.88} for i in range(3)]})) == 667
     assert standard_error(0.88, 6667) < standard_error(0.88, 667) / 3
     assert standard_error(1.0, 100) == 0.01  # never taken as exact
+
+
+def test_a_backend_column_only_when_the_trials_trained_on_several_backends():
+    from hyperopt_nas.outputs import html_report, reports
+    same = [make_record(0, 0.2), make_record(1, 0.3)]
+    mixed = same + [make_record(2, 0.1, accelerator={"gpus": 0, "keras_backend": "jax"})]
+    assert "backend" not in reports.rank_table(same).splitlines()[0]
+    table = reports.rank_table(mixed).splitlines()
+    assert "backend" in table[0]
+    assert table[2].split()[7] == "jax" and table[3].split()[7] == "tensorflow"  # old: TF
+    assert "<th>backend</th>" not in html_report._top_table(same)
+    assert "<th>backend</th>" in html_report._top_table(mixed)
+    assert "<td>jax</td>" in html_report._top_table(mixed)
+    assert [r["keras_backend"] for r in reports.table_rows(mixed)] == ["jax", "tensorflow",
+                                                                       "tensorflow"]

@@ -79,3 +79,21 @@ def test_a_deterministic_trial_is_recorded_so_and_its_retrain_repeats_itself(tmp
         assert "(deterministic kernels, as the trial)" in again.stdout
         lines.append(again.stdout.split("Saved to")[0])
     assert lines[0] == lines[1]  # the same test accuracy, to the last digit printed
+
+
+def test_retrain_goes_through_the_trials_training_function(searched, fashion_dir, monkeypatch):
+    """One place defines training: retrain calls it without a validation split."""
+    from hyperopt_nas import training
+    calls = []
+    real = training.train_and_evaluate
+
+    def spy(builder, params, info, train, validation, test, budget, seed, accel, **kw):
+        calls.append((len(train), validation, budget.epochs, seed))
+        return real(builder, params, info, train, validation, test, budget, seed, accel, **kw)
+
+    monkeypatch.setattr(training, "train_and_evaluate", spy)
+    best = retrain.best_trial(searched)
+    result = retrain.retrain(searched, data_dir=fashion_dir)
+    assert calls == [(result.train_samples, None, best.extra["best_epoch"], best.trial_seed)]
+    assert result.path.exists() and 0.0 <= result.test_accuracy <= 1.0
+    assert not list(result.path.parent.glob(".*.tmp.keras"))  # saved whole, then moved

@@ -132,9 +132,11 @@ def _top_table(records: list[TrialRecord]) -> str:
     flat = [flatten_params(r.params) for r in rows]
     keys = [k for k in dict.fromkeys(k for f in flat for k in f)
             if len({repr(f.get(k)) for f in flat}) > 1 or len(flat) == 1]
+    # A folder whose trials trained on several Keras backends shows which trained each.
+    backends = len({r.keras_backend for r in records}) > 1
     head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
-            "<th>time s</th><th>status</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys)
-            + "</tr>")
+            "<th>time s</th><th>status</th>" + ("<th>backend</th>" if backends else "")
+            + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>")
     tie = tied_with_best(records)
     tied = set(tie.numbers) if tie else set()
     body = []
@@ -145,6 +147,7 @@ def _top_table(records: list[TrialRecord]) -> str:
         body.append(f'<tr{" class=best" if rank == 1 else ""}>'
                     + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
                     + f'<td class="status-{r.status.value}">{_e(r.status.value)}</td>'
+                    + (f"<td>{_e(r.keras_backend)}</td>" if backends else "")
                     + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys) + "</tr>")
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
             "head; only the hyperparameters that differ among them are shown."
