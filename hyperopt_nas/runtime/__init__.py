@@ -26,6 +26,7 @@ come before Keras is imported, and says so in one line if it does not.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from dataclasses import asdict, dataclass
