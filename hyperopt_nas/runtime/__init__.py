@@ -112,10 +112,8 @@ def version() -> str | None:
     return getattr(module, "__version__", None)
 
 
-MODES, PRECISIONS = ACCELERATOR_MODES, PRECISION_MODES
-
-
-def mode(value: str | bool | None, name: str, allowed: tuple[str, ...] = MODES) -> str:
+def mode(value: str | bool | None, name: str,
+         allowed: tuple[str, ...] = ACCELERATOR_MODES) -> str:
     """``auto``/``on``/``off``; True and False (the Python API's) are ``on`` and ``off``."""
     if value is None:
         return "auto"
@@ -130,7 +128,7 @@ def decide(gpus: int, mixed_precision: str | bool | None, xla: str | bool | None
            deterministic: bool, keras_backend: str) -> Accelerator:
     """The set-up every backend derives the same way from its GPU count: ``auto`` turns mixed
     precision (float16) and XLA on with a GPU and off without; ``on`` turns them on anyway."""
-    precision = mode(mixed_precision, "mixed_precision", PRECISIONS)
+    precision = mode(mixed_precision, "mixed_precision", PRECISION_MODES)
     xla = mode(xla, "xla")
     on_gpu = gpus > 0
     return Accelerator(
