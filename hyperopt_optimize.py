@@ -34,7 +34,7 @@ try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a
     # None of these imports TensorFlow: `rank`, `describe` and a search's own process never
     # load it (a search trains in worker processes, unless --isolation none); `plot`,
     # `report` and `retrain` load it in main().
-    from hyperopt_nas import data_loaders, engine, kept_models, retrain, training
+    from hyperopt_nas import data_loaders, engine, kept_models, retrain
     from hyperopt_nas import gpus as machine
     from hyperopt_nas import runtime
     from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
@@ -534,7 +534,7 @@ def command_plot(args) -> int:
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
     if space_file.demo_point is not None:
-        path = reports.plot_model_graph(space_file.demo_point, space_file.builder(),
+        path = reports.plot_model_graph(space_file.demo_point, space_file,
                                         _data_info(space_file, records),
                                         out / reports.DEMO_MODEL_PNG,
                                         title=f"demo model of {space_file.name}")
@@ -701,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
                 and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
             args.out = _output_folder(args)
             runtime.choose(_drawing_backend(args))
-            training.import_backend_quietly(args.out / TENSORFLOW_LOG)
+            runtime.current().import_quietly(args.out / TENSORFLOW_LOG)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

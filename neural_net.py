@@ -5,9 +5,10 @@ is ``hyperopt_nas/runtime/``'s.
 
 A sampled point (the dict a space file's ``SPACE`` decodes to) becomes a typed config in exactly
 one place (``CNNConfig.from_params``); block functions take explicit arguments. Importing this
-module loads no data, no Keras and touches no GPU: Keras is imported inside the functions that
-build, since the search's own process imports this catalogue (through the space files) and
-never loads a backend; only the processes that train or draw do.
+module loads no data and touches no GPU; it imports Keras, so a process imports it only once its
+Keras backend is chosen (``runtime.choose``). The search's own process, which never loads a
+backend, checks space files against the Keras-free catalogue of these families
+(``hyperopt_nas/families.py``: their names, the keys they read, their batch sizes).
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import keras
+from keras import layers
+
 from hyperopt_nas import runtime
 from hyperopt_nas.data_loaders import DatasetInfo
+from hyperopt_nas.families import (CONV_MODELS, DEFAULT_BATCH_SIZE, EVAL_BATCH_SIZE,  # noqa: F401
+                                   MODEL_KEYS, MODELS, ModelBuilder)
 from hyperopt_nas.runtime import Accelerator
 
 logger = logging.getLogger(__name__)
@@ -110,14 +116,12 @@ class CNNConfig:
 
 
 def _regularizer(l2: float):
-    import keras
     return keras.regularizers.L2(l2) if l2 > 0 else None
 
 
 def conv_bn_act(x, filters: int, kernel_size: int, *, strides: int = 1, batch_norm: bool,
                 activation: str, l2: float, name: str | None = None):
     """Convolution, then batch norm if asked (the convolution then needs no bias), activation."""
-    from keras import layers
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
                       use_bias=not batch_norm, kernel_regularizer=_regularizer(l2), name=name)(x)
     if batch_norm:
@@ -128,7 +132,6 @@ def conv_bn_act(x, filters: int, kernel_size: int, *, strides: int = 1, batch_no
 def residual_unit(x, filters: int, kernel_size: int, *, batch_norm: bool, activation: str,
                   l2: float):
     """Two convolutions added to a 1x1 linear projection of the input."""
-    from keras import layers
     shortcut = layers.Conv2D(filters, 1, padding="same", kernel_regularizer=_regularizer(l2))(x)
     y = conv_bn_act(x, filters, kernel_size, batch_norm=batch_norm, activation=activation, l2=l2)
     y = layers.Conv2D(filters, kernel_size, padding="same", use_bias=not batch_norm,
@@ -140,7 +143,6 @@ def residual_unit(x, filters: int, kernel_size: int, *, batch_norm: bool, activa
 
 def inception_reduction(x, filters: int, *, batch_norm: bool, activation: str, l2: float):
     """Halve the resolution with parallel branches: 1x1->3x3/2, 1x1->3x3->3x3/2, max-pool/2."""
-    from keras import layers
     half = max(1, filters // 2)
     quarter = max(1, filters // 4)
     kw = dict(batch_norm=batch_norm, activation=activation, l2=l2)
@@ -155,7 +157,6 @@ def inception_reduction(x, filters: int, *, batch_norm: bool, activation: str, l
 
 def reduce_resolution(x, pooling: str, filters: int, *, batch_norm: bool, activation: str,
                       l2: float):
-    from keras import layers
     if pooling == "max":
         return layers.MaxPooling2D(POOL_SIZE, padding="same")(x)
     if pooling == "avg":
@@ -167,7 +168,6 @@ def reduce_resolution(x, pooling: str, filters: int, *, batch_norm: bool, activa
 
 
 def dense_bn_act(x, units: int, *, batch_norm: bool, activation: str, l2: float, dropout: float):
-    from keras import layers
     x = layers.Dense(units, use_bias=not batch_norm, kernel_regularizer=_regularizer(l2))(x)
     if batch_norm:
         x = layers.BatchNormalization()(x)
@@ -177,8 +177,6 @@ def dense_bn_act(x, units: int, *, batch_norm: bool, activation: str, l2: float,
 
 def image_input(info: DatasetInfo):
     """Raw pixel input scaled to [0, 1]; horizontal flips in training where the data allows."""
-    import keras
-    from keras import layers
     inputs = keras.Input(shape=info.input_shape, name="image")
     x = layers.Rescaling(1.0 / 255)(inputs)
     if info.horizontal_flip:
@@ -187,7 +185,6 @@ def image_input(info: DatasetInfo):
 
 
 def softmax_heads(x, info: DatasetInfo, l2: float) -> dict[str, Any]:
-    from keras import layers
     # float32 heads keep the softmax stable under mixed precision.
     return {head: layers.Dense(classes, activation="softmax", dtype="float32", name=head,
                                kernel_regularizer=_regularizer(l2))(x)
@@ -195,7 +192,6 @@ def softmax_heads(x, info: DatasetInfo, l2: float) -> dict[str, Any]:
 
 
 def make_optimizer(name: str, learning_rate: float):
-    import keras
     if name == "SGD":
         return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
     return getattr(keras.optimizers, name)(learning_rate)
@@ -217,8 +213,6 @@ def compile_model(model, info: DatasetInfo, optimizer: str, learning_rate: float
 
 def build_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
     """The CIFAR family: conv(+residual)+reduction stages, one or two FC layers, a head each."""
-    import keras
-    from keras import layers
     c = CNNConfig.from_params(params)
     kw = dict(batch_norm=c.batch_norm, activation=c.activation, l2=c.l2)
     inputs, x = image_input(info)
@@ -246,10 +240,6 @@ def build_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
 # Small families of the Keras Tuner tutorials: dense networks and plain conv blocks
 # ---------------------------------------------------------------------------------------------
 
-DEFAULT_BATCH_SIZE = 32  # Keras' own default, which the tutorials train with
-EVAL_BATCH_SIZE = 256  # validation and test: inference only, so larger batches are cheap
-
-
 @dataclass(frozen=True)
 class DenseLayer:
     units: int
@@ -270,12 +260,12 @@ class MLPConfig:
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> "MLPConfig":
         shared = str(p.get("activation", "relu"))
-        layers = []
+        dense = []
         for layer in _flatten_layers(p["hidden_layers"]):
-            layers.append(DenseLayer(units=int(layer["units"]),
-                                     dropout=float(layer.get("dropout", 0.0)),
-                                     activation=str(layer.get("activation", shared))))
-        config = cls(tuple(layers), str(p.get("optimizer", "Adam")),
+            dense.append(DenseLayer(units=int(layer["units"]),
+                                    dropout=float(layer.get("dropout", 0.0)),
+                                    activation=str(layer.get("activation", shared))))
+        config = cls(tuple(dense), str(p.get("optimizer", "Adam")),
                      float(p.get("learning_rate", BASE_LEARNING_RATE)),
                      int(p.get("batch_size", DEFAULT_BATCH_SIZE)))
         for layer in config.layers:
@@ -307,8 +297,6 @@ def _flatten_layers(layers: Any) -> list[dict[str, Any]]:
 
 
 def build_mlp(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
-    import keras
-    from keras import layers
     c = MLPConfig.from_params(params)
     inputs, x = image_input(info)
     x = layers.Flatten()(x)
@@ -355,8 +343,6 @@ class SimpleCNNConfig:
 
 
 def build_simple_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
-    import keras
-    from keras import layers
     c = SimpleCNNConfig.from_params(params)
     inputs, x = image_input(info)
     for block in c.blocks:
@@ -371,30 +357,6 @@ def build_simple_cnn(params: dict[str, Any], info: DatasetInfo, accel: Accelerat
     compile_model(model, info, c.optimizer, c.learning_rate, accel)
     return model, c.batch_size
 
-
-ModelBuilder = Callable[[dict[str, Any], DatasetInfo, Accelerator], tuple[Any, int]]
-
-# The keys each model's config reads from a point, so that a space file whose SPACE names a key
-# the model would never read (a misspelling trains at a default, silently) is refused at load.
-# A set: a dict with those keys; ("layers", set): a list, nested lists, None or dicts of those
-# keys; None: a value.
-_LEAF = None
-MODEL_KEYS: dict[str, dict[str, Any]] = {
-    "cnn": {**{k: _LEAF for k in (
-        "n_stages", "filter_mult", "lr_rate_mult", "l2_weight_reg_mult", "batch_size",
-        "optimizer", "coarse_loss_weight", "conv_dropout", "fc_dropout", "use_batch_norm",
-        "pooling", "conv_kernel_size", "fc_units_mult", "activation")},
-        "first_conv": {"kernel_size"}, "residual": {"units", "first_stage", "kernel_size"},
-        "second_fc": {"units_mult"}},
-    "mlp": {"hidden_layers": ("layers", {"units", "dropout", "activation", "repeat"}),
-            **{k: _LEAF for k in ("activation", "optimizer", "learning_rate", "batch_size")}},
-    "simple_cnn": {"conv_blocks": ("layers", {"filters", "kernel_size", "padding", "dropout",
-                                              "repeat"}),
-                   **{k: _LEAF for k in ("dense_units", "activation", "optimizer",
-                                         "learning_rate", "batch_size")}},
-}
-
-CONV_MODELS = ("cnn", "simple_cnn")  # the families that take images (height, width, channels)
 
 MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "cnn": build_cnn,
@@ -415,8 +377,6 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
     size is the point's ``batch_size`` (default 32)."""
 
     def build(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
-        import keras
-        from keras import layers
         heads = list(info.heads)
         classes: Any = info.heads[heads[0]] if len(heads) == 1 else dict(info.heads)
         try:
@@ -467,3 +427,11 @@ def model_builder(name: str) -> ModelBuilder:
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown MODEL {name!r}; expected one of {sorted(MODEL_BUILDERS)}.")
     return MODEL_BUILDERS[name]
+
+
+def builder_for(source: Any) -> ModelBuilder:
+    """The model builder of a ``Workload`` or a ``SpaceFile`` (anything with ``model`` and
+    ``build_model``): its own ``build_model``, else its built-in MODEL's."""
+    if source.build_model is not None:
+        return custom_builder(source.build_model)
+    return model_builder(source.model)

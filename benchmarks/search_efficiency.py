@@ -74,7 +74,8 @@ from hyperopt_nas import data_loaders  # noqa: E402
 import neural_net  # noqa: E402
 from hyperopt_nas import training  # noqa: E402
 from hyperopt_nas.engine import SearchSettings, run_search  # noqa: E402
-from hyperopt_nas.trial import DataSetup, prepare_data  # noqa: E402
+from hyperopt_nas.trial import DataSetup  # noqa: E402
+from hyperopt_nas.trial_runner import prepare_data  # noqa: E402
 from hyperopt_nas.schedulers.pruning import PruneRule  # noqa: E402
 from hyperopt_nas.space_files import load_space_file  # noqa: E402
 from hyperopt_nas.trial_store import TrialStore  # noqa: E402

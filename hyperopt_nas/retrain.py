@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperopt_nas import data_loaders
-import neural_net
-from hyperopt_nas import training
-from hyperopt_nas import kept_models, runtime
+from hyperopt_nas import data_loaders, kept_models, runtime
 from hyperopt_nas.errors import SpaceFileError
+from hyperopt_nas.families import metric_key
 from hyperopt_nas.outputs.reports import retrain_command
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore, ranked
 from hyperopt_nas.workload import Workload
@@ -78,15 +76,15 @@ def model_path(results_dir: str | Path, number: int) -> Path:
     return Path(results_dir) / MODELS_DIR / f"trial-{number:04d}.keras"
 
 
-def configure_like(record: TrialRecord) -> neural_net.Accelerator:
-    """Set TensorFlow up for retraining ``record``: a trial trained with deterministic kernels
+def configure_like(record: TrialRecord) -> runtime.Accelerator:
+    """Set the backend up for retraining ``record``: a trial trained with deterministic kernels
     is trained again with them and with its own dtype policy and XLA setting, so that a retrain
     repeats itself; any other in this machine's defaults (``auto``)."""
     used = record.accelerator or {}
     if not used.get("deterministic"):
-        return training.configure_accelerator()
+        return runtime.current().configure()
     mixed = used.get("dtype_policy", "mixed_float16" if used.get("mixed_precision") else "")
-    return training.configure_accelerator(
+    return runtime.current().configure(
         mixed_precision=mixed.removeprefix("mixed_") if mixed.startswith("mixed") else "off",
         xla=bool(used.get("jit_compile", used.get("xla"))), deterministic=True)
 
@@ -100,6 +98,9 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     one the trial trained on."""
     record = trial(results_dir, number)
     runtime.choose(keras_backend or record.keras_backend)
+    # Keras, the families and the training function: only now that the backend is chosen.
+    import neural_net
+    from hyperopt_nas import training
     try:
         workload = Workload.from_record(record, results_dir, data_dir)
     except SpaceFileError as e:
@@ -120,11 +121,11 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     tmp = path.with_name(f".{path.name}.tmp.keras")
     # The trials' own training function, without a validation split: no early stopping.
     result = training.train_and_evaluate(
-        workload.builder(), record.params, dataset.info, pool, None, dataset.test,
+        neural_net.builder_for(workload), record.params, dataset.info, pool, None, dataset.test,
         training.TrainBudget(epochs=epochs, patience=epochs, save_to=str(tmp)),
         record.trial_seed, accel)
     os.replace(tmp, path)
-    tested = {training.metric_key(dataset.info, head, name.removeprefix("test_")): value
+    tested = {metric_key(dataset.info, head, name.removeprefix("test_")): value
               for head, values in result.metrics.items() for name, value in values.items()}
     return RetrainResult(record.number, path, epochs, len(pool), tested, accel.deterministic)
 

@@ -4,7 +4,7 @@ A space file (``search_spaces/*.py``) is a small Python module with:
 
 - ``SPACE``: a nested hyperopt space (``hp.choice``, ``hp.uniform``, ...);
 - ``DATASET``: a name from ``data_loaders.DATASETS``;
-- ``MODEL``: a name from ``neural_net.MODEL_BUILDERS``;
+- ``MODEL``: a name from ``families.MODELS``;
 - ``DEFAULTS``: the task's budget (``epochs``, ``validation_fraction``, ``patience``,
   ``max_train_samples``), each overridable on the command line;
 - optionally ``DEMO_POINT``: one decoded point, plotted as the demo model;
@@ -29,8 +29,7 @@ from hyperopt.base import Domain
 from hyperopt.exceptions import DuplicateLabel
 from hyperopt.pyll import Apply, as_apply
 
-import neural_net
-from hyperopt_nas import data_loaders
+from hyperopt_nas import data_loaders, families
 from hyperopt_nas.errors import SpaceFileError  # noqa: F401 (re-export)
 from hyperopt_nas.trial_store import to_jsonable
 
@@ -449,16 +448,10 @@ class SpaceFile:
         """The dataset: the file's own, or the built-in DATASET (from ``data_dir``)."""
         if self.load_data is not None:
             dataset = data_loaders.custom_dataset(self.load_data, self.dataset, self.class_names)
-            if self.build_model is None and self.model in neural_net.CONV_MODELS:
+            if self.build_model is None and self.model in families.CONV_MODELS:
                 data_loaders.check_images(dataset, f"load_data() for MODEL {self.model!r}")
             return dataset
         return data_loaders.load_dataset(self.dataset, data_dir)
-
-    def builder(self):
-        """The model builder: the file's own build_model, or the built-in MODEL's."""
-        if self.build_model is not None:
-            return neural_net.custom_builder(self.build_model)
-        return neural_net.model_builder(self.model)
 
     @property
     def name(self) -> str:
@@ -669,10 +662,10 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if own["DATASET"] is None and dataset not in data_loaders.DATASETS:
         raise SpaceFileError(f"{path}: DATASET {module.DATASET!r} is not one of "
                              f"{sorted(data_loaders.DATASETS)}.")
-    if own["MODEL"] is None and model not in neural_net.MODEL_BUILDERS:
+    if own["MODEL"] is None and model not in families.MODELS:
         raise SpaceFileError(f"{path}: MODEL {module.MODEL!r} is not one of "
-                             f"{sorted(neural_net.MODEL_BUILDERS)}.")
-    unknown = unknown_keys(module.SPACE, neural_net.MODEL_KEYS.get(model))
+                             f"{sorted(families.MODELS)}.")
+    unknown = unknown_keys(module.SPACE, families.MODEL_KEYS.get(model))
     if unknown:
         key, known = unknown[0]
         raise SpaceFileError(f"{path}: SPACE has the key {key!r}, which the {model} model "

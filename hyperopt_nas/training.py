@@ -3,8 +3,8 @@
 ``train_and_evaluate`` builds a point's network (a family of ``neural_net``, or a space's own
 ``build_model``), trains it on NumPy batches (``batches.py``) with early stopping on the
 validation split, and evaluates the restored model on the test split for reporting only. What
-differs by Keras backend is asked of ``runtime``; Keras is imported where a model trains, never
-when this module is imported (the search's own process imports it through ``trial.py``).
+differs by Keras backend is asked of ``runtime``. This module imports Keras: a process imports it
+once its backend is chosen (``trial.start_runner``, ``retrain``), never the search's own.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import keras
 import numpy as np
 
 from hyperopt_nas import runtime
 from hyperopt_nas.data_loaders import DatasetInfo, Split
+from hyperopt_nas.families import EVAL_BATCH_SIZE, ModelBuilder, metric_key
 from hyperopt_nas.runtime import Accelerator
-from neural_net import EVAL_BATCH_SIZE, ModelBuilder
+from hyperopt_nas.trial import TrainBudget
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +34,6 @@ class TrialFailed(RuntimeError):
 
 
 # ---- the backend, as a trial's process sets it up
-
-
-def import_backend_quietly(log_path: Any = None) -> None:
-    """Import this process's Keras backend with its C++ start-up lines (oneDNN, CUDA, absl)
-    sent to ``log_path`` (or nowhere), not to the console."""
-    runtime.current().import_quietly(log_path)
-
-
-import_tensorflow_quietly = import_backend_quietly  # the name before other backends
 
 
 def configure_accelerator(mixed_precision: str | bool | None = "auto",
@@ -66,7 +59,6 @@ def jit_compile(accel: Accelerator) -> bool:
 def trained_as(model) -> dict[str, Any]:
     """What a built model really trains with, for its record: read from the model and its
     optimizer, not from the set-up that asked for it."""
-    import keras
     return {"dtype_policy": model.dtype_policy.name,
             "loss_scale": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
             "jit_compile": bool(model.jit_compile),
@@ -80,20 +72,6 @@ def gpu_memory_mb(accel: Accelerator) -> float | None:
     if not accel.gpus:
         return None
     return runtime.current().gpu_memory_mb()
-
-
-@dataclass
-class TrainBudget:
-    epochs: int
-    patience: int
-    time_limit_s: float | None = None  # stop at the first epoch end past it
-    prune: Any = None  # a pruning.PruneRule: stop when clearly behind earlier trials
-    initial_epoch: int = 0  # epochs already trained (continuing a saved model)
-    resume_from: str | None = None  # a saved .keras model to continue instead of building one
-    save_to: str | None = None  # save the trained model (with optimizer state) here
-    # Evaluate the test split only if the run's loss (1 - best validation accuracy) is below this,
-    # i.e. it beats the best earlier trial; None: always.
-    test_if_loss_below: float | None = None
 
 
 @dataclass
@@ -156,7 +134,6 @@ def regularization_loss(model) -> float:
 
 
 def _callbacks(monitor: str, budget: TrainBudget, started: float, info: DatasetInfo):
-    import keras
 
     class FailOnDivergence(keras.callbacks.Callback):
         # Checked at epoch ends: a NaN stays in the epoch's mean loss, and a per-batch check
@@ -206,7 +183,6 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
     steps are done (the optimizer's counter under TensorFlow; the batches ``feed`` handed out
     under JAX, which writes that counter back only at an epoch's end), not by a per-batch hook:
     training runs exactly as without it."""
-    import keras
     steps_done = runtime.current().steps_done
 
     class Progress(keras.callbacks.Callback):
@@ -283,7 +259,6 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
     (``retrain``: the training and validation data together) it trains ``budget.epochs``, with
     no early stopping or pruning, and reports the test split only (``objective`` is None).
     """
-    import keras
     started = time.monotonic()
     keras.utils.set_random_seed(seed)
     # Every run sets the policy: the clear_session() that ends a run resets it to float32, and a
@@ -369,9 +344,3 @@ def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
     return TrainResult(metrics=metrics, history=history, epochs_run=epochs_run,
                        best_epoch=epochs_run, stopped_by_time=stopped_by_time, objective=None,
                        trained_as=used)
-
-
-def metric_key(info: DatasetInfo, head: str, metric: str) -> str:
-    """Keras' log name of a head's metric: ``<head>_<metric>``, or plain ``<metric>`` when the
-    model has a single head."""
-    return f"{head}_{metric}" if len(info.heads) > 1 else metric

@@ -1,33 +1,24 @@
-"""One trial: what to run (``TrialSpec``), what came of it (``TrialOutcome``), and the function
-every executor calls to get from one to the other (``TrialRunner.run``).
+"""One trial: what to run (``TrialSpec``), what came of it (``TrialOutcome``), and how an
+executor gets from one to the other (``start_runner``, then ``TrialRunner.run``).
 
 A ``TrialSpec`` is a frozen value built once by the engine; executors take it as it is (in this
 process, in a worker process, on a Spark executor) and send back a ``TrialOutcome``. Nothing about a
-trial travels any other way. A ``TrialRunner`` holds what is loaded once per process: the data with
-its seeded validation split, the model builder and the TensorFlow set-up.
+trial travels any other way. This module is light (no Keras): the search's own process builds
+specs and reads outcomes; the process that trains them calls ``start_runner``, which chooses its
+Keras backend and only then imports ``trial_runner`` (Keras, the families, the training function).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import logging
-import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 import numpy as np
 
-import neural_net
-from hyperopt_nas import data_loaders, gpus, runtime, training
-from hyperopt_nas.errors import FatalError
+from hyperopt_nas import runtime
 from hyperopt_nas.trial_store import to_jsonable
-from hyperopt_nas.workload import Workload
-
-logger = logging.getLogger(__name__)
 
 
 def derive_seed(seed: int, number: int) -> int:
@@ -73,6 +64,22 @@ class DataSetup:
         return self.space_source is not None
 
 
+@dataclass
+class TrainBudget:
+    """How long one network trains and what happens to it (``training.train_and_evaluate``)."""
+
+    epochs: int
+    patience: int
+    time_limit_s: float | None = None  # stop at the first epoch end past it
+    prune: Any = None  # a pruning.PruneRule: stop when clearly behind earlier trials
+    initial_epoch: int = 0  # epochs already trained (continuing a saved model)
+    resume_from: str | None = None  # a saved .keras model to continue instead of building one
+    save_to: str | None = None  # save the trained model (with optimizer state) here
+    # Evaluate the test split only if the run's loss (1 - best validation accuracy) is below this,
+    # i.e. it beats the best earlier trial; None: always.
+    test_if_loss_below: float | None = None
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     """One trial to run, complete: an executor needs nothing else."""
@@ -90,8 +97,8 @@ class TrialSpec:
     save_to: str | None = None
     test_if_loss_below: float | None = None  # evaluate the test split only below this loss
 
-    def budget(self) -> training.TrainBudget:
-        return training.TrainBudget(
+    def budget(self) -> TrainBudget:
+        return TrainBudget(
             epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
             prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
             save_to=self.save_to, test_if_loss_below=self.test_if_loss_below)
@@ -146,162 +153,10 @@ class TrialProgress:
 ProgressCallback = Callable[[TrialProgress], None]
 
 
-@dataclass
-class PreparedData:
-    info: data_loaders.DatasetInfo
-    train: data_loaders.Split
-    validation: data_loaders.Split
-    test: data_loaders.Split
-    source: str = ""
-
-    def sizes(self) -> dict[str, Any]:
-        """What a record's budget says of the data: its sizes, where it was read, the shape of
-        an example and the classes of each head."""
-        return {"train_samples": len(self.train), "validation_samples": len(self.validation),
-                "test_samples": len(self.test), "data_source": self.source,
-                "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads)}
-
-
-def prepare_data(setup: DataSetup, workload: Workload | None = None) -> PreparedData:
-    """Load the dataset (through ``workload``, if the caller resolved it already) and carve the
-    validation split; the split depends on the seed only."""
-    try:
-        dataset = (workload or Workload.from_setup(setup)).load()
-    except data_loaders.DataError as e:
-        raise FatalError(str(e)) from e
-    train, validation = data_loaders.train_validation_split(
-        dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
-        setup.max_train_samples)
-    return PreparedData(dataset.info, train, validation, dataset.test, dataset.source)
-
-
-def _fold_splits(data: PreparedData, k: int, seed: int):
-    pool = data_loaders.Split.concatenate([data.train, data.validation])
-    folds = data_loaders.k_fold_indices(pool.y[data.info.primary_head], k, seed)
-    for i, held_out in enumerate(folds):
-        rest = np.concatenate([f for j, f in enumerate(folds) if j != i])
-        yield pool.take(rest), pool.take(held_out)
-
-
-def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
-                budget: training.TrainBudget, trial_seed: int, accel: neural_net.Accelerator,
-                protocol: Protocol = Protocol(),
-                on_progress: Callable[[dict[str, Any]], None] | None = None
-                ) -> training.TrainResult:
-    """Evaluate one point as the protocol says; several runs are averaged, their spread kept.
-    ``on_progress`` hears each run's progress, with the run's index and count."""
-    if protocol.cv_folds:
-        splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
-    else:
-        splits = [(data.train, data.validation)]
-    deadline = (time.monotonic() + budget.time_limit_s) if budget.time_limit_s is not None \
-        else None
-    if len(splits) * protocol.executions > 1:  # the runs' test metrics are averaged: all of them
-        budget = dataclasses.replace(budget, test_if_loss_below=None)
-    runs: list[training.TrainResult] = []
-    for fold, (train, validation) in enumerate(splits):
-        for execution in range(protocol.executions):
-            index = fold * protocol.executions + execution
-            seed = trial_seed if index == 0 else derive_seed(trial_seed, index)
-            if deadline is not None:  # the trial's time limit covers all its runs
-                budget = dataclasses.replace(budget,
-                                             time_limit_s=max(0.0, deadline - time.monotonic()))
-            report = None if on_progress is None else functools.partial(
-                _with_run, on_progress, index + 1, len(splits) * protocol.executions)
-            runs.append(training.train_and_evaluate(builder, params, data.info, train,
-                                                    validation, data.test, budget, seed,
-                                                    accel, on_progress=report))
-    if len(runs) == 1:
-        return runs[0]
-    objectives = [r.objective for r in runs]
-    metrics = {head: {key: float(np.mean([r.metrics[head][key] for r in runs]))
-                      for key in runs[0].metrics[head]} for head in runs[0].metrics}
-    return training.TrainResult(
-        metrics=metrics, history=runs[0].history,
-        epochs_run=max(r.epochs_run for r in runs),
-        best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
-        stopped_by_time=any(r.stopped_by_time for r in runs),
-        objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
-        runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
-               "execution": i % protocol.executions, "objective": r.objective,
-               "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
-              for i, r in enumerate(runs)])
-
-
-def _with_run(on_progress: Callable[[dict[str, Any]], None], run: int, runs: int,
-              where: dict[str, Any]) -> None:
-    on_progress({**where, "run": run, "runs": runs})
-
-
-def _as_progress(on_progress: ProgressCallback, number: int, where: dict[str, Any]) -> None:
-    on_progress(TrialProgress(number, **where))
-
-
-def _extra(result: training.TrainResult) -> dict[str, Any]:
-    extra: dict[str, Any] = {"best_epoch": result.best_epoch,
-                             "stopped_by_time": result.stopped_by_time}
-    if result.pruned_at is not None:
-        extra["pruned_at_epoch"] = result.pruned_at
-    if result.runs:
-        extra["runs"] = result.runs
-        extra["objective_std"] = float(np.std([r["objective"] for r in result.runs]))
-    return extra
-
-
-class TrialRunner:
-    """Runs trials in one process: TensorFlow is set up and the data loaded once, here, in that
-    order (a ``tf.data`` dataset from a space's ``load_data()`` touches the GPU)."""
-
-    def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
-        self.setup = setup
-        runtime.choose(setup.keras_backend)  # before Keras is imported (a Spark executor too)
-        self.accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
-                                                    setup.deterministic)
-        pinned = (accelerator_info or {}).get("gpu")
-        if pinned is not None and not self.accel.gpus:
-            raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))
-        # Said by whoever owns the console (the pool, the in-process executor).
-        self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus, setup.keras_backend)
-        workload = Workload.from_setup(setup)
-        self.data = prepare_data(setup, workload)
-        try:
-            self.builder = workload.builder()
-        except ValueError as e:
-            raise FatalError(str(e)) from e
-        self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}
-        if gpus.VISIBLE in os.environ:  # what TensorFlow was shown
-            self.accelerator["cuda_visible_devices"] = os.environ[gpus.VISIBLE]
-
-    def run(self, spec: TrialSpec, on_progress: ProgressCallback | None = None,
-            device: str | None = None) -> TrialOutcome:
-        """Train ``spec``; an error of the trial is its outcome, never an exception (except
-        Ctrl-C and FatalError). ``on_progress`` hears where its training is; ``device`` (a
-        TensorFlow device name such as ``/GPU:1``) is where it trains, if not the default."""
-        started, started_at = time.monotonic(), now()
-        report = (None if on_progress is None
-                  else functools.partial(_as_progress, on_progress, spec.number))
-        result = None
-        try:
-            with runtime.current().device_scope(device):
-                result = train_point(self.builder, spec.params, self.data, spec.budget(),
-                                     spec.seed, self.accel, spec.protocol, report)
-        except (KeyboardInterrupt, FatalError):
-            raise
-        except Exception as e:  # any error of one trial is recorded and the search goes on
-            logger.debug("trial %s failed", spec.number, exc_info=True)
-            outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}",
-                                           traceback.format_exc(), started, started_at)
-        else:
-            outcome = TrialOutcome(
-                spec.number, to_jsonable(spec.params), True, started_at,
-                time.monotonic() - started, loss=1.0 - result.objective,
-                metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
-                pruned=result.pruned_at is not None, extra=_extra(result))
-        outcome.data_sizes = self.data.sizes()
-        outcome.accelerator = {**self.accelerator, **(result.trained_as if result else {})}
-        held = training.gpu_memory_mb(self.accel)
-        if held is not None:  # after the trial's clear_session(): what it did not give back
-            outcome.accelerator["gpu_memory_mb"] = round(held, 1)
-        if device is not None:
-            outcome.accelerator["device"] = device
-        return outcome
+def start_runner(setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
+    """A ``trial_runner.TrialRunner`` for this process: its Keras backend chosen first (a pool
+    worker, a Spark executor, the search's own process with ``--workers 0``), then Keras and the
+    model families imported, the data loaded once. Raises ``FatalError`` when it cannot start."""
+    runtime.choose(setup.keras_backend)
+    from hyperopt_nas.trial_runner import TrialRunner  # Keras: only once the backend is chosen
+    return TrialRunner(setup, accelerator_info)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import neural_net
 from hyperopt_nas import data_loaders
 from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.trial_store import TrialStore
@@ -64,11 +63,11 @@ class Workload:
             return self.space_file.load()
         return data_loaders.load_dataset(self.dataset, self.data_dir)
 
-    def builder(self) -> neural_net.ModelBuilder:
-        """The function that builds (and compiles) a network of a point."""
-        if self.own_model:
-            return self.space_file.builder()
-        return neural_net.model_builder(self.model)
+    @property
+    def build_model(self) -> Any:
+        """The space file's own ``build_model``, or None for a built-in family (which
+        ``neural_net.builder_for`` turns into the function that builds a point's network)."""
+        return self.space_file.build_model if self.own_model else None
 
     @classmethod
     def from_setup(cls, setup: Any) -> "Workload":

@@ -206,11 +206,12 @@ import sys
 sys.path.insert(0, {root!r})
 import numpy as np
 import hyperopt_nas
-from hyperopt_nas.trial import DataSetup, prepare_data
+from hyperopt_nas.trial import DataSetup
 from hyperopt_nas.trial_store import TrialStore, ranked
 best = ranked(TrialStore({results!r}).load_records())[0]
 model = hyperopt_nas.load_model({results!r})
 import keras  # loaded by load_model, on the trial's backend
+from hyperopt_nas.trial_runner import prepare_data  # Keras: after load_model chose its backend
 data = prepare_data(DataSetup("fashion_mnist", "mlp", best.budget["validation_fraction"], None, 3,
                               {data!r}))
 predicted = model.predict(data.validation.x, verbose=0)["label"].argmax(axis=1)

@@ -7,7 +7,8 @@ import hyperopt_nas
 from hyperopt_nas import kept_models
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.outputs.reports import ranked
-from hyperopt_nas.trial import DataSetup, prepare_data
+from hyperopt_nas.trial import DataSetup
+from hyperopt_nas.trial_runner import prepare_data
 from hyperopt_nas.trial_store import TrialStore
 
 

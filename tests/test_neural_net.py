@@ -1,3 +1,4 @@
+import ast
 import itertools
 import subprocess
 import sys
@@ -106,11 +107,47 @@ def test_layers_can_be_nested_and_repeated():
     assert [layer.units for layer in c.layers] == [5, 6, 7, 7, 7]
 
 
-def test_importing_neural_net_loads_neither_tensorflow_nor_data():
-    code = ("import sys; sys.path.insert(0, %r); import neural_net, hyperopt_nas.engine; "
-            "print('tensorflow' in sys.modules)" % str(ROOT))
+def test_the_search_process_checks_spaces_without_keras_and_neural_net_loads_no_data():
+    """The search's own process (the CLI, the engine, the executors, ranking, retrain's and the
+    report's modules) loads every shipped space against the Keras-free catalogue and imports no
+    Keras backend; neural_net imports Keras but reads no data."""
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import hyperopt_optimize, hyperopt_nas.engine, hyperopt_nas.retrain\n"
+            "from hyperopt_nas.executors import pool, in_process, spark\n"
+            "from hyperopt_nas.outputs import reports, html_report\n"
+            "from hyperopt_nas.space_files import load_space_file\n"
+            "for p in %r: load_space_file(p)\n"
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'neural_net') "
+            "if m in sys.modules))\n"
+            "from hyperopt_nas import data_loaders\n"
+            "def refuse(*a, **k): raise AssertionError('data loaded at import')\n"
+            "for name in [n for n in vars(data_loaders) if n.startswith('load_')]:\n"
+            "    setattr(data_loaders, name, refuse)\n"
+            "import neural_net\n"
+            "print('keras' in sys.modules)"
+            % (str(ROOT), [str(p) for p in SHIPPED_SPACES]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.splitlines() == ["[]", "True"]
+
+
+@pytest.mark.parametrize("module", ["neural_net.py", "hyperopt_nas/training.py"])
+def test_the_families_and_the_training_function_import_keras_once_at_the_top(module):
+    """No function-local imports of Keras left in the modules that only run where a model is
+    built: the catalogue the search process needs is hyperopt_nas/families.py."""
+    tree = ast.parse((ROOT / module).read_text())
+    inner = [node.lineno for function in ast.walk(tree)
+             if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for node in ast.walk(function) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    assert inner == []
+    assert any(isinstance(node, ast.Import) and node.names[0].name == "keras"
+               for node in tree.body)
+
+
+def test_the_catalogue_names_every_family_neural_net_builds():
+    import neural_net
+    from hyperopt_nas import families
+    assert set(neural_net.MODEL_BUILDERS) == set(families.MODELS) == set(families.MODEL_KEYS)
+    assert set(families.CONV_MODELS) <= set(families.MODELS)
 
 
 SHIPPED_SPACES = sorted(p for p in (ROOT / "search_spaces").glob("*.py")
@@ -131,7 +168,7 @@ def test_every_shipped_space_builds_and_trains_a_step(path):
     points = [sample(space.space, rng=rng) for _ in range(3)]
     points += [space.demo_point] if space.demo_point is not None else []
     for point in points:
-        model, _ = space.builder()(point, info, CPU)
+        model, _ = neural_net.builder_for(space)(point, info, CPU)
         try:
             model.run_eagerly = True
             labels = {head: rng.integers(0, n, 4) for head, n in info.heads.items()}

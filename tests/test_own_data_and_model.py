@@ -201,7 +201,7 @@ def test_build_model_returning_the_wrong_thing_fails_the_trial_with_its_name(
     info = data_loaders.DATASETS["fashion_mnist"]
     import neural_net
     with pytest.raises(TypeError, match=_escaped(message)):
-        sf.builder()({"units": 4}, info, neural_net.Accelerator(0, False, False))
+        neural_net.builder_for(sf)({"units": 4}, info, neural_net.Accelerator(0, False, False))
 
 
 def test_both_dataset_and_load_data_is_refused(tmp_path):
@@ -277,7 +277,7 @@ def test_an_own_cnn_on_images_without_channels_fails_with_the_fix_named(tmp_path
     text = GREY_WITHOUT_CHANNELS.format(model="", extra=OWN_CNN,
                                         space='{"batch_size": hp.choice("b", [8, 16])}')
     path.write_text(text.replace('MODEL = ""\n', ""))
-    builder = load_space_file(path).builder()
+    builder = neural_net.builder_for(load_space_file(path))
     cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
     with pytest.raises(TypeError, match=r"build_model failed for examples of shape \(12, 12\).*"
                                         r"add a channel axis \(x\[\.\.\., None\]\)"):

@@ -354,13 +354,13 @@ def test_cross_validation_scores_every_fold(tmp_path, tiny_space, fashion_dir):
 
 
 def test_cross_validation_folds_partition_train_and_validation(tmp_path, fashion_dir, tiny_space):
-    from hyperopt_nas import trial
+    from hyperopt_nas import trial_runner
     from hyperopt_nas.space_files import load_space_file
     space_file = load_space_file(tiny_space)
     settings = make_settings(tmp_path, tiny_space, fashion_dir, seed=0)
     budget = search_loop.resolve_budget(space_file, settings)
-    data = trial.prepare_data(search_loop.data_setup(space_file, budget, settings))
-    folds = list(trial._fold_splits(data, 3, seed=0))
+    data = trial_runner.prepare_data(search_loop.data_setup(space_file, budget, settings))
+    folds = list(trial_runner._fold_splits(data, 3, seed=0))
     assert sum(len(val) for _, val in folds) == len(data.train) + len(data.validation)
     assert all(len(tr) + len(val) == 300 for tr, val in folds)
 

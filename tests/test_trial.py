@@ -1,9 +1,8 @@
 """What a trial process does before its first trial: TensorFlow first, then the data."""
 
 
-from hyperopt_nas import training
-from hyperopt_nas import trial
-from hyperopt_nas.trial import DataSetup, TrialRunner, TrialSpec
+from hyperopt_nas import training, trial_runner
+from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec, start_runner
 
 
 OWN_TF_DATA = '''
@@ -34,12 +33,12 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
     setup = DataSetup("custom:own_tf_data", "mlp", 0.25, None, 0, space_path=str(space),
                       space_source=space.read_text())
     order = []
-    configure, prepare = training.configure_accelerator, trial.prepare_data
+    configure, prepare = training.configure_accelerator, trial_runner.prepare_data
     monkeypatch.setattr(training, "configure_accelerator",
                         lambda *a, **k: order.append("configure") or configure(*a, **k))
-    monkeypatch.setattr(trial, "prepare_data",
+    monkeypatch.setattr(trial_runner, "prepare_data",
                         lambda *a: order.append("load data") or prepare(*a))
-    runner = TrialRunner(setup)
+    runner = start_runner(setup)
     assert order == ["configure", "load data"]
     outcome = runner.run(TrialSpec(0, {"hidden_layers": [{"units": 4}], "batch_size": 8}, 1,
                                    epochs=1, patience=1))
@@ -50,6 +49,6 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
 def test_a_trial_spec_hands_every_training_setting_to_its_budget():
     spec = TrialSpec(3, {}, 1, epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3,
                      resume_from="a.keras", save_to="b.keras", test_if_loss_below=0.2)
-    assert spec.budget() == training.TrainBudget(
+    assert spec.budget() == TrainBudget(
         epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3, resume_from="a.keras",
         save_to="b.keras", test_if_loss_below=0.2)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
-from hyperopt_nas import runtime, training
+from hyperopt_nas import runtime
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
 
 logger = logging.getLogger(__name__)
 
@@ -18,15 +19,15 @@ class InProcessExecutor(Executor):
 
     def __init__(self, setup: DataSetup, log_path: Path | None = None):
         self.setup, self.log_path = setup, log_path
-        self.runner: TrialRunner | None = None
+        self.runner: Any = None  # a trial_runner.TrialRunner, once started
         self._pending: TrialSpec | None = None
 
     def start(self) -> None:
         if self.runner is None:
             runtime.choose(self.setup.keras_backend)
             runtime.current().prepare(self.setup.deterministic)
-            training.import_backend_quietly(self.log_path)
-            self.runner = TrialRunner(self.setup)
+            runtime.current().import_quietly(self.log_path)  # its start-up lines to the log
+            self.runner = start_runner(self.setup)
             if self.runner.gpu_warning:
                 logger.warning(self.runner.gpu_warning)
 

@@ -31,7 +31,7 @@ from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE
 from hyperopt_nas.log_files import see_log, send_output_to
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     if log_path is not None:  # TensorFlow's C++ and absl lines
         send_output_to(log_path)
     try:
-        runner = TrialRunner(setup, {"gpu": gpu} if gpu is not None else None)
+        runner = start_runner(setup, {"gpu": gpu} if gpu is not None else None)
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return

@@ -30,12 +30,13 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE, parse_visible
 from hyperopt_nas.log_files import output_to, see_log
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialRunner, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ POLL_S = 0.5
 
 # -- On the executors ---------------------------------------------------------------------------
 
-_runners: dict[DataSetup, TrialRunner] = {}  # per Python worker: loaded once, kept for reuse
+_runners: dict[DataSetup, Any] = {}  # per Python worker: loaded once, kept for reuse
 _trials_here = 0
 
 
@@ -86,7 +87,7 @@ def run_on_executor(setup: DataSetup, spec: TrialSpec) -> TrialOutcome:
     addresses = task_gpus()
     if setup not in _runners:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        _runners[setup] = TrialRunner(setup)
+        _runners[setup] = start_runner(setup)
     runner = _runners[setup]
     device = task_device(addresses, os.environ.get(VISIBLE)) if runner.accel.gpus else None
     _trials_here += 1

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import data_loaders
+from hyperopt_nas.runtime import Accelerator
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked  # noqa: F401 (re-export)
 from hyperopt_nas.workload import Workload
 
@@ -197,24 +198,26 @@ def best_title(record: TrialRecord) -> str:
 def draw_trial(record: TrialRecord, results_dir: Path, path: Path) -> Path:
     """Draw a trial's network with the model it was trained with: a built-in family by the name
     its record gives, a space file's own build_model from the space its folder keeps."""
-    builder = Workload.from_record(record, results_dir).builder()
-    return plot_model_graph(record.params, builder, data_loaders.record_info(record), path,
+    workload = Workload.from_record(record, results_dir)
+    return plot_model_graph(record.params, workload, data_loaders.record_info(record), path,
                             title=best_title(record))
 
 
-def plot_model_graph(params: dict[str, Any], builder: Any, info: Any, path: Path,
+def plot_model_graph(params: dict[str, Any], source: Any, info: Any, path: Path,
                      title: str | None = None) -> Path:
-    """Build the network of ``params`` (``builder``: ``SpaceFile.builder()``; ``info``: the
-    data's ``DatasetInfo``) and draw it, with tensor shapes, to ``path`` (PNG)."""
-    import keras  # TensorFlow, and neural_net's families: only to draw a network; ranking and
-    # the report, which import this module, load neither.
+    """Build the network of ``params`` (``source``: a ``Workload`` or a ``SpaceFile``, whose
+    model it is; ``info``: the data's ``DatasetInfo``) and draw it, with tensor shapes, to
+    ``path`` (PNG). The process that draws has chosen its Keras backend (``runtime.choose``)."""
+    # Keras and the families load here, in the process that draws, once its backend is chosen:
+    # ranking and the report's tables, which import this module, load neither.
+    import keras
 
     import neural_net
 
     check_graphviz()
-    cpu = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
+    cpu = Accelerator(gpus=0, mixed_precision=False, xla=False)
     try:
-        model, _ = builder(params, info, cpu)
+        model, _ = neural_net.builder_for(source)(params, info, cpu)
         dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=False,
                                        show_layer_activations=True, expand_nested=True,
                                        dpi=PLOT_DPI)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperopt_nas import training  # light: Keras is imported where a model trains, not here
 from hyperopt_nas import data_loaders
+from hyperopt_nas.families import metric_key
 from hyperopt_nas.choices import PRUNE_RULES
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.schedulers.base import Run, Scheduler, Situation
@@ -80,7 +80,7 @@ def reference_curves(records: list, epochs: int) -> list[list[float]]:
     curves = []
     for r in records:
         info = data_loaders.record_info(r)
-        key = "val_" + training.metric_key(info, info.primary_head, "accuracy")
+        key = "val_" + metric_key(info, info.primary_head, "accuracy")
         curve = list(r.history.get(key, []))
         if not curve or r.status == TrialStatus.FAILED:
             continue
