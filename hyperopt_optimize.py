@@ -64,6 +64,36 @@ def positive_int(text: str) -> int:
     return value
 
 
+COUNT_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def parameter_count(text: str) -> int:
+    """A number of parameters: ``50000``, ``50,000``, ``50k``, ``1.5M``."""
+    number, unit = text.strip().replace(",", "").replace("_", ""), 1
+    if number[-1:].lower() in COUNT_SUFFIXES:
+        number, unit = number[:-1], COUNT_SUFFIXES[number[-1].lower()]
+    try:
+        value = float(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of parameters such as 50000, 50k "
+                                         f"or 1.5M, got {text!r}") from None
+    if not value >= 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number of parameters of at least "
+                                         f"1, got {text!r}")
+    return int(value)
+
+
+def positive_ms(text: str) -> float:
+    try:
+        value = float(text.strip().removesuffix("ms"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be milliseconds such as 5 or 0.8, got "
+                                         f"{text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 ms, got {text!r}")
+    return value
+
+
 def non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -162,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--max-train-samples", type=positive_int, default=None,
                         help="train on a stratified subset of this many images "
                              "(default: the space file's, usually all)")
+    search.add_argument("--max-params", type=parameter_count, default=None, metavar="N",
+                        help="the size budget: a network with more parameters (50000, 50k, "
+                             "1.5M) is built, measured and recorded as over budget, not trained; "
+                             "the search learns to propose within it (default: the space "
+                             "file's, usually none)")
+    search.add_argument("--max-latency-ms", type=positive_ms, default=None, metavar="T",
+                        help="the latency budget: a network slower than T ms to predict one "
+                             "image (batch 1, median of 20 warm calls on the trial's device) is "
+                             "not trained (default: none)")
     search.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the validation split and of every trial (default: 0)")
     search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
@@ -280,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--csv", action="store_true",
                       help="every trial as one CSV row (scores, time, each hyperparameter), "
                            "best first, for a spreadsheet or pandas")
+    rank.add_argument("--front", nargs="?", const="params", choices=("params", "latency"),
+                      default=None,
+                      help="only the accuracy-size front: the trials no other trial beats on "
+                           "both validation accuracy and parameters (or latency), smallest first")
     rank.add_argument("--wide", action="store_true",
                       help="do not cut the hyperparameter column to the terminal's width")
 
@@ -435,14 +478,20 @@ def command_search(args) -> int:
         parallelism=args.parallelism or engine.SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
-        keep_models=args.keep_models)
+        keep_models=args.keep_models, max_params=args.max_params,
+        max_latency_ms=args.max_latency_ms)
     interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
     summary = engine.run_search(settings)
+    if summary.over_budget:
+        print(f"{summary.over_budget} of this run's {summary.completed} points were over the size "
+              "budget: built and measured, not trained (over_budget_trial-*.json); `rank "
+              "--front` lists the networks no other beats on both accuracy and size.")
     if summary.best is not None:
+        size = summary.best.model_params
         print(f"Best: trial {summary.best.number}, validation accuracy "
-              f"{summary.best.score:.4f}.")
+              f"{summary.best.score:.4f}" + (f", {size:,} parameters." if size else "."))
         full = summary.best_full
         if full is not None and full.number != summary.best.number:
             print(f"Best trained to the full {full.budget.get('epochs')} epochs: trial "
@@ -493,13 +542,13 @@ def command_rank(args) -> int:
         print(f"error: no trial in {args.results_dir} yet: run a search first.", file=sys.stderr)
         return EXIT_FATAL
     if args.csv:
-        sys.stdout.write(reports.rank_csv(records))
+        sys.stdout.write(reports.rank_csv(records, args.front))
     elif args.json:
-        print(reports.rank_json(records, args.top))
+        print(reports.rank_json(records, args.top, args.front))
     else:
         width = (shutil.get_terminal_size().columns if sys.stdout.isatty() and not args.wide
                  else None)
-        print(reports.rank_table(records, args.top, width))
+        print(reports.rank_table(records, args.top, width, args.front))
         print(_kept_models_line(args.results_dir))
     return 0
 

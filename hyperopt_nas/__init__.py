@@ -66,14 +66,18 @@ def search(space: str | Path, results_dir: str | Path = "results",
     return run_search(settings, say=say)
 
 
-def results_table(results_dir: str | Path = "results"):
+def results_table(results_dir: str | Path = "results", front: bool | str = False):
     """The trials of a results folder, one row each, best first: a pandas DataFrame when pandas
-    is installed, else a list of dicts (the same columns as ``rank --csv``)."""
-    from hyperopt_nas.outputs.reports import table_rows
+    is installed, else a list of dicts (the same columns as ``rank --csv``). ``front=True``
+    (or ``"latency"``): only the accuracy-size front, smallest first (``rank --front``)."""
+    from hyperopt_nas.outputs.reports import FRONT_MEASURES, table_rows
     from hyperopt_nas.trial_store import StoreError, TrialStore
+    measure = "params" if front is True else (front or None)
+    if measure is not None and measure not in FRONT_MEASURES:
+        raise ValueError(f"front must be True, False or one of {FRONT_MEASURES}, got {front!r}.")
     if not Path(results_dir).is_dir():
         raise StoreError(f"{results_dir} is not a results folder: run a search first.")
-    rows = table_rows(TrialStore(results_dir).load_records())
+    rows = table_rows(TrialStore(results_dir).load_records(), measure)
     try:
         import pandas
     except ImportError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -40,15 +41,16 @@ from hyperopt_nas.outputs.refresher import Outputs
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
 from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
-from hyperopt_nas.resume import Restored, restore
+from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore
 from hyperopt_nas.schedulers import make_scheduler
 from hyperopt_nas.schedulers.asha import DEFAULT_ETA, DEFAULT_MIN_EPOCHS
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
-from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, TrialRecord, TrialStatus,
-                                      TrialStore, ranked, to_jsonable)
+from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, SizeBudget, TrialRecord,
+                                      TrialStatus, TrialStore, proposer_loss, ranked,
+                                      to_jsonable)
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ DEFAULT_SNAPSHOT_S = 60.0
 # and it already weighs older trials less (hyperopt's linear forgetting).
 DEFAULT_TPE_HISTORY = 1000
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
+OVER_BUDGET_STREAK = 25  # points over the size budget in a row before the console says so
 
 
 @dataclass
@@ -111,6 +114,10 @@ class SearchSettings:
     snapshot_every_s: float = DEFAULT_SNAPSHOT_S  # results.pkl at most this often; 0: each trial
     tpe_history: int | None = DEFAULT_TPE_HISTORY  # finished trials a proposer reads; None: all
     ask_ahead: bool = True  # several workers: the next point is proposed while all are busy
+    # The size budget: a built network over it is measured, recorded and told to the proposer
+    # as a bad result, not trained. None: the space file's DEFAULTS, else no limit.
+    max_params: int | None = None
+    max_latency_ms: float | None = None  # batch-1 inference on the trial's device
 
     @property
     def slots(self) -> int:
@@ -128,6 +135,7 @@ class SearchSummary:
     any_ok: bool = True  # whether a trial of this run succeeded (or none ran)
     # The best trial trained to the full epochs (a schedule's lower rungs train for fewer).
     best_full: TrialRecord | None = None
+    over_budget: int = 0  # points this run measured over the size budget (not trained)
 
 
 def library_versions() -> dict[str, str]:
@@ -149,6 +157,10 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
         budget["epochs"] = settings.epochs
     if settings.max_train_samples is not None:
         budget["max_train_samples"] = settings.max_train_samples
+    for key in ("max_params", "max_latency_ms"):
+        if getattr(settings, key) is not None:
+            budget[key] = getattr(settings, key)
+        budget.setdefault(key, None)
     if budget["epochs"] < 1:
         raise FatalError(f"epochs must be at least 1, got {budget['epochs']}.")
     return budget
@@ -195,16 +207,24 @@ def check_comparable(records: list[TrialRecord], key: dict[str, Any], results_di
         "search anyway.")
 
 
-def best_record(records: list[TrialRecord]) -> TrialRecord | None:
-    best = ranked(records)[:1]
+def best_record(records: list[TrialRecord], size_budget: SizeBudget = SizeBudget()
+                ) -> TrialRecord | None:
+    """The best scored trial whose network is within ``size_budget`` (a relaunch may tighten
+    it: an earlier, larger network is then no longer the one to pick)."""
+    best = [r for r in ranked(records) if size_budget.over(r.model_params, r.latency_ms) is None]
     return best[0] if best else None
+
+
+def size_budget_of(budget: dict[str, Any]) -> SizeBudget:
+    return SizeBudget(budget.get("max_params"), budget.get("max_latency_ms"))
 
 
 def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
                 space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings,
                 versions: dict[str, str]) -> TrialRecord:
     """The record of one ended trial."""
-    status = (TrialStatus.FAILED if not outcome.ok else
+    status = (TrialStatus.OVER_BUDGET if outcome.over_budget else
+              TrialStatus.FAILED if not outcome.ok else
               TrialStatus.PRUNED if outcome.pruned else TrialStatus.OK)
     return TrialRecord(
         number=outcome.number, status=status, params=outcome.params, hyperopt_vals=vals,
@@ -264,8 +284,10 @@ class Search:
         self.settings, self.space_file, self.store = settings, space_file, store
         self.trials: Trials = restored.trials
         self.numbers, self.set_aside = restored.numbers, restored.set_aside
-        self.records, self.best = records, best_record(list(records.values()))
         self.executor, self.proposer, self.budget = executor, proposer, budget
+        self.size_budget = size_budget_of(budget)
+        self.records = records
+        self.best = best_record(list(records.values()), self.size_budget)
         self.say, self.outputs = say, outputs
         self.progress = progress or TrialsProgress("off", say)
         self.scheduler = scheduler or Scheduler(int(budget["epochs"]), store.dir)
@@ -278,6 +300,7 @@ class Search:
         # Past every number in use, unreadable records' too: a number is never given twice.
         self.next_number = max([*records, *store.reserved_numbers()], default=-1) + 1
         self.completed = self.succeeded = self.failures_in_a_row = 0
+        self.over_budget = self.over_budget_in_a_row = 0
         self.exhausted = self.stopped_asking = False
         self.started = self.clock()  # the clock of --timeout
         self.last_snapshot = -float("inf")  # time.monotonic() of the last results.pkl
@@ -292,7 +315,7 @@ class Search:
     def run(self) -> SearchSummary:
         # Save at once so that results.pkl matches the space it now describes.
         self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
-                               self.set_aside)
+                               self.set_aside, self.size_budget.as_dict())
         self.last_snapshot, self.snapshot_numbers = time.monotonic(), len(self.numbers)
         try:
             while True:
@@ -309,12 +332,12 @@ class Search:
         if self.exhausted:
             self.say(f"Every combination of the space has been tried ({len(self.trials.trials)}).")
         return SearchSummary(self.completed, len(self.records), self.best,
-                             any_ok=self.succeeded > 0 or self.completed == 0,
-                             best_full=self._best_full())
+                             any_ok=self.succeeded > 0 or self.completed == self.over_budget,
+                             best_full=self._best_full(), over_budget=self.over_budget)
 
     def _best_full(self) -> TrialRecord | None:
         return best_record([r for r in self.records.values()
-                            if self.scheduler.full_budget(r)])
+                            if self.scheduler.full_budget(r)], self.size_budget)
 
     def _fill(self) -> None:
         """Submit trials until every slot is busy or the budget is spent."""
@@ -348,7 +371,7 @@ class Search:
             return
         try:
             self.store.save_trials(self.trials, self.space_file.fingerprint, self.numbers,
-                                   self.set_aside)
+                                   self.set_aside, self.size_budget.as_dict())
         except OSError as e:
             self.say(f"warning: results.pkl could not be updated in {self.store.dir} "
                      f"({e.strerror or e}); every trial is saved in its JSON record, and the "
@@ -438,7 +461,9 @@ class Search:
             protocol=self.protocol, time_limit_s=self._time_limit(), epochs=run.epochs,
             # The test split is only reported: evaluate it for the trial the search would select.
             test_if_loss_below=(None if s.test_every_trial or self.best is None
-                                else self.best.loss), **options)
+                                else self.best.loss),
+            max_params=self.size_budget.max_params, max_latency_ms=self.size_budget.max_latency_ms,
+            **options)
         self.in_flight[number] = InFlight(spec, vals, doc, run, tags)
         return spec
 
@@ -468,7 +493,7 @@ class Search:
                              self.budget, self.settings, self.versions)
         record.extra.update(flight.tags)
         record.extra.update(flight.run.extra)
-        loss = None if record.status == TrialStatus.FAILED else record.loss
+        loss = proposer_loss(record, self.size_budget)  # over the budget: a bad result
         parent = flight.run.parent
         if parent is not None and record.status != TrialStatus.FAILED:
             record.history = {k: list(parent.history.get(k, [])) + list(v)  # from epoch 1
@@ -505,7 +530,7 @@ class Search:
         self.proposer.after_trial(Pace(len(self.records) - self.completed, self.completed,
                                        self.clock() - self.started))
         if record.loss is not None and (self.best is None or record.loss < self.best.loss):
-            self.best = record
+            self.best = record  # trained: within the size budget
         elapsed = self.clock() - self.started
         if self.completed == 1:  # what came before the first trial trained: workers starting
             self.start_up_s = max(0.0, elapsed - record.wall_time_s)
@@ -523,6 +548,10 @@ class Search:
         if self.outputs is not None:
             self.outputs.notify()
         self.scheduler.after_save(list(self.records.values()), self._pending())
+        if record.status == TrialStatus.OVER_BUDGET:  # neither a failure nor a trained network
+            self._over_budget()
+            return
+        self.over_budget_in_a_row = 0
         if record.status != TrialStatus.FAILED:
             self.failures_in_a_row = 0
             self.succeeded += 1
@@ -533,6 +562,21 @@ class Search:
                 f"{self.failures_in_a_row} trials failed in a row; stopping. The last error: "
                 f"{record.error}. Each failed_trial-*.json in {self.store.dir} holds its "
                 "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
+
+    def _over_budget(self) -> None:
+        self.over_budget += 1
+        self.over_budget_in_a_row += 1
+        if self.over_budget_in_a_row == OVER_BUDGET_STREAK:
+            self.say(f"note: the last {OVER_BUDGET_STREAK} points were all over the size "
+                     f"budget ({self._budget_text()}); the search learns the boundary from "
+                     "them, but if most of the space is larger, narrow it (fewer filters, "
+                     "units or layers) or raise the budget.")
+
+    def _budget_text(self) -> str:
+        b = self.size_budget
+        return ", ".join(([f"--max-params {b.max_params:,}"] if b.max_params is not None else [])
+                         + ([f"--max-latency-ms {b.max_latency_ms:g}"]
+                            if b.max_latency_ms is not None else []))
 
     def _eta(self, elapsed: float) -> float | None:
         """Seconds until the search ends, at this run's pace: None without a budget."""
@@ -580,10 +624,17 @@ def say_restored(say: Callable[[str], None], restored: Restored, best: TrialReco
     if best is not None:
         line += f"; best so far: trial {best.number}, validation accuracy {best.score:.4f}"
     say(line + ".")
-    if restored.set_aside:
-        say(f"{len(restored.set_aside)} trials do not fit the current space and are set aside "
+    unsized = sorted(n for n, why in restored.set_aside.items() if why == NEVER_TRAINED)
+    if unsized:
+        say(f"{counted(len(unsized), 'trial')} ({', '.join(map(str, unsized[:5]))}"
+            f"{', ...' if len(unsized) > 5 else ''}) {'was' if len(unsized) == 1 else 'were'} "
+            f"over the size budget of an earlier run and within this one's: never trained, "
+            "they are not fed to the search (a point may be proposed again).")
+    misfits = {n: why for n, why in restored.set_aside.items() if why != NEVER_TRAINED}
+    if misfits:
+        say(f"{len(misfits)} trials do not fit the current space and are set aside "
             "(kept on disk, not fed to the search):")
-        for number, why in sorted(restored.set_aside.items()):
+        for number, why in sorted(misfits.items()):
             say(f"  trial {number}: {why}")
 
 
@@ -593,6 +644,8 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     count = f"{total}/{max_evals}" if max_evals else f"{total}"
     if record.status == TrialStatus.FAILED:
         score = f"FAILED ({record.error})"
+    elif record.status == TrialStatus.OVER_BUDGET:
+        score = f"{record.error}, not trained"
     elif record.status == TrialStatus.PRUNED:
         score = (f"val acc {record.score:.4f} (pruned at epoch "
                  f"{record.extra.get('pruned_at_epoch', '?')})")
@@ -627,8 +680,14 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
         duration_text(s.timeout_s) if s.timeout_s else "") if part) or "Ctrl-C"
     subset = (f", {budget['max_train_samples']} training images"
               if budget.get("max_train_samples") else "")
+    size = size_budget_of(budget)
+    limits = [f"{size.max_params:,} parameters"] if size.max_params is not None else []
+    limits += [f"{size.max_latency_ms:g} ms a prediction"] if size.max_latency_ms else []
+    within = (f", networks within {' and '.join(limits)} (larger ones are measured, not trained)"
+              if limits else "")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
-            f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}, until {until}; "
+            f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
+            f"until {until}; "
             f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend; "
             f"results in {store.dir}.")
 
@@ -673,6 +732,14 @@ def check_settings(settings: SearchSettings) -> None:
     if s.tpe_history is not None and s.tpe_history < 1:
         raise FatalError(f"tpe_history must be at least 1 (or None: every trial), got "
                          f"{s.tpe_history}.")
+    if s.max_params is not None and (isinstance(s.max_params, bool)
+                                     or not isinstance(s.max_params, int) or s.max_params < 1):
+        raise FatalError(f"--max-params must be a whole number of at least 1, got "
+                         f"{s.max_params!r}.")
+    if s.max_latency_ms is not None and (isinstance(s.max_latency_ms, bool) or not isinstance(
+            s.max_latency_ms, (int, float)) or not 0 < s.max_latency_ms < math.inf):
+        raise FatalError(f"--max-latency-ms must be a number of milliseconds above 0, got "
+                         f"{s.max_latency_ms!r}.")
     if s.keep_models < 0:
         raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
     if s.max_consecutive_failures < 1:
@@ -750,14 +817,16 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
         try:
             kept_models.clear_staging(store.dir)  # no trial runs yet: a killed one's leftovers
             executor.start()  # workers load TensorFlow and the data while this process goes on
-            restored = restore(store, space_file, list(records.values()))
+            restored = restore(store, space_file, list(records.values()),
+                               size_budget_of(budget))
             say(banner(settings, space_file, budget, store))
             earlier = sorted({r.keras_backend for r in records.values()}
                              - {runtime.requested(settings.keras_backend)})
             if earlier:
                 say(f"The earlier trials trained on {' and '.join(earlier)}: they keep informing "
                     "the search, and `rank` shows each trial's backend.")
-            say_restored(say, restored, best_record(list(records.values())), store)
+            say_restored(say, restored,
+                         best_record(list(records.values()), size_budget_of(budget)), store)
             outputs = make_outputs(settings, space_file, store)
             if settings.plot_search:
                 say(f"Live report: {store.dir / REPORT_HTML} follows the search from its first "

@@ -18,9 +18,13 @@ from hyperopt import Trials
 
 from hyperopt_nas.proposers import insert_done
 from hyperopt_nas.space_files import SpaceFile
-from hyperopt_nas.trial_store import StoreError, TrialRecord, TrialStatus, TrialStore
+from hyperopt_nas.trial_store import (SizeBudget, StoreError, TrialRecord, TrialStatus,
+                                      TrialStore, proposer_loss)
 
 logger = logging.getLogger(__name__)
+
+NEVER_TRAINED = ("over the size budget of its run, not over this one's: never trained, so not "
+                 "fed to the search")
 
 
 @dataclass
@@ -34,8 +38,10 @@ class Restored:
     source: str = "new"
 
 
-def add_record(restored: Restored, record: TrialRecord, space_file: SpaceFile) -> None:
-    """Feed one record to the restored Trials if it fits the current space, else set it aside."""
+def add_record(restored: Restored, record: TrialRecord, space_file: SpaceFile,
+               size_budget: SizeBudget = SizeBudget()) -> None:
+    """Feed one record to the restored Trials if it fits the current space, else set it aside;
+    its loss as this run's size budget tells it (``proposer_loss``)."""
     if record.space_fingerprint == space_file.fingerprint:
         vals, why = record.hyperopt_vals, ""
     else:
@@ -43,22 +49,31 @@ def add_record(restored: Restored, record: TrialRecord, space_file: SpaceFile) -
     if vals is None:
         restored.set_aside[record.number] = why
         return
-    loss = None if record.status == TrialStatus.FAILED else record.loss
+    loss = proposer_loss(record, size_budget)
+    if loss is None and record.status == TrialStatus.OVER_BUDGET:
+        # Refused by an earlier, tighter budget, within this one: never trained, so nothing is
+        # known of it (TPE would count a failure as worse than any result).
+        restored.set_aside[record.number] = NEVER_TRAINED
+        return
     insert_done(restored.trials, vals, loss, space_file.params)
     restored.numbers.append(record.number)
 
 
-def rebuild_trials(records: list[TrialRecord], space_file: SpaceFile) -> Restored:
+def rebuild_trials(records: list[TrialRecord], space_file: SpaceFile,
+                   size_budget: SizeBudget = SizeBudget()) -> Restored:
     """hyperopt Trials from the JSON records, keeping the trials that fit the current space."""
     restored = Restored(Trials(), [], total_records=len(records), source="records")
     for record in records:
-        add_record(restored, record, space_file)
+        add_record(restored, record, space_file, size_budget)
     return restored
 
 
 def restore(store: TrialStore, space_file: SpaceFile,
-            records: list[TrialRecord] | None = None) -> Restored:
-    """Load the search in the results folder; never start from zero over existing results."""
+            records: list[TrialRecord] | None = None,
+            size_budget: SizeBudget = SizeBudget()) -> Restored:
+    """Load the search in the results folder; never start from zero over existing results. A
+    snapshot told under another size budget is rebuilt from the records (a network over one
+    budget may be within the other)."""
     records = store.load_records() if records is None else records
     try:
         payload = store.load_trials()
@@ -72,8 +87,9 @@ def restore(store: TrialStore, space_file: SpaceFile,
     numbers_on_disk = {r.number for r in records}
     if payload is not None:
         same_space = payload.get("space_fingerprint") == space_file.fingerprint
+        same_budget = payload.get("size_budget", SizeBudget().as_dict()) == size_budget.as_dict()
         accounted = set(payload.get("numbers", [])) | set(payload.get("set_aside", {}))
-        if same_space and accounted <= numbers_on_disk:
+        if same_space and same_budget and accounted <= numbers_on_disk:
             restored = Restored(payload["trials"], list(payload["numbers"]),
                                 {int(k): v for k, v in payload.get("set_aside", {}).items()},
                                 total_records=len(records), source="results.pkl")
@@ -83,9 +99,12 @@ def restore(store: TrialStore, space_file: SpaceFile,
                             "them from the records", len(newer))
                 restored.source = f"results.pkl and {len(newer)} newer records"
                 for record in newer:
-                    add_record(restored, record, space_file)
+                    add_record(restored, record, space_file, size_budget)
             return restored
-        if not same_space:
+        if not same_budget:
+            logger.info("the size budget changed since results.pkl was written; telling the "
+                        "search every recorded network's size against the new one")
+        elif not same_space:
             logger.info("the space file changed since results.pkl was written; checking every "
                         "recorded trial against the edited space")
         elif store.unreadable:
@@ -101,4 +120,4 @@ def restore(store: TrialStore, space_file: SpaceFile,
                        len(records))
     if not records:
         return Restored(Trials(), [])
-    return rebuild_trials(records, space_file)
+    return rebuild_trials(records, space_file, size_budget)

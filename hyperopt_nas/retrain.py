@@ -21,7 +21,8 @@ from hyperopt_nas import data_loaders, kept_models, runtime
 from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.families import metric_key
 from hyperopt_nas.outputs.reports import retrain_command
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, TrialStore, ranked
+from hyperopt_nas.trial_store import (UNSCORED, SizeBudget, TrialRecord, TrialStore,
+                                      ranked)
 from hyperopt_nas.workload import Workload
 
 MODELS_DIR = "models"
@@ -47,7 +48,7 @@ class RetrainResult:
 
 def _scored(results_dir: str | Path) -> list[TrialRecord]:
     records = TrialStore(results_dir).load_records()
-    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
+    scored = [r for r in records if r.status not in UNSCORED and r.loss is not None]
     if not scored:
         raise RetrainError(f"no completed trial in {results_dir}; run a search first.")
     return scored
@@ -130,10 +131,43 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     return RetrainResult(record.number, path, epochs, len(pool), tested, accel.deterministic)
 
 
-def load_model(results_dir: str | Path = "results", number: int | None = None):
-    """The Keras model of a trial (default: the best): the network the search trained, kept in
-    ``best_models/`` for the best trials (``--keep-models``); else its retrained model
-    (``models/``, from ``retrain``)."""
+def best_within(results_dir: str | Path, max_params: int | None = None,
+                max_latency_ms: float | None = None) -> TrialRecord:
+    """The best trial whose network is within the budget (its measured size; a trial whose
+    size was not measured is not known to fit)."""
+    budget = SizeBudget(max_params, max_latency_ms)
+    fitting = [r for r in ranked(_scored(results_dir))
+               if (max_params is None or r.model_params is not None)
+               and (max_latency_ms is None or r.latency_ms is not None)
+               and budget.over(r.model_params, r.latency_ms) is None]
+    if not fitting:
+        smallest = min((r.model_params for r in _scored(results_dir)
+                        if r.model_params is not None), default=None)
+        raise RetrainError(
+            f"no completed trial in {results_dir} is within "
+            f"{budget_text(max_params, max_latency_ms)}"
+            + (f" (the smallest network has {smallest:,} parameters)" if smallest else
+               " (their sizes were not measured: trials of an older version)")
+            + "; search with that budget (--max-params, --max-latency-ms) to find one.")
+    return fitting[0]
+
+
+def budget_text(max_params: int | None, max_latency_ms: float | None) -> str:
+    return " and ".join(([f"{max_params:,} parameters"] if max_params is not None else [])
+                        + ([f"{max_latency_ms:g} ms"] if max_latency_ms is not None else []))
+
+
+def load_model(results_dir: str | Path = "results", number: int | None = None,
+               max_params: int | None = None, max_latency_ms: float | None = None):
+    """The Keras model of a trial (default: the best; with ``max_params`` and/or
+    ``max_latency_ms``, the best whose network is within them): the network the search
+    trained, kept in ``best_models/`` for the best trials (``--keep-models``); else its
+    retrained model (``models/``, from ``retrain``)."""
+    if number is not None and (max_params is not None or max_latency_ms is not None):
+        raise ValueError("load_model takes a trial number or a budget (max_params, "
+                         "max_latency_ms), not both.")
+    if max_params is not None or max_latency_ms is not None:
+        number = best_within(results_dir, max_params, max_latency_ms).number
     record = trial(results_dir, number)
     if "keras" not in sys.modules:  # else the running backend loads it: a .keras file is the same
         runtime.choose(record.keras_backend)

@@ -6,7 +6,8 @@ A space file (``search_spaces/*.py``) is a small Python module with:
 - ``DATASET``: a name from ``data_loaders.DATASETS``;
 - ``MODEL``: a name from ``families.MODELS``;
 - ``DEFAULTS``: the task's budget (``epochs``, ``validation_fraction``, ``patience``,
-  ``max_train_samples``), each overridable on the command line;
+  ``max_train_samples``, and the size budget ``max_params``, ``max_latency_ms``), each
+  overridable on the command line;
 - optionally ``DEMO_POINT``: one decoded point, plotted as the demo model;
 - optionally ``START_POINTS``: decoded points (actual values, as a trial record's ``params``)
   that a search tries first, before its algorithm proposes anything, unless already tried.
@@ -34,7 +35,8 @@ from hyperopt_nas.errors import SpaceFileError  # noqa: F401 (re-export)
 from hyperopt_nas.trial_store import to_jsonable
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
-BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples"}
+BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples", "max_params",
+               "max_latency_ms"}
 NUMERIC_TOLERANCE = 1e-9
 
 
@@ -606,10 +608,16 @@ def check_defaults(defaults: dict[str, Any], path: Path) -> None:
             or not 0 < fraction < 1:
         raise SpaceFileError(f"{path}: DEFAULTS['validation_fraction'] must be a number between "
                              f"0 and 1 (e.g. 0.1), got {fraction!r}.")
-    samples = defaults.get("max_train_samples")
-    if samples is not None and not (_whole(samples) and samples >= 1):
-        raise SpaceFileError(f"{path}: DEFAULTS['max_train_samples'] must be None or a whole "
-                             f"number of at least 1, got {samples!r}.")
+    for key in ("max_train_samples", "max_params"):
+        value = defaults.get(key)
+        if value is not None and not (_whole(value) and value >= 1):
+            raise SpaceFileError(f"{path}: DEFAULTS[{key!r}] must be None or a whole number of "
+                                 f"at least 1, got {value!r}.")
+    latency = defaults.get("max_latency_ms")
+    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
+                                or not 0 < latency < math.inf):
+        raise SpaceFileError(f"{path}: DEFAULTS['max_latency_ms'] must be None or a number of "
+                             f"milliseconds above 0, got {latency!r}.")
 
 
 def load_space_file(path: str | Path) -> SpaceFile:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,18 @@ logger = logging.getLogger(__name__)
 
 class TrialFailed(RuntimeError):
     """The trial cannot give a result (NaN loss, a model that does not build...); record, go on."""
+
+
+class OverBudget(Exception):
+    """A built network over the size budget (``--max-params``, ``--max-latency-ms``): it is not
+    trained. Not a failure: the point is recorded as over budget, with what was measured."""
+
+    def __init__(self, reason: str, measured: dict[str, Any]):
+        super().__init__(reason)
+        self.reason, self.measured = reason, measured
+
+
+LATENCY_CALLS = 20  # timed batch-1 predictions, after one that compiles; their median counts
 
 
 # ---- the backend, as a trial's process sets it up
@@ -85,6 +98,42 @@ class TrainResult:
     runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
     pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
     trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
+    size: dict[str, Any] = field(default_factory=dict)  # model_params, model_bytes, latency_ms...
+
+
+def model_size(model) -> dict[str, int]:
+    """A built network's size: its parameters and the bytes its weights take."""
+    return {"model_params": int(model.count_params()),
+            "model_bytes": int(sum(np.prod(v.shape, dtype=np.int64) * np.dtype(v.dtype).itemsize
+                                   for v in model.weights))}
+
+
+def latency_ms(model, example: np.ndarray, calls: int = LATENCY_CALLS) -> float:
+    """Batch-1 inference time of ``model`` on this process's device, in ms: the median of
+    ``calls`` predictions of one example, after one that compiles and warms up (each waits for
+    its result, as a deployed model's caller does)."""
+    model.predict_on_batch(example)
+    times = []
+    for _ in range(calls):
+        began = time.perf_counter()
+        model.predict_on_batch(example)
+        times.append(time.perf_counter() - began)
+    return float(np.median(times)) * 1000.0
+
+
+def check_budget(model, budget: TrainBudget, example: np.ndarray) -> dict[str, Any]:
+    """Measure a built network against the size budget before it trains: its size always, its
+    latency where a latency budget asks (only if its parameters fit). Raises ``OverBudget``."""
+    measured: dict[str, Any] = model_size(model)
+    if budget.max_params is not None and measured["model_params"] > budget.max_params:
+        raise OverBudget(f"{measured['model_params']:,} parameters > --max-params "
+                         f"{budget.max_params:,}", measured)
+    if budget.max_latency_ms is not None:
+        measured["latency_ms"] = round(latency_ms(model, example), 4)
+        if measured["latency_ms"] > budget.max_latency_ms:
+            raise OverBudget(f"{measured['latency_ms']:.3g} ms a prediction > "
+                             f"--max-latency-ms {budget.max_latency_ms:g}", measured)
+    return measured
 
 
 def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
@@ -271,6 +320,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             model = keras.models.load_model(budget.resume_from)
         if on_model is not None:
             on_model(model)
+        size = check_budget(model, budget, train.x[:1])  # before any training
         used = trained_as(model)
         # Inference needs no gradients: larger batches than training's, same results.
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
@@ -294,15 +344,14 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
         if validation is None:
             return _tested_only(model, info, history, budget, test, eval_batch, seed, used,
-                                time_limit.stopped)
+                                time_limit.stopped, size)
         val_acc = history[monitored]
         best = int(np.argmax(val_acc))
         test_logs = None
         if budget.test_if_loss_below is None or 1.0 - val_acc[best] < budget.test_if_loss_below:
             test_logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
                                        verbose=0, return_dict=True)
-        if budget.save_to is not None:
-            model.save(budget.save_to)
+        save(model, budget, size)
         metrics = {}
         for head in info.heads:
             acc, loss = metric_key(info, head, "accuracy"), metric_key(info, head, "loss")
@@ -319,7 +368,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                            epochs_run=budget.initial_epoch + len(val_acc),
                            best_epoch=budget.initial_epoch + best + 1,
                            stopped_by_time=time_limit.stopped,
-                           objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used)
+                           objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used,
+                           size=size)
     finally:
         if progress is not None:
             progress.close()
@@ -331,16 +381,23 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
 
 def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
                  budget: TrainBudget, test: Split, eval_batch: int, seed: int,
-                 used: dict[str, Any], stopped_by_time: bool) -> TrainResult:
+                 used: dict[str, Any], stopped_by_time: bool, size: dict[str, Any]
+                 ) -> TrainResult:
     """A run without a validation split: its test metrics, its model saved if asked."""
     logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed), verbose=0,
                           return_dict=True)
-    if budget.save_to is not None:
-        model.save(budget.save_to)
+    save(model, budget, size)
     metrics = {head: {"test_accuracy": float(logs[metric_key(info, head, "accuracy")]),
                       "test_loss": float(logs[metric_key(info, head, "loss")])}
                for head in info.heads}
     epochs_run = budget.initial_epoch + len(history["loss"])
     return TrainResult(metrics=metrics, history=history, epochs_run=epochs_run,
                        best_epoch=epochs_run, stopped_by_time=stopped_by_time, objective=None,
-                       trained_as=used)
+                       trained_as=used, size=size)
+
+
+def save(model, budget: TrainBudget, size: dict[str, Any]) -> None:
+    """Save the trained model where the budget asks, and note the file's size."""
+    if budget.save_to is not None:
+        model.save(budget.save_to)
+        size["model_file_bytes"] = os.path.getsize(budget.save_to)

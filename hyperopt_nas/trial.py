@@ -78,6 +78,9 @@ class TrainBudget:
     # Evaluate the test split only if the run's loss (1 - best validation accuracy) is below this,
     # i.e. it beats the best earlier trial; None: always.
     test_if_loss_below: float | None = None
+    # The size budget (--max-params, --max-latency-ms): a built network over it is not trained.
+    max_params: int | None = None
+    max_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,15 @@ class TrialSpec:
     resume_from: str | None = None
     save_to: str | None = None
     test_if_loss_below: float | None = None  # evaluate the test split only below this loss
+    max_params: int | None = None  # the size budget: a network over it is measured, not trained
+    max_latency_ms: float | None = None
 
     def budget(self) -> TrainBudget:
         return TrainBudget(
             epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
             prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
-            save_to=self.save_to, test_if_loss_below=self.test_if_loss_below)
+            save_to=self.save_to, test_if_loss_below=self.test_if_loss_below,
+            max_params=self.max_params, max_latency_ms=self.max_latency_ms)
 
 
 @dataclass
@@ -118,6 +124,7 @@ class TrialOutcome:
     history: dict[str, list[float]] = field(default_factory=dict)
     epochs_run: int = 0
     pruned: bool = False
+    over_budget: bool = False  # built and measured over the size budget: not trained
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     traceback: str | None = None

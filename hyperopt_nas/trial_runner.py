@@ -107,6 +107,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
         stopped_by_time=any(r.stopped_by_time for r in runs),
         objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
+        size=runs[-1].size,
         runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
@@ -124,7 +125,7 @@ def _as_progress(on_progress: ProgressCallback, number: int, where: dict[str, An
 
 def _extra(result: training.TrainResult) -> dict[str, Any]:
     extra: dict[str, Any] = {"best_epoch": result.best_epoch,
-                             "stopped_by_time": result.stopped_by_time}
+                             "stopped_by_time": result.stopped_by_time, **result.size}
     if result.pruned_at is not None:
         extra["pruned_at_epoch"] = result.pruned_at
     if result.runs:
@@ -172,6 +173,10 @@ class TrialRunner:
                                      spec.seed, self.accel, spec.protocol, report)
         except (KeyboardInterrupt, FatalError):
             raise
+        except training.OverBudget as e:  # measured, not trained: not a failure
+            outcome = TrialOutcome(spec.number, to_jsonable(spec.params), False, started_at,
+                                   time.monotonic() - started, over_budget=True,
+                                   error=f"over budget: {e.reason}", extra=dict(e.measured))
         except Exception as e:  # any error of one trial is recorded and the search goes on
             logger.debug("trial %s failed", spec.number, exc_info=True)
             outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}",

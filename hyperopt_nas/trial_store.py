@@ -6,7 +6,8 @@
   leaves the old file or the new one, never a torn one.
 - JSON file names sort by score, best first: ``0.123400_trial-0007.json`` holds a trial whose
   objective (1 - best validation accuracy) is 0.1234; failed trials sort last
-  (``failed_trial-0003.json``).
+  (``failed_trial-0003.json``), and so do networks refused by a size or latency budget before
+  they trained (``over_budget_trial-0004.json``).
 - A lock (``flock`` on the folder itself, released by the kernel when its process dies, even by
   kill -9) keeps a second search out of a results folder that is in use; removing a file from the
   folder cannot undo it.
@@ -70,6 +71,15 @@ class TrialStatus(str, enum.Enum):
     OK = "ok"
     FAILED = "failed"
     PRUNED = "pruned"  # stopped early on purpose; its partial score counts
+    OVER_BUDGET = "over_budget"  # built, measured over --max-params/--max-latency-ms, not trained
+
+
+UNSCORED = (TrialStatus.FAILED, TrialStatus.OVER_BUDGET)  # no validation score: never ranked
+# What the proposer is told of a network over the size or latency budget: the loss of a network
+# that gets nothing right (1 - accuracy 0), worse than any trained one, so that TPE learns where
+# the budget's boundary lies in the space and proposes within it.
+OVER_BUDGET_LOSS = 1.0
+SIZE_KEYS = {"params": "model_params", "latency": "latency_ms"}  # what a size budget limits
 
 
 class StoreError(RuntimeError):
@@ -115,11 +125,27 @@ class TrialRecord:
         return None if self.loss is None else 1.0 - self.loss
 
     @property
+    def model_params(self) -> int | None:
+        """The network's parameter count (records from before it was measured: None)."""
+        return self.extra.get("model_params")
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The network's batch-1 inference time in ms, where a latency budget measured it."""
+        return self.extra.get("latency_ms")
+
+    def size(self, measure: str = "params") -> float | None:
+        """``params`` or ``latency`` (``SIZE_KEYS``): what a budget or the front compares."""
+        return self.extra.get(SIZE_KEYS[measure])
+
+    @property
     def keras_backend(self) -> str:
         """The Keras backend it trained on (records from before the choice: TensorFlow)."""
         return (self.accelerator or {}).get("keras_backend", "tensorflow")
 
     def file_name(self) -> str:
+        if self.status == TrialStatus.OVER_BUDGET:
+            return f"over_budget_trial-{self.number:04d}.json"
         if self.status == TrialStatus.FAILED or self.loss is None:
             return f"failed_trial-{self.number:04d}.json"
         suffix = "_pruned" if self.status == TrialStatus.PRUNED else ""
@@ -155,7 +181,7 @@ class TrialRecord:
         record = cls(**kwargs)
         if not isinstance(record.number, int) or record.number < 0:
             raise ValueError(f"{where} has a bad trial number {record.number!r}.")
-        if record.status != TrialStatus.FAILED and not _is_number(record.loss):
+        if record.status not in UNSCORED and not _is_number(record.loss):
             raise ValueError(f"{where} has status {record.status.value} but no numeric loss.")
         for name in OBJECT_FIELDS:
             value = getattr(record, name)
@@ -203,7 +229,8 @@ def is_leftover(name: str) -> bool:
     interrupted: ``.<what it wrote>.<random>.tmp``."""
     return bool(STAGING.fullmatch(name) and (
         name[1:].startswith(("trial-", PICKLE_NAME, "report", MARKER_NAME, LOCK_NAME))
-        or re.match(r"\.[0-9.]+_trial-", name) or re.match(r"\.failed_trial-", name)))
+        or re.match(r"\.[0-9.]+_trial-", name)
+        or re.match(r"\.(failed|over_budget)_trial-", name)))
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -375,15 +402,17 @@ class TrialStore:
     # -- hyperopt Trials ------------------------------------------------------------------------
 
     def save_trials(self, trials: Any, space_fingerprint: str, numbers: list[int],
-                    set_aside: dict[int, str]) -> None:
+                    set_aside: dict[int, str], size_budget: dict[str, Any] | None = None
+                    ) -> None:
         """Pickle hyperopt's Trials with what ties them to the records.
 
         ``numbers`` gives the record number of each trial in ``trials``, in order; ``set_aside``
         the records that do not fit the space (and why), so a relaunch can tell that the pickle
-        accounts for every record.
+        accounts for every record; ``size_budget`` the budget its losses were told under.
         """
         payload = {"schema_version": SCHEMA_VERSION, "space_fingerprint": space_fingerprint,
-                   "numbers": list(numbers), "set_aside": dict(set_aside), "trials": trials}
+                   "numbers": list(numbers), "set_aside": dict(set_aside), "trials": trials,
+                   "size_budget": size_budget or SizeBudget().as_dict()}
         atomic_write(self.pickle_path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_trials(self) -> dict[str, Any] | None:
@@ -409,5 +438,44 @@ class TrialStore:
 def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     """Scored trials (completed and pruned), best validation accuracy first, the earlier trial
     first on a tie: the one definition of "the best trial"."""
-    scored = [r for r in records if r.status != TrialStatus.FAILED and r.loss is not None]
+    scored = [r for r in records if r.status not in UNSCORED and r.loss is not None]
     return sorted(scored, key=lambda r: (r.loss, r.number))
+
+
+@dataclass(frozen=True)
+class SizeBudget:
+    """The largest network a search trains: parameters and/or batch-1 inference time (ms).
+    ``None``: no limit."""
+
+    max_params: int | None = None
+    max_latency_ms: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.max_params is not None or self.max_latency_ms is not None
+
+    def over(self, model_params: float | None, latency_ms: float | None) -> str | None:
+        """Why a network of that size is over the budget (None: within it, or not measured)."""
+        if self.max_params is not None and model_params is not None \
+                and model_params > self.max_params:
+            return f"{int(model_params):,} parameters > --max-params {self.max_params:,}"
+        if self.max_latency_ms is not None and latency_ms is not None \
+                and latency_ms > self.max_latency_ms:
+            return f"{latency_ms:.3g} ms a prediction > --max-latency-ms {self.max_latency_ms:g}"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"max_params": self.max_params, "max_latency_ms": self.max_latency_ms}
+
+
+def proposer_loss(record: TrialRecord, budget: SizeBudget = SizeBudget()) -> float | None:
+    """What the proposer is told of a record under this run's size budget: its loss; the
+    ``OVER_BUDGET_LOSS`` if its network is over the budget (measured now or when it ran); None
+    (a failure, which TPE skips) if it failed, or if it was refused by an earlier, tighter
+    budget and never trained, so that nothing is known of it."""
+    if record.status == TrialStatus.FAILED:
+        return None
+    if budget.over(record.model_params, record.latency_ms) is not None:
+        return OVER_BUDGET_LOSS
+    if record.status == TrialStatus.OVER_BUDGET:
+        return None
+    return record.loss

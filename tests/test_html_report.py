@@ -135,3 +135,25 @@ def test_the_report_follows_a_running_search_and_stops_reloading_at_its_end(
     assert f"http-equiv=refresh content={html_report.LIVE_RELOAD_S}" in live
     assert "The search is running: this page follows it" in live
     assert all(seen_live)  # any report met during the search was the live one
+
+
+def test_a_search_under_a_size_budget_shows_its_front_and_what_it_did_not_train(tmp_path):
+    budget = {"epochs": 2, "max_params": 50_000}
+    records = [make_record(0, 0.20, extra={"model_params": 40_000}, budget=budget),
+               make_record(1, 0.30, extra={"model_params": 45_000}, budget=budget),
+               make_record(2, 0.25, extra={"model_params": 9_000}, budget=budget),
+               make_record(3, None, TrialStatus.OVER_BUDGET, history={}, epochs_run=0,
+                           extra={"model_params": 120_000}, budget=budget,
+                           error="over budget: 120,000 parameters > --max-params 50,000")]
+    written = plots.plot_all(records, tmp_path)
+    assert tmp_path / plots.SIZE_PNG in written and png_size(tmp_path / plots.SIZE_PNG)[0] > 500
+    page = Page(html_report.write_report(records, tmp_path).read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert "1 over the size budget" in text and "40,000 parameters" in text
+    params = {row[1]: row[7] for row in page.rows if row[0].isdigit() and len(row) > 7}
+    assert params == {"0": "40k ◆", "2": "9k ◆", "1": "45k"}  # 1: 0 is smaller and better
+    assert len(page.images) == 5  # the four search plots and accuracy against size
+    # A folder of older trials (no sizes): no such picture, no column.
+    plain = [make_record(0, 0.2), make_record(1, 0.3)]
+    (tmp_path / "old").mkdir()
+    assert tmp_path / "old" / plots.SIZE_PNG not in plots.plot_all(plain, tmp_path / "old")

@@ -631,3 +631,23 @@ def test_the_executors_old_option_name_still_works_and_says_the_new_one(capsys):
     args = hyperopt_optimize.parse_args(["--executor", "spark", "--keras-backend", "jax"])
     assert (args.backend, args.keras_backend) == ("spark", "jax")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("text, count", [("50000", 50_000), ("50,000", 50_000), ("50k", 50_000),
+                                         ("1.5M", 1_500_000), ("2_000", 2_000)])
+def test_a_parameter_budget_reads_as_people_write_it(text, count):
+    import hyperopt_optimize
+    assert hyperopt_optimize.parse_args(["--max-params", text]).max_params == count
+
+
+@pytest.mark.parametrize("option, value", [("--max-params", "lots"), ("--max-params", "0"),
+                                           ("--max-params", "1.5"), ("--max-latency-ms", "-1"),
+                                           ("--max-latency-ms", "fast"),
+                                           ("--max-latency-ms", "inf")])
+def test_a_bad_size_budget_is_one_line_and_exit_2(option, value, capsys):
+    import hyperopt_optimize
+    with pytest.raises(SystemExit) as exit_:
+        hyperopt_optimize.parse_args([option, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {option}: must be" in err
+    assert "Traceback" not in err

@@ -69,3 +69,31 @@ def test_a_backend_column_only_when_the_trials_trained_on_several_backends():
     assert "<td>jax</td>" in html_report._top_table(mixed)
     assert [r["keras_backend"] for r in reports.table_rows(mixed)] == ["jax", "tensorflow",
                                                                        "tensorflow"]
+
+
+def _sized(number, accuracy, params, latency=None, status=TrialStatus.OK):
+    extra = {"model_params": params, **({"latency_ms": latency} if latency else {})}
+    return make_record(number, None if status != TrialStatus.OK else round(1 - accuracy, 6),
+                       status, extra=extra)
+
+
+def test_the_accuracy_size_front_is_what_no_other_trial_beats_on_both():
+    from hyperopt_nas.outputs import reports
+    records = [_sized(0, 0.80, 10_000), _sized(1, 0.85, 50_000), _sized(2, 0.84, 60_000),
+               _sized(3, 0.90, 200_000), _sized(4, 0.79, 5_000), _sized(5, 0.85, 50_000),
+               _sized(6, 0.70, 30_000), _sized(7, 0.95, 1_000, status=TrialStatus.FAILED),
+               _sized(8, 0.99, 900, status=TrialStatus.OVER_BUDGET),
+               make_record(9, 0.01)]  # the best score, but no size: not on the front
+    # 2 is beaten by 1 (smaller and better), 6 by 0, 5 ties 1 on both (the earlier one stays).
+    assert [r.number for r in reports.front(records)] == [4, 0, 1, 3]
+    assert [r.number for r in reports.front(records, "latency")] == []
+    timed = [_sized(0, 0.8, 10, latency=2.0), _sized(1, 0.9, 5, latency=3.0),
+             _sized(2, 0.7, 1, latency=2.5)]
+    assert [r.number for r in reports.front(timed, "latency")] == [0, 1]
+    assert [row["number"] for row in reports.table_rows(records, "params")] == [4, 0, 1, 3]
+    lines = reports.rank_table(records, front_of="params").splitlines()
+    assert [line.split()[1] for line in lines[2:6]] == ["4", "0", "1", "3"]
+    assert lines[2].split()[0] == "7"  # its rank by validation accuracy among all 8 scored
+    assert "params" in lines[0] and lines[2].split()[7] == "5k"
+    assert "The accuracy-size front: 4 of the 8 scored trials" in lines[-1]
+    assert "1 over the size budget (not trained)" in lines[-1]

@@ -97,3 +97,29 @@ def test_retrain_goes_through_the_trials_training_function(searched, fashion_dir
     assert calls == [(result.train_samples, None, best.extra["best_epoch"], best.trial_seed)]
     assert result.path.exists() and 0.0 <= result.test_accuracy <= 1.0
     assert not list(result.path.parent.glob(".*.tmp.keras"))  # saved whole, then moved
+
+
+def test_the_best_network_within_a_budget_is_the_one_loaded(tmp_path, monkeypatch):
+    from test_trial_store import make_record
+
+    from hyperopt_nas.trial_store import TrialStatus
+    store = TrialStore(tmp_path)
+    for record in (make_record(0, 0.10, extra={"model_params": 90_000}),
+                   make_record(1, 0.15, extra={"model_params": 40_000, "latency_ms": 2.0}),
+                   make_record(2, 0.20, extra={"model_params": 10_000, "latency_ms": 0.5}),
+                   make_record(3, None, TrialStatus.OVER_BUDGET, extra={"model_params": 5})):
+        store.save_record(record, new=True)
+    assert retrain.best_within(tmp_path, max_params=50_000).number == 1
+    assert retrain.best_within(tmp_path, max_params=50_000, max_latency_ms=1.0).number == 2
+    assert retrain.best_within(tmp_path).number == 0
+    with pytest.raises(retrain.RetrainError, match="within 5,000 parameters .*the smallest "
+                                                   "network has 10,000 parameters"):
+        retrain.best_within(tmp_path, max_params=5_000)
+    loaded = []
+    monkeypatch.setattr(retrain, "trial", lambda folder, number: loaded.append(number) or
+                        (_ for _ in ()).throw(retrain.RetrainError("stop here")))
+    with pytest.raises(retrain.RetrainError, match="stop here"):
+        retrain.load_model(tmp_path, max_params=50_000)
+    assert loaded == [1]
+    with pytest.raises(ValueError, match="a trial number or a budget"):
+        retrain.load_model(tmp_path, 0, max_params=50_000)

@@ -572,3 +572,56 @@ def test_the_eta_leaves_out_the_workers_start_before_the_first_trial():
     state = SimpleNamespace(settings=SimpleNamespace(timeout_s=None, max_evals=10),
                             records={0: None}, completed=1, start_up_s=6.0)
     assert Search._eta(state, elapsed=14.0) == pytest.approx(9 * 8.0)  # 8 s a trial, 9 left
+
+
+def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, fashion_dir):
+    """A space whose networks range from 6k to 200k parameters, searched under 20,000: the
+    larger points are built, recorded as over budget in milliseconds (no epoch) and told to TPE
+    as the worst loss; a relaunch under another budget tells the records again."""
+    space = write_space(tmp_path / "sized.py", text="""
+        from hyperopt import hp
+        DATASET, MODEL = "fashion_mnist", "mlp"
+        DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1}
+        SPACE = {"hidden_layers": [{"units": hp.choice("units", [8, 16, 64, 256])}],
+                 "learning_rate": 0.01, "batch_size": 32}
+        """)
+    settings = make_settings(tmp_path, space, fashion_dir, max_evals=12, max_params=20_000,
+                             algo="rand")
+    summary, out = search(settings)
+    records = TrialStore(settings.results_dir).load_records()
+    over = [r for r in records if r.status == TrialStatus.OVER_BUDGET]
+    trained = [r for r in records if r.status == TrialStatus.OK]
+    assert over and trained and summary.over_budget == len(over)
+    for r in over:
+        assert r.params["hidden_layers"][0]["units"] in (64, 256) and r.epochs_run == 0
+        assert r.model_params > 20_000 and r.history == {} and r.loss is None
+        assert "over budget" in r.error and r.wall_time_s < 5
+        assert f"trial {r.number:4d} " in out and "not trained" in out
+    for r in trained:
+        assert r.params["hidden_layers"][0]["units"] in (8, 16) and r.model_params <= 20_000
+        assert r.budget["max_params"] == 20_000
+    assert summary.best.model_params <= 20_000
+    told = {number: doc["result"] for number, doc in
+            zip(TrialStore(settings.results_dir).load_trials()["numbers"],
+                TrialStore(settings.results_dir).load_trials()["trials"].trials)}
+    for r in over:
+        assert told[r.number] == {"status": "ok", "loss": 1.0}
+    for r in trained:
+        assert told[r.number] == {"status": "ok", "loss": r.loss}
+    # Relaunched without the budget: the refused points are unknown (never trained: hyperopt's
+    # TPE would count a failure as worse than any result), so they are set aside, not fed; the
+    # trained ones keep their loss; the snapshot of the old budget is not trusted.
+    settings.max_params, settings.max_evals = None, 13
+    _, out = search(settings)
+    payload = TrialStore(settings.results_dir).load_trials()
+    told = {n: doc["result"] for n, doc in zip(payload["numbers"], payload["trials"].trials)}
+    assert not any(r.number in told for r in over)
+    assert set(payload["set_aside"]) == {r.number for r in over}
+    assert f"{len(over)} trial" in out and "never trained, they are not fed" in out
+    assert all(told[r.number] == {"status": "ok", "loss": r.loss} for r in trained)
+    # Under the budget again: they are over it, told as the worst loss once more.
+    settings.max_params, settings.max_evals = 20_000, 14
+    search(settings)
+    payload = TrialStore(settings.results_dir).load_trials()
+    told = {n: doc["result"] for n, doc in zip(payload["numbers"], payload["trials"].trials)}
+    assert all(told[r.number] == {"status": "ok", "loss": 1.0} for r in over)

@@ -283,6 +283,9 @@ START_POINTS = {}
     ('[("epochs", 3)]', "DEFAULTS must be a dict"),
     ('{"validation_fraction": 1.5}', r"validation_fraction'\] must be a number between 0 and 1"),
     ('{"max_train_samples": -5}', r"max_train_samples'\] must be None or a whole number"),
+    ('{"max_params": 5e4}', r"max_params'\] must be None or a whole number"),
+    ('{"max_latency_ms": 0}', r"max_latency_ms'\] must be None or a number of milliseconds"),
+    ('{"max_paramz": 5}', "max_paramz"),
 ])
 def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):
     """Finding 6 of the hostile test: these failed mid-search with a traceback."""

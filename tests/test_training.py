@@ -180,3 +180,52 @@ def test_a_run_that_explodes_with_a_finite_loss_fails():
     with pytest.raises(TrialFailed, match="exploded|became"):
         train_and_evaluate(neural_net.build_mlp, point, MNIST, _tiny_mnist(200, 0),
                            _tiny_mnist(40, 1), _tiny_mnist(40, 2), TrainBudget(3, 3), 0, CPU)
+
+
+class _NoFit:
+    """A builder whose networks refuse to train: a budget check must stop them first."""
+
+    def __init__(self):
+        self.built = 0
+
+    def __call__(self, params, info, accel):
+        model, batch = neural_net.build_mlp(params, info, accel)
+        self.built += 1
+
+        def fit(*args, **kwargs):
+            raise AssertionError("an over-budget network was trained")
+        model.fit = fit
+        return model, batch
+
+
+@pytest.mark.parametrize("budget, why, measured", [
+    (dict(max_params=1000), r"25,450 parameters > --max-params 1,000", {"model_params"}),
+    (dict(max_latency_ms=1e-6), r"ms a prediction > --max-latency-ms 1e-06",
+     {"model_params", "latency_ms"}),
+])
+def test_a_network_over_the_size_budget_is_measured_and_never_trained(budget, why, measured):
+    point = {"hidden_layers": [{"units": 32}], "learning_rate": 0.01, "batch_size": 16}
+    data = _tiny_mnist(32, 0)
+    builder = _NoFit()
+    with pytest.raises(training.OverBudget, match=why) as caught:
+        train_and_evaluate(builder, point, DATASETS["mnist"], data, data, data,
+                           TrainBudget(epochs=3, patience=3, **budget), seed=0, accel=CPU)
+    assert builder.built == 1 and measured <= set(caught.value.measured)
+    # 784 inputs x 32 units + 32 biases, then 32 x 10 + 10: the network's own count.
+    assert caught.value.measured["model_params"] == 784 * 32 + 32 + 32 * 10 + 10
+    assert caught.value.measured["model_bytes"] == 4 * caught.value.measured["model_params"]
+    if "latency_ms" in measured:
+        assert 0 < caught.value.measured["latency_ms"] < 1000
+
+
+def test_a_network_within_the_budget_trains_with_its_size_recorded(tmp_path):
+    point = {"hidden_layers": [{"units": 8}], "learning_rate": 0.01, "batch_size": 16}
+    data = _tiny_mnist(48, 0)
+    saved = tmp_path / "m.keras"
+    result = train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                                TrainBudget(epochs=1, patience=1, max_params=10_000,
+                                            max_latency_ms=10_000.0, save_to=str(saved)),
+                                seed=0, accel=CPU)
+    assert result.size["model_params"] == 784 * 8 + 8 + 8 * 10 + 10
+    assert 0 < result.size["latency_ms"] < 10_000
+    assert result.size["model_file_bytes"] == saved.stat().st_size

@@ -9,8 +9,9 @@ import pytest
 from conftest import ROOT
 
 from hyperopt_nas import trial_store
-from hyperopt_nas.trial_store import (SearchLocked, StoreError, TrialRecord, TrialStatus,
-                                      TrialStore, atomic_write)
+from hyperopt_nas.trial_store import (OVER_BUDGET_LOSS, SearchLocked, SizeBudget, StoreError,
+                                      TrialRecord, TrialStatus, TrialStore, atomic_write,
+                                      proposer_loss, ranked)
 
 
 def make_record(number=0, loss=0.25, status=TrialStatus.OK, **changes):
@@ -225,3 +226,34 @@ def test_a_full_disk_asks_for_space_and_other_errors_for_another_folder(tmp_path
     assert "Free some space and run the command again" in full and "--results-dir" not in full
     denied = trial_store.cannot_write(tmp_path, OSError(13, "Permission denied"))
     assert "choose a folder you can write to with --results-dir" in denied
+
+
+def test_an_over_budget_record_has_no_score_its_own_file_name_and_round_trips():
+    record = make_record(3, loss=None, status=TrialStatus.OVER_BUDGET, metrics={}, history={},
+                         epochs_run=0, error="over budget: 80,000 parameters > --max-params "
+                         "50,000", extra={"model_params": 80_000})
+    again = TrialRecord.from_json(record.to_json())
+    assert again == record and again.model_params == 80_000
+    assert record.file_name() == "over_budget_trial-0003.json"
+    assert record.score is None and ranked([record, make_record(4)])[0].number == 4
+    with pytest.raises(ValueError, match="no numeric loss"):  # a trained status needs its loss
+        TrialRecord.from_json(make_record(5, loss=None).to_json())
+
+
+def test_what_the_proposer_is_told_of_a_record_under_a_size_budget():
+    budget = SizeBudget(max_params=50_000)
+    small = make_record(0, loss=0.2, extra={"model_params": 40_000})
+    large = make_record(1, loss=0.1, extra={"model_params": 60_000})
+    unsized = make_record(2, loss=0.3)  # before sizes were recorded
+    refused = make_record(3, loss=None, status=TrialStatus.OVER_BUDGET,
+                          extra={"model_params": 70_000})
+    failed = make_record(4, loss=None, status=TrialStatus.FAILED)
+    assert [proposer_loss(r, budget) for r in (small, large, unsized, refused, failed)] == \
+        [0.2, OVER_BUDGET_LOSS, 0.3, OVER_BUDGET_LOSS, None]
+    # Without the budget (or under a looser one), a refused network is unknown, not bad; a
+    # trained one is its loss.
+    assert [proposer_loss(r) for r in (large, refused)] == [0.1, None]
+    assert proposer_loss(refused, SizeBudget(max_params=80_000)) is None
+    slow = make_record(5, loss=0.2, extra={"model_params": 10, "latency_ms": 3.0})
+    assert proposer_loss(slow, SizeBudget(max_latency_ms=2.0)) == OVER_BUDGET_LOSS
+    assert SizeBudget(max_latency_ms=2.0).over(10, None) is None  # latency never measured

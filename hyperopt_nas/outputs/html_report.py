@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import kept_models
-from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, flatten_params, ranked,
-                                          retrain_command, tie_sentence, tied_with_best)
+from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, count_text, flatten_params, front,
+                                          ranked, retrain_command, tie_sentence, tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
@@ -45,12 +45,15 @@ code { background: #f4f4f4; padding: 0 0.25em; border-radius: 3px; }
 
 PLOTS = [
     ("search_progress.png", "Search progress: each trial's validation accuracy and the best so "
-                            "far; failed trials marked."),
+                            "far; failed trials (and networks over the size budget) marked."),
     ("hyperparameter_effects.png", "Effect of each hyperparameter on the score, most important "
                                    "first (share of the score's variance it explains)."),
     ("hyperparameters_scatter_matrix.png", "The most important hyperparameters against each "
                                            "other, coloured by score."),
     ("learning_curves.png", "Training and validation accuracy per epoch of the top trials."),
+    ("accuracy_vs_size.png", "Validation accuracy against parameters (log scale): the front "
+                             "(orange) holds the trials no other trial beats on both; networks "
+                             "over the size budget are marked at their size, not trained."),
     (BEST_MODEL_PNG, "The best trial's network."),
 ]
 
@@ -80,8 +83,11 @@ def _cards(records: list[TrialRecord]) -> str:
     counts = Counter(r.status for r in records)
     spent = sum(r.wall_time_s for r in records)
     items = [(len(records), "trials"), (counts[TrialStatus.OK], "completed"),
-             (counts[TrialStatus.PRUNED], "pruned"), (counts[TrialStatus.FAILED], "failed"),
-             (_duration(spent), "training time"), (_span(records), "from first to last trial")]
+             (counts[TrialStatus.PRUNED], "pruned"), (counts[TrialStatus.FAILED], "failed")]
+    if counts[TrialStatus.OVER_BUDGET]:
+        items.append((counts[TrialStatus.OVER_BUDGET], "over the size budget"))
+    items += [(_duration(spent), "training time"),
+              (_span(records), "from first to last trial")]
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(label)}</div></div>'
         for n, label in items) + "</div>"
@@ -116,7 +122,9 @@ def _best_section(best: TrialRecord, results_dir: Path) -> str:
         + "</tr>" for name in names)
     return (f"<h2>Best trial: {best.number}</h2>"
             f"<p>Validation accuracy <b>{best.score:.4f}</b> (selects the model); "
-            f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, trial seed "
+            f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, "
+            + (f"{best.model_params:,} parameters, " if best.model_params else "")
+            + f"trial seed "
             f"<code>{best.trial_seed}</code>. The test accuracy is reported only, never used to "
             f"select. {_kept_sentence(results_dir, best.number)}Retrain it on training + "
             f"validation data with <code>{_e(retrain_command(results_dir, best.number))}"
@@ -134,8 +142,11 @@ def _top_table(records: list[TrialRecord]) -> str:
             if len({repr(f.get(k)) for f in flat}) > 1 or len(flat) == 1]
     # A folder whose trials trained on several Keras backends shows which trained each.
     backends = len({r.keras_backend for r in records}) > 1
+    sizes = any(r.model_params is not None for r in rows)
+    on_front = {r.number for r in front(records)}
     head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
-            "<th>time s</th><th>status</th>" + ("<th>backend</th>" if backends else "")
+            "<th>time s</th><th>status</th>" + ("<th>params</th>" if sizes else "")
+            + ("<th>backend</th>" if backends else "")
             + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>")
     tie = tied_with_best(records)
     tied = set(tie.numbers) if tie else set()
@@ -147,10 +158,14 @@ def _top_table(records: list[TrialRecord]) -> str:
         body.append(f'<tr{" class=best" if rank == 1 else ""}>'
                     + "".join(f'<td class="num">{_e(c)}</td>' for c in cells)
                     + f'<td class="status-{r.status.value}">{_e(r.status.value)}</td>'
+                    + (f'<td class="num">{_e(count_text(r.model_params))}'
+                       f'{" ◆" if r.number in on_front else ""}</td>' if sizes else "")
                     + (f"<td>{_e(r.keras_backend)}</td>" if backends else "")
                     + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys) + "</tr>")
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
             "head; only the hyperparameters that differ among them are shown."
+            + (" ◆: on the accuracy-size front (no trial is both smaller and better)."
+               if sizes and on_front else "")
             + (f" ~: {_e(tie_sentence(tie))}." if tie else "") + "</p>"
             f"<div class=scroll><table>{head}{''.join(body)}</table></div>")
 

@@ -5,7 +5,10 @@
   ordered by importance;
 - ``hyperparameters_scatter_matrix.png``: the most important hyperparameters against each other,
   coloured by score, and against the score on the diagonal;
-- ``learning_curves.png``: training and validation accuracy per epoch of the top 5 trials.
+- ``learning_curves.png``: training and validation accuracy per epoch of the top 5 trials;
+- ``accuracy_vs_size.png``: validation accuracy against parameters (log scale), the
+  accuracy-size front joined, networks over the size budget marked at their size (drawn once
+  trials have their size measured).
 
 Importance is the share of the score's variance that a hyperparameter's value explains (the
 correlation ratio, eta squared), over the trials where it is active: between the options of a
@@ -22,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from hyperopt_nas.outputs.reports import flatten_params, ranked, with_presence
+from hyperopt_nas.outputs.reports import count_text, flatten_params, front, ranked, with_presence
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 PROGRESS_PNG = "search_progress.png"
 EFFECTS_PNG = "hyperparameter_effects.png"
 SCATTER_PNG = "hyperparameters_scatter_matrix.png"
 CURVES_PNG = "learning_curves.png"
+SIZE_PNG = "accuracy_vs_size.png"
 DPI = 100
 SCATTER_MAX_PARAMS = 6
 CURVES_TOP = 5
@@ -134,6 +138,7 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
     ok = [r for r in ordered if r.status == TrialStatus.OK]
     pruned = [r for r in ordered if r.status == TrialStatus.PRUNED]
     failed = [r for r in ordered if r.status == TrialStatus.FAILED]
+    over = [r for r in ordered if r.status == TrialStatus.OVER_BUDGET]
     ax.scatter([r.number for r in ok], [r.score for r in ok], s=22, color="tab:blue",
                label="trial")
     if pruned:
@@ -146,10 +151,13 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
         running.append(best if best > -math.inf else np.nan)
     ax.step([r.number for r in ordered], running, where="post", color="tab:orange",
             label="best so far")
+    floor = min([r.score for r in ok + pruned] or [0.0])
     if failed:
-        floor = min([r.score for r in ok + pruned] or [0.0])
         ax.scatter([r.number for r in failed], [floor] * len(failed), marker="x", s=40,
                    color="tab:red", label=f"failed ({len(failed)})")
+    if over:
+        ax.scatter([r.number for r in over], [floor] * len(over), marker="|", s=60,
+                   color="tab:gray", label=f"over the size budget, not trained ({len(over)})")
     ax.set_xlabel("trial number")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_ylabel("validation accuracy")
@@ -308,10 +316,56 @@ def plot_learning_curves(records: list[TrialRecord], path: Path) -> Path:
     return path
 
 
+def plot_size_front(records: list[TrialRecord], path: Path) -> Path:
+    """Validation accuracy against parameters (log scale): every scored trial, the front (the
+    trials no other beats on both) joined and labelled, the networks over the size budget as
+    marks at their size along the bottom, the budget as a dashed line."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 5))
+    scored = [r for r in ranked(records) if r.model_params is not None]
+    on_front = front(records, "params")
+    over = [r for r in records
+            if r.status == TrialStatus.OVER_BUDGET and r.model_params is not None]
+    ax.scatter([r.model_params for r in scored], [r.score for r in scored], s=24,
+               color="tab:blue", alpha=0.6, label=f"trained network ({len(scored)})")
+    if on_front:
+        xs = [r.model_params for r in on_front]
+        ys = [r.score for r in on_front]
+        ax.step(xs, ys, where="post", color="tab:orange", alpha=0.8)
+        ax.scatter(xs, ys, s=60, facecolors="none", edgecolors="tab:orange", linewidths=2,
+                   label=f"front: no other is both smaller and better ({len(on_front)})")
+        for r in on_front:
+            ax.annotate(f"#{r.number}", (r.model_params, r.score), textcoords="offset points",
+                        xytext=(4, 5), fontsize=8, color="tab:orange")
+    floor = min([r.score for r in scored] or [0.0])
+    if over:
+        ax.scatter([r.model_params for r in over], [floor] * len(over), marker="|", s=80,
+                   color="tab:gray", label=f"over the budget, not trained ({len(over)})")
+    limits = {r.budget.get("max_params") for r in records} - {None}
+    for limit in sorted(limits):
+        ax.axvline(limit, color="tab:red", linestyle="--", alpha=0.7,
+                   label=f"--max-params {count_text(limit)}")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"Accuracy against size: {len(scored)} trained networks"
+                 + (f", {len(over)} over the budget" if over else ""))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", framealpha=0.9, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def plot_all(records: list[TrialRecord], results_dir: Path) -> list[Path]:
-    """Every search plot, written into the results folder."""
+    """Every search plot, written into the results folder (the accuracy-size picture once
+    trials have their size measured)."""
     results_dir = Path(results_dir)
-    return [plot_progress(records, results_dir / PROGRESS_PNG),
-            plot_effects(records, results_dir / EFFECTS_PNG),
-            plot_scatter_matrix(records, results_dir / SCATTER_PNG),
-            plot_learning_curves(records, results_dir / CURVES_PNG)]
+    paths = [plot_progress(records, results_dir / PROGRESS_PNG),
+             plot_effects(records, results_dir / EFFECTS_PNG),
+             plot_scatter_matrix(records, results_dir / SCATTER_PNG),
+             plot_learning_curves(records, results_dir / CURVES_PNG)]
+    if any(r.model_params is not None for r in records):
+        paths.append(plot_size_front(records, results_dir / SIZE_PNG))
+    return paths

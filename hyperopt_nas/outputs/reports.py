@@ -130,23 +130,66 @@ def _varying_keys(flat: list[dict[str, Any]]) -> set[str]:
     return {k for k in keys if len({repr(row.get(k)) for row in flat}) > 1}
 
 
+SIZE_HEAD, LATENCY_HEAD = "params", "ms"
+FRONT_MEASURES = ("params", "latency")  # what the accuracy-size front weighs accuracy against
+MEASURE_NAMES = {"params": "parameters", "latency": "batch-1 latency"}
+
+
+def front(records: list[TrialRecord], measure: str = "params") -> list[TrialRecord]:
+    """The accuracy-size front: the scored trials that no other trial beats on both validation
+    accuracy and ``measure`` (``params`` or ``latency``, ``TrialRecord.size``), i.e. each is
+    more accurate than every trial at most its size; smallest first. Trials whose size was not
+    measured (older records; latency without a latency budget) are left out."""
+    sized = sorted((r for r in ranked(records) if r.size(measure) is not None),
+                   key=lambda r: (r.size(measure), r.loss, r.number))
+    best, out = None, []
+    for r in sized:
+        if best is None or r.score > best:
+            out.append(r)
+            best = r.score
+    return out
+
+
+def count_text(n: float | None) -> str:
+    """A parameter count as people read it: 812, 45.1k, 1.25M."""
+    if n is None:
+        return "-"
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if n >= limit:
+            return f"{n / limit:.3g}{suffix}"
+    return f"{int(n)}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
 def rank_table(records: list[TrialRecord], top: int | None = 10,
-               width: int | None = None) -> str:
-    """The ranking as text; each line cut to ``width`` characters when given (a terminal's)."""
-    rows = ranked(records)
+               width: int | None = None, front_of: str | None = None) -> str:
+    """The ranking as text; each line cut to ``width`` characters when given (a terminal's).
+    ``front_of`` (``params``/``latency``): the accuracy-size front instead, smallest first."""
+    rows = ranked(records) if front_of is None else front(records, front_of)
     if not rows:
-        return "No completed trial yet."
-    shown = rows if top is None else rows[:top]
+        return ("No completed trial yet." if front_of is None or not ranked(records) else
+                f"No trial has its {MEASURE_NAMES[front_of]} measured (older records, or no "
+                "--max-latency-ms): there is no front to draw.")
+    shown = rows if top is None or front_of is not None else rows[:top]
     # A folder whose trials trained on several Keras backends shows which trained each.
     backends = len({r.keras_backend for r in records}) > 1
+    sizes = any(r.model_params is not None for r in rows)
+    latency = any(r.latency_ms is not None for r in rows)
     header = f"{'rank':>4}  {'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'epochs':>6}  " \
-             f"{'time s':>7}  {'status':<6}  {'backend  ' if backends else ''}hyperparameters"
+             f"{'time s':>7}  {'status':<6}  {f'{SIZE_HEAD:>6}  ' if sizes else ''}" \
+             f"{f'{LATENCY_HEAD:>6}  ' if latency else ''}{'backend  ' if backends else ''}" \
+             "hyperparameters"
     lines = [header, "-" * len(header)]
     flat = with_presence([flatten_params(r.params) for r in shown])
     varying = _varying_keys(flat)
     tie = tied_with_best(records)
     tied = set(tie.numbers) if tie else set()
-    for rank, (r, params_of_r) in enumerate(zip(shown, flat), 1):
+    place = {r.number: i for i, r in enumerate(ranked(records), 1)}
+    for r, params_of_r in zip(shown, flat):
+        rank = place[r.number]
         primary = next(iter(r.metrics.values()), {})
         test = primary.get("test_accuracy")
         params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
@@ -154,22 +197,33 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
         line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
                 f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
                 f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  "
+                f"{f'{count_text(r.model_params):>6}  ' if sizes else ''}"
+                f"{f'{_ms(r.latency_ms):>6}  ' if latency else ''}"
                 f"{f'{r.keras_backend:<10} ' if backends else ''}{params}")
         if width is not None and len(line) > max(width, len(header) + MIN_PARAMS_WIDTH):
             line = line[:max(width, len(header) + MIN_PARAMS_WIDTH) - 3] + "..."
         lines.append(line)
     failed = sum(r.status == TrialStatus.FAILED for r in records)
-    lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the test "
-                 "accuracy is reported, never used to select)"
-                 f"{f', {failed} failed' if failed else ''}.")
+    over = sum(r.status == TrialStatus.OVER_BUDGET for r in records)
+    others = (f"{f', {failed} failed' if failed else ''}"
+              f"{f', {over} over the size budget (not trained)' if over else ''}")
+    if front_of is None:
+        lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the "
+                     f"test accuracy is reported, never used to select){others}.")
+    else:
+        lines.append(f"The accuracy-size front: {len(rows)} of the {len(ranked(records))} scored "
+                     f"trials, each more accurate than every trial with at most its "
+                     f"{MEASURE_NAMES[front_of]} (smallest first; ranks are by validation "
+                     f"accuracy){others}.")
     if tie:
         lines.append(f"~ {tie_sentence(tie)}.")
     return "\n".join(lines)
 
 
-def rank_json(records: list[TrialRecord], top: int | None = 10) -> str:
-    rows = ranked(records)
-    shown = rows if top is None else rows[:top]
+def rank_json(records: list[TrialRecord], top: int | None = 10,
+              front_of: str | None = None) -> str:
+    rows = ranked(records) if front_of is None else front(records, front_of)
+    shown = rows if top is None or front_of is not None else rows[:top]
     return json.dumps([json.loads(r.to_json()) for r in shown], indent=2)
 
 
@@ -231,11 +285,16 @@ def plot_model_graph(params: dict[str, Any], source: Any, info: Any, path: Path,
     return path
 
 
-def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
-    """One flat row per trial, best first (then failed trials): its number, status, scores,
-    time and every hyperparameter (``param.<path>``, as ``rank`` names them)."""
-    order = ranked(records)
-    order += sorted((r for r in records if r not in order), key=lambda r: r.number)
+def table_rows(records: list[TrialRecord], front_of: str | None = None
+               ) -> list[dict[str, Any]]:
+    """One flat row per trial, best first (then failed and over-budget trials): its number,
+    status, scores, size, time and every hyperparameter (``param.<path>``, as ``rank`` names
+    them). ``front_of`` (``params``/``latency``): only the accuracy-size front, smallest first."""
+    if front_of is not None:
+        order = front(records, front_of)
+    else:
+        order = ranked(records)
+        order += sorted((r for r in records if r not in order), key=lambda r: r.number)
     flats = with_presence([flatten_params(r.params) for r in order])
     rows = []
     for r, flat in zip(order, flats):
@@ -244,15 +303,16 @@ def table_rows(records: list[TrialRecord]) -> list[dict[str, Any]]:
                "test_accuracy": primary.get("test_accuracy"), "epochs_run": r.epochs_run,
                "wall_time_s": r.wall_time_s, "started_at": r.started_at, "seed": r.seed,
                "trial_seed": r.trial_seed, "dataset": r.dataset, "model": r.model,
-               "keras_backend": r.keras_backend,
+               "keras_backend": r.keras_backend, "model_params": r.model_params,
+               "model_bytes": r.extra.get("model_bytes"), "latency_ms": r.latency_ms,
                "error": r.error}
         row.update({f"param.{k}": v for k, v in flat.items()})
         rows.append(row)
     return rows
 
 
-def rank_csv(records: list[TrialRecord]) -> str:
-    rows = table_rows(records)
+def rank_csv(records: list[TrialRecord], front_of: str | None = None) -> str:
+    rows = table_rows(records, front_of)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")

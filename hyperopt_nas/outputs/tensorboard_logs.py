@@ -243,7 +243,9 @@ def write_trial(log_dir: Path, record: TrialRecord, space_file: SpaceFile) -> bo
 
 def sync(results_dir: Path, records: list[TrialRecord], space_file: SpaceFile,
          heads: list[str]) -> int:
-    """Bring ``<results_dir>/tensorboard`` up to date with the records; returns runs written."""
+    """Bring ``<results_dir>/tensorboard`` up to date with the records; returns runs written.
+    A network refused by the size budget trained nothing: it has no run."""
     log_dir = Path(results_dir) / LOG_DIR
     write_experiment(log_dir, space_file, heads)
-    return sum(write_trial(log_dir, r, space_file) for r in sorted(records, key=lambda r: r.number))
+    return sum(write_trial(log_dir, r, space_file) for r in sorted(records, key=lambda r: r.number)
+               if r.status != TrialStatus.OVER_BUDGET)

@@ -28,7 +28,7 @@ import math
 from hyperopt_nas.schedulers import checkpoints
 from hyperopt_nas.schedulers.base import (Pending, Run, Scheduler, Situation, comparable,
                                           check_one_model_per_run)
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked
+from hyperopt_nas.trial_store import UNSCORED, TrialRecord, ranked
 
 KEY = "asha"
 DEFAULT_ETA = 3
@@ -129,8 +129,8 @@ class ASHA(Scheduler):
                 return here
         first = rungs.get(0, [])
         untagged = [r for r in records if KEY not in r.extra]  # a folder's earlier trials
-        return [r for r in first + untagged if r.status != TrialStatus.FAILED] + \
-            [r for r in first + untagged if r.status == TrialStatus.FAILED]
+        return [r for r in first + untagged if r.status not in UNSCORED] + \
+            [r for r in first + untagged if r.status in UNSCORED]
 
     def after_save(self, records: list[TrialRecord], running: list[Pending]) -> None:
         """Keep the saved models that a promotion may still continue: each rung's unpromoted
@@ -150,7 +150,7 @@ class ASHA(Scheduler):
 
     def describe(self, record: TrialRecord) -> str:
         tag = record.extra.get(KEY)
-        if tag is None or record.status == TrialStatus.FAILED:
+        if tag is None or record.status in UNSCORED:
             return ""
         of = f", config of trial {tag['config']}" if tag["rung"] else ""
         return f" (asha rung {tag['rung']}, {tag['epochs']} epochs{of})"

@@ -23,7 +23,7 @@ from typing import Iterable
 
 from hyperopt_nas.schedulers import checkpoints
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation, check_one_model_per_run
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked
+from hyperopt_nas.trial_store import UNSCORED, TrialRecord, TrialStatus, ranked
 
 ETA = 3
 KEY = "hyperband"
@@ -167,7 +167,7 @@ class Hyperband(Scheduler):
 
     def describe(self, record: TrialRecord) -> str:
         rung = record.extra.get(KEY)
-        if rung is None or record.status == TrialStatus.FAILED:
+        if rung is None or record.status in UNSCORED:
             return ""
         return (f" (hyperband rung {rung['rung']}, {rung['epochs']} epochs"
                 f"{', config of trial ' + str(rung['config']) if rung['rung'] else ''})")
