@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Reset a results folder (default: results/): removes what a search wrote there (trials,
-# results.pkl, plots, report, TensorBoard runs, saved models, Hyperband checkpoints) and nothing
-# else. Refuses a folder that is not a results folder, or that a running search is using.
+# results.pkl, plots, report, TensorBoard runs, kept best models, Hyperband checkpoints) and
+# nothing else; the models `retrain` saved (models/) only with --models.
+# Usage: ./delete_results.sh [RESULTS_DIR] [--models]
+# Refuses a folder that is not a results folder, or that a running search is using.
 # No prompt; fine when the folder is already gone. hyperopt_nas/reset.py does the checking.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -42,10 +42,17 @@ _LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),
          "best_models": ("hyperopt_nas.retrain", "best_models_of")}
 
 
+# Modules the docs use as attributes of the package (``hyperopt_nas.retrain.retrain(...)``),
+# imported when first used like the names above.
+_SUBMODULES = ("retrain",)
+
+
 def __getattr__(name: str) -> Any:  # the heavier names, imported when first used
     if name in _LAZY:
         module, attribute = _LAZY[name]
         return getattr(importlib.import_module(module), attribute)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hyperopt_nas.{name}")
     raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")
 
 

@@ -4,11 +4,12 @@ A folder is reset only if it is a results folder (it holds the marker ``.hyperop
 tool writes, or, from versions before the marker, a ``results.pkl`` or trial record that this
 tool can read) and no search is using it. Then each entry is checked as its own: a trial record
 must read as one, ``results.pkl`` must be this tool's, pictures and logs must have the names the
-tool gives them, and inside ``tensorboard/``, ``models/`` and ``checkpoints/`` only the runs and
-models it names are removed. Symbolic links are never followed nor removed. What is left is
-listed, and the folder is removed only when nothing is left.
+tool gives them, and inside ``tensorboard/``, ``best_models/`` and ``checkpoints/`` only the runs
+and models it names are removed. The models ``retrain`` saved (``models/``) are kept unless
+``--models`` is given: each is a deliberate, full training run. Symbolic links are never followed
+nor removed. What is left is listed, and the folder is removed only when nothing is left.
 
-    python -m hyperopt_nas.reset [RESULTS_DIR]
+    python -m hyperopt_nas.reset [RESULTS_DIR] [--models]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hyperopt_nas.trial_store import (LOCK_NAME, MARKER_NAME, PICKLE_NAME, RECOR
 EXIT_REFUSED = 2
 PICTURES = {"search_progress.png", "hyperparameter_effects.png",
             "hyperparameters_scatter_matrix.png", "learning_curves.png", "best_model.png",
-            "demo_model.png"}
+            "demo_model.png", "accuracy_vs_size.png"}
 FILES = PICTURES | {"report.html", TENSORFLOW_LOG, SPARK_LOG, LOCK_NAME, SPACE_COPY}
 RUN = re.compile(r"trial-\d{4,}")  # tensorboard/trial-0007/
 MODEL = re.compile(r"trial-\d{4,}\.keras")  # models/, checkpoints/
@@ -85,9 +86,10 @@ def _clean_subfolder(folder: Path, wanted: re.Pattern, removed: list[Path],
         folder.rmdir()
 
 
-def reset(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Remove what the tool wrote in ``folder``; returns (removed, kept). Raises StoreError if
-    ``folder`` is not a results folder or a search is using it."""
+def reset(folder: Path, models: bool = False) -> tuple[list[Path], list[Path]]:
+    """Remove what the tool wrote in ``folder`` (``retrain``'s models too only if ``models``);
+    returns (removed, kept). Raises StoreError if ``folder`` is not a results folder or a search
+    is using it."""
     if not folder.is_dir() or _is_link(folder):
         raise StoreError(f"{folder} is not a folder: nothing deleted.")
     if not is_results_folder(folder):
@@ -109,7 +111,8 @@ def reset(folder: Path) -> tuple[list[Path], list[Path]]:
         elif is_leftover(name):
             _remove(entry, removed)
     _clean_subfolder(folder / "tensorboard", RUN, removed, files_too=EVENTS)
-    _clean_subfolder(folder / "models", MODEL, removed)
+    if models:
+        _clean_subfolder(folder / "models", MODEL, removed)
     _clean_subfolder(folder / "best_models", MODEL, removed)
     _clean_subfolder(folder / "checkpoints", MODEL, removed)
     kept = [p for p in sorted(folder.iterdir()) if p.name != MARKER_NAME]
@@ -120,8 +123,10 @@ def reset(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+    args = list(sys.argv[1:] if argv is None else argv)
+    models = "--models" in args
+    args = [a for a in args if a != "--models"]
+    if len(args) > 1 or (args and args[0].startswith("-")):
         print(__doc__.strip().splitlines()[-1].strip())
         return 0 if args and args[0] in ("-h", "--help") else EXIT_REFUSED
     folder = Path(args[0] if args else "results")
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nothing to delete: {folder} does not exist")
         return 0
     try:
-        removed, kept = reset(folder)
+        removed, kept = reset(folder, models)
     except StoreError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_REFUSED
@@ -137,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not reset {folder} ({e}); what was not yet removed is still there.",
               file=sys.stderr)
         return EXIT_REFUSED
+    retrained = folder / "models"
+    if not models and retrained.is_dir() and any(MODEL.fullmatch(p.name)
+                                                 for p in retrained.iterdir()):
+        print(f"kept the models retrain saved in {retrained} (each a full training run); "
+              f"pass --models to delete them too.")
+        kept = [p for p in kept if p != retrained]
     if kept:
         names = ", ".join(p.name for p in kept[:5]) + (", ..." if len(kept) > 5 else "")
         print(f"reset {folder}: removed {len(removed)} entries the tool wrote; kept {len(kept)} "

@@ -97,6 +97,20 @@ class Hyperparameter:
             return v > 0 and _on_grid(v, a[2]) and top <= a[1] + 1e-9
         return True  # unbounded distributions (normal, lognormal, ...) contain every number
 
+    def why_not(self, value: Any, new: bool = False) -> str:
+        """Why ``value`` (not ``contains``-ed) cannot be drawn here, in a user's words: out of
+        range, or in range but off a quantised distribution's step."""
+        where = f"its new range {self.describe()}" if new else self.describe()
+        d, a = self.distribution, self.args
+        if d in ("quniform", "qloguniform"):
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                return f"lies outside {where}"
+            if not _on_grid(v, a[2]):
+                return f"is not on the step {a[2]:g} grid of {where}"
+        return f"lies outside {where}"
+
     def describe(self) -> str:
         d, a = self.distribution, self.args
         if d == "choice":
@@ -514,7 +528,7 @@ class SpaceFile:
             elif param.contains(value):
                 new_vals[label] = value
             else:
-                return None, f"{label}={value!r} lies outside its new range {param.describe()}"
+                return None, f"{label}={value!r} {param.why_not(value, new=True)}"
         active = active_labels(self.params, new_vals)
         missing = active - new_vals.keys()
         if missing:
@@ -719,7 +733,7 @@ def _start_vals(space_file: SpaceFile, points: Any) -> list[dict[str, Any]]:
     for i, point in enumerate(points):
         vals, why = point_vals(space_file.space, point)
         if vals is not None:
-            outside = [f"{k}={v!r} lies outside {space_file.params[k].describe()}"
+            outside = [f"{k}={v!r} {space_file.params[k].why_not(v)}"
                        for k, v in vals.items() if not space_file.params[k].contains(v)]
             why = "; ".join(outside)
             if not why and not same_point(space_file.decode(vals), to_jsonable(point)):

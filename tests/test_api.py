@@ -86,3 +86,13 @@ def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(
     warned = [line for line in lines if line.startswith("warning: on_trial_end raised")]
     assert warned == ["warning: on_trial_end raised RuntimeError: my dashboard is down (trial 1 "
                       "is saved; the search goes on)."]
+
+
+def test_every_public_name_is_there_at_once_in_a_fresh_process():
+    """The package docstring's ``hyperopt_nas.retrain.retrain(...)`` works as the first use."""
+    code = ("import hyperopt_nas\n"
+            "print(callable(hyperopt_nas.retrain.retrain), "
+            "all(callable(getattr(hyperopt_nas, n)) for n in hyperopt_nas.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    assert out.stdout.split() == ["True", "True"]

@@ -19,7 +19,9 @@ def test_rank_table_shows_best_first_and_only_what_varies():
     lines = rank_table(records).splitlines()
     assert lines[2].split()[:3] == ["1", "1", "0.8000"] and lines[3].split()[1] == "0"
     assert "layers.0.units=16" in lines[2] and "opt=" not in lines[2]
-    assert lines[-1].endswith("1 failed.")
+    assert lines[-2].endswith("1 failed.")
+    # What it leaves out is said, with the shared value.
+    assert lines[-1] == "Not shown, the same in every row: opt=sgd (rank --csv has every column)."
 
 
 def _scored(number, accuracy, images=667, **changes):
@@ -95,5 +97,5 @@ def test_the_accuracy_size_front_is_what_no_other_trial_beats_on_both():
     assert [line.split()[1] for line in lines[2:6]] == ["4", "0", "1", "3"]
     assert lines[2].split()[0] == "7"  # its rank by validation accuracy among all 8 scored
     assert "params" in lines[0] and lines[2].split()[7] == "5k"
-    assert "The accuracy-size front: 4 of the 8 scored trials" in lines[-1]
-    assert "1 over the size budget (not trained)" in lines[-1]
+    assert "The accuracy-size front: 4 of the 8 scored trials" in lines[-2]
+    assert "1 over the size budget (not trained)" in lines[-2]

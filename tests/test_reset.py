@@ -14,8 +14,9 @@ USER_FILES = ["models/production.h5", "tensorboard/run1/events.out.tfevents.1.ho
               "notes.txt"]
 
 
-def delete(folder):
-    return subprocess.run([SCRIPT, str(folder)], capture_output=True, text=True, timeout=120)
+def delete(folder, *options):
+    return subprocess.run([SCRIPT, str(folder), *options], capture_output=True, text=True,
+                          timeout=120)
 
 
 def write_user_files(folder):
@@ -30,8 +31,11 @@ def a_results_folder(folder):
     store.create()
     store.save_record(make_record(0, 0.2))
     store.save_record(make_record(1, None, status=TrialStatus.FAILED))
-    store.save_trials({"any": "trials"}, "abc", [0, 1], {})
+    store.save_record(make_record(2, None, status=TrialStatus.OVER_BUDGET,
+                                  extra={"model_params": 9}))
+    store.save_trials({"any": "trials"}, "abc", [0, 1, 2], {})
     for name in ("best_model.png", "search_progress.png", "report.html", "tensorflow.log",
+                 "accuracy_vs_size.png", "best_models/trial-0000.keras",
                  ".search.lock", "tensorboard/trial-0000/events.out.tfevents.1.x",
                  "tensorboard/events.out.tfevents.2.x.abcdef", "models/trial-0000.keras",
                  "checkpoints/trial-0001.keras"):
@@ -69,7 +73,7 @@ def test_only_what_the_tool_wrote_goes_and_the_users_files_stay(tmp_path):
     outside = tmp_path / "precious.png"
     outside.write_text("elsewhere")
     os.symlink(outside, folder / "demo_model.png")  # a link is neither followed nor removed
-    out = delete(folder)
+    out = delete(folder, "--models")
     assert out.returncode == 0, out.stderr
     assert "kept" in out.stdout
     assert listing(folder) == sorted(USER_FILES + [MARKER_NAME, "demo_model.png"])
@@ -80,7 +84,7 @@ def test_only_what_the_tool_wrote_goes_and_the_users_files_stay(tmp_path):
 def test_a_folder_of_the_tools_files_only_is_removed(tmp_path):
     folder = tmp_path / "results"
     a_results_folder(folder)
-    out = delete(folder)
+    out = delete(folder, "--models")
     assert out.returncode == 0, out.stderr
     assert not folder.exists()
     again = delete(folder)
@@ -91,7 +95,7 @@ def test_a_record_the_tool_cannot_read_is_kept(tmp_path):
     folder = tmp_path / "results"
     a_results_folder(folder)
     (folder / "0.100000_trial-0005.json").write_text('{"hand": "edited",}')
-    assert delete(folder).returncode == 0
+    assert delete(folder, "--models").returncode == 0
     assert listing(folder) == [MARKER_NAME, "0.100000_trial-0005.json"]
 
 
@@ -111,7 +115,7 @@ def test_an_unreadable_results_pkl_set_aside_is_kept(tmp_path):
     folder = tmp_path / "results"
     a_results_folder(folder)
     (folder / "results.pkl.unreadable-20261130-101500").write_bytes(b"\x80\x04 half a pickle")
-    assert delete(folder).returncode == 0
+    assert delete(folder, "--models").returncode == 0
     assert listing(folder) == [MARKER_NAME, "results.pkl.unreadable-20261130-101500"]
 
 
@@ -133,3 +137,16 @@ def test_without_the_projects_python_nothing_is_deleted_and_it_says_why(tmp_path
                          text=True, timeout=120)
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "./setup.sh" in out.stderr
     assert "nothing deleted" in out.stderr and listing(folder) == before
+
+
+def test_the_models_retrain_saved_are_kept_unless_asked(tmp_path):
+    """A retrained model is a deliberate full training run: a reset keeps it and says how to
+    delete it too."""
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    out = delete(folder)
+    assert out.returncode == 0, out.stderr
+    assert listing(folder) == [MARKER_NAME, "models/trial-0000.keras"]
+    assert f"kept the models retrain saved in {folder / 'models'}" in out.stdout
+    assert "pass --models to delete them too" in out.stdout
+    assert delete(folder, "--models").returncode == 0 and not folder.exists()

@@ -248,6 +248,8 @@ def test_start_points_are_loaded_as_vals(tmp_path):
     ('{"a": 1}', "START_POINTS must be a list"),
     ("[" + START.replace('"units": 16', '"units": 64') + "]",
      "units=64 lies outside quniform"),
+    ("[" + START.replace('"units": 16', '"units": 20') + "]",  # in range, off the step
+     "units=20 is not on the step 8 grid of quniform(8, 32, 8)"),
     ("[" + START.replace('"tanh"', '"elu"') + "]", "START_POINTS[0] is not a point of SPACE: "
      "no option of 'activation' fits"),
     ("[" + START.replace('"batch_size": 32', '"batch_size": 64') + "]",

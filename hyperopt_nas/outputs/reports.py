@@ -215,6 +215,12 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
                      f"trials, each more accurate than every trial with at most its "
                      f"{MEASURE_NAMES[front_of]} (smallest first; ranks are by validation "
                      f"accuracy){others}.")
+    shared = sorted(k for row in flat for k in row if k not in varying)
+    if shared and len(shown) > 1:
+        same = {k: flat[0].get(k) for k in dict.fromkeys(shared)}
+        lines.append("Not shown, the same in every row: "
+                     + " ".join(f"{k}={_short(v)}" for k, v in same.items())
+                     + " (rank --csv has every column).")
     if tie:
         lines.append(f"~ {tie_sentence(tie)}.")
     return "\n".join(lines)
