@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
-import math
 import os
 import shlex
 import shutil
@@ -36,7 +35,7 @@ try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a
     # `report` and `retrain` load it in main().
     from hyperopt_nas import data_loaders, engine, kept_models, retrain
     from hyperopt_nas import gpus as machine
-    from hyperopt_nas import runtime
+    from hyperopt_nas import option_values, runtime
     from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
                                       KERAS_BACKENDS, PRECISION_MODES, PROGRESS_MODES,
                                       PRUNE_RULES, SCHEDULES)
@@ -64,34 +63,20 @@ def positive_int(text: str) -> int:
     return value
 
 
-COUNT_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+def _argument(parse):
+    """An option_values parser as an argparse type: its ValueError as argparse's one line."""
+    def read(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    read.__name__ = parse.__name__
+    return read
 
 
-def parameter_count(text: str) -> int:
-    """A number of parameters: ``50000``, ``50,000``, ``50k``, ``1.5M``."""
-    number, unit = text.strip().replace(",", "").replace("_", ""), 1
-    if number[-1:].lower() in COUNT_SUFFIXES:
-        number, unit = number[:-1], COUNT_SUFFIXES[number[-1].lower()]
-    try:
-        value = float(number) * unit
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of parameters such as 50000, 50k "
-                                         f"or 1.5M, got {text!r}") from None
-    if not value >= 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"must be a whole number of parameters of at least "
-                                         f"1, got {text!r}")
-    return int(value)
-
-
-def positive_ms(text: str) -> float:
-    try:
-        value = float(text.strip().removesuffix("ms"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be milliseconds such as 5 or 0.8, got "
-                                         f"{text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0 ms, got {text!r}")
-    return value
+parameter_count = _argument(option_values.parameter_count)
+positive_ms = _argument(option_values.milliseconds)
+positive_seconds = _argument(option_values.duration)
 
 
 def non_negative_int(text: str) -> int:
@@ -101,24 +86,6 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
-
-
-def positive_seconds(text: str) -> float:
-    """A duration: seconds (``90``, ``90s``), minutes (``30m``) or hours (``2h``, ``1.5h``)."""
-    number, unit = text.strip(), 1
-    if number[-1:].lower() in DURATION_UNITS:
-        number, unit = number[:-1], DURATION_UNITS[number[-1].lower()]
-    try:
-        value = float(number) * unit
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 30m or 2h (or a "
-                                         f"number of seconds), got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a positive duration, got {text}")
     return value
 
 

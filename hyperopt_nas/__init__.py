@@ -13,7 +13,9 @@
 
 ``search`` takes the command line's options as keyword arguments (``SearchSettings`` lists them:
 ``max_evals``, ``epochs``, ``max_train_samples``, ``seed``, ``workers``, ``gpus``, ``timeout_s``,
-``prune``, ``schedule``, ``backend``...). Importing this package loads no TensorFlow.
+``prune``, ``schedule``, ``backend``, ``max_params``...), also by the command line's names and
+spellings (``timeout="2m"``, ``cv=5``, ``prune="median"``, ``max_params="50k"``). Importing this
+package loads no TensorFlow.
 
 The package's own names import their modules when first used (``__getattr__`` and the imports
 inside ``search`` and ``results_table``): every process of a search (workers, the drawing
@@ -56,21 +58,58 @@ def __getattr__(name: str) -> Any:  # the heavier names, imported when first use
     raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")
 
 
+# The command line's names for settings the API names otherwise (``--timeout``: ``timeout_s``).
+OPTION_ALIASES = {"timeout": "timeout_s", "trial_timeout": "trial_timeout_s",
+                  "cv": "cv_folds", "executor": "backend"}
+
+
 def search(space: str | Path, results_dir: str | Path = "results",
            say: Callable[[str], None] = print, **options: Any):
     """Run (or resume) a search of the space file ``space`` into ``results_dir``; returns a
-    ``SearchSummary`` (``completed``, ``total``, ``best``: the best trial's record)."""
-    from hyperopt_nas.engine import SearchSettings, run_search
+    ``SearchSummary`` (``completed``, ``total``, ``best``: the best trial's record). Options are
+    the command line's, by either name (``timeout="2m"`` or ``timeout_s=120``, ``cv=5``,
+    ``prune="median"``, ``max_params="50k"``)."""
+    from hyperopt_nas.engine import run_search
+    return run_search(settings_of(space, results_dir, options), say=say)
+
+
+def settings_of(space: str | Path, results_dir: str | Path, options: dict[str, Any]):
+    """``search()``'s options as ``SearchSettings``: the command line's names and spellings
+    accepted, each value checked with one clear error (``TypeError`` for an unknown option,
+    ``ValueError`` for a bad value)."""
+    from hyperopt_nas import option_values
+    from hyperopt_nas.engine import SearchSettings
+    from hyperopt_nas.schedulers.pruning import PruneRule
     known = {f.name for f in dataclasses.fields(SearchSettings)} - {"space_path", "results_dir"}
+    options = dict(options)
+    for alias, name in OPTION_ALIASES.items():
+        if alias in options:
+            if name in options:
+                raise TypeError(f"search() got both {alias}= and {name}=; give one.")
+            options[name] = options.pop(alias)
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"search() got unknown options {unknown}; it takes: "
-                        f"{', '.join(sorted(known))}.")
+                        f"{', '.join(sorted(known | set(OPTION_ALIASES)))}.")
+    readers = {"timeout_s": option_values.duration, "trial_timeout_s": option_values.duration,
+               "max_params": option_values.parameter_count,
+               "max_latency_ms": option_values.milliseconds}
+    for name, read in readers.items():
+        if options.get(name) is not None:
+            try:
+                options[name] = read(options[name])
+            except ValueError as e:
+                alias = next((a for a, n in OPTION_ALIASES.items() if n == name), name)
+                raise ValueError(f"search(): {alias} {e}.") from None
+    if isinstance(options.get("prune"), str):
+        try:
+            options["prune"] = PruneRule(options["prune"])
+        except ValueError as e:
+            raise ValueError(f"search(): {str(e).replace('--prune', 'prune')}") from None
     for name in ("data_dir",):
         if options.get(name) is not None:
             options[name] = Path(options[name])
-    settings = SearchSettings(space_path=Path(space), results_dir=Path(results_dir), **options)
-    return run_search(settings, say=say)
+    return SearchSettings(space_path=Path(space), results_dir=Path(results_dir), **options)
 
 
 def results_table(results_dir: str | Path = "results", front: bool | str = False):

@@ -96,3 +96,26 @@ def test_every_public_name_is_there_at_once_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True)
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_options_take_the_command_lines_names_and_spellings():
+    from hyperopt_nas.schedulers.pruning import PruneRule
+    settings = hyperopt_nas.settings_of("s.py", "r", dict(
+        timeout="2m", trial_timeout="90s", cv=5, prune="median", max_params="50k",
+        max_latency_ms="2.5", executor="local"))
+    assert (settings.timeout_s, settings.trial_timeout_s, settings.cv_folds) == (120, 90, 5)
+    assert settings.prune == PruneRule("median") and settings.max_params == 50_000
+    assert settings.max_latency_ms == 2.5 and settings.backend == "local"
+    assert hyperopt_nas.settings_of("s.py", "r", dict(timeout_s=30)).timeout_s == 30
+
+
+@pytest.mark.parametrize("options, error, message", [
+    (dict(timeout="2x"), ValueError, r"search\(\): timeout must be a duration such as 90s"),
+    (dict(timeout_s=-1), ValueError, r"search\(\): timeout must be a positive duration"),
+    (dict(prune="mediam"), ValueError, r"search\(\): prune must be one of"),
+    (dict(max_params="lots"), ValueError, r"max_params must be a number of parameters"),
+    (dict(timeout="2m", timeout_s=120), TypeError, "both timeout= and timeout_s="),
+])
+def test_a_bad_option_is_one_clear_error(options, error, message):
+    with pytest.raises(error, match=message):
+        hyperopt_nas.settings_of("s.py", "r", options)
