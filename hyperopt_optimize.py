@@ -315,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     _out_option(retrain, "the model (in models/)")
     retrain.add_argument("--keras-backend", choices=KERAS_BACKENDS, default=None,
                          help="the Keras backend to train on (default: the trial's own)")
+    retrain.add_argument("--epochs", type=positive_int, default=None,
+                         help="epochs to train (default: the epoch early stopping chose for "
+                              "the trial)")
+    retrain.add_argument("--full-data", action="store_true",
+                         help="train on every training image, even where the search trained on "
+                              "a subset (--max-train-samples)")
     return parser
 
 
@@ -642,7 +648,8 @@ def command_describe(args) -> int:
 
 def command_retrain(args) -> int:
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir,
-                             out_dir=args.out, keras_backend=args.keras_backend)
+                             out_dir=args.out, keras_backend=args.keras_backend,
+                             epochs=args.epochs, full_data=args.full_data)
     print(f"trial {result.number} retrained on {result.train_samples} images for "
           f"{result.epochs} epochs on Keras' {runtime.active()} backend: test accuracy "
           f"{result.test_accuracy:.4f}"

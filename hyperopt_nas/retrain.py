@@ -92,11 +92,17 @@ def configure_like(record: TrialRecord) -> runtime.Accelerator:
 
 def retrain(results_dir: str | Path = "results", number: int | None = None,
             data_dir: str | Path | None = None, out_dir: str | Path | None = None,
-            keras_backend: str | None = None) -> RetrainResult:
+            keras_backend: str | None = None, epochs: int | None = None,
+            full_data: bool = False) -> RetrainResult:
     """Rebuild a trial's network, train it on training + validation data for the epoch count
-    that early stopping chose, evaluate it once on the test set, and save it (in ``models/``
-    of ``out_dir``, default the results folder). It trains on ``keras_backend``, default the
-    one the trial trained on."""
+    that early stopping chose (or ``epochs``), evaluate it once on the test set, and save it
+    (in ``models/`` of ``out_dir``, default the results folder). It trains on the images the
+    trial's split drew from (a ``--max-train-samples`` subset stays one) unless ``full_data``:
+    then on every training image. It trains on ``keras_backend``, default the one the trial
+    trained on."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise RetrainError(f"epochs must be a whole number of at least 1, got {epochs!r}.")
     record = trial(results_dir, number)
     runtime.choose(keras_backend or record.keras_backend)
     # Keras, the families and the training function: only now that the backend is chosen.
@@ -112,11 +118,14 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     except data_loaders.DataError as e:
         raise RetrainError(str(e)) from e
     budget = record.budget
-    train, validation = data_loaders.train_validation_split(
-        dataset.train, budget["validation_fraction"], record.seed, dataset.info.primary_head,
-        budget.get("max_train_samples"))
-    pool = data_loaders.Split.concatenate([train, validation])
-    epochs = int(record.extra.get("best_epoch") or record.epochs_run or 1)
+    if full_data:
+        pool = dataset.train
+    else:
+        train, validation = data_loaders.train_validation_split(
+            dataset.train, budget["validation_fraction"], record.seed,
+            dataset.info.primary_head, budget.get("max_train_samples"))
+        pool = data_loaders.Split.concatenate([train, validation])
+    epochs = epochs or int(record.extra.get("best_epoch") or record.epochs_run or 1)
     path = model_path(out_dir if out_dir is not None else results_dir, record.number)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.keras")

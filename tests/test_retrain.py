@@ -123,3 +123,25 @@ def test_the_best_network_within_a_budget_is_the_one_loaded(tmp_path, monkeypatc
     assert loaded == [1]
     with pytest.raises(ValueError, match="a trial number or a budget"):
         retrain.load_model(tmp_path, 0, max_params=50_000)
+
+
+def test_retrain_for_more_epochs_on_every_training_image(tmp_path, tiny_space, fashion_dir):
+    """A search on a subset (--max-train-samples) retrained on all 300 training images, for
+    epochs of the user's choosing; the command line says the same."""
+    from conftest import run_cli
+    results = tmp_path / "results"
+    run_search(SearchSettings(space_path=tiny_space, results_dir=results, data_dir=fashion_dir,
+                              max_evals=1, max_train_samples=100, isolation="none",
+                              plot_best=False, plot_search=False, tensorboard=False),
+               say=lambda line: None)
+    subset = retrain.retrain(results, data_dir=fashion_dir)
+    best = retrain.best_trial(results)  # 100 training images and its validation split
+    assert subset.train_samples == 100 + best.budget["validation_samples"] < 300
+    full = retrain.retrain(results, data_dir=fashion_dir, epochs=3, full_data=True)
+    assert full.train_samples == 300 and full.epochs == 3
+    out = run_cli(["retrain", "--results-dir", str(results), "--data-dir", str(fashion_dir),
+                   "--epochs", "2", "--full-data"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "retrained on 300 images for 2 epochs" in out.stdout
+    with pytest.raises(retrain.RetrainError, match="epochs must be a whole number"):
+        retrain.retrain(results, data_dir=fashion_dir, epochs=0)
