@@ -29,25 +29,36 @@ EXIT_FATAL = 2
 EXIT_INTERRUPTED = 130
 INTERRUPTED_STARTING = "Interrupted while starting: nothing was done."
 
-try:  # a Ctrl-C while these load (seconds on a busy machine) is one line, not a traceback
-    # None of these imports TensorFlow: `rank`, `describe` and a search's own process never
-    # load it (a search trains in worker processes, unless --isolation none); `plot`,
-    # `report` and `retrain` load it in main().
-    from hyperopt_nas import data_loaders, engine, kept_models, retrain
-    from hyperopt_nas import gpus as machine
-    from hyperopt_nas import option_values, runtime
+try:  # a Ctrl-C while these load is one line, not a traceback
+    # The options' choices and readers only: --help and an argument error answer at once.
+    from hyperopt_nas import option_values
     from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
                                       KERAS_BACKENDS, PRECISION_MODES, PROGRESS_MODES,
                                       PRUNE_RULES, SCHEDULES)
     from hyperopt_nas.errors import FatalError
-    from hyperopt_nas.outputs import html_report, plots, reports
-    from hyperopt_nas.outputs.refresher import tensorboard_missing
-    from hyperopt_nas.schedulers.pruning import PruneRule
-    from hyperopt_nas.space_files import SpaceFileError, describe_space, load_space_file
-    from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore
 except KeyboardInterrupt:
     print(INTERRUPTED_STARTING, file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
+
+
+def load_commands() -> None:
+    """What the commands need, loaded once the command line is read (hyperopt and scipy among
+    it: a second or more on a loaded machine, which --help and an argument error never pay).
+    None of these imports TensorFlow: `rank`, `describe` and a search's own process never load
+    it (a search trains in worker processes, unless --isolation none); `plot`, `report` and
+    `retrain` load it in main()."""
+    global data_loaders, engine, kept_models, retrain, machine, runtime, html_report, plots
+    global reports, tensorboard_missing, PruneRule, SpaceFileError, describe_space
+    global load_space_file, TENSORFLOW_LOG, StoreError, TrialStore
+    from hyperopt_nas import data_loaders, engine, kept_models, retrain, runtime  # noqa: F811
+    from hyperopt_nas import gpus as machine  # noqa: F811
+    from hyperopt_nas.outputs import html_report, plots, reports  # noqa: F811
+    from hyperopt_nas.outputs.refresher import tensorboard_missing  # noqa: F811
+    from hyperopt_nas.schedulers.pruning import PruneRule  # noqa: F811
+    from hyperopt_nas.space_files import (SpaceFileError, describe_space,  # noqa: F811
+                                          load_space_file)
+    from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore  # noqa: F811
+
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPACE = HERE / "search_spaces" / "cifar100.py"
@@ -337,13 +348,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         argv = ["search", *argv]
     parser = build_parser()
     if argv[0] not in COMMANDS:
-        return parser.parse_args(argv)
+        return parser.parse_args(argv)  # --help: it exits
     # The command's own parser reads its options, so that an error names its options only.
     args = parser.commands[argv[0]].parse_args(argv[1:])
     args.command = argv[0]
     if any(a == "--backend" or a.startswith("--backend=") for a in argv[1:]):
         print("note: --backend is now --executor (where trials run; --keras-backend chooses "
               "what trains them); the old name still works.", file=sys.stderr)
+    load_commands()  # only now: --help and an argument error have exited above
     return args
 
 

@@ -651,3 +651,21 @@ def test_a_bad_size_budget_is_one_line_and_exit_2(option, value, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"argument {option}: must be" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, code", [(["--help"], 0), (["search", "--help"], 0),
+                                        (["--max-evals", "ten"], 2), (["rank", "--top"], 2)])
+def test_help_and_argument_errors_load_neither_hyperopt_nor_keras(argv, code):
+    """--help took 7 s on a loaded 2-core machine, importing hyperopt and scipy for nothing."""
+    script = ("import sys\n"
+              f"sys.path.insert(0, {str(ROOT)!r})\n"
+              "import hyperopt_optimize\n"
+              "try:\n"
+              f"    hyperopt_optimize.main({argv!r})\n"
+              "except SystemExit as e:\n"
+              "    print('exit', e.code)\n"
+              "print(sorted(m for m in ('hyperopt', 'scipy', 'keras', 'tensorflow', 'jax', "
+              "'matplotlib') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.splitlines()[-2:] == [f"exit {code}", "[]"], out.stderr
