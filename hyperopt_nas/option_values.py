@@ -11,21 +11,23 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
 COUNT_UNITS = {"k": 1_000, "m": 1_000_000}
 
 
-def _scaled(text: str, units: dict[str, int]) -> float:
-    number, unit = str(text).strip().replace(",", "").replace("_", ""), 1
+def _number(value: str | float, units: dict[str, int], wanted: str) -> float:
+    """A number as given, or written with a unit suffix (and , or _ between digits)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    number, unit = str(value).strip().replace(",", "").replace("_", ""), 1
     if number[-1:].lower() in units:
         number, unit = number[:-1], units[number[-1].lower()]
-    return float(number) * unit
+    try:
+        return float(number) * unit
+    except ValueError:
+        raise ValueError(f"must be {wanted}, got {value!r}") from None
 
 
 def duration(value: str | float) -> float:
     """Seconds of a positive duration: a number of seconds, or ``90s``, ``30m``, ``2h``."""
-    try:
-        seconds = float(value) if isinstance(value, (int, float)) and not isinstance(
-            value, bool) else _scaled(value, DURATION_UNITS)
-    except (TypeError, ValueError):
-        raise ValueError(f"must be a duration such as 90s, 30m or 2h (or a number of seconds), "
-                         f"got {value!r}") from None
+    seconds = _number(value, DURATION_UNITS,
+                      "a duration such as 90s, 30m or 2h (or a number of seconds)")
     if not 0 < seconds < math.inf:
         raise ValueError(f"must be a positive duration, got {value!r}")
     return seconds
@@ -33,12 +35,7 @@ def duration(value: str | float) -> float:
 
 def parameter_count(value: str | int) -> int:
     """A number of parameters: ``50000``, ``50,000``, ``50k``, ``1.5M``."""
-    try:
-        count = float(value) if isinstance(value, (int, float)) and not isinstance(
-            value, bool) else _scaled(value, COUNT_UNITS)
-    except (TypeError, ValueError):
-        raise ValueError(f"must be a number of parameters such as 50000, 50k or 1.5M, got "
-                         f"{value!r}") from None
+    count = _number(value, COUNT_UNITS, "a number of parameters such as 50000, 50k or 1.5M")
     if not count >= 1 or count != int(count):
         raise ValueError(f"must be a whole number of parameters of at least 1, got {value!r}")
     return int(count)
@@ -46,11 +43,8 @@ def parameter_count(value: str | int) -> int:
 
 def milliseconds(value: str | float) -> float:
     """A positive number of milliseconds (``5``, ``0.8``, ``5ms``)."""
-    try:
-        ms = float(value) if isinstance(value, (int, float)) and not isinstance(
-            value, bool) else float(str(value).strip().removesuffix("ms"))
-    except (TypeError, ValueError):
-        raise ValueError(f"must be milliseconds such as 5 or 0.8, got {value!r}") from None
+    ms = _number(str(value).strip().removesuffix("ms") if isinstance(value, str) else value,
+                 {}, "milliseconds such as 5 or 0.8")
     if not 0 < ms < math.inf:
         raise ValueError(f"must be more than 0 ms, got {value!r}")
     return ms
