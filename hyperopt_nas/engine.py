@@ -568,15 +568,9 @@ class Search:
         self.over_budget_in_a_row += 1
         if self.over_budget_in_a_row == OVER_BUDGET_STREAK:
             self.say(f"note: the last {OVER_BUDGET_STREAK} points were all over the size "
-                     f"budget ({self._budget_text()}); the search learns the boundary from "
+                     f"budget ({self.size_budget.text()}); the search learns the boundary from "
                      "them, but if most of the space is larger, narrow it (fewer filters, "
                      "units or layers) or raise the budget.")
-
-    def _budget_text(self) -> str:
-        b = self.size_budget
-        return ", ".join(([f"--max-params {b.max_params:,}"] if b.max_params is not None else [])
-                         + ([f"--max-latency-ms {b.max_latency_ms:g}"]
-                            if b.max_latency_ms is not None else []))
 
     def _eta(self, elapsed: float) -> float | None:
         """Seconds until the search ends, at this run's pace: None without a budget."""
@@ -681,10 +675,8 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
     subset = (f", {budget['max_train_samples']} training images"
               if budget.get("max_train_samples") else "")
     size = size_budget_of(budget)
-    limits = [f"{size.max_params:,} parameters"] if size.max_params is not None else []
-    limits += [f"{size.max_latency_ms:g} ms a prediction"] if size.max_latency_ms else []
-    within = (f", networks within {' and '.join(limits)} (larger ones are measured, not trained)"
-              if limits else "")
+    within = (f", networks within {size.text()} (larger ones are measured, not trained)"
+              if size else "")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
             f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
             f"until {until}; "

@@ -154,16 +154,11 @@ def best_within(results_dir: str | Path, max_params: int | None = None,
                         if r.model_params is not None), default=None)
         raise RetrainError(
             f"no completed trial in {results_dir} is within "
-            f"{budget_text(max_params, max_latency_ms)}"
+            f"{budget.text()}"
             + (f" (the smallest network has {smallest:,} parameters)" if smallest else
                " (their sizes were not measured: trials of an older version)")
             + "; search with that budget (--max-params, --max-latency-ms) to find one.")
     return fitting[0]
-
-
-def budget_text(max_params: int | None, max_latency_ms: float | None) -> str:
-    return " and ".join(([f"{max_params:,} parameters"] if max_params is not None else [])
-                        + ([f"{max_latency_ms:g} ms"] if max_latency_ms is not None else []))
 
 
 def load_model(results_dir: str | Path = "results", number: int | None = None,

@@ -466,6 +466,13 @@ class SizeBudget:
     def as_dict(self) -> dict[str, Any]:
         return {"max_params": self.max_params, "max_latency_ms": self.max_latency_ms}
 
+    def text(self) -> str:
+        """The budget in words: ``50,000 parameters and 2.5 ms a prediction``."""
+        return " and ".join(
+            ([f"{self.max_params:,} parameters"] if self.max_params is not None else [])
+            + ([f"{self.max_latency_ms:g} ms a prediction"]
+               if self.max_latency_ms is not None else []))
+
 
 def proposer_loss(record: TrialRecord, budget: SizeBudget = SizeBudget()) -> float | None:
     """What the proposer is told of a record under this run's size budget: its loss; the

@@ -257,3 +257,9 @@ def test_what_the_proposer_is_told_of_a_record_under_a_size_budget():
     slow = make_record(5, loss=0.2, extra={"model_params": 10, "latency_ms": 3.0})
     assert proposer_loss(slow, SizeBudget(max_latency_ms=2.0)) == OVER_BUDGET_LOSS
     assert SizeBudget(max_latency_ms=2.0).over(10, None) is None  # latency never measured
+
+
+def test_a_size_budget_says_itself_in_words():
+    assert SizeBudget(50_000, 2.5).text() == "50,000 parameters and 2.5 ms a prediction"
+    assert SizeBudget(max_latency_ms=1.0).text() == "1 ms a prediction"
+    assert not SizeBudget() and SizeBudget(max_params=5)
