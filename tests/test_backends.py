@@ -251,3 +251,27 @@ def test_asha_continues_saved_models_keeps_the_best_and_plots(tmp_path, fashion_
     assert kept.returncode == 0, kept.stderr
     loaded_on, accuracy, score = kept.stdout.split()[-3:]
     assert loaded_on == backend and float(accuracy) == pytest.approx(float(score), abs=1e-6)
+
+
+def test_the_size_and_latency_budget_is_checked_before_training_on_another_backend(
+        tmp_path, fashion_dir, backend):
+    """The budget is measured on the trial's own backend: parameters and a batch-1 latency."""
+    space = write_space(tmp_path / "sized.py", text="""
+        from hyperopt import hp
+        DATASET, MODEL = "fashion_mnist", "mlp"
+        DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1}
+        SPACE = {"hidden_layers": [{"units": hp.choice("units", [8, 256])}],
+                 "learning_rate": 0.01, "batch_size": 32}
+        """)
+    results = tmp_path / "results"
+    out = run_cli(_search(space, results, fashion_dir, 6, "--keras-backend", backend, "--algo",
+                          "rand", "--max-params", "20k", "--max-latency-ms", "10000"),
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    records = TrialStore(results).load_records()
+    assert {r.status for r in records} == {TrialStatus.OK, TrialStatus.OVER_BUDGET}
+    for r in records:
+        small = r.params["hidden_layers"][0]["units"] == 8
+        assert r.status == (TrialStatus.OK if small else TrialStatus.OVER_BUDGET)
+        assert r.model_params == (784 * 8 + 8 + 8 * 10 + 10 if small else 784 * 256 + 256 + 2570)
+        assert (r.latency_ms is not None) == small and (r.epochs_run == 1) == small
