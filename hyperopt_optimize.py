@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
+import math
 import os
 import shlex
 import shutil
@@ -88,6 +89,16 @@ def _argument(parse):
 parameter_count = _argument(option_values.parameter_count)
 positive_ms = _argument(option_values.milliseconds)
 positive_seconds = _argument(option_values.duration)
+
+
+def size_weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0 (e.g. 0.01), got {text}")
+    return value
 
 
 def non_negative_int(text: str) -> int:
@@ -179,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the latency budget: a network slower than T ms to predict one "
                              "image (batch 1, median of 20 warm calls on the trial's device) is "
                              "not trained (default: none)")
+    search.add_argument("--size-weight", type=size_weight, default=None, metavar="W",
+                        help="the soft form of a size budget: every network trains, and the "
+                             "search is told validation loss + W x ln(parameters), so it trades "
+                             "accuracy for size (W 0.01: a network 2.7 times smaller is worth "
+                             "a point of accuracy; default: none)")
     search.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the validation split and of every trial (default: 0)")
     search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
@@ -464,7 +480,7 @@ def command_search(args) -> int:
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
         keep_models=args.keep_models, max_params=args.max_params,
-        max_latency_ms=args.max_latency_ms)
+        max_latency_ms=args.max_latency_ms, size_weight=args.size_weight)
     interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)

@@ -118,6 +118,8 @@ class SearchSettings:
     # as a bad result, not trained. None: the space file's DEFAULTS, else no limit.
     max_params: int | None = None
     max_latency_ms: float | None = None  # batch-1 inference on the trial's device
+    # The soft form: the proposer is told loss + size_weight * ln(parameters); trains all.
+    size_weight: float | None = None
 
     @property
     def slots(self) -> int:
@@ -157,7 +159,7 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
         budget["epochs"] = settings.epochs
     if settings.max_train_samples is not None:
         budget["max_train_samples"] = settings.max_train_samples
-    for key in ("max_params", "max_latency_ms"):
+    for key in ("max_params", "max_latency_ms", "size_weight"):
         if getattr(settings, key) is not None:
             budget[key] = getattr(settings, key)
         budget.setdefault(key, None)
@@ -216,7 +218,8 @@ def best_record(records: list[TrialRecord], size_budget: SizeBudget = SizeBudget
 
 
 def size_budget_of(budget: dict[str, Any]) -> SizeBudget:
-    return SizeBudget(budget.get("max_params"), budget.get("max_latency_ms"))
+    return SizeBudget(budget.get("max_params"), budget.get("max_latency_ms"),
+                      budget.get("size_weight"))
 
 
 def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
@@ -677,6 +680,9 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
     size = size_budget_of(budget)
     within = (f", networks within {size.text()} (larger ones are measured, not trained)"
               if size else "")
+    if size.size_weight:
+        within += (f", the proposer told validation loss + {size.size_weight:g} x "
+                   "ln(parameters)")
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
             f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
             f"until {until}; "
@@ -732,6 +738,10 @@ def check_settings(settings: SearchSettings) -> None:
             s.max_latency_ms, (int, float)) or not 0 < s.max_latency_ms < math.inf):
         raise FatalError(f"--max-latency-ms must be a number of milliseconds above 0, got "
                          f"{s.max_latency_ms!r}.")
+    if s.size_weight is not None and (isinstance(s.size_weight, bool) or not isinstance(
+            s.size_weight, (int, float)) or not 0 <= s.size_weight < math.inf):
+        raise FatalError(f"--size-weight must be a number of at least 0 (e.g. 0.01), got "
+                         f"{s.size_weight!r}.")
     if s.keep_models < 0:
         raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
     if s.max_consecutive_failures < 1:

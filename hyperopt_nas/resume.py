@@ -87,7 +87,7 @@ def restore(store: TrialStore, space_file: SpaceFile,
     numbers_on_disk = {r.number for r in records}
     if payload is not None:
         same_space = payload.get("space_fingerprint") == space_file.fingerprint
-        same_budget = payload.get("size_budget", SizeBudget().as_dict()) == size_budget.as_dict()
+        same_budget = size_budget.same_as(payload.get("size_budget"))
         accounted = set(payload.get("numbers", [])) | set(payload.get("set_aside", {}))
         if same_space and same_budget and accounted <= numbers_on_disk:
             restored = Restored(payload["trials"], list(payload["numbers"]),

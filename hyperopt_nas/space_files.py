@@ -6,8 +6,8 @@ A space file (``search_spaces/*.py``) is a small Python module with:
 - ``DATASET``: a name from ``data_loaders.DATASETS``;
 - ``MODEL``: a name from ``families.MODELS``;
 - ``DEFAULTS``: the task's budget (``epochs``, ``validation_fraction``, ``patience``,
-  ``max_train_samples``, and the size budget ``max_params``, ``max_latency_ms``), each
-  overridable on the command line;
+  ``max_train_samples``, and the size budget ``max_params``, ``max_latency_ms``,
+  ``size_weight``), each overridable on the command line;
 - optionally ``DEMO_POINT``: one decoded point, plotted as the demo model;
 - optionally ``START_POINTS``: decoded points (actual values, as a trial record's ``params``)
   that a search tries first, before its algorithm proposes anything, unless already tried.
@@ -36,7 +36,7 @@ from hyperopt_nas.trial_store import to_jsonable
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
 BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples", "max_params",
-               "max_latency_ms"}
+               "max_latency_ms", "size_weight"}
 NUMERIC_TOLERANCE = 1e-9
 
 
@@ -632,6 +632,11 @@ def check_defaults(defaults: dict[str, Any], path: Path) -> None:
                                 or not 0 < latency < math.inf):
         raise SpaceFileError(f"{path}: DEFAULTS['max_latency_ms'] must be None or a number of "
                              f"milliseconds above 0, got {latency!r}.")
+    weight = defaults.get("size_weight")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                               or not 0 <= weight < math.inf):
+        raise SpaceFileError(f"{path}: DEFAULTS['size_weight'] must be None or a number of at "
+                             f"least 0 (e.g. 0.01), got {weight!r}.")
 
 
 def load_space_file(path: str | Path) -> SpaceFile:

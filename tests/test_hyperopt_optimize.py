@@ -640,10 +640,18 @@ def test_a_parameter_budget_reads_as_people_write_it(text, count):
     assert hyperopt_optimize.parse_args(["--max-params", text]).max_params == count
 
 
+def test_the_size_weight_option_is_read_as_a_number():
+    import hyperopt_optimize
+    args = hyperopt_optimize.parse_args(["--size-weight", "0.01"])
+    assert args.size_weight == 0.01
+
+
 @pytest.mark.parametrize("option, value", [("--max-params", "lots"), ("--max-params", "0"),
                                            ("--max-params", "1.5"), ("--max-latency-ms", "-1"),
                                            ("--max-latency-ms", "fast"),
-                                           ("--max-latency-ms", "inf")])
+                                           ("--max-latency-ms", "inf"),
+                                           ("--size-weight", "-0.1"),
+                                           ("--size-weight", "heavy")])
 def test_a_bad_size_budget_is_one_line_and_exit_2(option, value, capsys):
     import hyperopt_optimize
     with pytest.raises(SystemExit) as exit_:

@@ -1,3 +1,4 @@
+import math
 import pickle
 import time
 
@@ -625,3 +626,15 @@ def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, f
     payload = TrialStore(settings.results_dir).load_trials()
     told = {n: doc["result"] for n, doc in zip(payload["numbers"], payload["trials"].trials)}
     assert all(told[r.number] == {"status": "ok", "loss": 1.0} for r in over)
+    # The soft form instead (--size-weight): no limit, every trained network told its loss
+    # plus the weight times its log-size; the banner says so.
+    settings.max_params, settings.size_weight, settings.max_evals = None, 0.05, 15
+    _, out = search(settings)
+    payload = TrialStore(settings.results_dir).load_trials()
+    told = {n: doc["result"]["loss"]
+            for n, doc in zip(payload["numbers"], payload["trials"].trials)}
+    assert payload["size_budget"]["size_weight"] == 0.05
+    assert "validation loss + 0.05 x ln(parameters)" in out
+    for r in TrialStore(settings.results_dir).load_records():
+        if r.status == TrialStatus.OK:
+            assert told[r.number] == pytest.approx(r.loss + 0.05 * math.log(r.model_params))

@@ -287,6 +287,7 @@ START_POINTS = {}
     ('{"max_train_samples": -5}', r"max_train_samples'\] must be None or a whole number"),
     ('{"max_params": 5e4}', r"max_params'\] must be None or a whole number"),
     ('{"max_latency_ms": 0}', r"max_latency_ms'\] must be None or a number of milliseconds"),
+    ('{"size_weight": -1}', r"size_weight'\] must be None or a number of at least 0"),
     ('{"max_paramz": 5}', "max_paramz"),
 ])
 def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):

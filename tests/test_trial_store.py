@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -257,6 +258,26 @@ def test_what_the_proposer_is_told_of_a_record_under_a_size_budget():
     slow = make_record(5, loss=0.2, extra={"model_params": 10, "latency_ms": 3.0})
     assert proposer_loss(slow, SizeBudget(max_latency_ms=2.0)) == OVER_BUDGET_LOSS
     assert SizeBudget(max_latency_ms=2.0).over(10, None) is None  # latency never measured
+
+
+def test_under_a_size_weight_the_proposer_is_told_the_loss_plus_the_weighted_log_size():
+    """The soft budget (--size-weight W): loss + W ln(parameters), so that of two networks with
+    the same loss the smaller one is told the better result, and a network twice as large must
+    be W ln 2 more accurate to be told as good."""
+    soft = SizeBudget(size_weight=0.01)
+    small = make_record(0, loss=0.12, extra={"model_params": 10_000})
+    large = make_record(1, loss=0.12 - 0.01 * math.log(2) + 1e-9, extra={"model_params": 20_000})
+    unsized = make_record(2, loss=0.3)
+    assert proposer_loss(small, soft) == pytest.approx(0.12 + 0.01 * math.log(10_000))
+    assert proposer_loss(large, soft) > proposer_loss(small, soft)
+    assert proposer_loss(unsized, soft) == 0.3 and proposer_loss(small, SizeBudget()) == 0.12
+    # With a limit too, a network over it is still told worse than any within it.
+    both = SizeBudget(max_params=15_000, size_weight=0.01)
+    assert proposer_loss(large, both) > max(proposer_loss(small, both), 1.0)
+    assert not soft and soft.over(10**9, None) is None  # not a limit: every network trains
+    # A results.pkl told under another weight (or before the weight existed) is told again.
+    assert soft.same_as(soft.as_dict()) and not soft.same_as(SizeBudget().as_dict())
+    assert SizeBudget().same_as({"max_params": None, "max_latency_ms": None})
 
 
 def test_a_size_budget_says_itself_in_words():
