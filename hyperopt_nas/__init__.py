@@ -2,14 +2,16 @@
 
     import hyperopt_nas
 
-    if __name__ == "__main__":  # worker processes import a script again: guard its search
-        summary = hyperopt_nas.search("search_spaces/fashion_mnist_cnn.py", max_evals=20,
-                                      epochs=3, results_dir="results")
-        print(summary.best.number, summary.best.score)
-        table = hyperopt_nas.results_table("results")  # a pandas DataFrame with pandas installed
-        model = hyperopt_nas.load_model("results")     # the best trial's network, as trained
-        models = hyperopt_nas.best_models("results")   # [(record, model)], best first
-        hyperopt_nas.retrain.retrain("results")        # best trial on train + validation, saved
+    summary = hyperopt_nas.search("search_spaces/fashion_mnist_cnn.py", max_evals=20,
+                                  epochs=3, results_dir="results")
+    print(summary.best.number, summary.best.score)
+    table = hyperopt_nas.results_table("results")  # a pandas DataFrame with pandas installed
+    model = hyperopt_nas.load_model("results")     # the best trial's network, as trained
+    models = hyperopt_nas.best_models("results")   # [(record, model)], best first
+    hyperopt_nas.retrain.retrain("results")        # best trial on train + validation, saved
+
+It runs from a script (without a ``__main__`` guard: the trial workers never import it), a
+notebook, or code fed on standard input.
 
 ``search`` takes the command line's options as keyword arguments (``SearchSettings`` lists them:
 ``max_evals``, ``epochs``, ``max_train_samples``, ``seed``, ``workers``, ``gpus``, ``timeout_s``,

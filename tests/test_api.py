@@ -4,7 +4,6 @@ import csv
 import io
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from conftest import ROOT
@@ -50,20 +49,35 @@ def test_an_unknown_option_is_named():
         hyperopt_nas.search("space.py", max_eval=3)
 
 
-def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path, tiny_space, fashion_dir):
+UNGUARDED = """
+import sys
+sys.path.insert(0, {root!r})
+import hyperopt_nas
+print("script run", flush=True)  # once: in the search's own process only
+summary = hyperopt_nas.search({space!r}, {results!r}, max_evals=2, data_dir={data!r},
+                              plot_best=False, tensorboard=False)
+print("done", summary.total)
+"""
+
+
+@pytest.mark.parametrize("how", ["script", "stdin"])
+def test_a_script_without_the_main_guard_or_fed_on_stdin_runs_to_the_end(
+        tmp_path, tiny_space, fashion_dir, how):
+    """Issue 36: trial workers imported the user's script again (a search without the guard
+    failed, "the trial worker died while starting"), and code on standard input, as a notebook
+    cell runs, could not be imported at all; nor could the drawing process start."""
+    code = UNGUARDED.format(root=str(ROOT), space=str(tiny_space),
+                            results=str(tmp_path / "results"), data=str(fashion_dir))
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        import hyperopt_nas
-        hyperopt_nas.search({str(tiny_space)!r}, {str(tmp_path / "results")!r}, max_evals=1,
-                            data_dir={str(fashion_dir)!r}, plot_best=False, plot_search=False,
-                            tensorboard=False)
-    """))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
-    assert out.returncode != 0
-    assert 'if __name__ == "__main__":' in out.stderr
+    script.write_text(code)
+    argv, stdin = ([sys.executable, str(script)], None) if how == "script" else \
+        ([sys.executable, "-"], code)
+    out = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("script run") == 1 and "done 2" in out.stdout
+    assert "ended unexpectedly" not in out.stdout + out.stderr
+    assert (tmp_path / "results" / "search_progress.png").is_file()  # the drawing process's
 
 
 def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(

@@ -265,7 +265,7 @@ def test_a_worker_that_dies_starting_is_explained_by_its_log_or_its_signal(tmp_p
     """The advice was always the `__main__` guard, even for a worker whose backend failed."""
     import signal
 
-    from hyperopt_nas.executors.pool import MAIN_GUARD_HINT, _startup_hint
+    from hyperopt_nas.executors.pool import NO_CAUSE_HINT, _startup_hint
     log = tmp_path / "tensorflow.log"
     log.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\n"
                    "ModuleNotFoundError: No module named 'jax'\n")
@@ -273,5 +273,5 @@ def test_a_worker_that_dies_starting_is_explained_by_its_log_or_its_signal(tmp_p
     log.write_text("I0000 some start-up line\n")
     hint = _startup_hint(str(log), -signal.SIGILL)
     assert "killed by SIGILL while loading its libraries" in hint
-    assert _startup_hint(str(log), 1) == MAIN_GUARD_HINT
-    assert _startup_hint(None, 1) == MAIN_GUARD_HINT
+    assert _startup_hint(str(log), 1) == NO_CAUSE_HINT
+    assert _startup_hint(None, 1) == NO_CAUSE_HINT

@@ -40,9 +40,9 @@ DEFAULT_MEMORY_GROWTH_MB = 2048.0
 # GPU memory a worker's TensorFlow may still hold for tensors after a trial's clear_session()
 # before the worker is replaced: a finished trial should leave next to nothing there.
 DEFAULT_GPU_MEMORY_HELD_MB = 1024.0
-MAIN_GUARD_HINT = ("If the search is started from a script, put that call under "
-                   "`if __name__ == \"__main__\":` (worker processes import the script again), "
-                   "or pass isolation=\"none\".")
+# A worker that died starting without an error in its log nor a signal: what to try.
+NO_CAUSE_HINT = ("Its log names no cause; try isolation=\"none\" (--isolation none), which "
+                 "trains in this process and shows the error.")
 
 
 def _rss_mb() -> float:
@@ -298,8 +298,8 @@ def _last_error(log_path: str | None) -> str | None:
 
 def _startup_hint(log_path: str | None, code: int | None) -> str:
     """What most likely stopped a worker from starting: the error its log ends with (a backend
-    that cannot be imported, say), a signal while it loaded its libraries, else a script
-    without a ``__main__`` guard."""
+    that cannot be imported, say), a signal while it loaded its libraries, else a way to see
+    the error."""
     error = _last_error(log_path)
     if error is not None:
         return f"It ended with: {error}"
@@ -308,7 +308,7 @@ def _startup_hint(log_path: str | None, code: int | None) -> str:
         why = (" (SIGILL: a build of the Keras backend that this CPU cannot run)"
                if -code == signal.SIGILL else "")
         return f"It was killed by {name} while loading its libraries{why}."
-    return MAIN_GUARD_HINT
+    return NO_CAUSE_HINT
 
 
 def _death_reason(code: int | None, log_path: str | None = None) -> str:
