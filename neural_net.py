@@ -369,12 +369,15 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
     """A space file's ``build_model(params, input_shape, classes)`` as a model builder.
 
     ``classes`` is the number of classes, or ``{head: classes}`` for data with several label
-    sets; the function returns a Keras model with one softmax output per label set (in the
-    heads' order, or a dict keyed by head). It is wrapped so that its outputs are named after
-    the heads, as the built-in families' are, and compiled with sparse categorical
-    cross-entropy and accuracy per head; the optimizer is the one it was compiled with, else the
-    point's ``optimizer`` (default Adam) at its ``learning_rate`` (default 0.001). The batch
-    size is the point's ``batch_size`` (default 32)."""
+    sets; the function returns a Keras model with one output per label set (in the heads'
+    order, or a dict keyed by head), compiled or not. It is wrapped so that its outputs are
+    named after the heads, as the built-in families' are. A compiled model keeps its loss,
+    metrics and optimizer (accuracy is added where its metrics lack it: the search ranks on
+    it); an uncompiled one is compiled with sparse categorical cross-entropy and accuracy per
+    head and the point's ``optimizer`` (default Adam) at its ``learning_rate`` (default
+    0.001). The batch size is the point's ``batch_size`` (default 32). A model whose output is
+    not a softmax under a loss that expects probabilities carries a warning in
+    ``build_notes``, which the search says once."""
 
     def build(params: dict[str, Any], info: DatasetInfo, accel: Accelerator):
         heads = list(info.heads)
@@ -393,7 +396,7 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
         if len(model.outputs) != len(heads):
             raise TypeError(f"build_model's model has {len(model.outputs)} outputs but the data "
                             f"has {len(heads)} label sets ({', '.join(heads)}); give it one "
-                            "softmax output per label set.")
+                            "output per label set.")
         if tuple(model.inputs[0].shape[1:]) != tuple(info.input_shape):
             raise TypeError(f"build_model's model takes inputs of shape "
                             f"{tuple(model.inputs[0].shape[1:])}, but the data's examples have "
@@ -410,17 +413,91 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
         named = {h: layers.Activation("linear", dtype="float32", name=h)(o)
                  for h, o in zip(heads, outs)}
         wrapped = keras.Model(inputs, named, name=model.name)
-        optimizer = (model.optimizer if getattr(model, "compiled", False)
-                     and getattr(model, "optimizer", None) is not None else
+        compiled = _compile_config(model)
+        optimizer = (compiled["optimizer"] if compiled.get("optimizer") is not None else
                      make_optimizer(str(params.get("optimizer", "Adam")),
                                     float(params.get("learning_rate", BASE_LEARNING_RATE))))
-        wrapped.compile(optimizer=optimizer,
-                        loss={h: "sparse_categorical_crossentropy" for h in heads},
-                        metrics={h: ["accuracy"] for h in heads},
+        loss = _per_head(compiled.get("loss"), heads, "loss") or \
+            {h: "sparse_categorical_crossentropy" for h in heads}
+        metrics = _per_head(compiled.get("metrics"), heads, "metrics") or {}
+        metrics = {h: _with_accuracy(metrics.get(h)) for h in heads}
+        wrapped.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                        loss_weights=_per_head(compiled.get("loss_weights"), heads,
+                                               "loss_weights"),
                         jit_compile=runtime.current().jit_compile(accel))
+        wrapped.build_notes = [note for h, o in zip(heads, model.outputs)
+                               if (note := _logits_note(o, loss[h], h, len(heads)))]
         return wrapped, int(params.get("batch_size", DEFAULT_BATCH_SIZE))
 
     return build
+
+
+def _compile_config(model) -> dict[str, Any]:
+    """What ``model.compile(...)`` was given, {} for a model never compiled."""
+    given = getattr(model, "_compile_config", None)
+    if not getattr(model, "compiled", False) or given is None:
+        return {}
+    return dict(getattr(given, "config", {}) or {})
+
+
+def _per_head(value: Any, heads: list[str], what: str) -> dict[str, Any] | None:
+    """A compile argument given for the user's model, keyed by the wrapped model's heads: one
+    value for a single head, a list in the heads' order, or a dict keyed by head."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if len(heads) == 1 and len(value) == 1:  # keyed by the user's output's name
+            return {heads[0]: next(iter(value.values()))}
+        if set(heads) - set(value):
+            raise TypeError(f"build_model's model was compiled with {what} keyed "
+                            f"{sorted(value)}; with several label sets key them by head: "
+                            f"{', '.join(heads)}.")
+        return {h: value[h] for h in heads}
+    if len(heads) == 1:
+        if isinstance(value, (list, tuple)) and len(value) == 1 and what != "metrics":
+            value = value[0]
+        return {heads[0]: value}
+    if isinstance(value, (list, tuple)) and len(value) == len(heads):
+        return dict(zip(heads, value))
+    if what == "metrics":  # the same metrics for every head
+        return {h: value for h in heads}
+    raise TypeError(f"build_model's model was compiled with one {what} for {len(heads)} "
+                    f"label sets; give a list in the heads' order or a dict keyed by head "
+                    f"({', '.join(heads)}).")
+
+
+def _with_accuracy(metrics: Any) -> list:
+    listed = list(metrics) if isinstance(metrics, (list, tuple)) else \
+        ([] if metrics is None else [metrics])
+    names = {m if isinstance(m, str) else getattr(m, "name", "") for m in listed}
+    return listed if names & {"accuracy", "acc"} else listed + ["accuracy"]
+
+
+PROBABILITY_LOSSES = {"sparse_categorical_crossentropy", "categorical_crossentropy"}
+
+
+def _logits_note(output, loss: Any, head: str, heads: int) -> str | None:
+    """One line when an output that is not a softmax (a plain Dense layer: logits) is trained
+    under a cross-entropy that expects probabilities: such a model trains at chance."""
+    history = getattr(output, "_keras_history", None)
+    layer = history[0] if history else None
+    activation = getattr(layer, "activation", None)
+    if activation is None or getattr(activation, "__name__", "") != "linear":
+        return None  # softmax, another activation, or not known: nothing to say
+    if isinstance(loss, str):
+        probabilities = loss in PROBABILITY_LOSSES
+    else:
+        config = loss.get_config() if hasattr(loss, "get_config") else {}
+        probabilities = (type(loss).__name__ in ("SparseCategoricalCrossentropy",
+                                                 "CategoricalCrossentropy")
+                         and not config.get("from_logits", False))
+    if not probabilities:
+        return None
+    where = f"its output {head!r}" if heads > 1 else "its output"
+    return (f"warning: build_model's model ends in a layer without softmax ({layer.name}) but "
+            f"{where} is trained with a cross-entropy on probabilities, so it trains at chance; "
+            "give that layer activation=\"softmax\", or compile the model with "
+            "keras.losses.SparseCategoricalCrossentropy(from_logits=True).")
 
 
 def model_builder(name: str) -> ModelBuilder:

@@ -170,7 +170,7 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
 
 def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings
                ) -> DataSetup:
-    own = space_file.load_data is not None or space_file.build_model is not None
+    own = space_file.runs_own_code
     return DataSetup(space_file.dataset, space_file.model, budget["validation_fraction"],
                      budget["max_train_samples"], settings.seed,
                      str(settings.data_dir) if settings.data_dir else None,
@@ -304,6 +304,7 @@ class Search:
         self.next_number = max([*records, *store.reserved_numbers()], default=-1) + 1
         self.completed = self.succeeded = self.failures_in_a_row = 0
         self.over_budget = self.over_budget_in_a_row = 0
+        self.notes_said: set[str] = set()
         self.exhausted = self.stopped_asking = False
         self.started = self.clock()  # the clock of --timeout
         self.last_snapshot = -float("inf")  # time.monotonic() of the last results.pkl
@@ -541,6 +542,10 @@ class Search:
                                self._eta(elapsed), self.scheduler.describe(record)))
         if self.completed == 1:
             warn_small_validation(record, self.say)
+        for note in record.extra.get("notes", []):  # the model builder's warnings, once each
+            if note not in self.notes_said:
+                self.notes_said.add(note)
+                self.say(note)
         if s.on_trial_end is not None:
             try:
                 s.on_trial_end(record)

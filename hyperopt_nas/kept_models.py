@@ -73,5 +73,25 @@ def kept_numbers(results_dir: str | Path) -> list[int]:
 
 
 def load(results_dir: str | Path, number: int) -> Any:
+    return load_file(path(results_dir, number))
+
+
+def load_file(file: str | Path) -> Any:
+    """A saved network as its user wants it: a network with one output (one label set)
+    predicts an array, not ``{"label": array}`` as the search trained it, and is compiled
+    with that output's loss and metrics."""
     import keras  # TensorFlow: the search's process imports this module and loads no model
-    return keras.saving.load_model(path(results_dir, number))
+    model = keras.saving.load_model(file)
+    if len(model.outputs) != 1 or not isinstance(model.output, dict):
+        return model
+    head = model.output_names[0] if getattr(model, "output_names", None) else None
+    single = keras.Model(model.inputs, model.outputs[0], name=model.name)
+    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    if getattr(model, "compiled", False) and config.get("loss") is not None:
+
+        def of_head(value):
+            return value.get(head, next(iter(value.values()))) \
+                if isinstance(value, dict) and value else value
+        single.compile(optimizer=model.optimizer, loss=of_head(config["loss"]),
+                       metrics=of_head(config.get("metrics")))
+    return single

@@ -175,11 +175,10 @@ def load_model(results_dir: str | Path = "results", number: int | None = None,
     record = trial(results_dir, number)
     if "keras" not in sys.modules:  # else the running backend loads it: a .keras file is the same
         runtime.choose(record.keras_backend)
-    import keras
     for path in (kept_models.path(results_dir, record.number),
                  model_path(results_dir, record.number)):
         if path.exists():
-            return keras.saving.load_model(path)
+            return kept_models.load_file(path)
     raise RetrainError(f"trial {record.number} has no saved model (only the best trials' "
                        f"networks are kept, --keep-models); run "
                        f"`{retrain_command(Path(results_dir), record.number)}`.")

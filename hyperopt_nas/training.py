@@ -99,6 +99,7 @@ class TrainResult:
     pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
     trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
     size: dict[str, Any] = field(default_factory=dict)  # model_params, model_bytes, latency_ms...
+    notes: list[str] = field(default_factory=list)  # the builder's warnings (build_notes)
 
 
 def model_size(model) -> dict[str, int]:
@@ -298,13 +299,14 @@ def _progress_callback(report: Callable[[dict[str, Any]], None], monitor: str, b
 def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: DatasetInfo,
                        train: Split, validation: Split | None, test: Split, budget: TrainBudget,
                        seed: int, accel: Accelerator, on_model: Callable | None = None,
-                       on_progress: Callable[[dict[str, Any]], None] | None = None
-                       ) -> TrainResult:
+                       on_progress: Callable[[dict[str, Any]], None] | None = None,
+                       user_callbacks: list | None = None) -> TrainResult:
     """Build, train with early stopping on the validation split, evaluate the restored model.
 
     The test split is evaluated once, after training, for reporting only, and only when the run
     beats ``budget.test_if_loss_below`` (if set): its metrics are then absent. ``on_progress``,
-    if given, hears where training is (``_progress_callback``). Without a validation split
+    if given, hears where training is (``_progress_callback``); ``user_callbacks`` (the user's
+    own) run after the search's. Without a validation split
     (``retrain``: the training and validation data together) it trains ``budget.epochs``, with
     no early stopping or pruning, and reports the test split only (``objective`` is None).
     """
@@ -313,9 +315,10 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
     # Every run sets the policy: the clear_session() that ends a run resets it to float32, and a
     # saved model must be continued in the policy it was saved in (its optimizer's variables).
     keras.mixed_precision.set_global_policy(accel.dtype_policy)
-    progress = None
+    progress, notes = None, []
     try:
         model, batch_size = builder(params, info, accel)
+        notes = list(getattr(model, "build_notes", []))
         if budget.resume_from is not None:  # continue a saved run: its weights and optimizer
             model = keras.models.load_model(budget.resume_from)
         if on_model is not None:
@@ -330,7 +333,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         time_limit, prune = callbacks["time_limit"], callbacks["prune"]
         if validation is None:  # nothing to stop early on or to compare with other trials
             del callbacks["early_stopping"], callbacks["prune"]
-        callbacks = list(callbacks.values())
+        callbacks = list(callbacks.values()) + list(user_callbacks or [])
         train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
         if on_progress is not None:
             progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget,
@@ -348,7 +351,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         val_acc = history[monitored]
         best = int(np.argmax(val_acc))
         test_logs = None
-        if budget.test_if_loss_below is None or 1.0 - val_acc[best] < budget.test_if_loss_below:
+        if len(test) and (budget.test_if_loss_below is None
+                          or 1.0 - val_acc[best] < budget.test_if_loss_below):
             test_logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
                                        verbose=0, return_dict=True)
         save(model, budget, size)
@@ -369,7 +373,11 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                            best_epoch=budget.initial_epoch + best + 1,
                            stopped_by_time=time_limit.stopped,
                            objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used,
-                           size=size)
+                           size=size, notes=notes)
+    except Exception as e:  # the builder's warnings often say why (a model training at chance)
+        if notes:
+            e.build_notes = notes
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -383,13 +391,16 @@ def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
                  budget: TrainBudget, test: Split, eval_batch: int, seed: int,
                  used: dict[str, Any], stopped_by_time: bool, size: dict[str, Any]
                  ) -> TrainResult:
-    """A run without a validation split: its test metrics, its model saved if asked."""
-    logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed), verbose=0,
-                          return_dict=True)
+    """A run without a validation split: its test metrics (none without test data), its model
+    saved if asked."""
     save(model, budget, size)
-    metrics = {head: {"test_accuracy": float(logs[metric_key(info, head, "accuracy")]),
-                      "test_loss": float(logs[metric_key(info, head, "loss")])}
-               for head in info.heads}
+    metrics: dict[str, dict[str, float]] = {head: {} for head in info.heads}
+    if len(test):
+        logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
+                              verbose=0, return_dict=True)
+        metrics = {head: {"test_accuracy": float(logs[metric_key(info, head, "accuracy")]),
+                          "test_loss": float(logs[metric_key(info, head, "loss")])}
+                   for head in info.heads}
     epochs_run = budget.initial_epoch + len(history["loss"])
     return TrainResult(metrics=metrics, history=history, epochs_run=epochs_run,
                        best_epoch=epochs_run, stopped_by_time=stopped_by_time, objective=None,

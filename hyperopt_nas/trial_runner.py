@@ -54,9 +54,16 @@ def prepare_data(setup: DataSetup, workload: Workload | None = None) -> Prepared
         dataset = (workload or Workload.from_setup(setup)).load()
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
-    train, validation = data_loaders.train_validation_split(
-        dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
-        setup.max_train_samples)
+    if dataset.validation is not None:  # given apart: the training data is all for training
+        train, validation = dataset.train, dataset.validation
+        if setup.max_train_samples is not None and setup.max_train_samples < len(train):
+            labels = train.y[dataset.info.primary_head]
+            train = train.take(data_loaders.stratified_indices(
+                labels, setup.max_train_samples, np.random.default_rng(setup.seed)))
+    else:
+        train, validation = data_loaders.train_validation_split(
+            dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
+            setup.max_train_samples)
     return PreparedData(dataset.info, train, validation, dataset.test, dataset.source)
 
 
@@ -71,10 +78,11 @@ def _fold_splits(data: PreparedData, k: int, seed: int):
 def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: PreparedData,
                 budget: TrainBudget, trial_seed: int, accel: Accelerator,
                 protocol: Protocol = Protocol(),
-                on_progress: Callable[[dict[str, Any]], None] | None = None
-                ) -> training.TrainResult:
+                on_progress: Callable[[dict[str, Any]], None] | None = None,
+                callbacks: Callable[[], list] = list) -> training.TrainResult:
     """Evaluate one point as the protocol says; several runs are averaged, their spread kept.
-    ``on_progress`` hears each run's progress, with the run's index and count."""
+    ``on_progress`` hears each run's progress, with the run's index and count; ``callbacks``
+    gives each run the user's own Keras callbacks."""
     if protocol.cv_folds:
         splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
     else:
@@ -95,7 +103,8 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
                 _with_run, on_progress, index + 1, len(splits) * protocol.executions)
             runs.append(training.train_and_evaluate(builder, params, data.info, train,
                                                     validation, data.test, budget, seed,
-                                                    accel, on_progress=report))
+                                                    accel, on_progress=report,
+                                                    user_callbacks=callbacks()))
     if len(runs) == 1:
         return runs[0]
     objectives = [r.objective for r in runs]
@@ -107,7 +116,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
         stopped_by_time=any(r.stopped_by_time for r in runs),
         objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
-        size=runs[-1].size,
+        size=runs[-1].size, notes=runs[-1].notes,
         runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
@@ -128,6 +137,8 @@ def _extra(result: training.TrainResult) -> dict[str, Any]:
                              "stopped_by_time": result.stopped_by_time, **result.size}
     if result.pruned_at is not None:
         extra["pruned_at_epoch"] = result.pruned_at
+    if result.notes:
+        extra["notes"] = result.notes
     if result.runs:
         extra["runs"] = result.runs
         extra["objective_std"] = float(np.std([r["objective"] for r in result.runs]))
@@ -150,6 +161,7 @@ class TrialRunner:
         self.gpu_warning = gpus.unused_gpus_warning(self.accel.gpus, setup.keras_backend)
         workload = Workload.from_setup(setup)
         self.data = prepare_data(setup, workload)
+        self.workload = workload
         try:
             self.builder = neural_net.builder_for(workload)
         except ValueError as e:
@@ -170,7 +182,8 @@ class TrialRunner:
         try:
             with runtime.current().device_scope(device):
                 result = train_point(self.builder, spec.params, self.data, spec.budget(),
-                                     spec.seed, self.accel, spec.protocol, report)
+                                     spec.seed, self.accel, spec.protocol, report,
+                                     lambda: self.workload.callbacks)
         except (KeyboardInterrupt, FatalError):
             raise
         except training.OverBudget as e:  # measured, not trained: not a failure
@@ -181,6 +194,8 @@ class TrialRunner:
             logger.debug("trial %s failed", spec.number, exc_info=True)
             outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}",
                                            traceback.format_exc(), started, started_at)
+            if getattr(e, "build_notes", None):
+                outcome.extra["notes"] = list(e.build_notes)
         else:
             outcome = TrialOutcome(
                 spec.number, to_jsonable(spec.params), True, started_at,

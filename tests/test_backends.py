@@ -214,7 +214,7 @@ import keras  # loaded by load_model, on the trial's backend
 from hyperopt_nas.trial_runner import prepare_data  # Keras: after load_model chose its backend
 data = prepare_data(DataSetup("fashion_mnist", "mlp", best.budget["validation_fraction"], None, 3,
                               {data!r}))
-predicted = model.predict(data.validation.x, verbose=0)["label"].argmax(axis=1)
+predicted = model.predict(data.validation.x, verbose=0).argmax(axis=1)
 print(keras.backend.backend(), float(np.mean(predicted == data.validation.y["label"])),
       best.score)
 """

@@ -31,7 +31,8 @@ def test_the_best_trials_networks_load_and_predict_without_retraining(tmp_path, 
     assert not [p for p in (results / kept_models.FOLDER).iterdir() if p.name.startswith(".")]
     model = hyperopt_nas.load_model(results)  # the best, as trained
     images = np.zeros((3, 28, 28, 1), dtype="float32")
-    probabilities = model.predict(images, verbose=0)["label"]  # one softmax per head
+    # One label set: an array, as the user's own model predicts (issue 36: a dict {"label": }).
+    probabilities = model.predict(images, verbose=0)
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-3)
     pairs = hyperopt_nas.best_models(results)
     assert [record.number for record, _ in pairs] == best_two
@@ -39,9 +40,12 @@ def test_the_best_trials_networks_load_and_predict_without_retraining(tmp_path, 
     best = ranked(records)[0]
     data = prepare_data(DataSetup("fashion_mnist", "mlp", best.budget["validation_fraction"],
                                   None, 4, str(fashion_dir)))
-    predicted = model.predict(data.validation.x, verbose=0)["label"].argmax(axis=1)
+    predicted = model.predict(data.validation.x, verbose=0).argmax(axis=1)
     accuracy = float(np.mean(predicted == data.validation.y["label"]))
     assert accuracy == pytest.approx(best.score, abs=1e-6)
+    logs = model.evaluate(data.validation.x, data.validation.y["label"], verbose=0,
+                          return_dict=True)  # compiled with the trial's loss and metrics
+    assert logs["accuracy"] == pytest.approx(best.score, abs=1e-6)
 
 
 def test_no_models_kept_when_asked_for_none(tmp_path, tiny_space, fashion_dir):
