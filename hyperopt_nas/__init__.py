@@ -48,7 +48,7 @@ _LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),
 
 # Modules the docs use as attributes of the package (``hyperopt_nas.retrain.retrain(...)``),
 # imported when first used like the names above.
-_SUBMODULES = ("retrain",)
+_SUBMODULES = ("retrain", "hp")
 
 
 def __getattr__(name: str) -> Any:  # the heavier names, imported when first used
@@ -65,13 +65,36 @@ OPTION_ALIASES = {"timeout": "timeout_s", "trial_timeout": "trial_timeout_s",
                   "cv": "cv_folds", "executor": "backend"}
 
 
-def search(space: str | Path, results_dir: str | Path = "results",
-           say: Callable[[str], None] = print, **options: Any):
-    """Run (or resume) a search of the space file ``space`` into ``results_dir``; returns a
-    ``SearchSummary`` (``completed``, ``total``, ``best``: the best trial's record). Options are
-    the command line's, by either name (``timeout="2m"`` or ``timeout_s=120``, ``cv=5``,
-    ``prune="median"``, ``max_params="50k"``)."""
+def search(space: str | Path | dict, results_dir: str | Path = "results",
+           say: Callable[[str], None] = print, *, build_model: Callable | None = None,
+           x: Any = None, y: Any = None, validation_data: Any = None,
+           validation_split: float | None = None, test_data: Any = None,
+           callbacks: list | None = None, **options: Any):
+    """Run (or resume) a search into ``results_dir``; returns a ``SearchSummary``
+    (``completed``, ``total``, ``best``: the best trial's record).
+
+    ``space`` is a space file's path, or a dict of hyperopt expressions searched with
+    ``build_model(params)`` (a function of the point that returns a Keras model, compiled or
+    not; ``build_model(params, input_shape, classes)`` works too) over arrays in memory:
+    ``x``, ``y`` (labels, or a dict of label arrays per output), ``validation_data=(x_val,
+    y_val)`` or ``validation_split`` (default 0.1 of ``x``), ``test_data=(x_test, y_test)``
+    (reported, never used to choose), and ``callbacks`` (Keras callbacks every trial's ``fit``
+    runs too). Options are the command line's, by either name (``timeout="2m"`` or
+    ``timeout_s=120``, ``cv=5``, ``prune="median"``, ``max_params="50k"``)."""
     from hyperopt_nas.engine import run_search
+    given = {"build_model": build_model, "x": x, "y": y, "validation_data": validation_data,
+             "validation_split": validation_split, "test_data": test_data,
+             "callbacks": callbacks}
+    if isinstance(space, (str, Path)):
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise TypeError(f"search() got {', '.join(f'{n}=' for n in named)} with a space "
+                            f"file ({space}); a space file names its own data, model and "
+                            "callbacks (load_data, build_model, CALLBACKS). Give the space as a "
+                            "dict of hyperopt expressions to search arrays in memory.")
+    else:
+        from hyperopt_nas import notebook
+        space = notebook.write_space_file(results_dir, space, **given)
     return run_search(settings_of(space, results_dir, options), say=say)
 
 

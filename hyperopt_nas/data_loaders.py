@@ -79,8 +79,9 @@ class Split:
 class Dataset:
     info: DatasetInfo
     train: Split
-    test: Split
+    test: Split  # may hold no example (the notebook API without test_data): nothing reported
     source: str = ""  # where the files were read: a path, or DOWNLOADED
+    validation: Split | None = None  # given apart; else carved out of train (the seed's split)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,8 +574,10 @@ def custom_dataset(load_data: Callable[[], Any], name: str,
                    class_names: dict[str, list[str]] | list[str] | None = None) -> Dataset:
     """A space file's ``load_data()`` as a Dataset, checked: two pairs of arrays (or a dict of
     label arrays per head) or two ``tf.data`` datasets of such pairs (read into arrays), the same
-    example shape and heads in both, labels from 0. Without ``class_names``, the names a dataset
-    carries (``image_dataset_from_directory``'s ``class_names``) are used."""
+    example shape and heads in both, labels from 0; or three, the middle one the validation
+    data (then no validation split is carved out of the training data). Without
+    ``class_names``, the names a dataset carries (``image_dataset_from_directory``'s
+    ``class_names``) are used."""
     function = "load_data()"
     try:
         returned = load_data()
@@ -582,27 +585,31 @@ def custom_dataset(load_data: Callable[[], Any], name: str,
         raise
     except Exception as e:
         raise DataError(f"{function} of the space file failed: {type(e).__name__}: {e}") from e
-    if not isinstance(returned, (tuple, list)) or len(returned) != 2:
-        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)) or "
+    if not isinstance(returned, (tuple, list)) or len(returned) not in (2, 3):
+        raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)), "
+                        "((x_train, y_train), (x_val, y_val), (x_test, y_test)) or "
                         f"(train_dataset, test_dataset), got {type(returned).__name__}.")
     if class_names is None:
         class_names = getattr(returned[0], "class_names", None)
-    train, test = (_split(part, which, function)
-                   for part, which in zip(returned, ("train", "test")))
-    if train.x.shape[1:] != test.x.shape[1:]:
-        raise DataError(f"{function}: training examples have shape {train.x.shape[1:]} but test "
-                        f"examples {test.x.shape[1:]}; they must match.")
-    if list(train.y) != list(test.y):
-        raise DataError(f"{function}: the training labels have heads {list(train.y)} but the "
-                        f"test labels {list(test.y)}; they must match.")
+    whiches = ("train", "test") if len(returned) == 2 else ("train", "val", "test")
+    parts = {which: _split(part, which, function) for part, which in zip(returned, whiches)}
+    train, test, validation = parts["train"], parts["test"], parts.get("val")
+    for which, part in parts.items():
+        words = "test" if which == "test" else "validation"
+        if part.x.shape[1:] != train.x.shape[1:]:
+            raise DataError(f"{function}: training examples have shape {train.x.shape[1:]} but "
+                            f"{words} examples {part.x.shape[1:]}; they must match.")
+        if list(part.y) != list(train.y):
+            raise DataError(f"{function}: the training labels have heads {list(train.y)} but "
+                            f"the {words} labels {list(part.y)}; they must match.")
     names = class_names if isinstance(class_names, dict) else (
         {next(iter(train.y)): list(class_names)} if class_names is not None else {})
     heads = {}
     for head in train.y:
-        seen = int(max(train.y[head].max(initial=0), test.y[head].max(initial=0))) + 1
+        seen = int(max(p.y[head].max(initial=0) for p in parts.values())) + 1
         heads[head] = max(seen, len(names.get(head, [])))
         if names.get(head) and seen > len(names[head]):
             raise DataError(f"{function}: head {head!r} has labels up to {seen - 1} but "
                             f"CLASS_NAMES names only {len(names[head])} classes.")
     info = DatasetInfo(name, tuple(int(d) for d in train.x.shape[1:]), heads)
-    return Dataset(info, train, test, f"{function} of {name[len(CUSTOM_PREFIX):]}")
+    return Dataset(info, train, test, f"{function} of {name[len(CUSTOM_PREFIX):]}", validation)

@@ -9,6 +9,8 @@ A space file (``search_spaces/*.py``) is a small Python module with:
   ``max_train_samples``, and the size budget ``max_params``, ``max_latency_ms``,
   ``size_weight``), each overridable on the command line;
 - optionally ``DEMO_POINT``: one decoded point, plotted as the demo model;
+- optionally ``CALLBACKS``: Keras callbacks every trial's ``fit`` also runs (a list, or a
+  function of no argument that returns a fresh list for each trial), in the process that trains;
 - optionally ``START_POINTS``: decoded points (actual values, as a trial record's ``params``)
   that a search tries first, before its algorithm proposes anything, unless already tried.
 
@@ -455,10 +457,17 @@ class SpaceFile:
     load_data: Any = None  # the file's own load_data(), instead of a built-in DATASET
     build_model: Any = None  # the file's own build_model(), instead of a built-in MODEL
     class_names: Any = None  # CLASS_NAMES: a list, or {head: list}
+    callbacks: Any = None  # CALLBACKS: Keras callbacks, or a function that returns them
 
     @property
     def own_data(self) -> bool:
         return self.load_data is not None
+
+    @property
+    def runs_own_code(self) -> bool:
+        """Whether trials need the file itself: its own data, model or callbacks."""
+        return (self.load_data is not None or self.build_model is not None
+                or self.callbacks is not None)
 
     def load(self, data_dir: Path | None = None):
         """The dataset: the file's own, or the built-in DATASET (from ``data_dir``)."""
@@ -723,9 +732,23 @@ def load_space_file(path: str | Path) -> SpaceFile:
                            demo_point=getattr(module, "DEMO_POINT", None), params=params,
                            fingerprint=fingerprint(module.SPACE), module_name=module_name,
                            load_data=own["DATASET"], build_model=own["MODEL"],
-                           class_names=getattr(module, "CLASS_NAMES", None))
+                           class_names=getattr(module, "CLASS_NAMES", None),
+                           callbacks=_callbacks(module, path))
     space_file.start_vals = _start_vals(space_file, getattr(module, "START_POINTS", []))
     return space_file
+
+
+def _callbacks(module: Any, path: Path) -> Any:
+    """CALLBACKS, if the file has any: a list (or tuple) of callbacks, or a function."""
+    callbacks = getattr(module, "CALLBACKS", None)
+    if callbacks is None or callable(callbacks):
+        return callbacks
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            hasattr(c, "set_model") for c in callbacks):
+        raise SpaceFileError(f"{path}: CALLBACKS must be a list of Keras callbacks "
+                             "(keras.callbacks.Callback), or a function that returns one, got "
+                             f"{callbacks!r}.")
+    return list(callbacks)
 
 
 def _start_vals(space_file: SpaceFile, points: Any) -> list[dict[str, Any]]:

@@ -69,6 +69,17 @@ class Workload:
         ``neural_net.builder_for`` turns into the function that builds a point's network)."""
         return self.space_file.build_model if self.own_model else None
 
+    @property
+    def callbacks(self) -> list:
+        """A fresh list of the space file's ``CALLBACKS`` for one trial ([] if none)."""
+        given = getattr(self.space_file, "callbacks", None)
+        if given is None:
+            return []
+        made = given() if callable(given) else given
+        if not isinstance(made, (list, tuple)) or not all(hasattr(c, "set_model") for c in made):
+            raise TypeError(f"CALLBACKS() must return a list of Keras callbacks, got {made!r}.")
+        return list(made)
+
     @classmethod
     def from_setup(cls, setup: Any) -> "Workload":
         """A search's ``trial.DataSetup``, in whichever process trains its trials."""

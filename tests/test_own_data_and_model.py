@@ -82,6 +82,9 @@ BAD_DATA = {
     "test images of another shape":
         ("return (x, y), (x[:, :10], y)", "training examples have shape (20, 20, 1) but test "
                                           "examples (10, 20, 1)"),
+    "validation data of another shape":
+        ("return (x, y), (x[:, :10], y), (x, y)", "training examples have shape (20, 20, 1) but "
+                                                  "validation examples (10, 20, 1)"),
     "float labels":
         ("return (x, y / 2), (x, y)", "y_train must be whole-number class labels"),
     "labels as a dict for one part only":
