@@ -157,3 +157,23 @@ def test_a_search_under_a_size_budget_shows_its_front_and_what_it_did_not_train(
     plain = [make_record(0, 0.2), make_record(1, 0.3)]
     (tmp_path / "old").mkdir()
     assert tmp_path / "old" / plots.SIZE_PNG not in plots.plot_all(plain, tmp_path / "old")
+
+
+def test_many_hyperparameters_get_a_table_of_their_own_one_column_per_trial(tmp_path):
+    """Issue 36: the top-10 table of a space with many hyperparameters needed sideways
+    scrolling; they are now rows, a column per trial."""
+    records = [make_record(n, 0.1 + 0.01 * n, params={f"layer_{k}.units": 8 * (n + k)
+                                                      for k in range(12)}) for n in range(4)]
+    page = Page(html_report.render(records, tmp_path))
+    top = next(row for row in page.rows if row[:2] == ["rank", "trial"])
+    assert not any(cell.startswith("layer_") for cell in top)
+    header = next(row for row in page.rows if row and row[0] == "hyperparameter"
+                  and row[1:] and row[1].startswith("trial"))
+    assert header[1:] == ["trial 0", "trial 1", "trial 2", "trial 3"]  # best first
+    layer = [row for row in page.rows if row and row[0] == "layer_3.units"]
+    assert layer[0] == ["layer_3.units", "24"]  # the best trial's own table, then the top's
+    assert layer[-1][1:] == ["24", "32", "40", "48"]
+    few = [make_record(n, 0.1 + 0.01 * n, params={"units": 8 * (n + 1)}) for n in range(3)]
+    top = next(row for row in Page(html_report.render(few, tmp_path)).rows
+               if row[:2] == ["rank", "trial"])
+    assert top[-1] == "units"  # a few stay columns of the one table

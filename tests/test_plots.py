@@ -49,13 +49,30 @@ def test_importance_limits():
 
 
 def test_one_trial_per_option_is_no_evidence_of_importance():
-    """Issue 24, finding 6: 'importance 1.00 (3 trials)' from one trial per option."""
-    assert plots.importance([np.array([0.8]), np.array([0.5]), np.array([0.6])]) == 0.0
-    assert plots.importance([np.array([0.8, 0.81]), np.array([0.5])]) == 0.0
+    """Issue 24, finding 6: 'importance 1.00 (3 trials)' from one trial per option; issue 36:
+    then 'importance 0.00' beside boxes at 0.37 and 0.86, which read as "no effect"."""
+    assert plots.importance([np.array([0.8]), np.array([0.5]), np.array([0.6])]) is None
+    assert plots.importance([np.array([0.8, 0.81]), np.array([0.5])]) is None
+    column = plots.Column("optimizer", ["Adam", "SGD", "Adam"], True, ["Adam", "SGD"], None)
+    assert column.importance_text() == "too few trials to rank"
+    assert plots.Column("lr", [], False, [], 0.0).importance_text() == "importance 0.00"
     # Chance alone: two random halves of noise explain little once corrected.
     rng = np.random.default_rng(3)
     noise = [rng.normal(0, 1, 6) for _ in range(2)]
     assert plots.importance(noise) < 0.2
+
+
+def test_a_category_s_trials_are_spread_around_it_not_piled_on_one_point():
+    """Issue 36: in the scatter matrix every trial of an option sat on the same point."""
+    column = plots.Column("act", ["relu"] * 20 + [None, "tanh"], True, ["relu", "tanh"], 0.5)
+    spread = column.spread()
+    relu = [p for p in spread[:20]]
+    assert spread[20] is None and len(set(relu)) == 20
+    assert all(abs(p - 0.0) <= plots.CATEGORY_SPREAD for p in relu)
+    assert abs(spread[21] - 1.0) <= plots.CATEGORY_SPREAD
+    assert column.spread() == spread  # the same offsets in every panel
+    numbers = plots.Column("lr", [0.1, 0.2], False, [], 0.5)
+    assert numbers.spread() == [0.1, 0.2]  # numbers sit where they are
 
 
 def test_an_optional_part_is_a_column_of_its_own():

@@ -21,6 +21,7 @@ from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
 TOP = 10
+WIDE_TABLE_KEYS = 6  # more differing hyperparameters than this: a table of their own
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
@@ -144,10 +145,13 @@ def _top_table(records: list[TrialRecord]) -> str:
     backends = len({r.keras_backend for r in records}) > 1
     sizes = any(r.model_params is not None for r in rows)
     on_front = {r.number for r in front(records)}
+    # Many hyperparameters (a CIFAR-100 space has dozens) would make the table wider than the
+    # page: they get a table of their own, one row each and a column per trial.
+    across = len(keys) <= WIDE_TABLE_KEYS
     head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
             "<th>time s</th><th>status</th>" + ("<th>params</th>" if sizes else "")
             + ("<th>backend</th>" if backends else "")
-            + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>")
+            + "".join(f"<th>{_e(k)}</th>" for k in keys if across) + "</tr>")
     tie = tied_with_best(records)
     tied = set(tie.numbers) if tie else set()
     body = []
@@ -161,13 +165,23 @@ def _top_table(records: list[TrialRecord]) -> str:
                     + (f'<td class="num">{_e(count_text(r.model_params))}'
                        f'{" ◆" if r.number in on_front else ""}</td>' if sizes else "")
                     + (f"<td>{_e(r.keras_backend)}</td>" if backends else "")
-                    + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys) + "</tr>")
+                    + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for k in keys if across)
+                    + "</tr>")
+    params = ""
+    if keys and not across:
+        params = ("<p class=sub>Their hyperparameters, one column per trial (best first):</p>"
+                  "<div class=scroll><table><tr><th>hyperparameter</th>"
+                  + "".join(f'<th class="num">trial {r.number}</th>' for r in rows) + "</tr>"
+                  + "".join(f"<tr><td>{_e(k)}</td>"
+                            + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for f in flat) + "</tr>"
+                            for k in keys)
+                  + "</table></div>")
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
             "head; only the hyperparameters that differ among them are shown."
             + (" ◆: on the accuracy-size front (no trial is both smaller and better)."
                if sizes and on_front else "")
             + (f" ~: {_e(tie_sentence(tie))}." if tie else "") + "</p>"
-            f"<div class=scroll><table>{head}{''.join(body)}</table></div>")
+            f"<div class=scroll><table>{head}{''.join(body)}</table></div>{params}")
 
 
 def _failures(records: list[TrialRecord]) -> str:

@@ -19,6 +19,7 @@ depend on it and 1 when the value alone fixes the score. With few trials it is a
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ DPI = 100
 SCATTER_MAX_PARAMS = 6
 CURVES_TOP = 5
 EFFECTS_COLUMNS = 3
+CATEGORY_SPREAD = 0.18  # half the width of the band a category's trials are spread across
 NUMERIC_BINS = 4
 FEW_VALUES = 6  # a number taking at most this many values (an hp.choice of numbers, a coarse
 # quniform) is drawn as categories: one box or column per value
@@ -60,12 +62,26 @@ class Column:
     values: list[Any]
     categorical: bool
     categories: list[str]
-    importance: float
+    importance: float | None  # None: too few trials per option or range to tell
     log: bool = False  # numbers drawn on a log axis
 
     def position(self, value: Any) -> float:
         """Where a value sits on an axis: categories at 0, 1, 2...; numbers as they are."""
         return float(self.categories.index(_label(value))) if self.categorical else float(value)
+
+    def spread(self) -> list[float | None]:
+        """Each trial's position (None where inactive), a category's trials spread across a
+        band around it (the same offset for a trial in every panel, another for each
+        hyperparameter) so that they do not cover one another."""
+        rng = np.random.default_rng(zlib.crc32(self.name.encode()))
+        offsets = rng.uniform(-CATEGORY_SPREAD, CATEGORY_SPREAD, len(self.values))
+        return [None if v is None else
+                self.position(v) + (float(o) if self.categorical else 0.0)
+                for v, o in zip(self.values, offsets)]
+
+    def importance_text(self) -> str:
+        return ("too few trials to rank" if self.importance is None
+                else f"importance {self.importance:.2f}")
 
 
 def _label(value: Any) -> str:
@@ -83,14 +99,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def importance(groups: list[np.ndarray]) -> float:
+def importance(groups: list[np.ndarray]) -> float | None:
     """Share of the scores' variance explained by the group (option, or range of values) a
     trial fell in, corrected for chance (epsilon squared: with few trials a grouping explains
     some variance even when it does nothing). A group of one trial says nothing of its spread
-    and is left out, so a hyperparameter needs two options tried twice each to score at all."""
+    and is left out, so a hyperparameter needs two options tried twice each to score at all:
+    None until then."""
     groups = [g for g in groups if len(g) >= 2]
     if len(groups) < 2:
-        return 0.0
+        return None
     values = np.concatenate(groups)
     total = float(((values - values.mean()) ** 2).sum())
     if total == 0:
@@ -127,7 +144,7 @@ def columns(records: list[TrialRecord]) -> tuple[list[Column], np.ndarray]:
                       for k in range(NUMERIC_BINS)]
             log = bool(numbers.min() > 0 and numbers.max() / numbers.min() >= LOG_SPAN)
         out.append(Column(name, values, categorical, categories, importance(groups), log))
-    out.sort(key=lambda c: (-c.importance, c.name))
+    out.sort(key=lambda c: (-(c.importance if c.importance is not None else -1.0), c.name))
     return out, scores
 
 
@@ -201,7 +218,7 @@ def plot_effects(records: list[TrialRecord], path: Path) -> Path:
             ax.scatter([float(v) for v, _ in pairs], [s for _, s in pairs], s=16, alpha=0.8)
             if col.log:
                 ax.set_xscale("log")
-        ax.set_title(f"{col.name}\nimportance {col.importance:.2f} ({len(pairs)} trials)",
+        ax.set_title(f"{col.name}\n{col.importance_text()} ({len(pairs)} trials)",
                      fontsize=9)
         ax.set_ylabel("validation accuracy", fontsize=8)
         ax.tick_params(labelsize=8)
@@ -239,8 +256,7 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
         for j, col_col in enumerate(cols):
             ax = axes[i, j]
             if i == j:  # the hyperparameter against the score, whose scale is on the right
-                pairs = [(col_col.position(v), s) for v, s in zip(col_col.values, scores)
-                         if v is not None]
+                pairs = [(p, s) for p, s in zip(col_col.spread(), scores) if p is not None]
                 ax.scatter([p for p, _ in pairs], [s for _, s in pairs], s=10, color="0.3")
                 ax.yaxis.tick_right()
                 ax.yaxis.set_label_position("right")
@@ -249,8 +265,8 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
                     ax.annotate(row_col.name, xy=(-0.08, 0.5), xycoords="axes fraction",
                                 rotation=90, ha="right", va="center", fontsize=8)
             else:  # conditional hyperparameters: only trials where both are present
-                triples = [(col_col.position(a), row_col.position(b), s) for a, b, s in
-                           zip(col_col.values, row_col.values, scores)
+                triples = [(a, b, s) for a, b, s in
+                           zip(col_col.spread(), row_col.spread(), scores)
                            if a is not None and b is not None]
                 if triples:
                     xs, ys, ss = zip(*triples)
