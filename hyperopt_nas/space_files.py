@@ -522,10 +522,13 @@ class SpaceFile:
                           decoded: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """``encode`` label by label: each recorded value, under its label, in this space."""
         new_vals: dict[str, Any] = {}
+        gone = [label for label in vals if label not in self.params]
+        if gone:  # every one named: a renamed label is among them, whichever comes first
+            return None, (f"hyperparameter{'s' if len(gone) > 1 else ''} "
+                          f"{', '.join(repr(label) for label in gone)} "
+                          f"{'are' if len(gone) > 1 else 'is'} no longer in the space")
         for label, value in vals.items():
-            param = self.params.get(label)
-            if param is None:
-                return None, f"hyperparameter {label!r} is no longer in the space"
+            param = self.params[label]
             if param.distribution == "choice":
                 wanted = choice_options.get(label)
                 if wanted in param.options:

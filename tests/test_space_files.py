@@ -367,3 +367,15 @@ def test_a_key_the_model_does_not_read_is_refused_at_load(tmp_path, space, key, 
                 + re.escape(f"it reads there: {known}"))
     with pytest.raises(SpaceFileError, match=expected):
         load_space_file(write_space(tmp_path / "s.py", text=text))
+
+
+def test_a_point_that_no_longer_fits_after_renames_names_every_label_that_went(tmp_path):
+    """Issue 36: the set-aside message named the first missing label it met, not the one the
+    user had renamed (with the options changed too, the point cannot be carried by value)."""
+    old = _space(tmp_path, "a.py")
+    new = load_space_file(write_space(tmp_path / "b.py", text=EDITABLE.format(
+        options='["adam", "rmsprop"]', low=0.0, more="").replace('"opt"', '"optimizer"')
+        .replace('"lr"', '"learning_rate"')))
+    new_vals, why = new.encode(*_recorded(old, {"opt": 1, "lr": 0.5, "extra": 0}))
+    assert new_vals is None
+    assert why == "hyperparameters 'opt', 'lr' are no longer in the space"
