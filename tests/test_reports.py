@@ -38,7 +38,8 @@ def test_trials_within_one_standard_error_of_the_best_are_marked():
     assert lines[-1] == ("~ 2 trials are within one standard error of the best's validation "
                          "accuracy (1.3 points on 667 images), too close for the split to order "
                          "them; to tell them apart, validate on more images (--max-train-samples, "
-                         "validation_fraction in the space file's DEFAULTS) or use --cv K.")
+                         "validation_fraction in the space file's DEFAULTS, or search()'s "
+                         "validation_data or validation_split) or use --cv K.")
 
 
 def test_no_mark_when_the_split_separates_the_best():

@@ -71,7 +71,7 @@ def tied_with_best(records: list[TrialRecord]) -> Tie | None:
 
 # How a user gets a validation accuracy that ranks trials more surely (said wherever it can't).
 MORE_VALIDATION = ("validate on more images (--max-train-samples, validation_fraction in the "
-                   "space file's DEFAULTS)")
+                   "space file's DEFAULTS, or search()'s validation_data or validation_split)")
 
 
 def tie_sentence(tie: Tie) -> str:
