@@ -73,12 +73,12 @@ class Given:
                 "executors elsewhere need the folder shared at the same path).")
         saved = _load_pickle(self.folder / SPACE_PICKLE)
         self.space, self.defaults = saved["space"], saved["defaults"]
-        self._code: dict[str, Any] | None = None
 
     def _read_code(self) -> dict[str, Any]:
-        if self._code is None:
-            self._code = _load_pickle(self.folder / CODE_PICKLE)
-        return self._code
+        """The build function and callbacks as the latest ``search()`` call gave them, read for
+        each trial: a process that keeps this file loaded (a notebook searching with
+        ``isolation="none"``, then again with another build function) never uses stale code."""
+        return _load_pickle(self.folder / CODE_PICKLE)
 
     def load_data(self) -> tuple:
         layout = json.loads((self.folder / FINGERPRINT).read_text())["layout"]
@@ -104,7 +104,7 @@ class Given:
 
     def callbacks(self) -> list:
         """A fresh copy of the callbacks for each trial (a callback keeps state)."""
-        return list(_load_pickle(self.folder / CODE_PICKLE)["callbacks"] or [])
+        return list(self._read_code()["callbacks"] or [])
 
 
 def _load_pickle(path: Path) -> Any:

@@ -310,3 +310,25 @@ def test_a_bad_keras_tuner_style_hyperparameter_is_one_clear_error(call, message
     from hyperopt_nas import hp as kt
     with pytest.raises(ValueError, match=message):
         call(kt)
+
+
+def test_a_second_search_in_the_same_process_uses_the_new_build_function(tmp_path):
+    """A notebook that searches with isolation="none", edits build_model and searches again
+    into the same folder must train the new network, not the one its process loaded first."""
+    import keras
+    from hyperopt import hp
+    x, y = arrays(60, 1)
+
+    def build(width):
+        return lambda p: keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                                           keras.layers.Dense(width),
+                                           keras.layers.Dense(10, activation="softmax")])
+    sizes = []
+    for evals, width in ((1, 4), (2, 32)):
+        hyperopt_nas.search({"lr": hp.uniform("lr", 0.001, 0.01)}, tmp_path / "r",
+                            say=lambda line: None, build_model=build(width), x=x, y=y,
+                            max_evals=evals, epochs=1, isolation="none", plot_best=False,
+                            plot_search=False, tensorboard=False)
+        records = sorted(TrialStore(tmp_path / "r").load_records(), key=lambda r: r.number)
+        sizes.append(records[-1].model_params)
+    assert sizes == [28 * 28 * 4 + 4 + 4 * 10 + 10, 28 * 28 * 32 + 32 + 32 * 10 + 10]
