@@ -190,6 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the latency budget: a network slower than T ms to predict one "
                              "image (batch 1, median of 20 warm calls on the trial's device) is "
                              "not trained (default: none)")
+    search.add_argument("--objective", default=None, metavar="NAME",
+                        help="what trials are selected on: a metric the model logs on the "
+                             "validation data, as Keras names it (val_loss, val_auc, "
+                             "val_<your metric>; default: val_accuracy of the primary head)")
+    search.add_argument("--direction", choices=("max", "min"), default=None,
+                        help="whether a higher or lower --objective is better (default: "
+                             "inferred from its name: losses and errors lower, accuracies and "
+                             "AUC higher)")
     search.add_argument("--size-weight", type=size_weight, default=None, metavar="W",
                         help="the soft form of a size budget: every network trains, and the "
                              "search is told validation loss + W x ln(parameters), so it trades "
@@ -480,7 +488,8 @@ def command_search(args) -> int:
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
         keep_models=args.keep_models, max_params=args.max_params,
-        max_latency_ms=args.max_latency_ms, size_weight=args.size_weight)
+        max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
+        objective=args.objective, direction=args.direction)
     interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
@@ -491,12 +500,12 @@ def command_search(args) -> int:
               "--front` lists the networks no other beats on both accuracy and size.")
     if summary.best is not None:
         size = summary.best.model_params
-        print(f"Best: trial {summary.best.number}, validation accuracy "
+        print(f"Best: trial {summary.best.number}, {_named(summary.best)} "
               f"{summary.best.score:.4f}" + (f", {size:,} parameters." if size else "."))
         full = summary.best_full
         if full is not None and full.number != summary.best.number:
             print(f"Best trained to the full {full.budget.get('epochs')} epochs: trial "
-                  f"{full.number}, validation accuracy {full.score:.4f}.")
+                  f"{full.number}, {_named(full)} {full.score:.4f}.")
         _say_tie(settings.results_dir)
         print(_next_commands(settings.results_dir))
     if summary.interrupted:
@@ -507,6 +516,11 @@ def command_search(args) -> int:
               file=sys.stderr)
         return EXIT_FATAL
     return 0
+
+
+def _named(record) -> str:
+    """What a record's score is, in words: validation accuracy, or the chosen objective."""
+    return "validation accuracy" if record.objective.is_default else record.objective.name
 
 
 def _next_commands(results_dir: Path) -> str:

@@ -48,6 +48,7 @@ from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
+from hyperopt_nas.objectives import Objective
 from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, SizeBudget, TrialRecord,
                                       TrialStatus, TrialStore, proposer_loss, ranked,
                                       to_jsonable)
@@ -120,6 +121,10 @@ class SearchSettings:
     max_latency_ms: float | None = None  # batch-1 inference on the trial's device
     # The soft form: the proposer is told loss + size_weight * ln(parameters); trains all.
     size_weight: float | None = None
+    # What trials are selected on: a metric of the validation data (objectives.Objective);
+    # None: validation accuracy. Its direction (max or min) is inferred from its name if None.
+    objective: str | None = None
+    direction: str | None = None
 
     @property
     def slots(self) -> int:
@@ -165,7 +170,16 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
         budget.setdefault(key, None)
     if budget["epochs"] < 1:
         raise FatalError(f"epochs must be at least 1, got {budget['epochs']}.")
+    objective = objective_of(settings)
+    budget["objective"], budget["direction"] = objective.name, objective.direction
     return budget
+
+
+def objective_of(settings: SearchSettings) -> Objective:
+    try:
+        return Objective.parse(settings.objective, settings.direction)
+    except ValueError as e:
+        raise FatalError(f"--objective: {e}") from None
 
 
 def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings
@@ -184,13 +198,14 @@ def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSe
 # What makes two trials' validation accuracies comparable, as the user would name it.
 COMPARED = {"dataset": "DATASET", "seed": "--seed (the validation split)",
             "validation_fraction": "validation_fraction", "max_train_samples":
-            "--max-train-samples", "epochs": "--epochs"}
+            "--max-train-samples", "epochs": "--epochs", "objective": "--objective"}
 
 
 def comparable_key(record: TrialRecord) -> dict[str, Any]:
     return {"dataset": record.dataset, "seed": record.seed,
             **{k: record.budget.get(k)
-               for k in ("validation_fraction", "max_train_samples", "epochs")}}
+               for k in ("validation_fraction", "max_train_samples", "epochs")},
+            "objective": record.objective.name}
 
 
 def check_comparable(records: list[TrialRecord], key: dict[str, Any], results_dir: Path) -> None:
@@ -204,7 +219,7 @@ def check_comparable(records: list[TrialRecord], key: dict[str, Any], results_di
                if old[k] != key[k]]
     raise FatalError(
         f"{len(differing)} of the {len(records)} trials in {results_dir} were made with "
-        f"{', '.join(changes)}: their validation accuracies cannot be ranked with this run's. "
+        f"{', '.join(changes)}: their validation scores cannot be ranked with this run's. "
         "Pass another --results-dir for this search, or --reuse-trials to feed them to the "
         "search anyway.")
 
@@ -467,7 +482,7 @@ class Search:
             test_if_loss_below=(None if s.test_every_trial or self.best is None
                                 else self.best.loss),
             max_params=self.size_budget.max_params, max_latency_ms=self.size_budget.max_latency_ms,
-            **options)
+            objective=self.budget["objective"], direction=self.budget["direction"], **options)
         self.in_flight[number] = InFlight(spec, vals, doc, run, tags)
         return spec
 
@@ -624,7 +639,7 @@ def say_restored(say: Callable[[str], None], restored: Restored, best: TrialReco
     line = (f"Loaded {restored.total_records} trials from {store.dir} "
             f"(from {restored.source}); {kept} inform the search")
     if best is not None:
-        line += f"; best so far: trial {best.number}, validation accuracy {best.score:.4f}"
+        line += f"; best so far: trial {best.number}, {best.objective.label} {best.score:.4f}"
     say(line + ".")
     unsized = sorted(n for n, why in restored.set_aside.items() if why == NEVER_TRAINED)
     if unsized:
@@ -649,10 +664,10 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     elif record.status == TrialStatus.OVER_BUDGET:
         score = f"{record.error}, not trained"
     elif record.status == TrialStatus.PRUNED:
-        score = (f"val acc {record.score:.4f} (pruned at epoch "
+        score = (f"{record.objective.label} {record.score:.4f} (pruned at epoch "
                  f"{record.extra.get('pruned_at_epoch', '?')})")
     else:
-        score = f"val acc {record.score:.4f}"
+        score = f"{record.objective.label} {record.score:.4f}"
     score += schedule_note
     best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
     line = (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
@@ -685,6 +700,10 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
     size = size_budget_of(budget)
     within = (f", networks within {size.text()} (larger ones are measured, not trained)"
               if size else "")
+    objective = Objective(budget["objective"], budget["direction"])
+    if not objective.is_default:
+        better = "higher" if objective.direction == "max" else "lower"
+        within += f", selecting on {objective.name} ({better} is better)"
     if size.size_weight:
         within += (f", the proposer told validation loss + {size.size_weight:g} x "
                    "ln(parameters)")
@@ -743,6 +762,7 @@ def check_settings(settings: SearchSettings) -> None:
             s.max_latency_ms, (int, float)) or not 0 < s.max_latency_ms < math.inf):
         raise FatalError(f"--max-latency-ms must be a number of milliseconds above 0, got "
                          f"{s.max_latency_ms!r}.")
+    objective_of(s)  # one clear line for a bad --objective or --direction
     if s.size_weight is not None and (isinstance(s.size_weight, bool) or not isinstance(
             s.size_weight, (int, float)) or not 0 <= s.size_weight < math.inf):
         raise FatalError(f"--size-weight must be a number of at least 0 (e.g. 0.01), got "
@@ -810,8 +830,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
         if not settings.reuse_trials:
             check_comparable(list(records.values()), {
                 "dataset": space_file.dataset, "seed": settings.seed,
-                **{k: budget[k] for k in ("validation_fraction", "max_train_samples", "epochs")}},
-                store.dir)
+                **{k: budget[k] for k in ("validation_fraction", "max_train_samples", "epochs")},
+                "objective": budget["objective"]}, store.dir)
         store.keep_space_copy(space_file.path)
         if settings.max_evals is not None and len(records) >= settings.max_evals:
             say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "

@@ -24,6 +24,7 @@ import numpy as np
 from hyperopt_nas import runtime
 from hyperopt_nas.data_loaders import DatasetInfo, Split
 from hyperopt_nas.families import EVAL_BATCH_SIZE, ModelBuilder, metric_key
+from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
 from hyperopt_nas.trial import TrainBudget
 
@@ -183,7 +184,24 @@ def regularization_loss(model) -> float:
     return float(sum(float(np.asarray(value)) for value in losses)) if losses else 0.0
 
 
-def _callbacks(monitor: str, budget: TrainBudget, started: float, info: DatasetInfo):
+def _callbacks(objective: Objective, head_key: str, budget: TrainBudget, started: float,
+               info: DatasetInfo):
+    """The search's callbacks, by name; the first (``"objective"``) finds, at the first epoch's
+    end, the key under which the model logs the objective and tells early stopping."""
+
+    class ObjectiveKey(keras.callbacks.Callback):
+        key = head_key
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch > budget.initial_epoch or objective.is_default or not logs:
+                return
+            found = objective.history_key(logs, head_key)
+            if found is None:
+                logged = sorted(k for k in logs if k.startswith("val_"))
+                raise TrialFailed(f"the model logs no {objective.name} on the validation data "
+                                  f"(it logs {', '.join(logged) or 'nothing there'}); give "
+                                  "--objective one of those, or compile the metric")
+            self.key = early.monitor = found
 
     class FailOnDivergence(keras.callbacks.Callback):
         # Checked at epoch ends: a NaN stays in the epoch's mean loss, and a per-batch check
@@ -206,17 +224,18 @@ def _callbacks(monitor: str, budget: TrainBudget, started: float, info: DatasetI
         best = -math.inf
 
         def on_epoch_end(self, epoch, logs=None):
-            value = (logs or {}).get(monitor)
+            value = (logs or {}).get(key.key)
             if value is None or budget.prune is None:
                 return
-            self.best = max(self.best, float(value))
+            self.best = max(self.best, objective.better(float(value)))
             if budget.prune.should_stop(epoch + 1, self.best):
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
-    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=budget.patience,
-                                          restore_best_weights=True)
-    return {"fail_on_divergence": FailOnDivergence(), "early_stopping": early,
+    early = keras.callbacks.EarlyStopping(monitor=head_key, mode=objective.direction,
+                                          patience=budget.patience, restore_best_weights=True)
+    key = ObjectiveKey()
+    return {"objective": key, "fail_on_divergence": FailOnDivergence(), "early_stopping": early,
             "time_limit": TimeLimit(), "prune": Prune()}
 
 
@@ -329,10 +348,13 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
         primary = info.primary_head
         monitored = "val_" + metric_key(info, primary, "accuracy")
-        callbacks = _callbacks(monitored, budget, started, info)
+        objective = Objective(budget.objective, budget.direction)
+        callbacks = _callbacks(objective, "val_" + metric_key(info, primary, objective.metric),
+                               budget, started, info)
         time_limit, prune = callbacks["time_limit"], callbacks["prune"]
+        objective_key = callbacks["objective"]
         if validation is None:  # nothing to stop early on or to compare with other trials
-            del callbacks["early_stopping"], callbacks["prune"]
+            del callbacks["early_stopping"], callbacks["prune"], callbacks["objective"]
         callbacks = list(callbacks.values()) + list(user_callbacks or [])
         train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
         if on_progress is not None:
@@ -348,11 +370,11 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         if validation is None:
             return _tested_only(model, info, history, budget, test, eval_batch, seed, used,
                                 time_limit.stopped, size)
-        val_acc = history[monitored]
-        best = int(np.argmax(val_acc))
+        val_acc = history[objective_key.key]  # the objective's values, epoch by epoch
+        best = objective.best_index(val_acc)
         test_logs = None
         if len(test) and (budget.test_if_loss_below is None
-                          or 1.0 - val_acc[best] < budget.test_if_loss_below):
+                          or objective.loss_of(val_acc[best]) < budget.test_if_loss_below):
             test_logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
                                        verbose=0, return_dict=True)
         save(model, budget, size)

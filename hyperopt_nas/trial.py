@@ -81,6 +81,9 @@ class TrainBudget:
     # The size budget (--max-params, --max-latency-ms): a built network over it is not trained.
     max_params: int | None = None
     max_latency_ms: float | None = None
+    # What early stopping, pruning and the trial's score follow (objectives.Objective).
+    objective: str = "val_accuracy"
+    direction: str = "max"
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,16 @@ class TrialSpec:
     test_if_loss_below: float | None = None  # evaluate the test split only below this loss
     max_params: int | None = None  # the size budget: a network over it is measured, not trained
     max_latency_ms: float | None = None
+    objective: str = "val_accuracy"  # --objective: the validation metric selected on
+    direction: str = "max"
 
     def budget(self) -> TrainBudget:
         return TrainBudget(
             epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
             prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
             save_to=self.save_to, test_if_loss_below=self.test_if_loss_below,
-            max_params=self.max_params, max_latency_ms=self.max_latency_ms)
+            max_params=self.max_params, max_latency_ms=self.max_latency_ms,
+            objective=self.objective, direction=self.direction)
 
 
 @dataclass

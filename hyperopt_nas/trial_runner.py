@@ -22,6 +22,7 @@ import numpy as np
 import neural_net
 from hyperopt_nas import data_loaders, gpus, runtime, training
 from hyperopt_nas.errors import FatalError
+from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
 from hyperopt_nas.trial import (DataSetup, ProgressCallback, Protocol, TrainBudget, TrialOutcome,
                                 TrialProgress, TrialSpec, derive_seed, now)
@@ -199,7 +200,8 @@ class TrialRunner:
         else:
             outcome = TrialOutcome(
                 spec.number, to_jsonable(spec.params), True, started_at,
-                time.monotonic() - started, loss=1.0 - result.objective,
+                time.monotonic() - started,
+                loss=Objective(spec.objective, spec.direction).loss_of(result.objective),
                 metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
                 pruned=result.pruned_at is not None, extra=_extra(result))
         outcome.data_sizes = self.data.sizes()

@@ -37,6 +37,8 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from hyperopt_nas.objectives import Objective
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -121,8 +123,13 @@ class TrialRecord:
 
     @property
     def score(self) -> float | None:
-        """Validation accuracy of the primary head (higher is better)."""
-        return None if self.loss is None else 1.0 - self.loss
+        """The objective's best validation value: accuracy of the primary head unless the
+        search chose another (``objective``)."""
+        return None if self.loss is None else self.objective.value_of(self.loss)
+
+    @property
+    def objective(self) -> Objective:
+        return Objective.of(self.budget)
 
     @property
     def model_params(self) -> int | None:

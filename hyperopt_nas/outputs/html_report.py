@@ -16,7 +16,8 @@ from typing import Any
 
 from hyperopt_nas import kept_models
 from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, count_text, flatten_params, front,
-                                          ranked, retrain_command, tie_sentence, tied_with_best)
+                                          ranked, retrain_command, score_name, tie_sentence,
+                                          tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
@@ -122,7 +123,8 @@ def _best_section(best: TrialRecord, results_dir: Path) -> str:
             f'<td class="num">{_e(_fmt(best.metrics[h].get(name)))}</td>' for h in heads)
         + "</tr>" for name in names)
     return (f"<h2>Best trial: {best.number}</h2>"
-            f"<p>Validation accuracy <b>{best.score:.4f}</b> (selects the model); "
+            f"<p>{_e(score_name([best]).capitalize())} <b>{best.score:.4f}</b> (selects the "
+            "model); "
             f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, "
             + (f"{best.model_params:,} parameters, " if best.model_params else "")
             + f"trial seed "
@@ -148,7 +150,8 @@ def _top_table(records: list[TrialRecord]) -> str:
     # Many hyperparameters (a CIFAR-100 space has dozens) would make the table wider than the
     # page: they get a table of their own, one row each and a column per trial.
     across = len(keys) <= WIDE_TABLE_KEYS
-    head = ("<tr><th>rank</th><th>trial</th><th>val acc</th><th>test acc</th><th>epochs</th>"
+    head = (f"<tr><th>rank</th><th>trial</th><th>{_e(rows[0].objective.label)}</th>"
+            "<th>test acc</th><th>epochs</th>"
             "<th>time s</th><th>status</th>" + ("<th>params</th>" if sizes else "")
             + ("<th>backend</th>" if backends else "")
             + "".join(f"<th>{_e(k)}</th>" for k in keys if across) + "</tr>")
@@ -176,8 +179,12 @@ def _top_table(records: list[TrialRecord]) -> str:
                             + "".join(f"<td>{_e(_fmt(f.get(k)))}</td>" for f in flat) + "</tr>"
                             for k in keys)
                   + "</table></div>")
-    return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By validation accuracy of the primary "
-            "head; only the hyperparameters that differ among them are shown."
+    objective = rows[0].objective
+    better = "higher" if objective.direction == "max" else "lower"
+    by = ("validation accuracy of the primary head" if objective.is_default
+          else f"{objective.name} ({better} is better)")
+    return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By {_e(by)}; only the "
+            "hyperparameters that differ among them are shown."
             + (" ◆: on the accuracy-size front (no trial is both smaller and better)."
                if sizes and on_front else "")
             + (f" ~: {_e(tie_sentence(tie))}." if tie else "") + "</p>"

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from hyperopt_nas.outputs.reports import count_text, flatten_params, front, ranked, with_presence
+from hyperopt_nas.outputs.reports import (count_text, flatten_params, front, ranked,
+                                          score_name, with_presence)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 
 PROGRESS_PNG = "search_progress.png"
@@ -161,11 +162,11 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
     if pruned:
         ax.scatter([r.number for r in pruned], [r.score for r in pruned], s=22,
                    facecolors="none", edgecolors="tab:blue", label="pruned trial")
-    best, running = -math.inf, []
-    for r in ordered:
-        if r.score is not None:
-            best = max(best, r.score)
-        running.append(best if best > -math.inf else np.nan)
+    best, running = None, []
+    for r in ordered:  # the best by loss, drawn as its score (lower loss: better)
+        if r.loss is not None and (best is None or r.loss < best.loss):
+            best = r
+        running.append(best.score if best is not None else np.nan)
     ax.step([r.number for r in ordered], running, where="post", color="tab:orange",
             label="best so far")
     floor = min([r.score for r in ok + pruned] or [0.0])
@@ -177,7 +178,7 @@ def plot_progress(records: list[TrialRecord], path: Path) -> Path:
                    color="tab:gray", label=f"over the size budget, not trained ({len(over)})")
     ax.set_xlabel("trial number")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(score_name(records))
     ax.set_title(f"Search progress: {len(records)} trials")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", framealpha=0.9)
@@ -220,10 +221,11 @@ def plot_effects(records: list[TrialRecord], path: Path) -> Path:
                 ax.set_xscale("log")
         ax.set_title(f"{col.name}\n{col.importance_text()} ({len(pairs)} trials)",
                      fontsize=9)
-        ax.set_ylabel("validation accuracy", fontsize=8)
+        ax.set_ylabel(score_name(records), fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle("Validation accuracy against each hyperparameter, most important first")
+    fig.suptitle(f"{score_name(records).capitalize()} against each hyperparameter, most "
+                 "important first")
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -242,7 +244,7 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
     # every tick label of the n x n panels and took half the drawing time.
     title = ((f"The {len(cols)} most important hyperparameters" if len(cols) > 1 else
               "The most important hyperparameter")
-             + (" " if n > 2 else "\n") + "(diagonal: against the validation accuracy)")
+             + (" " if n > 2 else "\n") + f"(diagonal: against the {score_name(records)})")
     fig, axes = plt.subplots(n, n, figsize=(width, height), squeeze=False,
                              gridspec_kw=dict(left=1.3 / width, right=1 - 1.85 / width,
                                               bottom=0.9 / height,
@@ -292,7 +294,7 @@ def plot_scatter_matrix(records: list[TrialRecord], path: Path) -> Path:
             ax.tick_params(labelsize=7)
     if points is not None:
         bar = fig.add_axes((1 - 0.95 / width, 0.3, 0.2 / width, 0.4))
-        fig.colorbar(points, cax=bar, label="validation accuracy")
+        fig.colorbar(points, cax=bar, label=score_name(records))
     fig.suptitle(title)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -363,7 +365,7 @@ def plot_size_front(records: list[TrialRecord], path: Path) -> Path:
                    label=f"--max-params {count_text(limit)}")
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log scale)")
-    ax.set_ylabel("validation accuracy")
+    ax.set_ylabel(score_name(records))
     ax.set_title(f"Accuracy against size: {len(scored)} trained networks"
                  + (f", {len(over)} over the budget" if over else ""))
     ax.grid(alpha=0.3, which="both")

@@ -143,11 +143,20 @@ def front(records: list[TrialRecord], measure: str = "params") -> list[TrialReco
     sized = sorted((r for r in ranked(records) if r.size(measure) is not None),
                    key=lambda r: (r.size(measure), r.loss, r.number))
     best, out = None, []
-    for r in sized:
-        if best is None or r.score > best:
+    for r in sized:  # by loss: lower is better whatever the objective
+        if best is None or r.loss < best:
             out.append(r)
-            best = r.score
+            best = r.loss
     return out
+
+
+def score_name(records: list[TrialRecord]) -> str:
+    """What the trials' scores are, in words: "validation accuracy", or the objective the
+    search chose (``val_loss``...)."""
+    objectives = {r.objective for r in records if r.loss is not None}
+    if len(objectives) == 1 and not next(iter(objectives)).is_default:
+        return next(iter(objectives)).name
+    return "validation accuracy"
 
 
 def count_text(n: float | None) -> str:
@@ -178,7 +187,8 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     backends = len({r.keras_backend for r in records}) > 1
     sizes = any(r.model_params is not None for r in rows)
     latency = any(r.latency_ms is not None for r in rows)
-    header = f"{'rank':>4}  {'trial':>5}  {'val acc':>7}  {'test acc':>8}  {'epochs':>6}  " \
+    label = rows[0].objective.label  # val acc, or the objective the search chose
+    header = f"{'rank':>4}  {'trial':>5}  {label:>7}  {'test acc':>8}  {'epochs':>6}  " \
              f"{'time s':>7}  {'status':<6}  {f'{SIZE_HEAD:>6}  ' if sizes else ''}" \
              f"{f'{LATENCY_HEAD:>6}  ' if latency else ''}{'backend  ' if backends else ''}" \
              "hyperparameters"
@@ -194,7 +204,7 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
         test = primary.get("test_accuracy")
         params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
         mark = "~" if r.number in tied else " "
-        line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>7.4f}  "
+        line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>{max(7, len(label))}.4f}  "
                 f"{(f'{test:.4f}' if test is not None else '-'):>8}  {r.epochs_run:>6}  "
                 f"{r.wall_time_s:>7.1f}  {r.status.value:<6}  "
                 f"{f'{count_text(r.model_params):>6}  ' if sizes else ''}"
@@ -208,7 +218,10 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     others = (f"{f', {failed} failed' if failed else ''}"
               f"{f', {over} over the size budget (not trained)' if over else ''}")
     if front_of is None:
-        lines.append(f"{len(rows)} ranked trials (validation accuracy of the primary head; the "
+        chosen = ("validation accuracy of the primary head" if rows[0].objective.is_default
+                  else f"{label}, {'higher' if rows[0].objective.direction == 'max' else 'lower'}"
+                       " is better")
+        lines.append(f"{len(rows)} ranked trials ({chosen}; the "
                      f"test accuracy is reported, never used to select){others}.")
     else:
         lines.append(f"The accuracy-size front: {len(rows)} of the {len(ranked(records))} scored "
@@ -251,7 +264,8 @@ def retrain_command(results_dir: Path, number: int) -> str:
 
 def best_title(record: TrialRecord) -> str:
     """The caption of a trial's model drawing: which trial, and how it scored."""
-    return (f"trial {record.number}: validation accuracy {record.score:.4f}"
+    named = "validation accuracy" if record.objective.is_default else record.objective.name
+    return (f"trial {record.number}: {named} {record.score:.4f}"
             + (f" ({record.dataset}, {record.model})"))
 
 
@@ -305,7 +319,11 @@ def table_rows(records: list[TrialRecord], front_of: str | None = None
     rows = []
     for r, flat in zip(order, flats):
         primary = next(iter(r.metrics.values()), {}) if r.metrics else {}
-        row = {"number": r.number, "status": r.status.value, "val_accuracy": r.score,
+        # The score under the objective's name: val_accuracy, or the one the search chose
+        # (whose trials also show their validation accuracy at that epoch).
+        score = {"val_accuracy": r.score} if r.objective.is_default else {
+            r.objective.name: r.score, "val_accuracy": primary.get("best_val_accuracy")}
+        row = {"number": r.number, "status": r.status.value, **score,
                "test_accuracy": primary.get("test_accuracy"), "epochs_run": r.epochs_run,
                "wall_time_s": r.wall_time_s, "started_at": r.started_at, "seed": r.seed,
                "trial_seed": r.trial_seed, "dataset": r.dataset, "model": r.model,

@@ -72,7 +72,8 @@ class PruneRule:
 
 
 def reference_curves(records: list, epochs: int) -> list[list[float]]:
-    """Earlier trials' per-epoch validation accuracy of the primary head, as pruning compares.
+    """Earlier trials' per-epoch objective (validation accuracy of the primary head unless the
+    search chose another; a loss negated, so that higher is better), as pruning compares.
 
     A completed trial that early stopping ended before the last epoch keeps its best value for
     the epochs it did not run (it had stopped improving); a pruned trial counts only where it ran.
@@ -80,8 +81,10 @@ def reference_curves(records: list, epochs: int) -> list[list[float]]:
     curves = []
     for r in records:
         info = data_loaders.record_info(r)
-        key = "val_" + metric_key(info, info.primary_head, "accuracy")
-        curve = list(r.history.get(key, []))
+        objective = r.objective  # as a number where higher is better (accuracy, -loss)
+        key = objective.history_key(
+            r.history, "val_" + metric_key(info, info.primary_head, objective.metric))
+        curve = [objective.better(v) for v in r.history.get(key, [])] if key else []
         if not curve or r.status == TrialStatus.FAILED:
             continue
         running = list(np.maximum.accumulate(curve))
