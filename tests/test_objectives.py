@@ -101,3 +101,11 @@ def test_a_bad_objective_on_the_command_line_is_one_line_and_exit_2(tmp_path, ar
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not (tmp_path / "r" / "results.pkl").exists()
+
+
+def test_tensorboard_names_the_score_by_its_objective(tmp_path):
+    from hyperopt_nas.outputs import tensorboard_logs
+    assert tensorboard_logs.metric_tags(["label"])[0] == "objective/val_accuracy"
+    assert tensorboard_logs.metric_tags(["label"], "val_loss")[0] == "objective/val_loss"
+    assert tensorboard_logs.objective_tag(make_record(0, 0.3, budget=LOSS).objective.name) == \
+        "objective/val_loss"

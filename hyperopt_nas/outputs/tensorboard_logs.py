@@ -12,8 +12,9 @@ Written from the trial records with TensorBoard's own protocol buffers and event
 - ``tensorboard/trial-NNNN/``: one run per trial: its hyperparameter values (named as ``rank``
   names them, by their place in the point: ``conv_blocks.1.filters``; a choice by the option it
   took, a conditional one only where active), per-epoch scalars (``epoch/<Keras log name>``),
-  final metrics (``objective/val_accuracy``, ``<head>/best_val_accuracy``,
-  ``<head>/test_accuracy``, ...) and its status (a failed trial shows as failed).
+  final metrics (``objective/val_accuracy``, or ``objective/<name>`` under ``--objective``;
+  ``<head>/best_val_accuracy``, ``<head>/test_accuracy``, ...) and its status (a failed trial
+  shows as failed).
 
 Each run is written to a temporary folder and renamed into place, so TensorBoard never reads a
 half-written run. Logs are derived data: deleting ``tensorboard/`` and running
@@ -44,7 +45,6 @@ from hyperopt_nas.trial_store import TrialRecord, TrialStatus
 logger = logging.getLogger(__name__)
 
 LOG_DIR = "tensorboard"
-OBJECTIVE_TAG = "objective/val_accuracy"
 HEAD_METRICS = ("best_val_accuracy", "test_accuracy", "best_val_loss", "test_loss")
 RUN_STATUS = {TrialStatus.OK: api_pb2.STATUS_SUCCESS,
               TrialStatus.PRUNED: api_pb2.STATUS_SUCCESS,  # its partial score counts
@@ -101,8 +101,14 @@ def hparam_domain(param: Hyperparameter) -> hparams_summary.HParam:
     return hparams_summary.HParam(param.name)  # unbounded (normal, ...): no domain to declare
 
 
-def metric_tags(heads: list[str]) -> list[str]:
-    return [OBJECTIVE_TAG] + [f"{head}/{name}" for head in heads for name in HEAD_METRICS]
+def metric_tags(heads: list[str], objective: str = "val_accuracy") -> list[str]:
+    return [objective_tag(objective)] + [f"{head}/{name}" for head in heads
+                                         for name in HEAD_METRICS]
+
+
+def objective_tag(objective: str) -> str:
+    """The trial's score, under the objective's name (``objective/val_accuracy`` by default)."""
+    return f"objective/{objective}"
 
 
 def trial_hparams(record: TrialRecord, space_file: SpaceFile) -> dict[str, Any]:
@@ -153,7 +159,8 @@ def _write(folder: Path, events: list[Event], suffix: str = "") -> None:
         writer.close()
 
 
-def write_experiment(log_dir: Path, space_file: SpaceFile, heads: list[str]) -> bool:
+def write_experiment(log_dir: Path, space_file: SpaceFile, heads: list[str],
+                     objective: str = "val_accuracy") -> bool:
     """Declare the hyperparameters' domains and the metrics, once per version of the space.
 
     Returns whether a declaration was written (the space is new or was edited)."""
@@ -164,7 +171,7 @@ def write_experiment(log_dir: Path, space_file: SpaceFile, heads: list[str]) -> 
     for old in log_dir.glob("events.out.tfevents.*"):  # an edited space: its new declaration only
         old.unlink()
     hparams = [hparam_domain(p) for p in space_file.params.values()]
-    metrics = [hparams_summary.Metric(tag) for tag in metric_tags(heads)]
+    metrics = [hparams_summary.Metric(tag) for tag in metric_tags(heads, objective)]
     config = hparams_summary.hparams_config_pb(hparams, metrics, time_created_secs=0.0)
     _write(log_dir, [_event(config, wall_time=0.0)], suffix)
     return True
@@ -186,7 +193,8 @@ def trial_events(record: TrialRecord, space_file: SpaceFile) -> list[Event]:
         events.append(_event(summary_pb2.Summary(value=values), when, step=epoch + 1))
     if record.status != TrialStatus.FAILED and record.score is not None:
         last = max(epochs, 1)
-        events.append(_event(_scalar(OBJECTIVE_TAG, record.score), end, last))
+        events.append(_event(_scalar(objective_tag(record.objective.name), record.score), end,
+                             last))
         for head, values in sorted(record.metrics.items()):
             for name in HEAD_METRICS:
                 if isinstance(values, dict) and _finite(values.get(name)):
@@ -246,6 +254,9 @@ def sync(results_dir: Path, records: list[TrialRecord], space_file: SpaceFile,
     """Bring ``<results_dir>/tensorboard`` up to date with the records; returns runs written.
     A network refused by the size budget trained nothing: it has no run."""
     log_dir = Path(results_dir) / LOG_DIR
-    write_experiment(log_dir, space_file, heads)
+    scored = [r for r in records if r.loss is not None]
+    write_experiment(log_dir, space_file, heads,
+                     max(scored, key=lambda r: r.number).objective.name if scored
+                     else "val_accuracy")
     return sum(write_trial(log_dir, r, space_file) for r in sorted(records, key=lambda r: r.number)
                if r.status != TrialStatus.OVER_BUDGET)
