@@ -109,3 +109,14 @@ def test_tensorboard_names_the_score_by_its_objective(tmp_path):
     assert tensorboard_logs.metric_tags(["label"], "val_loss")[0] == "objective/val_loss"
     assert tensorboard_logs.objective_tag(make_record(0, 0.3, budget=LOSS).objective.name) == \
         "objective/val_loss"
+
+
+def test_no_accuracy_tie_is_claimed_for_another_objective():
+    """The tie at the top is a binomial standard error of an accuracy: it says nothing of a
+    loss."""
+    budget = {**LOSS, "validation_samples": 100}
+    records = [make_record(n, loss, budget=budget) for n, loss in ((0, 0.30), (1, 0.301))]
+    assert reports.tied_with_best(records) is None
+    accuracy = [make_record(n, loss, budget={"validation_samples": 100})
+                for n, loss in ((0, 0.30), (1, 0.301))]
+    assert reports.tied_with_best(accuracy).numbers == [0, 1]

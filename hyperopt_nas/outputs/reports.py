@@ -61,7 +61,7 @@ def tied_with_best(records: list[TrialRecord]) -> Tie | None:
     not recorded)."""
     rows = ranked(records)
     images = validation_images(rows[0]) if rows else None
-    if images is None:
+    if images is None or not rows[0].objective.is_default:  # a binomial error: accuracy only
         return None
     best = rows[0].score
     margin = standard_error(best, images)
