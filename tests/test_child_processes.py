@@ -13,6 +13,16 @@ def _report_sigint(queue):
 
 
 def test_a_helper_started_so_ignores_ctrl_c_from_its_first_line():
+    # As in a terminal: a shell that starts the tests in the background (`cmd &` without job
+    # control) hands them SIGINT already ignored, which every child would inherit.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _helper_and_plain_child()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _helper_and_plain_child():
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     with starting_helper():

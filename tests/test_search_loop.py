@@ -87,7 +87,7 @@ def test_a_small_validation_split_is_pointed_out(tmp_path, tiny_space, fashion_d
 def _scripted_training(objectives, thresholds):
     """Stands in for training: the next objective of the script; notes the test threshold."""
     def train(builder, params, info, train, validation, test, budget, seed, accel,
-              on_progress=None):
+              on_progress=None, user_callbacks=None):
         thresholds.append(budget.test_if_loss_below)
         value = objectives[len(thresholds) - 1]
         metrics = {"best_val_accuracy": value, "best_val_loss": 1.0, "final_val_accuracy": value,
