@@ -37,6 +37,7 @@ try:  # a Ctrl-C while these load is one line, not a traceback
                                       KERAS_BACKENDS, PRECISION_MODES, PROGRESS_MODES,
                                       PRUNE_RULES, SCHEDULES)
     from hyperopt_nas.errors import FatalError
+    from hyperopt_nas.objectives import DIRECTIONS
 except KeyboardInterrupt:
     print(INTERRUPTED_STARTING, file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what trials are selected on: a metric the model logs on the "
                              "validation data, as Keras names it (val_loss, val_auc, "
                              "val_<your metric>; default: val_accuracy of the primary head)")
-    search.add_argument("--direction", choices=("max", "min"), default=None,
+    search.add_argument("--direction", choices=DIRECTIONS, default=None,
                         help="whether a higher or lower --objective is better (default: "
                              "inferred from its name: losses and errors lower, accuracies and "
                              "AUC higher)")
@@ -500,12 +501,12 @@ def command_search(args) -> int:
               "--front` lists the networks no other beats on both accuracy and size.")
     if summary.best is not None:
         size = summary.best.model_params
-        print(f"Best: trial {summary.best.number}, {_named(summary.best)} "
+        print(f"Best: trial {summary.best.number}, {summary.best.objective.words} "
               f"{summary.best.score:.4f}" + (f", {size:,} parameters." if size else "."))
         full = summary.best_full
         if full is not None and full.number != summary.best.number:
             print(f"Best trained to the full {full.budget.get('epochs')} epochs: trial "
-                  f"{full.number}, {_named(full)} {full.score:.4f}.")
+                  f"{full.number}, {full.objective.words} {full.score:.4f}.")
         _say_tie(settings.results_dir)
         print(_next_commands(settings.results_dir))
     if summary.interrupted:
@@ -516,11 +517,6 @@ def command_search(args) -> int:
               file=sys.stderr)
         return EXIT_FATAL
     return 0
-
-
-def _named(record) -> str:
-    """What a record's score is, in words: validation accuracy, or the chosen objective."""
-    return "validation accuracy" if record.objective.is_default else record.objective.name
 
 
 def _next_commands(results_dir: Path) -> str:

@@ -702,8 +702,7 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
               if size else "")
     objective = Objective(budget["objective"], budget["direction"])
     if not objective.is_default:
-        better = "higher" if objective.direction == "max" else "lower"
-        within += f", selecting on {objective.name} ({better} is better)"
+        within += f", selecting on {objective.name} ({objective.better} is better)"
     if size.size_weight:
         within += (f", the proposer told validation loss + {size.size_weight:g} x "
                    "ln(parameters)")

@@ -191,17 +191,17 @@ def write_space_file(results_dir: str | Path, space: Any, build_model: Callable,
             hasattr(c, "set_model") for c in callbacks)):
         raise ValueError(f"search(): callbacks must be a list of Keras callbacks, got "
                          f"{callbacks!r}.")
-    arrays = _arrays("train", x, y)
-    layout = {"train": _layout("train", y)}
-    if validation_data is not None:
-        arrays.update(_arrays("val", *_pair(validation_data, "validation_data")))
-        layout["val"] = _layout("val", _pair(validation_data, "validation_data")[1])
     if test_data is None:  # nothing to report: an empty test split
         empty_y = ({h: np.asarray(v)[:0] for h, v in y.items()} if isinstance(y, dict)
                    else np.asarray(y)[:0])
         test_data = (np.asarray(x)[:0], empty_y)
-    arrays.update(_arrays("test", *_pair(test_data, "test_data")))
-    layout["test"] = _layout("test", _pair(test_data, "test_data")[1])
+    parts = {"train": (x, y), "test": _pair(test_data, "test_data")}
+    if validation_data is not None:
+        parts["val"] = _pair(validation_data, "validation_data")
+    arrays, layout = {}, {}
+    for part, (part_x, part_y) in parts.items():
+        arrays.update(_arrays(part, part_x, part_y))
+        layout[part] = _layout(part, part_y)
     folder = Path(results_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     found = fingerprint(arrays)

@@ -65,6 +65,16 @@ class Objective:
         return self.name[len("val_"):]
 
     @property
+    def words(self) -> str:
+        """The score in words: "validation accuracy", or the objective's own name."""
+        return "validation accuracy" if self.is_default else self.name
+
+    @property
+    def better(self) -> str:
+        """Which way is better, in words: "higher" or "lower"."""
+        return "higher" if self.direction == "max" else "lower"
+
+    @property
     def label(self) -> str:
         """How tables and the console name it."""
         return "val acc" if self.is_default else self.name
@@ -80,7 +90,7 @@ class Objective:
             return 1.0 - loss
         return loss if self.direction == "min" else -loss
 
-    def better(self, value: float) -> float:
+    def upward(self, value: float) -> float:
         """``value`` as a number where higher is better (pruning compares those)."""
         return value if self.direction == "max" else -value
 

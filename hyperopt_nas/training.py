@@ -227,7 +227,7 @@ def _callbacks(objective: Objective, head_key: str, budget: TrainBudget, started
             value = (logs or {}).get(key.key)
             if value is None or budget.prune is None:
                 return
-            self.best = max(self.best, objective.better(float(value)))
+            self.best = max(self.best, objective.upward(float(value)))
             if budget.prune.should_stop(epoch + 1, self.best):
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True

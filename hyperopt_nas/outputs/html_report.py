@@ -16,8 +16,7 @@ from typing import Any
 
 from hyperopt_nas import kept_models
 from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, count_text, flatten_params, front,
-                                          ranked, retrain_command, score_name, tie_sentence,
-                                          tied_with_best)
+                                          ranked, retrain_command, tie_sentence, tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"
@@ -123,7 +122,7 @@ def _best_section(best: TrialRecord, results_dir: Path) -> str:
             f'<td class="num">{_e(_fmt(best.metrics[h].get(name)))}</td>' for h in heads)
         + "</tr>" for name in names)
     return (f"<h2>Best trial: {best.number}</h2>"
-            f"<p>{_e(score_name([best]).capitalize())} <b>{best.score:.4f}</b> (selects the "
+            f"<p>{_e(best.objective.words.capitalize())} <b>{best.score:.4f}</b> (selects the "
             "model); "
             f"{best.epochs_run} epochs, {best.wall_time_s:.1f} s, "
             + (f"{best.model_params:,} parameters, " if best.model_params else "")
@@ -180,9 +179,8 @@ def _top_table(records: list[TrialRecord]) -> str:
                             for k in keys)
                   + "</table></div>")
     objective = rows[0].objective
-    better = "higher" if objective.direction == "max" else "lower"
     by = ("validation accuracy of the primary head" if objective.is_default
-          else f"{objective.name} ({better} is better)")
+          else f"{objective.name} ({objective.better} is better)")
     return (f"<h2>Top {len(rows)} trials</h2><p class=sub>By {_e(by)}; only the "
             "hyperparameters that differ among them are shown."
             + (" ◆: on the accuracy-size front (no trial is both smaller and better)."

@@ -154,9 +154,7 @@ def score_name(records: list[TrialRecord]) -> str:
     """What the trials' scores are, in words: "validation accuracy", or the objective the
     search chose (``val_loss``...)."""
     objectives = {r.objective for r in records if r.loss is not None}
-    if len(objectives) == 1 and not next(iter(objectives)).is_default:
-        return next(iter(objectives)).name
-    return "validation accuracy"
+    return objectives.pop().words if len(objectives) == 1 else "validation accuracy"
 
 
 def count_text(n: float | None) -> str:
@@ -218,9 +216,9 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     others = (f"{f', {failed} failed' if failed else ''}"
               f"{f', {over} over the size budget (not trained)' if over else ''}")
     if front_of is None:
-        chosen = ("validation accuracy of the primary head" if rows[0].objective.is_default
-                  else f"{label}, {'higher' if rows[0].objective.direction == 'max' else 'lower'}"
-                       " is better")
+        objective = rows[0].objective
+        chosen = ("validation accuracy of the primary head" if objective.is_default
+                  else f"{label}, {objective.better} is better")
         lines.append(f"{len(rows)} ranked trials ({chosen}; the "
                      f"test accuracy is reported, never used to select){others}.")
     else:
@@ -264,8 +262,7 @@ def retrain_command(results_dir: Path, number: int) -> str:
 
 def best_title(record: TrialRecord) -> str:
     """The caption of a trial's model drawing: which trial, and how it scored."""
-    named = "validation accuracy" if record.objective.is_default else record.objective.name
-    return (f"trial {record.number}: {named} {record.score:.4f}"
+    return (f"trial {record.number}: {record.objective.words} {record.score:.4f}"
             + (f" ({record.dataset}, {record.model})"))
 
 

@@ -84,7 +84,7 @@ def reference_curves(records: list, epochs: int) -> list[list[float]]:
         objective = r.objective  # as a number where higher is better (accuracy, -loss)
         key = objective.history_key(
             r.history, "val_" + metric_key(info, info.primary_head, objective.metric))
-        curve = [objective.better(v) for v in r.history.get(key, [])] if key else []
+        curve = [objective.upward(v) for v in r.history.get(key, [])] if key else []
         if not curve or r.status == TrialStatus.FAILED:
             continue
         running = list(np.maximum.accumulate(curve))
