@@ -238,10 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
                              "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
                              "GPU is in each trial's record (default: workers are not pinned)")
+    search.add_argument("--no-compile-cache", action="store_true",
+                        help="compile every trial afresh: by default compiled networks are kept "
+                             "in <results-dir>/compile_cache/ for later trials and relaunches")
+    search.add_argument("--trials-per-gpu", type=positive_int, default=None, metavar="N",
+                        help="N workers on each GPU of --gpus, training side by side, each held "
+                             "to its share of the GPU's memory (default 1: one per GPU); a "
+                             "small network leaves most of a large GPU idle")
     search.add_argument("--mixed-precision", default="auto", choices=PRECISION_MODES,
-                        help="train in mixed precision: auto (default) is on with a GPU and off "
-                             "without; on (float16, with loss scaling) and bfloat16 also run on "
-                             "a CPU (slowly); each record says the dtype policy its model used")
+                        help="train in mixed precision: auto (default) uses bfloat16 (compute "
+                             "capability 8.0 and above, else float16) only where a measurement "
+                             "of that GPU says it is faster at the space's batch sizes, else "
+                             "float32, and the first line says which and why; on (float16, "
+                             "with loss scaling) and bfloat16 also run on a CPU (slowly); each "
+                             "record says the dtype policy its model used")
     search.add_argument("--xla", default="auto", choices=ACCELERATOR_MODES,
                         help="compile training with XLA: auto (default) is on with a GPU and off "
                              "without")
@@ -422,6 +432,9 @@ NEEDS_MODE = {
                 and a.backend == "local"),
     "gpus": ("--gpus", "worker processes (not with --isolation none or --executor spark)",
              lambda a: a.isolation == "process" and a.backend == "local"),
+    "trials_per_gpu": ("--trials-per-gpu", "worker processes (not with --isolation none or "
+                       "--executor spark)",
+                       lambda a: a.isolation == "process" and a.backend == "local"),
 }
 
 
@@ -469,13 +482,14 @@ def command_search(args) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
-    workers = args.workers or (len(gpus) if gpus else 1)
+    workers = args.workers or (len(gpus) * (args.trials_per_gpu or 1) if gpus else 1)
     settings = engine.SearchSettings(
         space_path=_search_space(args), results_dir=args.results_dir,
         max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
         max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
         max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
-        workers=workers, gpus=gpus, trials_per_worker=args.trials_per_worker,
+        workers=workers, gpus=gpus, trials_per_gpu=args.trials_per_gpu,
+        trials_per_worker=args.trials_per_worker,
         executions_per_trial=args.executions_per_trial,
         cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
         plot_best=not args.no_plot, plot_search=not args.no_plot,
@@ -488,6 +502,7 @@ def command_search(args) -> int:
         parallelism=args.parallelism or engine.SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
+        compile_cache=not args.no_compile_cache,
         keep_models=args.keep_models, max_params=args.max_params,
         max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
         objective=args.objective, direction=args.direction)

@@ -4,7 +4,8 @@ Three ways to show it (``--progress``):
 
 - ``live``: one line per running trial, redrawn in place below the search's own lines (rich's
   ``Progress``): ``trial 7 ━━━━━━━━━━ epoch 3/10 · batch 120/422 · 1,850 img/s · val. acc.
-  0.8123 · 0:45``. The default when the output is a terminal.
+  0.8123 · GPU 0 57% 3.2 GB · 0:45`` (the GPU's utilisation and the trial's memory on it, through
+  NVML, where it trains on one). The default when the output is a terminal.
 - ``lines``: plain lines, for files and CI logs: a line at an epoch's end when the trial has
   been silent for ``LINES_EVERY_S`` (so short trials add nothing, and a long one says where it
   is every half minute or every epoch, whichever is rarer). The default otherwise.
@@ -53,6 +54,11 @@ def describe(p: TrialProgress, separator: str = " · ") -> str:
     parts.append(f"{p.images_per_s:,.0f} img/s")
     if p.val_accuracy is not None:
         parts.append(f"val. acc. {p.val_accuracy:.4f}")
+    if p.gpu is not None and (p.gpu_util is not None or p.gpu_memory_mb is not None):
+        parts.append(" ".join([f"GPU {p.gpu}"]
+                              + ([f"{p.gpu_util:.0f}%"] if p.gpu_util is not None else [])
+                              + ([f"{p.gpu_memory_mb / 1024:.1f} GB"]
+                                 if p.gpu_memory_mb is not None else [])))
     return separator.join(parts)
 
 

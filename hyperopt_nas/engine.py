@@ -28,7 +28,8 @@ import numpy as np
 from hyperopt import STATUS_OK, Trials
 from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
-from hyperopt_nas import data_loaders, kept_models, runtime
+from hyperopt_nas import data_loaders, gpus, kept_models, runtime
+from hyperopt_nas import precision as precisions
 from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
                                   PRECISION_MODES, PROGRESS_MODES, SCHEDULES)
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
@@ -39,6 +40,7 @@ from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB, WorkerPool
 from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.refresher import Outputs
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
+from hyperopt_nas.precision import Precision
 from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
 from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore
@@ -81,6 +83,9 @@ class SearchSettings:
     isolation: str = "process"  # "process": trials train in worker processes; "none": here
     workers: int = 1  # worker processes training side by side (isolation "process")
     gpus: list[str] | None = None  # one per worker, in turn; None: the workers are not pinned
+    # Workers per GPU of ``gpus``, sharing its memory (gpus.worker_slots); None: ``workers``
+    # decides (one per GPU unless asked otherwise).
+    trials_per_gpu: int | None = None
     trials_per_worker: int | None = None  # replace a worker after this many trials; None: only
     # when it dies or its memory grew by more than memory_growth_mb
     memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB
@@ -105,9 +110,11 @@ class SearchSettings:
     reuse_trials: bool = False  # feed the folder's trials to the search even if they were
     # made on other data, another validation split or another budget
     progress: str = "auto"  # running trials on the console: auto, live, lines, off (console.py)
-    mixed_precision: str = "auto"  # auto: on with a GPU; on; off (choices.ACCELERATOR_MODES)
+    mixed_precision: str = "auto"  # auto: as measured faster on the GPU (precision.py); on; off
     xla: str = "auto"  # the same for XLA compilation
     deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
+    # Keep compiled programs in <results>/compile_cache/ for later trials and relaunches.
+    compile_cache: bool = True
     # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
     # Tuner's on_trial_end); an error in it is reported and the search goes on.
     on_trial_end: Callable[[TrialRecord], Any] | None = None
@@ -182,17 +189,41 @@ def objective_of(settings: SearchSettings) -> Objective:
         raise FatalError(f"--objective: {e}") from None
 
 
-def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings
+COMPILE_CACHE = "compile_cache"  # <results>/compile_cache/<backend>/: compiled programs
+
+
+def precision_of(settings: SearchSettings, space_file: SpaceFile) -> Precision:
+    """``--mixed-precision`` decided here, for every worker: ``auto`` from the measurements of
+    the GPU the first worker trains on, at the space's batch sizes (``precision.choose``).
+    Spark decides where each trial runs (its executors' GPUs are not this machine's)."""
+    if settings.backend == "spark" or settings.mixed_precision != "auto":
+        return Precision(settings.mixed_precision, "as asked (--mixed-precision)")
+    if settings.gpus:
+        gpu = gpus.details_of(settings.gpus[0])
+    else:
+        gpu = None if gpus.hidden_on_purpose() else gpus.details_of(None)
+    backend = runtime.requested(settings.keras_backend)
+    if gpu is None:
+        return precisions.choose("auto", None, backend, [])
+    return precisions.choose("auto", gpu, backend, precisions.batch_sizes(space_file.space))
+
+
+def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings,
+               results_dir: Path | None = None, precision: Precision | None = None
                ) -> DataSetup:
     own = space_file.runs_own_code
+    backend = runtime.requested(settings.keras_backend)
     return DataSetup(space_file.dataset, space_file.model, budget["validation_fraction"],
                      budget["max_train_samples"], settings.seed,
                      str(settings.data_dir) if settings.data_dir else None,
                      space_path=str(space_file.path) if own else None,
                      space_source=space_file.path.read_text() if own else None,
-                     mixed_precision=settings.mixed_precision, xla=settings.xla,
-                     deterministic=settings.deterministic,
-                     keras_backend=runtime.requested(settings.keras_backend))
+                     mixed_precision=precision.mode if precision else settings.mixed_precision,
+                     xla=settings.xla,
+                     deterministic=settings.deterministic, keras_backend=backend,
+                     compile_cache=(str(Path(results_dir).resolve() / COMPILE_CACHE / backend)
+                                    if results_dir is not None and settings.compile_cache
+                                    else None))
 
 
 # What makes two trials' validation accuracies comparable, as the user would name it.
@@ -684,14 +715,26 @@ def counted(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def gpu_words(settings: SearchSettings) -> str:
+    """`` on GPU 0 (NVIDIA H200), 4 trials sharing it``, or nothing without --gpus."""
+    s = settings
+    if not s.gpus:
+        return ""
+    names = sorted({g.name for g in (gpus.details_of(i) for i in s.gpus) if g is not None})
+    named = f" ({', '.join(names)})" if names else ""
+    per_gpu = -(-s.workers // len(s.gpus))
+    sharing = (f", {per_gpu} trials sharing each, with {gpus.SHARED_MEMORY_USABLE / per_gpu:.0%} "
+               "of its memory apiece" if per_gpu > 1 else "")
+    return f" on GPU{'s' if len(s.gpus) > 1 else ''} {','.join(s.gpus)}{named}{sharing}"
+
+
 def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, Any],
-           store: TrialStore) -> str:
-    """What the search is about to do, in one line."""
+           store: TrialStore, precision: Precision | None = None) -> str:
+    """What the search is about to do, in one line; with a GPU, the precision and why."""
     s = settings
     where = (f"on Spark, {s.parallelism} at a time" if s.backend == "spark" else
              "in this process" if s.isolation == "none" else
-             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}"
-             + (f" on GPUs {','.join(s.gpus)}" if s.gpus else ""))
+             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}" + gpu_words(s))
     until = " and ".join(part for part in (
         counted(s.max_evals, "trial") if s.max_evals else "",
         duration_text(s.timeout_s) if s.timeout_s else "") if part) or "Ctrl-C"
@@ -709,8 +752,10 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
     return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
             f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
             f"until {until}; "
-            f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend; "
-            f"results in {store.dir}.")
+            f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend"
+            + (f" in {precision.words} ({precision.why})"
+               if precision is not None and precision.why != "no GPU" else "")
+            + f"; results in {store.dir}.")
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -747,6 +792,7 @@ def check_settings(settings: SearchSettings) -> None:
                          f"got {s.isolation!r}.")
     if s.parallelism < 1 or s.workers < 1:
         raise FatalError("--parallelism and --workers must be at least 1.")
+    pack_gpus(s)
     if s.workers > 1 and s.isolation == "none":
         raise FatalError("--isolation none trains in this process, one trial at a time; "
                          "leave out --workers or --isolation none.")
@@ -776,6 +822,29 @@ def check_settings(settings: SearchSettings) -> None:
     if s.prune.active and s.schedule != "none":
         raise FatalError(f"--schedule {s.schedule} cannot be combined with --prune (it already "
                          "stops the weaker runs early): a rung continues one saved model.")
+
+
+def pack_gpus(settings: SearchSettings) -> None:
+    """``trials_per_gpu``: that many workers on each GPU of ``gpus`` (``workers`` set to match);
+    refused without GPUs, or beside a ``workers`` that says otherwise."""
+    s = settings
+    n = s.trials_per_gpu
+    if n is None:
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise FatalError(f"--trials-per-gpu must be a whole number of at least 1, got {n!r}.")
+    if not s.gpus:
+        raise FatalError("--trials-per-gpu needs the GPUs to pack the trials on: add --gpus "
+                         "all (or --gpus 0,1, ...).")
+    if s.backend == "spark" or s.isolation == "none":
+        raise FatalError("--trials-per-gpu places worker processes: it cannot be combined with "
+                         "--executor spark or --isolation none.")
+    wanted = n * len(s.gpus)
+    if s.workers not in (1, wanted):
+        raise FatalError(f"--trials-per-gpu {n} on {len(s.gpus)} GPU"
+                         f"{'s' if len(s.gpus) > 1 else ''} runs {wanted} workers, but --workers "
+                         f"says {s.workers}: give one of the two.")
+    s.workers = wanted
 
 
 def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceFile,
@@ -836,8 +905,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "
                 "is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best_record(list(records.values())))
+        precision = precision_of(settings, space_file)
         if executor is None:
-            executor = make_executor(settings, data_setup(space_file, budget, settings),
+            executor = make_executor(settings, data_setup(space_file, budget, settings,
+                                                          store.dir, precision),
                                      space_file, store)
         outputs = None
         try:
@@ -845,7 +916,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()),
                                size_budget_of(budget))
-            say(banner(settings, space_file, budget, store))
+            say(banner(settings, space_file, budget, store, precision))
             earlier = sorted({r.keras_backend for r in records.values()}
                              - {runtime.requested(settings.keras_backend)})
             if earlier:

@@ -1,8 +1,10 @@
 """Which GPUs the machine has, which a process may see, and what to say when the Keras backend
 sees none.
 
-Read without any backend (``nvidia-smi -L`` and ``CUDA_VISIBLE_DEVICES``), so the search's own
-process can check GPUs without taking one.
+Read without any backend (NVML through ``nvidia-ml-py``, else ``nvidia-smi``, and
+``CUDA_VISIBLE_DEVICES``), so the search's own process can check GPUs without taking one. Also
+how workers are packed onto GPUs (``worker_slots``): several trials on one GPU each get a share of
+its memory, which every backend enforces in its own way (``runtime/``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 # What installs each backend's CUDA build (setup.cfg's <backend>-gpu extras).
@@ -26,6 +29,123 @@ def setup_hint(backend: str = "tensorflow") -> str:
 
 
 SETUP_HINT = setup_hint()
+
+# The part of a shared GPU's memory given to its workers' allocators together: the rest is left
+# to the CUDA context each process opens (some 300-600 MiB apiece) and to the cuDNN and cuBLAS
+# workspaces, which no allocator share covers.
+SHARED_MEMORY_USABLE = 0.9
+# Where a worker finds its share of the GPU's memory (a fraction), set before its backend starts.
+SHARE_ENV = "HYPEROPT_NAS_GPU_SHARE"
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """One GPU as the driver describes it."""
+
+    index: str  # the physical id (nvidia-smi's), what CUDA_VISIBLE_DEVICES names
+    name: str  # "NVIDIA H200"
+    compute_capability: tuple[int, int] | None  # (9, 0); None if the driver does not say
+    memory_mb: float | None
+
+    @property
+    def capability_text(self) -> str:
+        cc = self.compute_capability
+        return "unknown" if cc is None else f"{cc[0]}.{cc[1]}"
+
+
+def _nvml():
+    """``pynvml`` (the ``nvidia-ml-py`` package), initialised; None without it or a driver."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+    except Exception:  # not installed, no driver (NVMLError_LibraryNotFound, ...)
+        return None
+    return pynvml
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def gpu_details() -> list[GpuInfo]:
+    """Every NVIDIA GPU of this machine, by physical id, with its name, compute capability and
+    memory (NVML, else ``nvidia-smi --query-gpu``); [] without GPUs or a driver."""
+    nvml = _nvml()
+    if nvml is not None:
+        out = []
+        try:
+            for i in range(nvml.nvmlDeviceGetCount()):
+                handle = nvml.nvmlDeviceGetHandleByIndex(i)
+                try:
+                    cc = tuple(int(v) for v in nvml.nvmlDeviceGetCudaComputeCapability(handle))
+                except Exception:  # an old driver
+                    cc = None
+                out.append(GpuInfo(str(i), _text(nvml.nvmlDeviceGetName(handle)), cc,
+                                   nvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20))
+            return out
+        except Exception:
+            pass
+    return _smi_details()
+
+
+def _smi_details() -> list[GpuInfo]:
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,name,compute_cap,memory.total",
+             "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [info for info in map(parse_smi_line, listing.splitlines()) if info is not None]
+
+
+def parse_smi_line(line: str) -> GpuInfo | None:
+    """One line of ``nvidia-smi --query-gpu=index,name,compute_cap,memory.total
+    --format=csv,noheader,nounits`` (``0, NVIDIA H200, 9.0, 143771``), or None."""
+    parts = [p.strip() for p in line.split(",")]
+    if len(parts) != 4 or not parts[0].isdigit():
+        return None
+    try:
+        major, minor = parts[2].split(".")
+        cc = (int(major), int(minor))
+    except ValueError:  # "[N/A]" from an old driver
+        cc = None
+    try:
+        memory = float(parts[3])
+    except ValueError:
+        memory = None
+    return GpuInfo(parts[0], parts[1], cc, memory)
+
+
+def details_of(gpu: str | None) -> GpuInfo | None:
+    """The GPU with physical id ``gpu`` (None: the first this process may use), or None."""
+    found = gpu_details()
+    if gpu is None:
+        visible = visible_gpus() if VISIBLE in os.environ else [g.index for g in found]
+        gpu = visible[0] if visible else None
+    return next((g for g in found if g.index == gpu), None)
+
+
+def worker_slots(gpus: list[str] | None, workers: int) -> list[tuple[str | None, float | None]]:
+    """Each worker's GPU and its share of that GPU's memory: worker ``i`` takes
+    ``gpus[i % len(gpus)]``; a GPU that ``k > 1`` workers share gives each
+    ``SHARED_MEMORY_USABLE / k`` of its memory, a GPU of its own worker all of it (None)."""
+    if not gpus:
+        return [(None, None)] * workers
+    pinned = [gpus[i % len(gpus)] for i in range(workers)]
+    return [(gpu, SHARED_MEMORY_USABLE / pinned.count(gpu) if pinned.count(gpu) > 1 else None)
+            for gpu in pinned]
+
+
+def share_of_this_process() -> float | None:
+    """The share of its GPU's memory this worker was given (``worker_slots``), or None."""
+    text = os.environ.get(SHARE_ENV)
+    try:
+        share = float(text) if text else None
+    except ValueError:
+        return None
+    return share if share is not None and 0 < share < 1 else None
 
 
 def machine_gpus() -> list[str]:

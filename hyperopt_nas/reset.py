@@ -5,7 +5,9 @@ tool writes, or, from versions before the marker, a ``results.pkl`` or trial rec
 tool can read) and no search is using it. Then each entry is checked as its own: a trial record
 must read as one, ``results.pkl`` must be this tool's, pictures and logs must have the names the
 tool gives them, and inside ``tensorboard/``, ``best_models/``, ``checkpoints/`` and
-``notebook/`` only the runs, models and files it names are removed. The models ``retrain`` saved
+``notebook/`` only the runs, models and files it names are removed; ``compile_cache/`` holds one
+folder per Keras backend, where the tool had the backend keep its compiled programs, and those
+folders go whole. The models ``retrain`` saved
 (``models/``) are kept unless ``--models`` is given: each is a deliberate, full training run.
 Symbolic links are never followed nor removed. What is left is listed, and the folder is removed
 only when nothing is left.
@@ -36,6 +38,7 @@ MODEL = re.compile(r"trial-\d{4,}\.keras")  # models/, checkpoints/
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
 # notebook/: the space file, pickles and arrays the Python API writes for data in memory
 # (hyperopt_nas.notebook), and the bytecode Python caches for that space file.
+CACHES = re.compile(r"tensorflow|jax|torch")  # compile_cache/<backend>/ (engine.COMPILE_CACHE)
 NOTEBOOK = re.compile(r"notebook_space\.py|space\.pkl|code\.pkl|arrays\.json|__pycache__|"
                       r"(train|val|test)_[xy](\.[^/]+)?\.npy")
 
@@ -121,6 +124,7 @@ def reset(folder: Path, models: bool = False) -> tuple[list[Path], list[Path]]:
     _clean_subfolder(folder / "best_models", MODEL, removed)
     _clean_subfolder(folder / "checkpoints", MODEL, removed)
     _clean_subfolder(folder / "notebook", NOTEBOOK, removed)
+    _clean_subfolder(folder / "compile_cache", CACHES, removed)
     kept = [p for p in sorted(folder.iterdir()) if p.name != MARKER_NAME]
     if not kept:
         (folder / MARKER_NAME).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from hyperopt_nas import runtime
+from hyperopt_nas.batches import fixed_batch
 from hyperopt_nas.data_loaders import DatasetInfo, Split
 from hyperopt_nas.families import EVAL_BATCH_SIZE, ModelBuilder, metric_key
 from hyperopt_nas.objectives import Objective
@@ -88,6 +89,14 @@ def gpu_memory_mb(accel: Accelerator) -> float | None:
     return runtime.current().gpu_memory_mb()
 
 
+def gpu_peak_mb(accel: Accelerator) -> float | None:
+    """The most GPU memory the backend's allocator held at once (since the last trial where
+    the backend can reset it), or None without a GPU."""
+    if not accel.gpus:
+        return None
+    return runtime.current().gpu_peak_mb()
+
+
 @dataclass
 class TrainResult:
     metrics: dict[str, dict[str, float]]  # per head
@@ -101,6 +110,7 @@ class TrainResult:
     trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())
     size: dict[str, Any] = field(default_factory=dict)  # model_params, model_bytes, latency_ms...
     notes: list[str] = field(default_factory=list)  # the builder's warnings (build_notes)
+    timing: dict[str, Any] = field(default_factory=dict)  # epoch_s, compile_s (EpochClock)
 
 
 def model_size(model) -> dict[str, int]:
@@ -236,7 +246,33 @@ def _callbacks(objective: Objective, head_key: str, budget: TrainBudget, started
                                           patience=budget.patience, restore_best_weights=True)
     key = ObjectiveKey()
     return {"objective": key, "fail_on_divergence": FailOnDivergence(), "early_stopping": early,
-            "time_limit": TimeLimit(), "prune": Prune()}
+            "time_limit": TimeLimit(), "prune": Prune(), "clock": EpochClock()}
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Each epoch's wall time (training and validation). The first epoch of a run also
+    compiles (the training and evaluation steps): what it took beyond the median of the later
+    epochs is the run's compilation time, ``compile_s``. Epoch-level hooks only: a per-batch
+    hook would slow every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch_s: list[float] = []
+        self._began = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._began = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._began is not None:
+            self.epoch_s.append(time.monotonic() - self._began)
+
+    def timing(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"epoch_s": [round(t, 3) for t in self.epoch_s]}
+        if len(self.epoch_s) >= 2:
+            steady = float(np.median(self.epoch_s[1:]))
+            out["compile_s"] = round(max(0.0, self.epoch_s[0] - steady), 3)
+        return out
 
 
 PROGRESS_EVERY_S = 1.0  # a running trial reports its batch at most this often
@@ -344,14 +380,17 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             on_model(model)
         size = check_budget(model, budget, train.x[:1])  # before any training
         used = trained_as(model)
-        # Inference needs no gradients: larger batches than training's, same results.
+        # Inference needs no gradients: larger batches than training's, same results; equal
+        # batches, so that evaluation compiles one shape.
         eval_batch = max(batch_size, EVAL_BATCH_SIZE)
+        val_batch = fixed_batch(len(validation), eval_batch) if validation is not None else 0
+        test_batch = fixed_batch(len(test), eval_batch)
         primary = info.primary_head
         monitored = "val_" + metric_key(info, primary, "accuracy")
         objective = Objective(budget.objective, budget.direction)
         callbacks = _callbacks(objective, "val_" + metric_key(info, primary, objective.metric),
                                budget, started, info)
-        time_limit, prune = callbacks["time_limit"], callbacks["prune"]
+        time_limit, prune, clock = callbacks["time_limit"], callbacks["prune"], callbacks["clock"]
         objective_key = callbacks["objective"]
         if validation is None:  # nothing to stop early on or to compare with other trials
             del callbacks["early_stopping"], callbacks["prune"], callbacks["objective"]
@@ -363,19 +402,19 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             callbacks.append(progress)
         fit = model.fit(train_batches,
                         validation_data=None if validation is None else make_dataset(
-                            validation, eval_batch, shuffle=False, seed=seed),
+                            validation, val_batch, shuffle=False, seed=seed),
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
                         callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
         if validation is None:
-            return _tested_only(model, info, history, budget, test, eval_batch, seed, used,
-                                time_limit.stopped, size)
+            return _tested_only(model, info, history, budget, test, test_batch, seed, used,
+                                time_limit.stopped, size, clock.timing())
         val_acc = history[objective_key.key]  # the objective's values, epoch by epoch
         best = objective.best_index(val_acc)
         test_logs = None
         if len(test) and (budget.test_if_loss_below is None
                           or objective.loss_of(val_acc[best]) < budget.test_if_loss_below):
-            test_logs = model.evaluate(make_dataset(test, eval_batch, shuffle=False, seed=seed),
+            test_logs = model.evaluate(make_dataset(test, test_batch, shuffle=False, seed=seed),
                                        verbose=0, return_dict=True)
         save(model, budget, size)
         metrics = {}
@@ -395,7 +434,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
                            best_epoch=budget.initial_epoch + best + 1,
                            stopped_by_time=time_limit.stopped,
                            objective=val_acc[best], pruned_at=prune.pruned_at, trained_as=used,
-                           size=size, notes=notes)
+                           size=size, notes=notes, timing=clock.timing())
     except Exception as e:  # the builder's warnings often say why (a model training at chance)
         if notes:
             e.build_notes = notes
@@ -411,8 +450,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
 
 def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
                  budget: TrainBudget, test: Split, eval_batch: int, seed: int,
-                 used: dict[str, Any], stopped_by_time: bool, size: dict[str, Any]
-                 ) -> TrainResult:
+                 used: dict[str, Any], stopped_by_time: bool, size: dict[str, Any],
+                 timing: dict[str, Any]) -> TrainResult:
     """A run without a validation split: its test metrics (none without test data), its model
     saved if asked."""
     save(model, budget, size)
@@ -426,7 +465,7 @@ def _tested_only(model, info: DatasetInfo, history: dict[str, list[float]],
     epochs_run = budget.initial_epoch + len(history["loss"])
     return TrainResult(metrics=metrics, history=history, epochs_run=epochs_run,
                        best_epoch=epochs_run, stopped_by_time=stopped_by_time, objective=None,
-                       trained_as=used, size=size)
+                       trained_as=used, size=size, timing=timing)
 
 
 def save(model, budget: TrainBudget, size: dict[str, Any]) -> None:

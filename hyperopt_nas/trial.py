@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -58,6 +59,9 @@ class DataSetup:
     xla: str = "auto"
     deterministic: bool = False
     keras_backend: str = runtime.DEFAULT  # tensorflow, jax or torch (runtime/)
+    # Where compiled programs are kept for later trials and relaunches (runtime's
+    # compile_cache); None: the backend's own default (no persistent cache under JAX).
+    compile_cache: str | None = None
 
     @property
     def own_space(self) -> bool:
@@ -161,6 +165,9 @@ class TrialProgress:
     val_accuracy: float | None = None  # at an epoch's end
     run: int = 1  # with --cv or --executions-per-trial: which run of how many
     runs: int = 1
+    gpu: str | None = None  # on a GPU (NVML, gpu_monitor.py): its id, its utilisation in %
+    gpu_util: float | None = None  # and this process's memory on it in MiB
+    gpu_memory_mb: float | None = None
 
 
 ProgressCallback = Callable[[TrialProgress], None]
@@ -171,5 +178,12 @@ def start_runner(setup: DataSetup, accelerator_info: dict[str, Any] | None = Non
     worker, a Spark executor, the search's own process with ``--workers 0``), then Keras and the
     model families imported, the data loaded once. Raises ``FatalError`` when it cannot start."""
     runtime.choose(setup.keras_backend)
+    if setup.compile_cache is not None:  # before the backend starts: some read it only then
+        try:
+            Path(setup.compile_cache).mkdir(parents=True, exist_ok=True)
+        except OSError:  # a Spark executor on another machine, say: compile as without
+            pass
+        else:
+            runtime.current().compile_cache(setup.compile_cache)
     from hyperopt_nas.trial_runner import TrialRunner  # Keras: only once the backend is chosen
     return TrialRunner(setup, accelerator_info)

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import numpy as np
 import neural_net
 from hyperopt_nas import data_loaders, gpus, runtime, training
 from hyperopt_nas.errors import FatalError
+from hyperopt_nas.gpu_monitor import GpuSampler
 from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
 from hyperopt_nas.trial import (DataSetup, ProgressCallback, Protocol, TrainBudget, TrialOutcome,
@@ -30,6 +32,9 @@ from hyperopt_nas.trial_store import to_jsonable
 from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
+# How each backend says it ran out of GPU memory (XLA, TensorFlow, PyTorch).
+OUT_OF_MEMORY = re.compile(r"RESOURCE_EXHAUSTED|ResourceExhausted|[Oo]ut of memory|OutOfMemory|"
+                           r"CUDA_ERROR_OUT_OF_MEMORY")
 
 
 @dataclass
@@ -117,7 +122,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
         stopped_by_time=any(r.stopped_by_time for r in runs),
         objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
-        size=runs[-1].size, notes=runs[-1].notes,
+        size=runs[-1].size, notes=runs[-1].notes, timing=runs[0].timing,
         runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
@@ -129,13 +134,29 @@ def _with_run(on_progress: Callable[[dict[str, Any]], None], run: int, runs: int
     on_progress({**where, "run": run, "runs": runs})
 
 
-def _as_progress(on_progress: ProgressCallback, number: int, where: dict[str, Any]) -> None:
-    on_progress(TrialProgress(number, **where))
+def _as_progress(on_progress: ProgressCallback, number: int, sampler: GpuSampler | None,
+                 where: dict[str, Any]) -> None:
+    on_progress(TrialProgress(number, **where, **(sampler.latest() if sampler else {})))
+
+
+def gpu_description(gpu: gpus.GpuInfo | None, share: float | None) -> dict[str, Any]:
+    """What every record of a process on ``gpu`` says of it: its name, compute capability and
+    memory, and the memory this worker may use when it shares the GPU."""
+    if gpu is None:
+        return {}
+    out: dict[str, Any] = {"gpu_name": gpu.name,
+                           "gpu_compute_capability": gpu.capability_text}
+    if gpu.memory_mb is not None:
+        out["gpu_memory_total_mb"] = round(gpu.memory_mb)
+        if share is not None:
+            out["gpu_memory_limit_mb"] = round(gpu.memory_mb * share)
+    return out
 
 
 def _extra(result: training.TrainResult) -> dict[str, Any]:
     extra: dict[str, Any] = {"best_epoch": result.best_epoch,
-                             "stopped_by_time": result.stopped_by_time, **result.size}
+                             "stopped_by_time": result.stopped_by_time, **result.size,
+                             **result.timing}
     if result.pruned_at is not None:
         extra["pruned_at_epoch"] = result.pruned_at
     if result.notes:
@@ -170,6 +191,22 @@ class TrialRunner:
         self.accelerator = {**self.accel.as_dict(), **(accelerator_info or {})}
         if gpus.VISIBLE in os.environ:  # what TensorFlow was shown
             self.accelerator["cuda_visible_devices"] = os.environ[gpus.VISIBLE]
+        # The GPU it trains on (physical id: the one it is pinned to, else the first visible),
+        # described in every record and sampled while each trial trains.
+        self.gpu = pinned if pinned is not None else (
+            (gpus.visible_gpus() or [None])[0] if self.accel.gpus else None)
+        if self.gpu is not None:
+            self.accelerator.update(gpu_description(gpus.details_of(self.gpu),
+                                                    gpus.share_of_this_process()))
+
+    def _memory_hint(self, error: Exception) -> str:
+        """For a trial that ran out of GPU memory in a worker holding a share of its GPU: the
+        share, and what to change."""
+        limit = self.accelerator.get("gpu_memory_limit_mb")
+        if limit is None or not OUT_OF_MEMORY.search(f"{type(error).__name__}: {error}"):
+            return ""
+        return (f" (this worker may use {limit:,} MiB, its share of GPU {self.gpu}: lower "
+                "--trials-per-gpu, or the space's batch sizes or widths)")
 
     def run(self, spec: TrialSpec, on_progress: ProgressCallback | None = None,
             device: str | None = None) -> TrialOutcome:
@@ -177,8 +214,9 @@ class TrialRunner:
         Ctrl-C and FatalError). ``on_progress`` hears where its training is; ``device`` (a
         TensorFlow device name such as ``/GPU:1``) is where it trains, if not the default."""
         started, started_at = time.monotonic(), now()
+        sampler = GpuSampler(self.gpu).start() if self.gpu is not None else None
         report = (None if on_progress is None
-                  else functools.partial(_as_progress, on_progress, spec.number))
+                  else functools.partial(_as_progress, on_progress, spec.number, sampler))
         result = None
         try:
             with runtime.current().device_scope(device):
@@ -193,8 +231,9 @@ class TrialRunner:
                                    error=f"over budget: {e.reason}", extra=dict(e.measured))
         except Exception as e:  # any error of one trial is recorded and the search goes on
             logger.debug("trial %s failed", spec.number, exc_info=True)
-            outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}",
-                                           traceback.format_exc(), started, started_at)
+            outcome = TrialOutcome.failure(spec, f"{type(e).__name__}: {e}"
+                                           + self._memory_hint(e), traceback.format_exc(),
+                                           started, started_at)
             if getattr(e, "build_notes", None):
                 outcome.extra["notes"] = list(e.build_notes)
         else:
@@ -209,6 +248,11 @@ class TrialRunner:
         held = training.gpu_memory_mb(self.accel)
         if held is not None:  # after the trial's clear_session(): what it did not give back
             outcome.accelerator["gpu_memory_mb"] = round(held, 1)
+        peak = training.gpu_peak_mb(self.accel)
+        if peak is not None:  # the backend allocator's most at once
+            outcome.accelerator["gpu_peak_mb"] = round(peak, 1)
+        if sampler is not None:
+            outcome.accelerator.update(sampler.stop())
         if device is not None:
             outcome.accelerator["device"] = device
         return outcome

@@ -275,3 +275,42 @@ def test_the_size_and_latency_budget_is_checked_before_training_on_another_backe
         assert r.status == (TrialStatus.OK if small else TrialStatus.OVER_BUDGET)
         assert r.model_params == (784 * 8 + 8 + 8 * 10 + 10 if small else 784 * 256 + 256 + 2570)
         assert (r.latency_ms is not None) == small and (r.epochs_run == 1) == small
+
+
+SAME_NETWORK_SPACE = """
+from hyperopt import hp
+DATASET = "fashion_mnist"
+MODEL = "mlp"
+DEFAULTS = {"epochs": 3, "validation_fraction": 0.2, "patience": 3, "max_train_samples": None}
+SPACE = {"hidden_layers": [{"units": 32, "dropout": 0.1}], "activation": "relu",
+         "optimizer": "Adam", "learning_rate": hp.loguniform("learning_rate", -6, -3),
+         "batch_size": 32}
+"""
+
+
+@pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
+def test_a_network_compiled_once_is_not_compiled_again_by_later_trials_or_a_relaunch(
+        tmp_path, fashion_dir):
+    """Under JAX every trial compiles its steps; the persistent compilation cache in the results
+    folder serves later trials of the same network shape, in the same worker and after a
+    relaunch, and each record says how long compiling took."""
+    space = write_space(tmp_path / "same_network.py", text=SAME_NETWORK_SPACE)
+    results = tmp_path / "results"
+    out = run_cli(_search(space, results, fashion_dir, 3, "--keras-backend", "jax",
+                          "--no-tensorboard"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    again = run_cli(_search(space, results, fashion_dir, 4, "--keras-backend", "jax",
+                            "--no-tensorboard"), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    records = sorted(TrialStore(results).load_records(), key=lambda r: r.number)
+    compile_s = [r.extra["compile_s"] for r in records]
+    assert all(len(r.extra["epoch_s"]) == 3 for r in records)
+    first, later = compile_s[0], compile_s[1:]
+    # The first trial compiled (about 1 s on a 2-core CPU); the others loaded it (about 0.2 s).
+    assert first > 0.3 and max(later) < 0.5 * first, compile_s
+    cache = results / "compile_cache" / "jax"
+    assert cache.is_dir() and len(list(cache.iterdir())) > 5
+    reset = subprocess.run([sys.executable, "-m", "hyperopt_nas.reset", str(results)],
+                           cwd=ROOT, capture_output=True, text=True)
+    assert reset.returncode == 0, reset.stderr
+    assert not results.exists()  # the cache was the tool's: removed with the rest

@@ -1,19 +1,29 @@
-"""GPUs as the machine shows them, and what a search says when TensorFlow cannot use them.
+"""GPUs as the machine shows them, what a search says when TensorFlow cannot use them, and how
+workers are packed onto GPUs (``--trials-per-gpu``), each held to its share of the memory.
 
 This machine has no GPU: a fake ``nvidia-smi`` on PATH lists some, so the paths a user with an
 NVIDIA box and a CPU-only TensorFlow takes run here."""
 
 import os
 import stat
+import sys
+import types
 
 import pytest
 from conftest import run_cli, write_fashion_mnist, write_space
 
 from hyperopt_nas import gpus
+from hyperopt_nas.executors import pool
 from hyperopt_nas.outputs import refresher
+from hyperopt_nas.runtime import jax as jax_runtime
+from hyperopt_nas.runtime import tensorflow as tf_runtime
+from hyperopt_nas.runtime import torch as torch_runtime
+from hyperopt_nas.trial_runner import gpu_description
 
 LISTING = ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)\n"
            "GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-0001)\n")
+# nvidia-smi --query-gpu=index,name,compute_cap,memory.total --format=csv,noheader,nounits
+QUERY = "0, NVIDIA H100 80GB HBM3, 9.0, 81559\n1, NVIDIA H100 80GB HBM3, 9.0, 81559\n"
 
 
 @pytest.fixture
@@ -22,7 +32,9 @@ def fake_nvidia_smi(tmp_path, monkeypatch):
     folder = tmp_path / "bin"
     folder.mkdir()
     script = folder / "nvidia-smi"
-    script.write_text(f"#!/bin/sh\nprintf '{LISTING}'\n")
+    script.write_text("#!/bin/sh\n"
+                      f'case "$*" in *--query-gpu*) printf \'{QUERY}\' ;; '
+                      f"*) printf '{LISTING}' ;; esac\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv(gpus.VISIBLE, raising=False)
@@ -93,3 +105,88 @@ def test_a_search_on_a_machine_whose_gpus_tensorflow_cannot_use_warns_once_and_g
     warnings = [line for line in done.stderr.splitlines() if "TensorFlow sees none" in line]
     assert len(warnings) == 1 and "this machine has 2 NVIDIA GPUs" in warnings[0]
     assert len(list((cli_folder / "res").glob("*trial-*.json"))) == 2
+
+
+def test_the_driver_describes_each_gpu_name_capability_and_memory(fake_nvidia_smi):
+    found = gpus.gpu_details()
+    assert [(g.index, g.name, g.compute_capability, g.memory_mb) for g in found] == [
+        ("0", "NVIDIA H100 80GB HBM3", (9, 0), 81559.0),
+        ("1", "NVIDIA H100 80GB HBM3", (9, 0), 81559.0)]
+    assert gpus.details_of("1").index == "1" and gpus.details_of("7") is None
+    assert gpus.parse_smi_line("0, Tesla K80, [N/A], 11441").compute_capability is None
+    assert gpus.parse_smi_line("No devices were found") is None
+    described = gpu_description(gpus.details_of("0"), 0.45)
+    assert described == {"gpu_name": "NVIDIA H100 80GB HBM3", "gpu_compute_capability": "9.0",
+                         "gpu_memory_total_mb": 81559, "gpu_memory_limit_mb": 36702}
+
+
+def test_n_workers_are_packed_on_each_gpu_and_share_its_memory():
+    slots = gpus.worker_slots(["0", "1"], 6)
+    assert [g for g, _ in slots] == ["0", "1", "0", "1", "0", "1"]
+    assert [share for _, share in slots] == [pytest.approx(gpus.SHARED_MEMORY_USABLE / 3)] * 6
+    assert gpus.worker_slots(["0", "1"], 2) == [("0", None), ("1", None)]  # one each: all
+    assert gpus.worker_slots(None, 2) == [(None, None), (None, None)]
+    workers = pool.WorkerPool(None, workers=4, gpus=["3"]).workers  # nothing started
+    assert [(w.gpu, w.share) for w in workers] == [("3", pytest.approx(0.225))] * 4
+
+
+def test_each_backend_holds_a_worker_to_its_share(fake_nvidia_smi, monkeypatch):
+    """What a worker sets before its backend starts, and what each backend makes of it."""
+    for name in (gpus.SHARE_ENV, jax_runtime.MEMORY_FRACTION):
+        monkeypatch.delenv(name, raising=False)
+    pool.pin("1", 0.45)
+    assert os.environ[gpus.VISIBLE] == "1" and gpus.share_of_this_process() == 0.45
+    assert pool.pinned_info("1", 0.45) == {"gpu": "1", "gpu_share": 0.45}
+    # JAX: the allocator grows on demand up to the share of the GPU's memory.
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    jax_runtime.prepare()
+    assert os.environ[jax_runtime.MEMORY_FRACTION] == "0.4500"
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    # TensorFlow: a logical device limited to the share of the visible GPU's memory, in MiB.
+    assert tf_runtime.memory_limit_mb(gpus.share_of_this_process()) == int(81559 * 0.45)
+    assert tf_runtime.memory_limit_mb(None) is None
+    # PyTorch: the caching allocator's per-process fraction.
+    calls = []
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, device_count=lambda: 1,
+        set_per_process_memory_fraction=lambda share, device: calls.append((share, device)))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    torch_runtime.configure("off", "off")
+    assert calls == [(0.45, 0)]
+    # A worker with a GPU of its own has no share: nothing limits it.
+    pool.pin("0", None)
+    assert gpus.share_of_this_process() is None
+    calls.clear()
+    torch_runtime.configure("off", "off")
+    assert calls == []
+
+
+def test_trials_per_gpu_needs_gpus_and_agrees_with_workers(cli_folder):
+    base = ["--space", "tiny.py", "--data-dir", "data", "--max-evals", "2",
+            "--results-dir", "res", "--no-plot", "--no-tensorboard"]
+    for extra, said in (
+            (["--trials-per-gpu", "2"], "--trials-per-gpu needs the GPUs to pack the trials on"),
+            (["--trials-per-gpu", "2", "--gpus", "0", "--workers", "3"],
+             "--trials-per-gpu 2 on 1 GPU runs 2 workers, but --workers says 3"),
+            (["--trials-per-gpu", "2", "--gpus", "0", "--isolation", "none"],
+             "--trials-per-gpu applies only with worker processes")):
+        done = run_cli(base + extra, cwd=cli_folder)
+        assert done.returncode == 2, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and said in lines[0], done.stderr
+        assert not (cli_folder / "res").exists() or not list((cli_folder / "res").glob("*.json"))
+
+
+def test_trials_per_gpu_starts_n_workers_per_gpu_and_says_so(fake_nvidia_smi, cli_folder):
+    """Two trials on GPU 0 of a machine whose TensorFlow sees no GPU: the banner names the GPU
+    and the packing, then the pinned workers refuse to train on the CPU."""
+    done = run_cli(["--space", "tiny.py", "--data-dir", "data", "--max-evals", "2",
+                    "--results-dir", "res", "--gpus", "0", "--trials-per-gpu", "2", "--no-plot",
+                    "--no-tensorboard"], cwd=cli_folder)
+    assert done.returncode == 2, done.stderr
+    assert ("in 2 worker processes on GPU 0 (NVIDIA H100 80GB HBM3), 2 trials sharing each, "
+            "with 45% of its memory apiece") in done.stdout
+    # No measurement of this GPU under TensorFlow: float32, and the line says why.
+    assert ("in float32 (bfloat16 never measured on the NVIDIA H100 80GB HBM3 (compute "
+            "capability 9.0) under tensorflow") in done.stdout
+    assert "a worker pinned to GPU 0 (--gpus) sees no GPU" in done.stderr

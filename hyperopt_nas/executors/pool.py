@@ -9,7 +9,9 @@ still holds more than ``gpu_memory_held_mb`` of GPU memory after a trial (the fi
 record: ``accelerator.gpu_memory_mb``), or every ``trials_per_worker`` trials if that is asked for.
 
 On a machine with GPUs, worker ``i`` sees only GPU ``gpus[i % len(gpus)]``: ``CUDA_VISIBLE_DEVICES``
-is set in the worker before TensorFlow is imported there, and the GPU is in each trial's record. A
+is set in the worker before TensorFlow is imported there, and the GPU is in each trial's record.
+Several workers on one GPU (``--trials-per-gpu``) each get a share of its memory
+(``gpus.worker_slots``), enforced by the backend (``runtime/``) and written in each record. A
 pinned worker in which TensorFlow sees no GPU stops the search (``gpus.pinned_without_gpu``); an
 unpinned one on a machine whose GPUs TensorFlow cannot use is said once, as a warning.
 Workers write their TensorFlow/absl chatter to a log file, not to the console.
@@ -29,7 +31,7 @@ from pathlib import Path
 from hyperopt_nas.child_processes import exit_with_parent, starting_helper
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.gpus import VISIBLE
+from hyperopt_nas.gpus import SHARE_ENV, VISIBLE, worker_slots
 from hyperopt_nas.log_files import see_log, send_output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
 
@@ -54,16 +56,15 @@ def _rss_mb() -> float:
 
 
 def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
-                 log_path: str | None) -> None:
+                 log_path: str | None, share: float | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     exit_with_parent(parent_pid)
-    if gpu is not None:  # before TensorFlow is imported: it reads this once
-        os.environ[VISIBLE] = gpu
+    pin(gpu, share)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if log_path is not None:  # TensorFlow's C++ and absl lines
         send_output_to(log_path)
     try:
-        runner = start_runner(setup, {"gpu": gpu} if gpu is not None else None)
+        runner = start_runner(setup, pinned_info(gpu, share))
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
@@ -90,11 +91,29 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             conn.send(("done", outcome, _rss_mb()))
 
 
+def pin(gpu: str | None, share: float | None) -> None:
+    """Show this worker process only its GPU, and tell its backend its share of that GPU's
+    memory; before the backend is imported, which reads both once."""
+    if gpu is not None:
+        os.environ[VISIBLE] = gpu
+    if share is not None:
+        os.environ[SHARE_ENV] = f"{share:.6g}"
+    else:
+        os.environ.pop(SHARE_ENV, None)
+
+
+def pinned_info(gpu: str | None, share: float | None) -> dict | None:
+    """What a pinned worker's records say of its GPU: its id and, if shared, its share."""
+    if gpu is None:
+        return None
+    return {"gpu": gpu, **({"gpu_share": round(share, 4)} if share is not None else {})}
+
+
 class _Worker:
     """One worker process and what the pool knows of it."""
 
-    def __init__(self, index: int, gpu: str | None):
-        self.index, self.gpu = index, gpu
+    def __init__(self, index: int, gpu: str | None, share: float | None = None):
+        self.index, self.gpu, self.share = index, gpu, share
         self.process = self.conn = None
         self.ready = False
         self.spec: TrialSpec | None = None  # the trial it is training
@@ -109,7 +128,8 @@ class _Worker:
     def launch(self, context, setup: DataSetup, log_path: str | None) -> None:
         parent_conn, child_conn = context.Pipe()
         self.process = context.Process(target=_worker_main, name=f"trial-worker-{self.index}",
-                                       args=(child_conn, setup, os.getpid(), self.gpu, log_path),
+                                       args=(child_conn, setup, os.getpid(), self.gpu, log_path,
+                                             self.share),
                                        daemon=True)
         with starting_helper():
             self.process.start()
@@ -175,9 +195,8 @@ class WorkerPool(Executor):
         self.gpu_memory_held_mb = gpu_memory_held_mb
         self._warned: set[str] = set()
         self.log_path = str(log_path) if log_path is not None else None
-        gpus = list(gpus or [])
-        self.workers = [_Worker(i, gpus[i % len(gpus)] if gpus else None)
-                        for i in range(workers)]
+        self.workers = [_Worker(i, gpu, share)
+                        for i, (gpu, share) in enumerate(worker_slots(gpus, workers))]
         self._context = multiprocessing.get_context("spawn")  # no forked TensorFlow state
         # Each worker keeps TensorFlow's own thread pools: capping CPU-only workers to their
         # share of the cores was measured slower (benchmarks/parallel_workers.py, 2026-11-24:

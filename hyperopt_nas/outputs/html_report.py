@@ -189,6 +189,45 @@ def _top_table(records: list[TrialRecord]) -> str:
             f"<div class=scroll><table>{head}{''.join(body)}</table></div>{params}")
 
 
+def _gpus(records: list[TrialRecord]) -> str:
+    """Where trials trained on GPUs: per GPU and worker, its trials, how busy the GPU was and
+    the most memory the worker held (NVML), its share when it shared the GPU, and compilation
+    (the first trial of a worker against its later ones: the persistent cache at work)."""
+    rows: dict[tuple[str, Any], list[TrialRecord]] = {}
+    for r in sorted(records, key=lambda r: r.number):
+        gpu = r.accelerator.get("gpu") or (r.accelerator.get("gpu_name") and "?")
+        if gpu:
+            worker = (r.extra.get("worker") or {}).get("index")
+            rows.setdefault((str(gpu), worker), []).append(r)
+    if not rows:
+        return ""
+    body = []
+    for (gpu, worker), trials in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        acc = [t.accelerator for t in trials]
+        utils = [a["gpu_util_mean"] for a in acc if a.get("gpu_util_mean") is not None]
+        held = [a["gpu_process_memory_peak_mb"] for a in acc
+                if a.get("gpu_process_memory_peak_mb") is not None]
+        compiles = [t.extra["compile_s"] for t in trials if t.extra.get("compile_s") is not None]
+        limit = acc[-1].get("gpu_memory_limit_mb")
+        cells = [gpu, acc[-1].get("gpu_name", ""), "" if worker is None else worker,
+                 len(trials),
+                 f"{sum(utils) / len(utils):.0f} %" if utils else "-",
+                 f"{max(held):,.0f}" if held else "-",
+                 f"{limit:,}" if limit is not None else "whole GPU",
+                 f"{compiles[0]:.1f}" if compiles else "-",
+                 f"{sorted(compiles[1:])[len(compiles[1:]) // 2]:.1f}" if len(compiles) > 1
+                 else "-"]
+        body.append("<tr>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
+    return ("<h2>GPUs</h2><p class=sub>Per GPU and worker: mean utilisation of the GPU while "
+            "its trials trained (shared by every worker on it), the most GPU memory the worker "
+            "held (MiB, NVML), its share of the GPU's memory, and compilation: the worker's "
+            "first trial against the median of its later ones (seconds).</p>"
+            "<div class=scroll><table><tr><th>GPU</th><th>name</th><th>worker</th>"
+            "<th>trials</th><th>utilisation</th><th>memory held</th><th>memory share</th>"
+            "<th>compile, first</th><th>compile, later</th></tr>"
+            + "".join(body) + "</table></div>")
+
+
 def _failures(records: list[TrialRecord]) -> str:
     failed = [r for r in records if r.status == TrialStatus.FAILED]
     if not failed:
@@ -234,6 +273,7 @@ def render(records: list[TrialRecord], results_dir: Path, live: bool = False,
         parts += [_best_section(best[0], results_dir), _top_table(records)]
     else:
         parts.append("<p>No trial has completed yet.</p>")
+    parts.append(_gpus(records))
     parts.append(_failures(records))
     figures = [(figures_dir / name, caption) for name, caption in PLOTS
                if (figures_dir / name).exists()]

@@ -5,7 +5,8 @@ first imported). As Keras keeps ``keras/src/backend/{tensorflow,jax,torch}``, ea
 is one small module exposing the same names, and the training code asks ``current()`` and never
 branches on the backend's name:
 
-- ``prepare(deterministic)``: what the backend reads once when it starts (environment);
+- ``prepare(deterministic)``: what the backend reads once when it starts (environment: the
+  worker's share of a shared GPU, ``gpus.share_of_this_process()``, among it);
 - ``import_quietly(log_path)``: import the backend with its C++ start-up lines sent to the log;
 - ``configure(mixed_precision, xla, deterministic) -> Accelerator``: GPUs, memory, determinism,
   the compile and precision defaults (before any tensor is made);
@@ -13,7 +14,10 @@ branches on the backend's name:
 - ``input_pipeline(split, batch_size, shuffle, seed)``: a split as the input ``model.fit``
   reads fastest on this backend, and ``steps_done(model, feed)``: the steps trained so far,
   readable from another thread mid-epoch (the live progress);
-- ``gpu_memory_mb()``: device memory the backend still holds after a trial (None without GPUs);
+- ``compile_cache(folder)``: keep compiled programs in ``folder`` for later trials, other
+  workers and relaunches (before the backend starts);
+- ``gpu_memory_mb()``: device memory the backend still holds after a trial (None without GPUs),
+  and ``gpu_peak_mb()``: the most it held at once;
 - ``release()``: give back what a finished trial held;
 - ``device_scope(device)``: train on one device of the process's GPUs;
 - ``op_determinism()``: whether deterministic kernels are on now;
@@ -126,15 +130,20 @@ def mode(value: str | bool | None, name: str,
 
 def decide(gpus: int, mixed_precision: str | bool | None, xla: str | bool | None,
            deterministic: bool, keras_backend: str) -> Accelerator:
-    """The set-up every backend derives the same way from its GPU count: ``auto`` turns mixed
-    precision (float16) and XLA on with a GPU and off without; ``on`` turns them on anyway."""
+    """The set-up every backend derives the same way from its GPU count: ``auto`` turns XLA on
+    with a GPU and off without, and mixed precision on only where a measurement of this GPU says
+    it is faster (``precision.choose``; the search decides before its workers start, with the
+    space's batch sizes); ``on`` turns them on anyway."""
     precision = mode(mixed_precision, "mixed_precision", PRECISION_MODES)
     xla = mode(xla, "xla")
     on_gpu = gpus > 0
+    if precision == "auto":
+        from hyperopt_nas import gpus as machine, precision as precisions
+        precision = precisions.choose("auto", machine.details_of(None) if on_gpu else None,
+                                      keras_backend, []).mode
     return Accelerator(
         gpus=gpus,
-        mixed_precision=precision in ("on", "float16", "bfloat16") or (
-            precision == "auto" and on_gpu),
+        mixed_precision=precision in ("on", "float16", "bfloat16"),
         xla=xla == "on" or (xla == "auto" and on_gpu),
         deterministic=bool(deterministic), keras_backend=keras_backend,
         half="bfloat16" if precision == "bfloat16" else "float16")

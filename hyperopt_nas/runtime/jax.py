@@ -1,8 +1,12 @@
 """The JAX backend's runtime (the interface is in ``__init__.py``).
 
 JAX preallocates 75 % of a GPU's memory at its first use unless told not to; several workers on
-one GPU need it off (``XLA_PYTHON_CLIENT_PREALLOCATE=false``), set here before JAX starts.
-Deterministic kernels are XLA flags, also read once when JAX starts.
+one GPU need it off (``XLA_PYTHON_CLIENT_PREALLOCATE=false``), set here before JAX starts, and a
+worker given a share of its GPU (``--trials-per-gpu``) caps its allocator there
+(``XLA_PYTHON_CLIENT_MEM_FRACTION``: without preallocation it is the most the allocator grows
+to). Deterministic kernels are XLA flags, also read once when JAX starts. Compiled programs are
+kept in JAX's persistent compilation cache (``compile_cache``), so a network compiled once is not
+compiled again by a later trial, another worker or a relaunch.
 """
 
 from __future__ import annotations
@@ -12,16 +16,27 @@ import os
 import sys
 from typing import Any
 
+from hyperopt_nas.gpus import share_of_this_process
 from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
 DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
+MEMORY_FRACTION = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+# JAX's persistent cache, as its configuration names it (also read from JAX_<NAME> at import):
+# every program is kept, however fast it compiled (the default keeps only those over 1 s).
+CACHE_SETTINGS = {"jax_compilation_cache_dir": None,
+                  "jax_persistent_cache_min_compile_time_secs": 0,
+                  "jax_persistent_cache_min_entry_size_bytes": 0}
 
 
 def prepare(deterministic: bool = False) -> None:
-    """What JAX reads once, when it starts: memory on demand (no preallocation), and the XLA
-    flag of deterministic GPU kernels if asked."""
+    """What JAX reads once, when it starts: memory on demand (no preallocation) up to this
+    worker's share of its GPU if it shares one, and the XLA flag of deterministic GPU kernels
+    if asked."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    share = share_of_this_process()
+    if share is not None:
+        os.environ[MEMORY_FRACTION] = f"{share:.4f}"
     flags = os.environ.get("XLA_FLAGS", "")
     if deterministic and DETERMINISTIC_XLA_FLAG not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {DETERMINISTIC_XLA_FLAG}".strip()
@@ -36,6 +51,19 @@ def import_quietly(log_path: Any = None) -> None:
     with output_to(log_path, fds=(2,)):
         import jax
         jax.devices()
+
+
+def compile_cache(folder: str) -> None:
+    """Keep compiled programs in ``folder`` (JAX's persistent compilation cache): a later trial
+    of the same network shape, in this process or another, loads them instead of compiling."""
+    settings = {**CACHE_SETTINGS, "jax_compilation_cache_dir": folder}
+    if "jax" not in sys.modules:  # read when JAX is imported
+        for name, value in settings.items():
+            os.environ[name.upper()] = str(value)
+        return
+    import jax
+    for name, value in settings.items():
+        jax.config.update(name, value)
 
 
 def _gpus() -> list:
@@ -91,6 +119,16 @@ def gpu_memory_mb() -> float | None:
     stats = gpus[0].memory_stats() or {}
     held = stats.get("bytes_in_use")
     return None if held is None else held / 2**20
+
+
+def gpu_peak_mb() -> float | None:
+    """The most GPU memory JAX's allocator has held at once in this process (JAX cannot reset
+    it: the peak of the worker's trials so far), or None."""
+    gpus = _gpus()
+    if not gpus:
+        return None
+    peak = (gpus[0].memory_stats() or {}).get("peak_bytes_in_use")
+    return None if peak is None else peak / 2**20
 
 
 def release() -> None:

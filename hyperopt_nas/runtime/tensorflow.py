@@ -8,14 +8,24 @@ import os
 import sys
 from typing import Any
 
+from hyperopt_nas.gpus import details_of, share_of_this_process
 from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
 logger = logging.getLogger(__name__)
+XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
 
 def prepare(deterministic: bool = False) -> None:
     """Nothing to set before TensorFlow starts: ``configure`` sets it all."""
+
+
+def compile_cache(folder: str) -> None:
+    """XLA's persistent cache of TensorFlow's jit-compiled functions (``--xla on``, the default
+    on a GPU) in ``folder``; read from ``TF_XLA_FLAGS`` when TensorFlow starts."""
+    flags = os.environ.get("TF_XLA_FLAGS", "")
+    if XLA_CACHE_FLAG not in flags:
+        os.environ["TF_XLA_FLAGS"] = f"{flags} {XLA_CACHE_FLAG}={folder}".strip()
 
 
 def import_quietly(log_path: Any = None) -> None:
@@ -38,9 +48,14 @@ def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | Non
     import tensorflow as tf
     tf.get_logger().setLevel(logging.ERROR)  # retracing notes of one model after another
     gpus = tf.config.list_physical_devices("GPU")
+    limit = memory_limit_mb(share_of_this_process())
     for gpu in gpus:
         try:
-            tf.config.experimental.set_memory_growth(gpu, True)
+            if limit is not None:  # a shared GPU: this worker's share, as one logical device
+                tf.config.set_logical_device_configuration(
+                    gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=limit)])
+            else:
+                tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as e:  # TensorFlow had already initialised the GPU in this process
             logger.warning("memory growth could not be set on %s, so TensorFlow may hold all of "
                            "its memory (%s). Set TensorFlow up before any data or model is "
@@ -48,6 +63,19 @@ def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | Non
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     return decide(len(gpus), mixed_precision, xla, deterministic, "tensorflow")
+
+
+def memory_limit_mb(share: float | None) -> int | None:
+    """This worker's share of its GPU's memory in MiB (TensorFlow takes a limit, not a
+    fraction), or None: not shared, or the GPU's memory unknown."""
+    if share is None:
+        return None
+    gpu = details_of(None)
+    if gpu is None or gpu.memory_mb is None:
+        logger.warning("this worker's share of its GPU could not be applied: the GPU's memory "
+                       "is unknown (nvidia-smi does not say)")
+        return None
+    return int(gpu.memory_mb * share)
 
 
 def jit_compile(accel: Accelerator) -> bool:
@@ -63,7 +91,9 @@ def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
     data = tf.data.Dataset.from_tensor_slices((split.x, split.y))
     if shuffle:
         data = data.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size)
+    # Training drops each epoch's partial last batch, as batches.Batches does (XLA compiles
+    # every batch shape once per trial).
+    data = data.batch(batch_size, drop_remainder=shuffle and len(split) >= batch_size)
     data = data.map(lambda x, y: (tf.cast(x, tf.float32), y),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return data.prefetch(tf.data.AUTOTUNE)
@@ -91,6 +121,19 @@ def gpu_memory_mb() -> float | None:
         return tf.config.experimental.get_memory_info("GPU:0")["current"] / 2**20
     except (ValueError, RuntimeError):  # no such device, or no statistics from its allocator
         return None
+
+
+def gpu_peak_mb() -> float | None:
+    """The most GPU memory TensorFlow held at once since the last call (then reset), or None."""
+    import tensorflow as tf
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    try:
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    except (ValueError, RuntimeError):
+        return None
+    return peak
 
 
 def release() -> None:

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from hyperopt_nas.gpus import share_of_this_process
 from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
@@ -19,6 +20,11 @@ def prepare(deterministic: bool = False) -> None:
     """cuBLAS needs a fixed workspace for deterministic results, read when CUDA starts."""
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def compile_cache(folder: str) -> None:
+    """TorchInductor's cache of ``torch.compile``'s kernels (``--xla on``) in ``folder``."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", folder)
 
 
 def import_quietly(log_path: Any = None) -> None:
@@ -36,6 +42,9 @@ def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | Non
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    share = share_of_this_process()
+    if gpus and share is not None:  # a shared GPU: its caching allocator stops at the share
+        torch.cuda.set_per_process_memory_fraction(share, 0)
     return decide(gpus, mixed_precision, xla, deterministic, "torch")
 
 
@@ -66,6 +75,15 @@ def gpu_memory_mb() -> float | None:
     if torch is None or not torch.cuda.is_available():
         return None
     return torch.cuda.memory_allocated(0) / 2**20
+
+
+def gpu_peak_mb() -> float | None:
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return None
+    peak = torch.cuda.max_memory_allocated(0) / 2**20
+    torch.cuda.reset_peak_memory_stats(0)
+    return peak
 
 
 def release() -> None:
