@@ -85,11 +85,15 @@ PATIENCE = 3
 
 
 def ours(variant: str, args, seed: int, folder: Path) -> dict:
+    gpus = args.gpus.split(",") if args.gpus else None
     settings = SearchSettings(
         space_path=SPACE, results_dir=folder / f"ours-{variant}-{seed}", epochs=args.epochs,
         max_train_samples=args.samples, seed=seed, timeout_s=args.budget_s,
-        data_dir=data_loaders.DEBIAN_FASHION_MNIST,  # otherwise the tool's defaults: a worker
-        # process, pictures, best_model.png and TensorBoard logs refreshed in the background
+        data_dir=args.data_dir,  # otherwise the tool's defaults: a worker process, pictures,
+        # best_model.png and TensorBoard logs refreshed in the background; on a GPU, --gpus
+        # and --trials-per-gpu as given (benchmarks/device_check.py)
+        gpus=gpus, trials_per_gpu=args.trials_per_gpu if gpus else None,
+        workers=len(gpus) * (args.trials_per_gpu or 1) if gpus else 1,
         prune=PruneRule("median") if variant == "prune" else PruneRule(),
         schedule=variant if variant in ("hyperband", "asha") else "none")
     started = time.time()
@@ -502,6 +506,11 @@ def main() -> None:
     parser.add_argument("--samples", type=lambda v: None if v == "all" else int(v),
                         default=12000, help="training images, or all")
     parser.add_argument("--target", type=float, default=0.88, help="validation accuracy")
+    parser.add_argument("--data-dir", type=Path, default=data_loaders.DEBIAN_FASHION_MNIST,
+                        help="Fashion-MNIST's four official .gz files")
+    parser.add_argument("--gpus", default=None, help="our searches: --gpus (e.g. 0)")
+    parser.add_argument("--trials-per-gpu", type=int, default=None,
+                        help="our searches: --trials-per-gpu (with --gpus)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
     parser.add_argument("--log", type=Path, help="append each search's trials here (JSON lines)")
     parser.add_argument("--summarize", type=Path, nargs="+", metavar="LOG",
@@ -541,7 +550,7 @@ def main() -> None:
             if not todo:
                 continue
             data = prepare_data(DataSetup("fashion_mnist", "simple_cnn", 0.1, args.samples, seed,
-                                          str(data_loaders.DEBIAN_FASHION_MNIST)))
+                                          str(args.data_dir)))
             for tool in todo:
                 row = {"tool": tool, "seed": seed, "settings": settings,
                        **TOOLS[tool](args, seed, Path(tmp), data)}
