@@ -241,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-compile-cache", action="store_true",
                         help="compile every trial afresh: by default compiled networks are kept "
                              "in <results-dir>/compile_cache/ for later trials and relaunches")
+    search.add_argument("--steps-per-execution", type=positive_int, default=None, metavar="N",
+                        help="training steps per call from Keras' loop, callbacks between "
+                             "(default: 32 under JAX on a GPU, where it measured 1.2x faster, "
+                             "else 1); each record says what its model used")
     search.add_argument("--trials-per-gpu", type=positive_int, default=None, metavar="N",
                         help="N workers on each GPU of --gpus, training side by side, each held "
                              "to its share of the GPU's memory (default 1: one per GPU); a "
@@ -502,7 +506,7 @@ def command_search(args) -> int:
         parallelism=args.parallelism or engine.SearchSettings.parallelism,
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
-        compile_cache=not args.no_compile_cache,
+        compile_cache=not args.no_compile_cache, steps_per_execution=args.steps_per_execution,
         keep_models=args.keep_models, max_params=args.max_params,
         max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
         objective=args.objective, direction=args.direction)

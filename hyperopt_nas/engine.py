@@ -115,6 +115,7 @@ class SearchSettings:
     deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
     # Keep compiled programs in <results>/compile_cache/ for later trials and relaunches.
     compile_cache: bool = True
+    steps_per_execution: int | None = None  # None: 32 under JAX on a GPU (measured), else 1
     # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
     # Tuner's on_trial_end); an error in it is reported and the search goes on.
     on_trial_end: Callable[[TrialRecord], Any] | None = None
@@ -221,6 +222,7 @@ def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSe
                      mixed_precision=precision.mode if precision else settings.mixed_precision,
                      xla=settings.xla,
                      deterministic=settings.deterministic, keras_backend=backend,
+                     steps_per_execution=settings.steps_per_execution,
                      compile_cache=(str(Path(results_dir).resolve() / COMPILE_CACHE / backend)
                                     if results_dir is not None and settings.compile_cache
                                     else None))
@@ -814,6 +816,11 @@ def check_settings(settings: SearchSettings) -> None:
                          f"{s.size_weight!r}.")
     if s.keep_models < 0:
         raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
+    if s.steps_per_execution is not None and (isinstance(s.steps_per_execution, bool) or not
+                                              isinstance(s.steps_per_execution, int)
+                                              or s.steps_per_execution < 1):
+        raise FatalError(f"--steps-per-execution must be a whole number of at least 1, got "
+                         f"{s.steps_per_execution!r}.")
     if s.max_consecutive_failures < 1:
         raise FatalError("--max-consecutive-failures must be at least 1.")
     if s.schedule not in SCHEDULES:

@@ -75,6 +75,7 @@ def trained_as(model) -> dict[str, Any]:
     """What a built model really trains with, for its record: read from the model and its
     optimizer, not from the set-up that asked for it."""
     return {"dtype_policy": model.dtype_policy.name,
+            "steps_per_execution": int(getattr(model, "steps_per_execution", 1) or 1),
             "loss_scale": isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
             "jit_compile": bool(model.jit_compile),
             "op_determinism": runtime.current().op_determinism(),
@@ -376,6 +377,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         notes = list(getattr(model, "build_notes", []))
         if budget.resume_from is not None:  # continue a saved run: its weights and optimizer
             model = keras.models.load_model(budget.resume_from)
+        if accel.steps_per_execution > 1:  # read by Keras when fit() makes its train function
+            model.steps_per_execution = accel.steps_per_execution
         if on_model is not None:
             on_model(model)
         size = check_budget(model, budget, train.x[:1])  # before any training

@@ -62,6 +62,8 @@ class DataSetup:
     # Where compiled programs are kept for later trials and relaunches (runtime's
     # compile_cache); None: the backend's own default (no persistent cache under JAX).
     compile_cache: str | None = None
+    # Training steps per call from Keras' loop; None: the backend's measured default.
+    steps_per_execution: int | None = None
 
     @property
     def own_space(self) -> bool:

@@ -174,8 +174,10 @@ class TrialRunner:
     def __init__(self, setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
         self.setup = setup
         runtime.choose(setup.keras_backend)  # start_runner's: refused if Keras runs on another
-        self.accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
-                                                    setup.deterministic)
+        accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
+                                               setup.deterministic)
+        self.accel = dataclasses.replace(accel, steps_per_execution=(
+            setup.steps_per_execution or runtime.current().steps_per_execution(accel)))
         pinned = (accelerator_info or {}).get("gpu")
         if pinned is not None and not self.accel.gpus:
             raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))

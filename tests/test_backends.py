@@ -314,3 +314,19 @@ def test_a_network_compiled_once_is_not_compiled_again_by_later_trials_or_a_rela
                            cwd=ROOT, capture_output=True, text=True)
     assert reset.returncode == 0, reset.stderr
     assert not results.exists()  # the cache was the tool's: removed with the rest
+
+
+@pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
+def test_several_steps_per_execution_train_and_are_recorded(tmp_path, tiny_space, fashion_dir):
+    from hyperopt_nas.runtime import Accelerator
+    from hyperopt_nas.runtime import jax as jax_runtime
+    # The default: 32 on a GPU under JAX (measured faster on an H200), one on a CPU.
+    assert jax_runtime.steps_per_execution(Accelerator(1, False, True, keras_backend="jax")) == 32
+    assert jax_runtime.steps_per_execution(Accelerator(0, False, True, keras_backend="jax")) == 1
+    results = tmp_path / "results"
+    out = run_cli(_search(tiny_space, results, fashion_dir, 1, "--keras-backend", "jax",
+                          "--steps-per-execution", "3", "--no-tensorboard"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (record,) = TrialStore(results).load_records()
+    assert record.status == TrialStatus.OK and record.accelerator["steps_per_execution"] == 3
+    assert len(record.history["val_accuracy"]) == 2  # both epochs, validated

@@ -11,6 +11,8 @@ branches on the backend's name:
 - ``configure(mixed_precision, xla, deterministic) -> Accelerator``: GPUs, memory, determinism,
   the compile and precision defaults (before any tensor is made);
 - ``jit_compile(accel)``: what ``model.compile(jit_compile=...)`` gets;
+- ``steps_per_execution(accel)``: training steps per call from Keras' loop, where measured
+  faster;
 - ``input_pipeline(split, batch_size, shuffle, seed)``: a split as the input ``model.fit``
   reads fastest on this backend, and ``steps_done(model, feed)``: the steps trained so far,
   readable from another thread mid-epoch (the live progress);
@@ -57,6 +59,7 @@ class Accelerator:
     deterministic: bool = False
     keras_backend: str = DEFAULT
     half: str = "float16"  # the half type mixed precision computes in: float16 or bfloat16
+    steps_per_execution: int = 1  # training steps per call from Keras' loop (callbacks between)
 
     @property
     def dtype_policy(self) -> str:

@@ -97,6 +97,16 @@ def jit_compile(accel: Accelerator) -> bool:
     return True
 
 
+# On an H200 the CIFAR-100 family at batch 200 trained at 1.21x with 32 steps per execution
+# (float32; 1.20x in mixed bfloat16): Keras' loop hands the GPU 32 steps between two rounds of
+# callbacks (benchmarks/results/gpu_precision_jax-2026-11-30-h200.txt). Not measured on a CPU.
+GPU_STEPS_PER_EXECUTION = 32
+
+
+def steps_per_execution(accel: Accelerator) -> int:
+    return GPU_STEPS_PER_EXECUTION if accel.gpus else 1
+
+
 def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
     """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``)."""
     from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains

@@ -83,6 +83,11 @@ def jit_compile(accel: Accelerator) -> bool:
     return accel.xla
 
 
+def steps_per_execution(accel: Accelerator) -> int:
+    """One: several were never measured faster under this backend."""
+    return 1
+
+
 def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
     """tf.data: shuffle, batch, cast, prefetch. Against the NumPy batches every backend reads
     it trained a CIFAR-family network at 1.33x (benchmarks/training_throughput.py, 3 rounds,

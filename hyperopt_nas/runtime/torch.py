@@ -54,6 +54,11 @@ def jit_compile(accel: Accelerator) -> bool:
     return accel.xla
 
 
+def steps_per_execution(accel: Accelerator) -> int:
+    """One: several were never measured faster under this backend."""
+    return 1
+
+
 def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
     """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``)."""
     from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains
