@@ -245,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training steps per call from Keras' loop, callbacks between "
                              "(default: 32 under JAX on a GPU, where it measured 1.2x faster, "
                              "else 1); each record says what its model used")
+    search.add_argument("--data-on-gpu", action="store_true",
+                        help="under JAX, keep the training, validation and test images on the "
+                             "GPU and gather each batch there (for data sets of up to 2 GiB; "
+                             "not the default: not yet measured faster than host batches)")
     search.add_argument("--trials-per-gpu", type=positive_int, default=None, metavar="N",
                         help="N workers on each GPU of --gpus, training side by side, each held "
                              "to its share of the GPU's memory (default 1: one per GPU); a "
@@ -507,6 +511,7 @@ def command_search(args) -> int:
         spark_master=args.spark_master, progress=args.progress,
         mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
         compile_cache=not args.no_compile_cache, steps_per_execution=args.steps_per_execution,
+        data_on_gpu=args.data_on_gpu,
         keep_models=args.keep_models, max_params=args.max_params,
         max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
         objective=args.objective, direction=args.direction)

@@ -69,3 +69,48 @@ class Batches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = self._order()
+
+
+# A split larger than this stays in host memory even when the data is asked on the device.
+DEVICE_DATA_MAX_BYTES = 2 * 2**30
+
+
+class DeviceBatches(Batches):
+    """``Batches`` whose images and labels live on the accelerator (JAX's default device): each
+    batch is gathered and cast there from its row indices, so only the indices cross from the
+    host (``--data-on-gpu``, JAX only). One compiled gather per batch size: training drops its
+    partial batch and evaluation cuts equal ones (``fixed_batch``)."""
+
+    def __init__(self, split: Split, batch_size: int, *, shuffle: bool, seed: int):
+        super().__init__(split, batch_size, shuffle=shuffle, seed=seed)
+        import jax
+        self.device_x = jax.device_put(split.x)
+        self.device_y = {head: jax.device_put(labels) for head, labels in split.y.items()}
+
+    def __getitem__(self, index: int):
+        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        rows = (np.arange(len(self.split))[window] if self.order is None
+                else self.order[window]).astype(np.int32)
+        self.handed_out += 1
+        return _device_gather(self.device_x, self.device_y, rows)
+
+
+def split_bytes(split: Split) -> int:
+    return int(split.x.nbytes + sum(labels.nbytes for labels in split.y.values()))
+
+
+def _device_gather(x, y, rows):
+    global _gather
+    if _gather is None:
+        import jax
+        import jax.numpy as jnp
+
+        @jax.jit
+        def gather(x, y, rows):
+            return (jnp.take(x, rows, axis=0).astype(jnp.float32),
+                    {head: jnp.take(labels, rows, axis=0) for head, labels in y.items()})
+        _gather = gather
+    return _gather(x, y, rows)
+
+
+_gather = None

@@ -116,6 +116,7 @@ class SearchSettings:
     # Keep compiled programs in <results>/compile_cache/ for later trials and relaunches.
     compile_cache: bool = True
     steps_per_execution: int | None = None  # None: 32 under JAX on a GPU (measured), else 1
+    data_on_gpu: bool = False  # JAX: the splits on the GPU, each batch gathered there
     # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
     # Tuner's on_trial_end); an error in it is reported and the search goes on.
     on_trial_end: Callable[[TrialRecord], Any] | None = None
@@ -223,6 +224,7 @@ def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSe
                      xla=settings.xla,
                      deterministic=settings.deterministic, keras_backend=backend,
                      steps_per_execution=settings.steps_per_execution,
+                     data_on_gpu=settings.data_on_gpu,
                      compile_cache=(str(Path(results_dir).resolve() / COMPILE_CACHE / backend)
                                     if results_dir is not None and settings.compile_cache
                                     else None))
@@ -785,6 +787,10 @@ def check_settings(settings: SearchSettings) -> None:
         if value not in modes:
             raise FatalError(f"{option} must be one of {', '.join(modes)}, got {value!r}.")
     backend = runtime.requested(s.keras_backend)  # a FatalError naming the choices
+    if s.data_on_gpu and backend != "jax":
+        raise FatalError(f"--data-on-gpu keeps the data on the GPU under JAX only (under {backend} "
+                         "the data comes from the host as before): add --keras-backend jax, or "
+                         "leave --data-on-gpu out.")
     if backend != runtime.DEFAULT or s.keras_backend is not None:
         why = runtime.missing(backend)
         if why is not None:

@@ -149,12 +149,14 @@ def check_budget(model, budget: TrainBudget, example: np.ndarray) -> dict[str, A
     return measured
 
 
-def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int):
+def make_dataset(split: Split, batch_size: int, *, shuffle: bool, seed: int,
+                 on_device: bool = False):
     """``split`` as the backend's input pipeline: a seeded shuffle per epoch, batches gathered
     and cast a batch at a time, no per-image Python (``runtime``: NumPy batches through a
     ``PyDataset`` under JAX and PyTorch, ``tf.data`` under TensorFlow, where it measured
-    faster)."""
-    return runtime.current().input_pipeline(split, batch_size, shuffle=shuffle, seed=seed)
+    faster; ``on_device``: under JAX, the split kept on the accelerator)."""
+    return runtime.current().input_pipeline(split, batch_size, shuffle=shuffle, seed=seed,
+                                            on_device=on_device)
 
 
 # A loss this many times the loss of guessing (log(classes) per head, weighted) after an epoch
@@ -398,14 +400,15 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         if validation is None:  # nothing to stop early on or to compare with other trials
             del callbacks["early_stopping"], callbacks["prune"], callbacks["objective"]
         callbacks = list(callbacks.values()) + list(user_callbacks or [])
-        train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed)
+        device = accel.data_on_device
+        train_batches = make_dataset(train, batch_size, shuffle=True, seed=seed, on_device=device)
         if on_progress is not None:
             progress = _progress_callback(on_progress, monitored, batch_size, len(train), budget,
                                           train_batches)
             callbacks.append(progress)
         fit = model.fit(train_batches,
                         validation_data=None if validation is None else make_dataset(
-                            validation, val_batch, shuffle=False, seed=seed),
+                            validation, val_batch, shuffle=False, seed=seed, on_device=device),
                         epochs=budget.epochs, initial_epoch=budget.initial_epoch,
                         callbacks=callbacks, shuffle=False, verbose=0)
         history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
@@ -417,7 +420,8 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
         test_logs = None
         if len(test) and (budget.test_if_loss_below is None
                           or objective.loss_of(val_acc[best]) < budget.test_if_loss_below):
-            test_logs = model.evaluate(make_dataset(test, test_batch, shuffle=False, seed=seed),
+            test_logs = model.evaluate(make_dataset(test, test_batch, shuffle=False, seed=seed,
+                                                    on_device=device),
                                        verbose=0, return_dict=True)
         save(model, budget, size)
         metrics = {}

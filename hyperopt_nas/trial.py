@@ -64,6 +64,7 @@ class DataSetup:
     compile_cache: str | None = None
     # Training steps per call from Keras' loop; None: the backend's measured default.
     steps_per_execution: int | None = None
+    data_on_gpu: bool = False  # keep the splits on the accelerator (JAX; --data-on-gpu)
 
     @property
     def own_space(self) -> bool:

@@ -177,7 +177,8 @@ class TrialRunner:
         accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
                                                setup.deterministic)
         self.accel = dataclasses.replace(accel, steps_per_execution=(
-            setup.steps_per_execution or runtime.current().steps_per_execution(accel)))
+            setup.steps_per_execution or runtime.current().steps_per_execution(accel)),
+            data_on_device=setup.data_on_gpu)
         pinned = (accelerator_info or {}).get("gpu")
         if pinned is not None and not self.accel.gpus:
             raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))

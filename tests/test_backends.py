@@ -330,3 +330,22 @@ def test_several_steps_per_execution_train_and_are_recorded(tmp_path, tiny_space
     (record,) = TrialStore(results).load_records()
     assert record.status == TrialStatus.OK and record.accelerator["steps_per_execution"] == 3
     assert len(record.history["val_accuracy"]) == 2  # both epochs, validated
+
+
+@pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
+def test_the_data_kept_on_the_device_trains_and_other_backends_refuse_it(
+        tmp_path, tiny_space, fashion_dir):
+    results = tmp_path / "results"
+    out = run_cli(_search(tiny_space, results, fashion_dir, 1, "--keras-backend", "jax",
+                          "--data-on-gpu", "--no-tensorboard"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (record,) = TrialStore(results).load_records()
+    assert record.status == TrialStatus.OK and record.accelerator["data_on_device"] is True
+    assert record.metrics["label"]["test_accuracy"] is not None
+    refused = run_cli(_search(tiny_space, tmp_path / "other", fashion_dir, 1, "--keras-backend",
+                              "tensorflow", "--data-on-gpu"), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: --data-on-gpu keeps the data on the GPU under JAX only (under tensorflow the "
+        "data comes from the host as before): add --keras-backend jax, or leave --data-on-gpu "
+        "out."]

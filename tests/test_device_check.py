@@ -35,6 +35,8 @@ def test_the_device_check_runs_every_part_on_the_cpu(tmp_path):
     assert set(policies) == {"float32", "mixed_bfloat16"}
     assert policies["mixed_bfloat16"]["vs_float32"] > 0
     assert 'precision.MEASURED row: Measurement(' in summary
+    # (1b) host batches against the data on the device, side by side.
+    assert result["input"]["device_vs_host"] > 0 and "(1b) host batches" in summary
     # (2) trials per hour with 1 and 2 trials at a time, and the best N.
     packing = {r["trials_per_gpu"]: r for r in result["packing"]}
     assert set(packing) == {1, 2} and all(r["trials_per_hour"] > 0 for r in packing.values())

@@ -13,9 +13,10 @@ branches on the backend's name:
 - ``jit_compile(accel)``: what ``model.compile(jit_compile=...)`` gets;
 - ``steps_per_execution(accel)``: training steps per call from Keras' loop, where measured
   faster;
-- ``input_pipeline(split, batch_size, shuffle, seed)``: a split as the input ``model.fit``
-  reads fastest on this backend, and ``steps_done(model, feed)``: the steps trained so far,
-  readable from another thread mid-epoch (the live progress);
+- ``input_pipeline(split, batch_size, shuffle, seed, on_device)``: a split as the input
+  ``model.fit`` reads fastest on this backend (``on_device``: kept on the GPU, JAX only), and
+  ``steps_done(model, feed)``: the steps trained so far, readable from another thread
+  mid-epoch (the live progress);
 - ``compile_cache(folder)``: keep compiled programs in ``folder`` for later trials, other
   workers and relaunches (before the backend starts);
 - ``gpu_memory_mb()``: device memory the backend still holds after a trial (None without GPUs),
@@ -60,6 +61,7 @@ class Accelerator:
     keras_backend: str = DEFAULT
     half: str = "float16"  # the half type mixed precision computes in: float16 or bfloat16
     steps_per_execution: int = 1  # training steps per call from Keras' loop (callbacks between)
+    data_on_device: bool = False  # splits kept on the accelerator (--data-on-gpu; JAX)
 
     @property
     def dtype_policy(self) -> str:

@@ -107,10 +107,15 @@ def steps_per_execution(accel: Accelerator) -> int:
     return GPU_STEPS_PER_EXECUTION if accel.gpus else 1
 
 
-def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
-    """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``)."""
-    from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains
-    return Batches(split, batch_size, shuffle=shuffle, seed=seed)
+def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int,
+                   on_device: bool = False):
+    """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``), or, ``on_device``, the
+    split kept on the accelerator and each batch gathered there (if it fits: at most
+    ``DEVICE_DATA_MAX_BYTES``)."""
+    from hyperopt_nas import batches  # imports Keras: only where a model trains
+    if on_device and batches.split_bytes(split) <= batches.DEVICE_DATA_MAX_BYTES:
+        return batches.DeviceBatches(split, batch_size, shuffle=shuffle, seed=seed)
+    return batches.Batches(split, batch_size, shuffle=shuffle, seed=seed)
 
 
 def steps_done(model, feed) -> int:

@@ -88,7 +88,8 @@ def steps_per_execution(accel: Accelerator) -> int:
     return 1
 
 
-def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
+def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int,
+                   on_device: bool = False):
     """tf.data: shuffle, batch, cast, prefetch. Against the NumPy batches every backend reads
     it trained a CIFAR-family network at 1.33x (benchmarks/training_throughput.py, 3 rounds,
     2 cores), so TensorFlow keeps it."""

@@ -59,7 +59,8 @@ def steps_per_execution(accel: Accelerator) -> int:
     return 1
 
 
-def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int):
+def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int,
+                   on_device: bool = False):
     """NumPy batches through a ``PyDataset`` (``hyperopt_nas.batches``)."""
     from hyperopt_nas.batches import Batches  # imports Keras: only where a model trains
     return Batches(split, batch_size, shuffle=shuffle, seed=seed)
