@@ -198,8 +198,10 @@ def precision_of(settings: SearchSettings, space_file: SpaceFile) -> Precision:
     """``--mixed-precision`` decided here, for every worker: ``auto`` from the measurements of
     the GPU the first worker trains on, at the space's batch sizes (``precision.choose``).
     Spark decides where each trial runs (its executors' GPUs are not this machine's)."""
-    if settings.backend == "spark" or settings.mixed_precision != "auto":
-        return Precision(settings.mixed_precision, "as asked (--mixed-precision)")
+    if settings.mixed_precision != "auto":
+        return precisions.choose(settings.mixed_precision, None, "", [])
+    if settings.backend == "spark":
+        return Precision("auto", None)
     if settings.gpus:
         gpu = gpus.details_of(settings.gpus[0])
     else:
@@ -758,7 +760,7 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
             f"until {until}; "
             f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend"
             + (f" in {precision.words} ({precision.why})"
-               if precision is not None and precision.why != "no GPU" else "")
+               if precision is not None and precision.why not in (None, "no GPU") else "")
             + f"; results in {store.dir}.")
 
 

@@ -60,7 +60,7 @@ class Precision:
     or ``on``), ``why`` one line for the console."""
 
     mode: str
-    why: str
+    why: str | None  # None: nothing to say (decided elsewhere: Spark's executors)
 
     @property
     def words(self) -> str:
@@ -92,8 +92,11 @@ def batch_sizes(space: Any, draws: int = SPACE_DRAWS, seed: int = 0) -> list[int
             for inner in value:
                 walk(inner)
 
-    for _ in range(draws):
-        walk(stochastic.sample(space, rng=rng))
+    try:
+        for _ in range(draws):
+            walk(stochastic.sample(space, rng=rng))
+    except Exception:  # a space hyperopt cannot sample outside a search: no batch sizes known
+        return []
     return found
 
 
@@ -104,7 +107,7 @@ def choose(asked: str, gpu: GpuInfo | None, backend: str, batches: list[int],
     ``MEASURED``)."""
     measured = MEASURED if measured is None else measured
     if asked != "auto":
-        return Precision(asked, "as asked (--mixed-precision)")
+        return Precision(asked, f"--mixed-precision {asked}")
     if gpu is None:
         return Precision("off", "no GPU")
     half = half_for(gpu.compute_capability)

@@ -36,7 +36,7 @@ def test_auto_uses_half_precision_only_where_it_was_measured_faster():
     # No GPU, or a mode asked for: no measurement consulted.
     assert precision.choose("auto", None, "jax", [450]).mode == "off"
     asked = precision.choose("bfloat16", None, "tensorflow", [])
-    assert asked.mode == "bfloat16" and "as asked" in asked.why
+    assert asked.mode == "bfloat16" and asked.why == "--mixed-precision bfloat16"
 
 
 def test_the_spaces_batch_sizes_are_read_from_points_drawn_from_it():

@@ -223,7 +223,7 @@ def _gpus(records: list[TrialRecord]) -> str:
             "held (MiB, NVML), its share of the GPU's memory, and compilation: the worker's "
             "first trial against the median of its later ones (seconds).</p>"
             "<div class=scroll><table><tr><th>GPU</th><th>name</th><th>worker</th>"
-            "<th>trials</th><th>utilisation</th><th>memory held</th><th>memory share</th>"
+            "<th>trials</th><th>utilisation</th><th>memory held, MiB</th><th>share, MiB</th>"
             "<th>compile, first</th><th>compile, later</th></tr>"
             + "".join(body) + "</table></div>")
 
