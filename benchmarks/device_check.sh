@@ -8,7 +8,7 @@
 # What the machine lacks travels with the repository (benchmarks/device_check_prepare.sh makes
 # both, here, where pip can download): .whl/ (keras, hyperopt, keras-tuner and their small
 # dependencies) and .data/fashion-mnist/ (the four official .gz files). Everything is written to
-# $OUT (default ./device_check_out): summary.txt, device_check.json and each step's log. The
+# $OUT (default ./device_check_out): summary.txt, device_check.json, env.txt, logs.tar.gz. The
 # whole check stays under BUDGET_S (default 520 s, within one call of at most 9 minutes); each of
 # its five parts is capped by what is left (benchmarks/device_check.py says what they measure).
 # --dry-run: the same script at tiny sizes, on the CPU where there is no GPU (the test suite).
@@ -36,4 +36,13 @@ export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1 
   nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv 2>&1
   "$PY" -c "import jax, keras, hyperopt; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'hyperopt', hyperopt.__version__)" 2>&1 | tail -1
 } > "$OUT/env.txt"
-"$PY" benchmarks/device_check.py --out "$OUT" --data-dir "$DATA" --budget-s "${BUDGET_S:-520}" "$@"
+# $OUT gets few files (the device tool brings back 8): the summary and the JSON, rewritten as the
+# parts end (so a run stopped at its limit still says what it measured), env.txt, and at the end
+# every step's log in logs.tar.gz.
+LOGS=$(mktemp -d /tmp/device_check_logs.XXXXXX)
+"$PY" benchmarks/device_check.py --out "$OUT" --logs "$LOGS" --data-dir "$DATA" \
+  --budget-s "${BUDGET_S:-520}" "$@"
+STATUS=$?
+cp "$OUT/pip.log" "$LOGS/" 2>/dev/null && rm -f "$OUT/pip.log"
+tar czf "$OUT/logs.tar.gz" -C "$LOGS" . && rm -rf "$LOGS"
+exit $STATUS

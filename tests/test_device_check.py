@@ -5,6 +5,8 @@ made unimportable, as on the GPU machine it is written for."""
 import json
 import os
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_fashion_mnist
@@ -23,10 +25,16 @@ def test_the_device_check_runs_every_part_on_the_cpu(tmp_path):
         'raise ImportError("No module named tensorflow (the GPU machine has none)")\n')
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "DATA_DIR": str(fashion_dir),
-           "PYTHONPATH": str(blocker.parent), "BUDGET_S": "400"}
+           "PYTHONPATH": str(blocker.parent), "BUDGET_S": "600"}
     done = subprocess.run(["bash", "benchmarks/device_check.sh", "--dry-run"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
+    # What the device tool brings back: at most 8 files, the logs in one archive.
+    assert sorted(p.name for p in out.iterdir()) == [
+        "device_check.json", "env.txt", "logs.tar.gz", "summary.txt"]
+    with tarfile.open(out / "logs.tar.gz") as logs:
+        names = {Path(n).name for n in logs.getnames()}
+    assert {"race.log", "race.jsonl", "packing_1.log", "memory.log", "input.json"} <= names
     result = json.loads((out / "device_check.json").read_text())
     summary = (out / "summary.txt").read_text()
     assert result["dry_run"] and "finished" in result
