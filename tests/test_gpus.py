@@ -190,3 +190,16 @@ def test_trials_per_gpu_starts_n_workers_per_gpu_and_says_so(fake_nvidia_smi, cl
     assert ("in float32 (bfloat16 never measured on the NVIDIA H100 80GB HBM3 (compute "
             "capability 9.0) under tensorflow") in done.stdout
     assert "a worker pinned to GPU 0 (--gpus) sees no GPU" in done.stderr
+
+
+def test_a_trial_out_of_its_share_of_gpu_memory_says_the_share_and_the_fix():
+    from hyperopt_nas.trial_runner import TrialRunner
+    runner = TrialRunner.__new__(TrialRunner)  # no backend set-up: the hint alone
+    runner.gpu, runner.accelerator = "0", {"gpu_memory_limit_mb": 36702}
+    oom = RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 2.1GiB")
+    assert runner._memory_hint(oom) == (
+        " (this worker may use 36,702 MiB, its share of GPU 0: lower --trials-per-gpu, or the "
+        "space's batch sizes or widths)")
+    assert runner._memory_hint(ValueError("shapes do not match")) == ""
+    runner.accelerator = {}  # a GPU of its own: nothing to blame on sharing
+    assert runner._memory_hint(oom) == ""
