@@ -52,8 +52,8 @@ DRY_SLACK = 2
 
 
 class Check:
-    def __init__(self, out: Path, logs: Path, budget_s: float, dry: bool):
-        self.out, self.logs, self.dry = out, logs, dry
+    def __init__(self, out: Path, logs: Path, data_dir: Path, budget_s: float, dry: bool):
+        self.out, self.logs, self.data_dir, self.dry = out, logs, data_dir.resolve(), dry
         self.deadline = time.monotonic() + budget_s
         self.result: dict = {"started": datetime.now().isoformat(timespec="seconds"),
                              "dry_run": dry}
@@ -314,8 +314,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     logs = args.logs or args.out
     logs.mkdir(parents=True, exist_ok=True)
-    check = Check(args.out, logs, args.budget_s, args.dry_run)
-    check.data_dir = args.data_dir.resolve()
+    check = Check(args.out, logs, args.data_dir, args.budget_s, args.dry_run)
     check.result["machine"] = gpu_info()
     check.result["on_gpu"] = bool(check.result["machine"]["gpus"])
     names = [g["name"] for g in check.result["machine"]["gpus"]]

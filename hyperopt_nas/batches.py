@@ -14,6 +14,8 @@ Keras is imported here at the top: only a process that trains imports this modul
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import keras
 
@@ -88,29 +90,26 @@ class DeviceBatches(Batches):
         self.device_y = {head: jax.device_put(labels) for head, labels in split.y.items()}
 
     def __getitem__(self, index: int):
-        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        rows = (np.arange(len(self.split))[window] if self.order is None
-                else self.order[window]).astype(np.int32)
+        start = index * self.batch_size
+        stop = min(start + self.batch_size, len(self.split))
+        rows = np.arange(start, stop) if self.order is None else self.order[start:stop]
         self.handed_out += 1
-        return _device_gather(self.device_x, self.device_y, rows)
+        return _device_gather()(self.device_x, self.device_y, rows.astype(np.int32))
 
 
 def split_bytes(split: Split) -> int:
     return int(split.x.nbytes + sum(labels.nbytes for labels in split.y.values()))
 
 
-def _device_gather(x, y, rows):
-    global _gather
-    if _gather is None:
-        import jax
-        import jax.numpy as jnp
+@functools.cache
+def _device_gather():
+    """The jitted gather and cast of a batch's rows, made once per process (JAX imported only
+    where the data is asked on the device)."""
+    import jax
+    import jax.numpy as jnp
 
-        @jax.jit
-        def gather(x, y, rows):
-            return (jnp.take(x, rows, axis=0).astype(jnp.float32),
-                    {head: jnp.take(labels, rows, axis=0) for head, labels in y.items()})
-        _gather = gather
-    return _gather(x, y, rows)
-
-
-_gather = None
+    @jax.jit
+    def gather(x, y, rows):
+        return (jnp.take(x, rows, axis=0).astype(jnp.float32),
+                {head: jnp.take(labels, rows, axis=0) for head, labels in y.items()})
+    return gather

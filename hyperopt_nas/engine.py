@@ -202,14 +202,9 @@ def precision_of(settings: SearchSettings, space_file: SpaceFile) -> Precision:
         return precisions.choose(settings.mixed_precision, None, "", [])
     if settings.backend == "spark":
         return Precision("auto", None)
-    if settings.gpus:
-        gpu = gpus.details_of(settings.gpus[0])
-    else:
-        gpu = None if gpus.hidden_on_purpose() else gpus.details_of(None)
-    backend = runtime.requested(settings.keras_backend)
-    if gpu is None:
-        return precisions.choose("auto", None, backend, [])
-    return precisions.choose("auto", gpu, backend, precisions.batch_sizes(space_file.space))
+    gpu = gpus.details_of(settings.gpus[0] if settings.gpus else None)
+    return precisions.choose("auto", gpu, runtime.requested(settings.keras_backend),
+                             precisions.batch_sizes(space_file.space) if gpu else [])
 
 
 def data_setup(space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings,
@@ -726,7 +721,7 @@ def gpu_words(settings: SearchSettings) -> str:
     s = settings
     if not s.gpus:
         return ""
-    names = sorted({g.name for g in (gpus.details_of(i) for i in s.gpus) if g is not None})
+    names = sorted({g.name for g in gpus.gpu_details() if g.index in s.gpus})
     named = f" ({', '.join(names)})" if names else ""
     per_gpu = -(-s.workers // len(s.gpus))
     sharing = (f", {per_gpu} trials sharing each, with {gpus.SHARED_MEMORY_USABLE / per_gpu:.0%} "
@@ -759,8 +754,7 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
             f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
             f"until {until}; "
             f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend"
-            + (f" in {precision.words} ({precision.why})"
-               if precision is not None and precision.why not in (None, "no GPU") else "")
+            + (f" in {precision.words} ({precision.why})" if precision and precision.why else "")
             + f"; results in {store.dir}.")
 
 

@@ -37,8 +37,8 @@ class GpuSampler:
         if self.handle is not None:
             return True
         if self.nvml is None:
-            from hyperopt_nas.gpus import _nvml
-            self.nvml = _nvml()
+            from hyperopt_nas.gpus import nvml
+            self.nvml = nvml()
         if self.nvml is None:
             return False
         try:

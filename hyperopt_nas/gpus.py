@@ -53,7 +53,7 @@ class GpuInfo:
         return "unknown" if cc is None else f"{cc[0]}.{cc[1]}"
 
 
-def _nvml():
+def nvml():
     """``pynvml`` (the ``nvidia-ml-py`` package), initialised; None without it or a driver."""
     try:
         import pynvml
@@ -70,18 +70,18 @@ def _text(value) -> str:
 def gpu_details() -> list[GpuInfo]:
     """Every NVIDIA GPU of this machine, by physical id, with its name, compute capability and
     memory (NVML, else ``nvidia-smi --query-gpu``); [] without GPUs or a driver."""
-    nvml = _nvml()
-    if nvml is not None:
+    driver = nvml()
+    if driver is not None:
         out = []
         try:
-            for i in range(nvml.nvmlDeviceGetCount()):
-                handle = nvml.nvmlDeviceGetHandleByIndex(i)
+            for i in range(driver.nvmlDeviceGetCount()):
+                handle = driver.nvmlDeviceGetHandleByIndex(i)
                 try:
-                    cc = tuple(int(v) for v in nvml.nvmlDeviceGetCudaComputeCapability(handle))
+                    cc = tuple(int(v) for v in driver.nvmlDeviceGetCudaComputeCapability(handle))
                 except Exception:  # an old driver
                     cc = None
-                out.append(GpuInfo(str(i), _text(nvml.nvmlDeviceGetName(handle)), cc,
-                                   nvml.nvmlDeviceGetMemoryInfo(handle).total / 2**20))
+                out.append(GpuInfo(str(i), _text(driver.nvmlDeviceGetName(handle)), cc,
+                                   driver.nvmlDeviceGetMemoryInfo(handle).total / 2**20))
             return out
         except Exception:
             pass
@@ -122,7 +122,8 @@ def details_of(gpu: str | None) -> GpuInfo | None:
     """The GPU with physical id ``gpu`` (None: the first this process may use), or None."""
     found = gpu_details()
     if gpu is None:
-        visible = visible_gpus() if VISIBLE in os.environ else [g.index for g in found]
+        visible = (parse_visible(os.environ[VISIBLE]) if VISIBLE in os.environ
+                   else [g.index for g in found])
         gpu = visible[0] if visible else None
     return next((g for g in found if g.index == gpu), None)
 
@@ -149,15 +150,9 @@ def share_of_this_process() -> float | None:
 
 
 def machine_gpus() -> list[str]:
-    """The NVIDIA GPUs of this machine (``nvidia-smi -L``), whatever this process may see."""
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+    """The physical ids of this machine's NVIDIA GPUs (``gpu_details``), whatever this process
+    may see."""
+    return [gpu.index for gpu in gpu_details()]
 
 
 def hidden_on_purpose() -> bool:
@@ -173,7 +168,7 @@ def parse_visible(text: str) -> list[str]:
 
 def visible_gpus() -> list[str]:
     """The GPUs this process may use, as physical ids: ``CUDA_VISIBLE_DEVICES`` if set, else
-    every GPU ``nvidia-smi -L`` lists."""
+    every GPU the driver lists."""
     if VISIBLE in os.environ:
         return parse_visible(os.environ[VISIBLE])
     return machine_gpus()

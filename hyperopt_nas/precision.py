@@ -60,7 +60,7 @@ class Precision:
     or ``on``), ``why`` one line for the console."""
 
     mode: str
-    why: str | None  # None: nothing to say (decided elsewhere: Spark's executors)
+    why: str | None  # None: nothing to say (no GPU; Spark's executors decide for themselves)
 
     @property
     def words(self) -> str:
@@ -108,8 +108,8 @@ def choose(asked: str, gpu: GpuInfo | None, backend: str, batches: list[int],
     measured = MEASURED if measured is None else measured
     if asked != "auto":
         return Precision(asked, f"--mixed-precision {asked}")
-    if gpu is None:
-        return Precision("off", "no GPU")
+    if gpu is None:  # float32, as on any CPU: nothing to explain
+        return Precision("off", None)
     half = half_for(gpu.compute_capability)
     own = [m for m in measured if m.gpu == gpu.name and m.backend == backend and m.half == half]
     about = f"{gpu.name} (compute capability {gpu.capability_text})"

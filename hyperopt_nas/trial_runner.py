@@ -146,6 +146,8 @@ def gpu_description(gpu: gpus.GpuInfo | None, share: float | None) -> dict[str, 
         return {}
     out: dict[str, Any] = {"gpu_name": gpu.name,
                            "gpu_compute_capability": gpu.capability_text}
+    if share is not None:
+        out["gpu_share"] = round(share, 4)
     if gpu.memory_mb is not None:
         out["gpu_memory_total_mb"] = round(gpu.memory_mb)
         if share is not None:
@@ -196,11 +198,11 @@ class TrialRunner:
             self.accelerator["cuda_visible_devices"] = os.environ[gpus.VISIBLE]
         # The GPU it trains on (physical id: the one it is pinned to, else the first visible),
         # described in every record and sampled while each trial trains.
-        self.gpu = pinned if pinned is not None else (
-            (gpus.visible_gpus() or [None])[0] if self.accel.gpus else None)
+        info = gpus.details_of(pinned) if self.accel.gpus else None
+        self.gpu = pinned if pinned is not None else (info.index if info else None)
         if self.gpu is not None:
-            self.accelerator.update(gpu_description(gpus.details_of(self.gpu),
-                                                    gpus.share_of_this_process()))
+            self.accelerator.setdefault("gpu", self.gpu)
+            self.accelerator.update(gpu_description(info, gpus.share_of_this_process()))
 
     def _memory_hint(self, error: Exception) -> str:
         """For a trial that ran out of GPU memory in a worker holding a share of its GPU: the

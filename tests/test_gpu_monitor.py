@@ -50,7 +50,7 @@ def test_a_trial_on_a_gpu_is_sampled_and_its_record_keeps_the_mean_and_the_peak(
 
 def test_without_nvml_nothing_is_sampled_or_said(monkeypatch):
     from hyperopt_nas import gpus
-    monkeypatch.setattr(gpus, "_nvml", lambda: None)
+    monkeypatch.setattr(gpus, "nvml", lambda: None)
     sampler = GpuSampler("0").start()
     assert sampler.latest() == {} and sampler.stop() == {}
     assert GpuSampler("3", nvml=FakeNvml()).start().stop() == {}  # NVML knows no GPU 3
@@ -90,7 +90,7 @@ def test_the_report_has_a_gpu_section_per_worker(tmp_path):
     assert len(rows) == 2  # one per worker of GPU 0
     cells = [c.split("</td>")[0] for c in rows[0].split('<td class="num">')[1:]]
     # GPU, name, worker, trials, utilisation, memory held, share, compile first, later.
-    assert cells == ["0", "NVIDIA H200", "0", "3", "84 %", "2,300", "64,697", "31.0", "1.5"]
+    assert cells == ["0", "NVIDIA H200", "0", "3", "84 %", "2,300", "64,697", "31.0", "1.3"]
     cpu = _record(0, 0, None, None, 2.0)
     cpu.accelerator = {}
     assert "<h2>GPUs</h2>" not in html_report.render([cpu], tmp_path)

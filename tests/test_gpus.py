@@ -117,7 +117,8 @@ def test_the_driver_describes_each_gpu_name_capability_and_memory(fake_nvidia_sm
     assert gpus.parse_smi_line("No devices were found") is None
     described = gpu_description(gpus.details_of("0"), 0.45)
     assert described == {"gpu_name": "NVIDIA H100 80GB HBM3", "gpu_compute_capability": "9.0",
-                         "gpu_memory_total_mb": 81559, "gpu_memory_limit_mb": 36702}
+                         "gpu_share": 0.45, "gpu_memory_total_mb": 81559,
+                         "gpu_memory_limit_mb": 36702}
 
 
 def test_n_workers_are_packed_on_each_gpu_and_share_its_memory():
@@ -136,7 +137,6 @@ def test_each_backend_holds_a_worker_to_its_share(fake_nvidia_smi, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     pool.pin("1", 0.45)
     assert os.environ[gpus.VISIBLE] == "1" and gpus.share_of_this_process() == 0.45
-    assert pool.pinned_info("1", 0.45) == {"gpu": "1", "gpu_share": 0.45}
     # JAX: the allocator grows on demand up to the share of the GPU's memory.
     monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
     jax_runtime.prepare()
@@ -203,3 +203,35 @@ def test_a_trial_out_of_its_share_of_gpu_memory_says_the_share_and_the_fix():
     assert runner._memory_hint(ValueError("shapes do not match")) == ""
     runner.accelerator = {}  # a GPU of its own: nothing to blame on sharing
     assert runner._memory_hint(oom) == ""
+
+
+def test_nvml_describes_the_gpus_when_the_driver_answers(monkeypatch):
+    """NVML first (``nvidia-ml-py``); ``nvidia-smi`` only without it."""
+    class FakeNvml:
+        def nvmlInit(self):
+            pass
+
+        def nvmlDeviceGetCount(self):
+            return 2
+
+        def nvmlDeviceGetHandleByIndex(self, i):
+            return i
+
+        def nvmlDeviceGetName(self, handle):
+            return b"NVIDIA H200" if handle == 0 else "NVIDIA A10"
+
+        def nvmlDeviceGetCudaComputeCapability(self, handle):
+            return (9, 0) if handle == 0 else (8, 6)
+
+        def nvmlDeviceGetMemoryInfo(self, handle):
+            return types.SimpleNamespace(total=143771 * 2**20)
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml())
+    monkeypatch.delenv(gpus.VISIBLE, raising=False)
+    assert [(g.index, g.name, g.capability_text) for g in gpus.gpu_details()] == [
+        ("0", "NVIDIA H200", "9.0"), ("1", "NVIDIA A10", "8.6")]
+    assert gpus.machine_gpus() == ["0", "1"]
+    monkeypatch.setenv(gpus.VISIBLE, "1")
+    assert gpus.details_of(None).name == "NVIDIA A10"  # the first this process may use
+    monkeypatch.setenv(gpus.VISIBLE, "")
+    assert gpus.details_of(None) is None  # hidden on purpose

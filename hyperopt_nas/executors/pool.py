@@ -64,7 +64,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     if log_path is not None:  # TensorFlow's C++ and absl lines
         send_output_to(log_path)
     try:
-        runner = start_runner(setup, pinned_info(gpu, share))
+        runner = start_runner(setup, {"gpu": gpu} if gpu is not None else None)
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
@@ -100,13 +100,6 @@ def pin(gpu: str | None, share: float | None) -> None:
         os.environ[SHARE_ENV] = f"{share:.6g}"
     else:
         os.environ.pop(SHARE_ENV, None)
-
-
-def pinned_info(gpu: str | None, share: float | None) -> dict | None:
-    """What a pinned worker's records say of its GPU: its id and, if shared, its share."""
-    if gpu is None:
-        return None
-    return {"gpu": gpu, **({"gpu_share": round(share, 4)} if share is not None else {})}
 
 
 class _Worker:

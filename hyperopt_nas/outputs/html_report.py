@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import statistics
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -195,8 +196,8 @@ def _gpus(records: list[TrialRecord]) -> str:
     (the first trial of a worker against its later ones: the persistent cache at work)."""
     rows: dict[tuple[str, Any], list[TrialRecord]] = {}
     for r in sorted(records, key=lambda r: r.number):
-        gpu = r.accelerator.get("gpu") or (r.accelerator.get("gpu_name") and "?")
-        if gpu:
+        gpu = r.accelerator.get("gpu")  # the GPU a trial trained on (trial_runner)
+        if gpu is not None:
             worker = (r.extra.get("worker") or {}).get("index")
             rows.setdefault((str(gpu), worker), []).append(r)
     if not rows:
@@ -215,8 +216,7 @@ def _gpus(records: list[TrialRecord]) -> str:
                  f"{max(held):,.0f}" if held else "-",
                  f"{limit:,}" if limit is not None else "whole GPU",
                  f"{compiles[0]:.1f}" if compiles else "-",
-                 f"{sorted(compiles[1:])[len(compiles[1:]) // 2]:.1f}" if len(compiles) > 1
-                 else "-"]
+                 f"{statistics.median(compiles[1:]):.1f}" if len(compiles) > 1 else "-"]
         body.append("<tr>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
     return ("<h2>GPUs</h2><p class=sub>Per GPU and worker: mean utilisation of the GPU while "
             "its trials trained (shared by every worker on it), the most GPU memory the worker "
