@@ -20,15 +20,18 @@ import math
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from hyperopt_nas.interrupts import STOP  # a few milliseconds: signal and time
 
 EXIT_FATAL = 2
 EXIT_INTERRUPTED = 130
 INTERRUPTED_STARTING = "Interrupted while starting: nothing was done."
+
+if __name__ == "__main__":  # from here on a Ctrl-C is never lost, not even one Python drops
+    STOP.listen(raise_now=False)
 
 try:  # a Ctrl-C while these load is one line, not a traceback
     # The options' choices and readers only: --help and an argument error answer at once.
@@ -402,24 +405,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-class Interrupt:
-    """SIGINT and SIGTERM stop the search as Ctrl-C does, once: the same signal sent again
-    within ``REPEAT_S`` (``timeout -s INT`` and some schedulers signal the process, then its
-    group) is the same request, and must not cut short the stop it started."""
-
-    REPEAT_S = 2.0
-
-    def __init__(self):
-        self.first: float | None = None
-
-    def __call__(self, signum, frame):
-        now = time.monotonic()
-        if self.first is not None and now - self.first < self.REPEAT_S:
-            return
-        self.first = now
-        raise KeyboardInterrupt
-
-
 DEFAULT_PRUNE_PERCENTILE = 25.0  # --prune percentile keeps the top three quarters
 
 # Options that only act in a mode: given without it they would silently do nothing.
@@ -515,9 +500,6 @@ def command_search(args) -> int:
         keep_models=args.keep_models, max_params=args.max_params,
         max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
         objective=args.objective, direction=args.direction)
-    interrupt = Interrupt()  # a polite kill stops like Ctrl-C; a repeated one changes nothing
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
     summary = engine.run_search(settings)
     if summary.over_budget:
         print(f"{summary.over_budget} of this run's {summary.completed} points were over the size "
@@ -770,8 +752,19 @@ def _drawing_backend(args) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C and SIGTERM stop any command in one line and exit 130 (``interrupts.STOP``); a
+    search stops at once and keeps every trial that ended."""
+    previous = STOP.listen(raise_now=False)  # run as a script: listening already, kept
+    try:
+        return _main(argv)
+    finally:
+        STOP.restore(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parse_args(argv)
+        STOP.start_raising()  # a request made while starting stops here
     except KeyboardInterrupt:
         print(INTERRUPTED_STARTING, file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -37,6 +37,7 @@ from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.in_process import InProcessExecutor
 from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB, WorkerPool
+from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.refresher import Outputs
 from hyperopt_nas.outputs.reports import MORE_VALIDATION
@@ -376,6 +377,7 @@ class Search:
                 if len(self.in_flight) == self.executor.slots:
                     self._ask_ahead()
                 self._tell(self.executor.collect())
+                STOP.check()  # a Ctrl-C that Python dropped (interrupts.py)
         except KeyboardInterrupt:
             return self._interrupted()
         finally:

@@ -36,10 +36,10 @@ def _helper_and_plain_child():
 
 
 def test_the_same_interrupt_delivered_twice_stops_the_search_once(monkeypatch):
-    import hyperopt_optimize
+    from hyperopt_nas.interrupts import StopRequest
     clock = iter([100.0, 100.01, 103.0])
     monkeypatch.setattr("time.monotonic", lambda: next(clock))
-    interrupt = hyperopt_optimize.Interrupt()
+    interrupt = StopRequest()
     with pytest.raises(KeyboardInterrupt):
         interrupt(signal.SIGINT, None)
     interrupt(signal.SIGINT, None)  # the group's copy, 10 ms later: nothing

@@ -637,6 +637,36 @@ def test_ctrl_c_while_starting_is_one_line_and_exit_130(tmp_path, tiny_space, fa
     assert "Interrupted" in out
 
 
+@pytest.mark.parametrize("dropped", [False, True])
+def test_a_ctrl_c_while_loading_stops_before_anything_is_done(tmp_path, tiny_space, fashion_dir,
+                                                              monkeypatch, capsys, dropped):
+    """A Ctrl-C during the start-up's imports, one that Python dropped (raised in a module
+    lock's weakref callback, CI saw it) too, stops the command before it writes anything."""
+    import hyperopt_optimize
+    from hyperopt_nas.interrupts import STOP
+    real = hyperopt_optimize.load_commands
+
+    class Dropped:
+        def __del__(self):
+            STOP.raise_now = True  # as a handler raising at once, inside a callback
+            STOP(signal.SIGINT, None)
+
+    def interrupted_while_loading():
+        real()
+        if dropped:
+            Dropped()
+        else:
+            STOP(signal.SIGINT, None)
+
+    monkeypatch.setattr(hyperopt_optimize, "load_commands", interrupted_while_loading)
+    code = hyperopt_optimize.main(_search_args(tiny_space, tmp_path / "r", fashion_dir, 2))
+    assert code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == hyperopt_optimize.INTERRUPTED_STARTING, err
+    assert not (tmp_path / "r").exists()
+    assert signal.getsignal(signal.SIGINT) is not STOP  # the caller's handler is back
+
+
 def test_the_executors_old_option_name_still_works_and_says_the_new_one(capsys):
     import hyperopt_optimize
     args = hyperopt_optimize.parse_args(["--backend", "spark", "--parallelism", "3"])

@@ -1,5 +1,6 @@
 import math
 import pickle
+import signal
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ from hyperopt_nas import training
 from hyperopt_nas import engine as search_loop
 from hyperopt_nas import proposers
 from hyperopt_nas.executors.simulated import SimulatedExecutor
+from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.trial import TrialOutcome, derive_seed, now
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
 from hyperopt_nas.trial_store import TrialStatus, TrialStore, to_jsonable
@@ -262,6 +264,32 @@ def test_interrupt_discards_only_the_running_trial(tmp_path, tiny_space, fashion
     summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     numbers = [r.number for r in TrialStore(tmp_path / "results").load_records()]
     assert numbers == [0, 1, 2] and summary.completed == 2
+
+
+class _DroppedCtrlC:
+    """Deleted at once: a Ctrl-C raised in its ``__del__`` is one that Python drops."""
+
+    def __del__(self):
+        STOP(signal.SIGINT, None)
+
+
+def test_a_ctrl_c_that_python_dropped_still_stops_the_search(tmp_path, tiny_space, fashion_dir,
+                                                             capsys):
+    class DroppedDuringSecondTrial(Scripted):
+        def _outcome(self, spec):
+            if len(self.thresholds) == 1:
+                _DroppedCtrlC()
+            return super()._outcome(spec)
+
+    previous = STOP.listen()
+    try:
+        summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=6),
+                              DroppedDuringSecondTrial([0.5] * 6, []))
+    finally:
+        STOP.restore(previous)
+    assert summary.interrupted and summary.completed == 2, out
+    assert "Relaunch the same command to continue" in out
+    assert "Exception ignored" not in capsys.readouterr().err  # the dropped one said nothing
 
 
 def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashion_dir,

@@ -32,6 +32,7 @@ from hyperopt_nas.child_processes import exit_with_parent, starting_helper
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import SHARE_ENV, VISIBLE, worker_slots
+from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.log_files import see_log, send_output_to
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
 
@@ -255,6 +256,7 @@ class WorkerPool(Executor):
                                  worker)
             if message[0] != "progress":
                 break
+            STOP.check()  # a Ctrl-C that Python dropped (interrupts.py): not a whole trial later
             if self.on_progress is not None:
                 self.on_progress(message[1])
         worker.spec = None
