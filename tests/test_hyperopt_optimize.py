@@ -301,7 +301,6 @@ def test_options_with_their_mode_reach_the_search(tmp_path, monkeypatch):
     import hyperopt_optimize
     from hyperopt_nas import engine as search_loop
     seen = []
-    monkeypatch.setattr(hyperopt_optimize.signal, "signal", lambda *a: None)
     monkeypatch.setattr(search_loop, "run_search",
                         lambda settings: seen.append(settings) or search_loop.SearchSummary(
                             0, 0, None))
