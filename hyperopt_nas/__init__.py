@@ -95,7 +95,9 @@ def search(space: str | Path | dict, results_dir: str | Path = "results",
     else:
         from hyperopt_nas import notebook
         space = notebook.write_space_file(results_dir, space, **given)
-    return run_search(settings_of(space, results_dir, options), say=say)
+    from hyperopt_nas.interrupts import listening
+    with listening():  # a Ctrl-C that Python drops still stops the search
+        return run_search(settings_of(space, results_dir, options), say=say)
 
 
 def settings_of(space: str | Path, results_dir: str | Path, options: dict[str, Any]):

@@ -14,9 +14,12 @@ later is a second request, raised again.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import threading
 import time
+from typing import Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -30,10 +33,10 @@ class StopRequest:
         self.listening = False
         self.hook = sys.unraisablehook  # the one that prints what Python drops, while listening
 
-    def listen(self, raise_now: bool = True) -> dict:
-        """Take SIGINT and SIGTERM (main thread only); returns the handlers they had, for
-        ``restore``. A request made before, while already listening, is kept."""
-        previous = {s: signal.signal(s, self) for s in SIGNALS}
+    def listen(self, raise_now: bool = True, signals: tuple = SIGNALS) -> dict:
+        """Take ``signals`` (main thread only); returns the handlers they had, for ``restore``.
+        A request made before, while already listening, is kept."""
+        previous = {s: signal.signal(s, self) for s in signals}
         if not self.listening:
             self.asked_at, self.hook = None, sys.unraisablehook
             sys.unraisablehook = self._unraisable
@@ -71,3 +74,18 @@ class StopRequest:
 
 
 STOP = StopRequest()
+
+
+@contextlib.contextmanager
+def listening(signals: tuple = (signal.SIGINT,)) -> Iterator[None]:
+    """``STOP`` takes ``signals`` for the block (the API's search: a Ctrl-C in a script or a
+    notebook, not the program's own SIGTERM), where it can: in the main thread, and unless the
+    command line listens already."""
+    if STOP.listening or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = STOP.listen(signals=signals)
+    try:
+        yield
+    finally:
+        STOP.restore(previous)

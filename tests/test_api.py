@@ -2,6 +2,7 @@
 
 import csv
 import io
+import signal
 import subprocess
 import sys
 
@@ -100,6 +101,23 @@ def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(
     warned = [line for line in lines if line.startswith("warning: on_trial_end raised")]
     assert warned == ["warning: on_trial_end raised RuntimeError: my dashboard is down (trial 1 "
                       "is saved; the search goes on)."]
+
+
+def test_a_ctrl_c_that_python_dropped_stops_a_search_from_python(tmp_path, tiny_space,
+                                                                 fashion_dir):
+    before = signal.getsignal(signal.SIGINT)
+
+    class DroppedCtrlC:  # deleted at once: what its __del__ raises, Python drops
+        def __del__(self):
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the Ctrl-C, as delivered
+
+    lines = []
+    summary = hyperopt_nas.search(tiny_space, tmp_path / "results", say=lines.append,
+                                  max_evals=3, data_dir=str(fashion_dir), isolation="none",
+                                  plot_best=False, plot_search=False, tensorboard=False,
+                                  on_trial_end=lambda record: DroppedCtrlC())
+    assert summary.interrupted and summary.completed == 1, lines
+    assert signal.getsignal(signal.SIGINT) is before  # the program's own handler is back
 
 
 def test_every_public_name_is_there_at_once_in_a_fresh_process():
