@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hyperopt_nas.interrupts import STOP  # a few milliseconds: signal and time
+from hyperopt_nas import interrupts  # a few milliseconds: signal and time
+from hyperopt_nas.interrupts import STOP
 
 EXIT_FATAL = 2
 EXIT_INTERRUPTED = 130
@@ -33,7 +34,7 @@ INTERRUPTED_STARTING = "Interrupted while starting: nothing was done."
 if __name__ == "__main__":  # from here on a Ctrl-C is never lost, not even one Python drops
     STOP.listen(raise_now=False)
 
-try:  # a Ctrl-C while these load is one line, not a traceback
+try:  # the `hyperopt-nas` entry point imports this file: its Ctrl-C is one line here too
     # The options' choices and readers only: --help and an argument error answer at once.
     from hyperopt_nas import option_values
     from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
@@ -753,12 +754,10 @@ def _drawing_backend(args) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Ctrl-C and SIGTERM stop any command in one line and exit 130 (``interrupts.STOP``); a
-    search stops at once and keeps every trial that ended."""
-    previous = STOP.listen(raise_now=False)  # run as a script: listening already, kept
-    try:
+    search stops at once and keeps every trial that ended. Run as a script, it listens from the
+    file's first lines; called (the `hyperopt-nas` entry point, tests), from here."""
+    with interrupts.listening(interrupts.SIGNALS, raise_now=False):
         return _main(argv)
-    finally:
-        STOP.restore(previous)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -77,14 +77,14 @@ STOP = StopRequest()
 
 
 @contextlib.contextmanager
-def listening(signals: tuple = (signal.SIGINT,)) -> Iterator[None]:
-    """``STOP`` takes ``signals`` for the block (the API's search: a Ctrl-C in a script or a
-    notebook, not the program's own SIGTERM), where it can: in the main thread, and unless the
-    command line listens already."""
+def listening(signals: tuple = (signal.SIGINT,), raise_now: bool = True) -> Iterator[None]:
+    """``STOP`` takes ``signals`` for the block and gives the handlers back after, where it can:
+    in the main thread, and unless it listens already (the command line from its first lines).
+    The API's search takes SIGINT only: a Ctrl-C, not the program's own SIGTERM."""
     if STOP.listening or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = STOP.listen(signals=signals)
+    previous = STOP.listen(raise_now, signals)
     try:
         yield
     finally:
