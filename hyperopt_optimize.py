@@ -176,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(search)
     search.add_argument("--max-evals", type=positive_int, default=None,
                         help="total number of trials in the results folder, earlier runs "
-                             "included; a relaunch continues up to it (default: until Ctrl-C)")
+                             "included; a relaunch continues up to it (default: until Ctrl-C); "
+                             "with --max-params or --max-latency-ms, networks trained within "
+                             "that budget")
     search.add_argument("--algo", default="tpe",
                         choices=ALGORITHMS,
                         help="hyperopt's search algorithm (default: tpe); grid tries every "

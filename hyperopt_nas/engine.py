@@ -68,6 +68,9 @@ DEFAULT_SNAPSHOT_S = 60.0
 DEFAULT_TPE_HISTORY = 1000
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
 OVER_BUDGET_STREAK = 25  # points over the size budget in a row before the console says so
+# Points over the size budget in a row after which a search stops: by then the proposals, steered
+# by what was measured (proposers/budget_screen.py), have found nothing within it.
+OVER_BUDGET_CAP = 100
 
 
 @dataclass
@@ -338,7 +341,14 @@ class Search:
         self.executor, self.proposer, self.budget = executor, proposer, budget
         self.size_budget = size_budget_of(budget)
         self.records = records
+        # What --max-evals counts: every record, except under a size budget the networks over
+        # it (measured, not trained).
+        self.counted = self.counted_before = sum(self.size_budget.counts(r)
+                                                 for r in records.values())
         self.best = best_record(list(records.values()), self.size_budget)
+        for r in sorted(records.values(), key=lambda r: r.number):
+            if r.hyperopt_vals:
+                proposer.observe(r.hyperopt_vals, r.measured)
         self.say, self.outputs = say, outputs
         self.progress = progress or TrialsProgress("off", say)
         self.scheduler = scheduler or Scheduler(int(budget["epochs"]), store.dir)
@@ -396,8 +406,11 @@ class Search:
         """Submit trials until every slot is busy or the budget is spent."""
         s = self.settings
         while len(self.in_flight) < self.executor.slots and not self.stopped_asking:
-            if s.max_evals is not None and len(self.records) + len(self.in_flight) >= s.max_evals:
+            if s.max_evals is not None and self.counted + len(self.in_flight) >= s.max_evals:
                 self.stopped_asking = True
+            elif self.over_budget_in_a_row >= OVER_BUDGET_CAP:
+                self.stopped_asking = True
+                self._give_up_on_budget()
             elif s.timeout_s is not None and self._time_left() <= 0:
                 self.stopped_asking = True
                 running = "; the running trials end at their next epoch end" if self.in_flight \
@@ -483,7 +496,7 @@ class Search:
         Not with one worker: there the next point can wait for the running trial's result."""
         s = self.settings
         if (s.ask_ahead and self.executor.slots > 1 and self.ahead is None
-                and not self.stopped_asking and (s.max_evals is None or len(self.records)
+                and not self.stopped_asking and (s.max_evals is None or self.counted
                                                  + len(self.in_flight) < s.max_evals)):
             self.ahead = self._propose(self.next_number) or EXHAUSTED
 
@@ -567,6 +580,8 @@ class Search:
         self.tried.append(dict(flight.vals))
         self.numbers.append(record.number)
         self.records[record.number] = record
+        self.counted += self.size_budget.counts(record)
+        self.proposer.observe(flight.vals, record.measured)
         self._save_trials()
         self.completed += 1
         if self._keeps_models():
@@ -587,8 +602,9 @@ class Search:
         elapsed = self.clock() - self.started
         if self.completed == 1:  # what came before the first trial trained: workers starting
             self.start_up_s = max(0.0, elapsed - record.wall_time_s)
-        self.say(progress_line(record, self.best, len(self.records), s.max_evals, elapsed,
-                               self._eta(elapsed), self.scheduler.describe(record)))
+        self.say(progress_line(record, self.best, self.counted, s.max_evals, elapsed,
+                               self._eta(elapsed), self.scheduler.describe(record),
+                               len(self.records) - self.counted))
         if self.completed == 1:
             warn_small_validation(record, self.say)
         for note in record.extra.get("notes", []):  # the model builder's warnings, once each
@@ -629,14 +645,33 @@ class Search:
                      "them, but if most of the space is larger, narrow it (fewer filters, "
                      "units or layers) or raise the budget.")
 
+    def _give_up_on_budget(self) -> None:
+        """``OVER_BUDGET_CAP`` points in a row over the budget: stop, saying what was seen.
+        With no network within the budget anywhere in the folder that is an error."""
+        measured = [r.measured for r in self.records.values()]
+        smallest = "; ".join(
+            f"the smallest {what} {min(values):,.{digits}f}{unit}"
+            for key, what, unit, digits in (("model_params", "had", " parameters", 0),
+                                            ("latency_ms", "took", " ms a prediction", 3))
+            if key in self.size_budget.limits()
+            for values in [[m[key] for m in measured if m[key] is not None]] if values)
+        line = (f"the last {OVER_BUDGET_CAP} points built were all over the size budget "
+                f"({self.size_budget.text()}); {len(self.records)} built in all in "
+                f"{self.store.dir}, {smallest or 'none measured'}. Raise the budget or narrow "
+                "the space (fewer filters, units or layers), then relaunch.")
+        if self.best is None:
+            raise FatalError(f"no network within the budget: {line}")
+        self.say(f"Stopping: {line}")
+
     def _eta(self, elapsed: float) -> float | None:
         """Seconds until the search ends, at this run's pace: None without a budget."""
         s = self.settings
         left = [] if s.timeout_s is None else [max(0.0, s.timeout_s - elapsed)]
-        if s.max_evals is not None and self.completed:
-            remaining = max(0, s.max_evals - len(self.records))
+        counted_now = self.counted - self.counted_before  # this run's, toward --max-evals
+        if s.max_evals is not None and counted_now:
+            remaining = max(0, s.max_evals - self.counted)
             # The pace of the trials, without the workers' start before the first one.
-            left.append(remaining * max(0.0, elapsed - self.start_up_s) / self.completed)
+            left.append(remaining * max(0.0, elapsed - self.start_up_s) / counted_now)
         return min(left) if left else None
 
     def _interrupted(self) -> SearchSummary:
@@ -645,7 +680,7 @@ class Search:
         if running:
             lost = (f"trial {running[0]} was discarded; " if len(running) == 1 else
                     f"trials {', '.join(map(str, running))} were discarded; ")
-        done = self.settings.max_evals is not None and len(self.records) >= self.settings.max_evals
+        done = self.settings.max_evals is not None and self.counted >= self.settings.max_evals
         self.say(f"Interrupted: {lost}{len(self.records)} trials are saved in {self.store.dir}."
                  + ("" if done else " Relaunch the same command to continue."))
         return SearchSummary(self.completed, len(self.records), self.best, interrupted=True,
@@ -665,13 +700,15 @@ def warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> No
 
 
 def say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,
-                 store: TrialStore) -> None:
+                 store: TrialStore, over_budget: int = 0) -> None:
     if restored.total_records == 0:
         say(f"Starting a new search in {store.dir}.")
         return
     kept = len(restored.numbers)
     line = (f"Loaded {restored.total_records} trials from {store.dir} "
             f"(from {restored.source}); {kept} inform the search")
+    if over_budget:
+        line += f" ({over_budget} of them over the size budget)"
     if best is not None:
         line += f"; best so far: trial {best.number}, {best.objective.label} {best.score:.4f}"
     say(line + ".")
@@ -691,8 +728,13 @@ def say_restored(say: Callable[[str], None], restored: Restored, best: TrialReco
 
 def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
                   max_evals: int | None, elapsed_s: float | None = None,
-                  eta_s: float | None = None, schedule_note: str = "") -> str:
+                  eta_s: float | None = None, schedule_note: str = "", over_budget: int = 0
+                  ) -> str:
+    """One ended trial. ``total``: the trials that count toward ``max_evals`` (under a size
+    budget, those within it); ``over_budget``: the points over it so far, not counted."""
     count = f"{total}/{max_evals}" if max_evals else f"{total}"
+    if over_budget:
+        count += f", {over_budget} over budget"
     if record.status == TrialStatus.FAILED:
         score = f"FAILED ({record.error})"
     elif record.status == TrialStatus.OVER_BUDGET:
@@ -744,8 +786,8 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
     subset = (f", {budget['max_train_samples']} training images"
               if budget.get("max_train_samples") else "")
     size = size_budget_of(budget)
-    within = (f", networks within {size.text()} (larger ones are measured, not trained)"
-              if size else "")
+    within = (f", networks within {size.text()} (larger ones are measured, not trained"
+              + (", nor counted in the trials" if s.max_evals else "") + ")" if size else "")
     objective = Objective(budget["objective"], budget["direction"])
     if not objective.is_default:
         within += f", selecting on {objective.name} ({objective.better} is better)"
@@ -889,9 +931,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
     runtime.choose(settings.keras_backend, this_process=settings.isolation == "none"
                    and executor is None and settings.backend != "spark")
     space_file = load_space_file(settings.space_path)
-    proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
-                             settings.startup_trials, settings.max_evals, settings.timeout_s)
     budget = resolve_budget(space_file, settings)
+    proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
+                             settings.startup_trials, settings.max_evals, settings.timeout_s,
+                             size_budget_of(budget).limits())
     scheduler = make_scheduler(settings, int(budget["epochs"]), Path(settings.results_dir))
     scheduler.check(settings)
     if space_file.dataset in data_loaders.DATASETS:  # own data: checked where it is loaded
@@ -912,9 +955,11 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 **{k: budget[k] for k in ("validation_fraction", "max_train_samples", "epochs")},
                 "objective": budget["objective"]}, store.dir)
         store.keep_space_copy(space_file.path)
-        if settings.max_evals is not None and len(records) >= settings.max_evals:
-            say(f"{len(records)} trials already in {store.dir}; --max-evals {settings.max_evals} "
-                "is reached. Raise it to search further.")
+        counted_records = [r for r in records.values() if size_budget_of(budget).counts(r)]
+        if settings.max_evals is not None and len(counted_records) >= settings.max_evals:
+            say(f"{len(counted_records)} trials already in {store.dir}"
+                + (" within the size budget" if size_budget_of(budget) else "")
+                + f"; --max-evals {settings.max_evals} is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best_record(list(records.values())))
         precision = precision_of(settings, space_file)
         if executor is None:
@@ -934,7 +979,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 say(f"The earlier trials trained on {' and '.join(earlier)}: they keep informing "
                     "the search, and `rank` shows each trial's backend.")
             say_restored(say, restored,
-                         best_record(list(records.values()), size_budget_of(budget)), store)
+                         best_record(list(records.values()), size_budget_of(budget)), store,
+                         len(records) - len(counted_records))
             outputs = make_outputs(settings, space_file, store)
             if settings.plot_search:
                 say(f"Live report: {store.dir / REPORT_HTML} follows the search from its first "

@@ -137,6 +137,11 @@ class TrialRecord:
         return self.extra.get("model_params")
 
     @property
+    def measured(self) -> dict[str, float | None]:
+        """The network's size as built: what a size budget limits (``SizeBudget.limits``)."""
+        return {"model_params": self.model_params, "latency_ms": self.latency_ms}
+
+    @property
     def latency_ms(self) -> float | None:
         """The network's batch-1 inference time in ms, where a latency budget measured it."""
         return self.extra.get("latency_ms")
@@ -473,6 +478,18 @@ class SizeBudget:
                 and latency_ms > self.max_latency_ms:
             return f"{latency_ms:.3g} ms a prediction > --max-latency-ms {self.max_latency_ms:g}"
         return None
+
+    def limits(self) -> dict[str, float]:
+        """What is limited, by the record's name for it: ``{"model_params": 50_000}``."""
+        return {key: limit for key, limit in (("model_params", self.max_params),
+                                              ("latency_ms", self.max_latency_ms))
+                if limit is not None}
+
+    def counts(self, record: "TrialRecord") -> bool:
+        """Whether ``record`` counts toward ``--max-evals``: under a limit, a network over it
+        does not (built and measured, never trained; or trained by a run without this limit)."""
+        return not (self and (record.status == TrialStatus.OVER_BUDGET
+                              or self.over(record.model_params, record.latency_ms) is not None))
 
     def as_dict(self) -> dict[str, Any]:
         return {"max_params": self.max_params, "max_latency_ms": self.max_latency_ms,

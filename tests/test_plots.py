@@ -158,3 +158,25 @@ def test_the_scatter_matrix_labels_rows_by_hyperparameter(tmp_path, monkeypatch)
     n = int(round(len(labels) ** 0.5))
     assert [labels[i * n][0] for i in range(1, n)] == [c.name for c in
                                                        plots.columns(recorded_trials())[0][1:n]]
+
+
+def test_the_accuracy_size_picture_shades_the_sizes_over_the_budget(tmp_path):
+    """Where the feasible region lies, at a glance: the right of the budget line tinted red,
+    the left of it not."""
+    import matplotlib.image
+
+    budget = {"epochs": 2, "max_params": 50_000}
+    records = [make_record(0, 0.20, extra={"model_params": 40_000}, budget=budget),
+               make_record(1, 0.25, extra={"model_params": 9_000}, budget=budget),
+               make_record(2, None, TrialStatus.OVER_BUDGET, history={}, epochs_run=0,
+                           extra={"model_params": 900_000}, budget=budget)]
+    pixels = matplotlib.image.imread(plots.plot_size_front(records, tmp_path / "size.png"))
+    height, width = pixels.shape[:2]
+    band = pixels[int(height * 0.3):int(height * 0.6)]  # below the legend, above the marks
+
+    def tinted(columns):
+        red, green = band[:, columns, 0], band[:, columns, 1]
+        return float(np.mean((red > 0.95) & (green < 0.97) & (green > 0.85)))
+
+    assert tinted(slice(int(width * 0.85), int(width * 0.95))) > 0.5  # 900k: over the budget
+    assert tinted(slice(int(width * 0.12), int(width * 0.2))) < 0.05  # 9k-40k: within it

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import write_space
+from conftest import ROOT, write_space
 
 from hyperopt_nas import training
 from hyperopt_nas import engine as search_loop
@@ -14,7 +14,7 @@ from hyperopt_nas.executors.simulated import SimulatedExecutor
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.trial import TrialOutcome, derive_seed, now
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
-from hyperopt_nas.trial_store import TrialStatus, TrialStore, to_jsonable
+from hyperopt_nas.trial_store import SizeBudget, TrialStatus, TrialStore, to_jsonable
 
 
 def make_settings(tmp_path, space, data_dir, **changes):
@@ -599,7 +599,7 @@ def test_the_eta_leaves_out_the_workers_start_before_the_first_trial():
 
     from hyperopt_nas.engine import Search
     state = SimpleNamespace(settings=SimpleNamespace(timeout_s=None, max_evals=10),
-                            records={0: None}, completed=1, start_up_s=6.0)
+                            counted=1, counted_before=0, start_up_s=6.0)
     assert Search._eta(state, elapsed=14.0) == pytest.approx(9 * 8.0)  # 8 s a trial, 9 left
 
 
@@ -614,13 +614,15 @@ def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, f
         SPACE = {"hidden_layers": [{"units": hp.choice("units", [8, 16, 64, 256])}],
                  "learning_rate": 0.01, "batch_size": 32}
         """)
-    settings = make_settings(tmp_path, space, fashion_dir, max_evals=12, max_params=20_000,
+    settings = make_settings(tmp_path, space, fashion_dir, max_evals=6, max_params=20_000,
                              algo="rand")
     summary, out = search(settings)
     records = TrialStore(settings.results_dir).load_records()
     over = [r for r in records if r.status == TrialStatus.OVER_BUDGET]
     trained = [r for r in records if r.status == TrialStatus.OK]
-    assert over and trained and summary.over_budget == len(over)
+    # --max-evals counts the networks trained: the points over the budget come on top.
+    assert over and len(trained) == 6 and summary.over_budget == len(over)
+    assert f"[6/6, {len(over)} over budget]" in out
     for r in over:
         assert r.params["hidden_layers"][0]["units"] in (64, 256) and r.epochs_run == 0
         assert r.model_params > 20_000 and r.history == {} and r.loss is None
@@ -640,7 +642,7 @@ def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, f
     # Relaunched without the budget: the refused points are unknown (never trained: hyperopt's
     # TPE would count a failure as worse than any result), so they are set aside, not fed; the
     # trained ones keep their loss; the snapshot of the old budget is not trusted.
-    settings.max_params, settings.max_evals = None, 13
+    settings.max_params, settings.max_evals = None, len(records) + 1
     _, out = search(settings)
     payload = TrialStore(settings.results_dir).load_trials()
     told = {n: doc["result"] for n, doc in zip(payload["numbers"], payload["trials"].trials)}
@@ -649,14 +651,18 @@ def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, f
     assert f"{len(over)} trial" in out and "never trained, they are not fed" in out
     assert all(told[r.number] == {"status": "ok", "loss": r.loss} for r in trained)
     # Under the budget again: they are over it, told as the worst loss once more.
-    settings.max_params, settings.max_evals = 20_000, 14
-    search(settings)
+    settings.max_params, settings.max_evals = 20_000, 8
+    _, out = search(settings)
+    budget = SizeBudget(max_params=20_000)
+    within = [r for r in TrialStore(settings.results_dir).load_records() if budget.counts(r)]
+    assert len(within) == 8 and all(r.model_params <= 20_000 for r in within)
+    assert f"{len(records) + 1 - 6} of them over the size budget" in out
     payload = TrialStore(settings.results_dir).load_trials()
     told = {n: doc["result"] for n, doc in zip(payload["numbers"], payload["trials"].trials)}
     assert all(told[r.number] == {"status": "ok", "loss": 1.0} for r in over)
     # The soft form instead (--size-weight): no limit, every trained network told its loss
     # plus the weight times its log-size; the banner says so.
-    settings.max_params, settings.size_weight, settings.max_evals = None, 0.05, 15
+    settings.max_params, settings.size_weight, settings.max_evals = None, 0.05, len(records) + 4
     _, out = search(settings)
     payload = TrialStore(settings.results_dir).load_trials()
     told = {n: doc["result"]["loss"]
@@ -666,3 +672,69 @@ def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, f
     for r in TrialStore(settings.results_dir).load_records():
         if r.status == TrialStatus.OK:
             assert told[r.number] == pytest.approx(r.loss + 0.05 * math.log(r.model_params))
+
+
+def _sized_training(builder, params, info, train, validation, test, budget, seed, accel,
+                    on_progress=None, user_callbacks=None):
+    """Stands in for training: builds the real network and measures it against the budget as
+    training does, then scores it without fitting (wider dense layers score higher, so that the
+    proposer is drawn toward the networks over the budget)."""
+    model, _ = builder(params, info, accel)
+    size = training.check_budget(model, budget, train.x[:1])
+    value = 0.5 + params["dense_units"] / 1000
+    metrics = {"best_val_accuracy": value, "best_val_loss": 1.0, "final_val_accuracy": value,
+               "final_val_loss": 1.0}
+    return training.TrainResult(metrics={"label": metrics},
+                                history={"val_accuracy": [value], "val_loss": [1.0]},
+                                epochs_run=1, best_epoch=1, stopped_by_time=False,
+                                objective=value, size=size)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_max_evals_trains_that_many_networks_within_the_size_budget(tmp_path, fashion_dir,
+                                                                    monkeypatch, seed):
+    """Issue 47: the Keras Tuner tutorial's CNN space (its start point has 333,526 parameters,
+    about 3 % of it fits 50,000), --max-params 50k --max-evals 12: twelve networks trained,
+    each within the budget; the points over it are not counted, and few once the proposals are
+    steered; a relaunch counts what is there."""
+    monkeypatch.setattr(training, "train_and_evaluate", _sized_training)
+    space = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
+    settings = make_settings(tmp_path, space, fashion_dir, max_evals=12, max_params=50_000,
+                             seed=seed, epochs=1)
+    summary, out = search(settings)
+    records = TrialStore(settings.results_dir).load_records()
+    trained = [r for r in records if r.status == TrialStatus.OK]
+    over = [r for r in records if r.status == TrialStatus.OVER_BUDGET]
+    assert len(trained) == 12 and all(r.model_params <= 50_000 for r in trained)
+    assert all(r.model_params > 50_000 for r in over) and summary.over_budget == len(over)
+    # Steered: about 3 % of the space fits, so unsteered proposals would need hundreds of
+    # points (the search would stop at OVER_BUDGET_CAP); here 3 to 15 in the seeds tried.
+    assert len(over) <= 24, [r.model_params for r in over]
+    assert records[0].extra.get("start_point") == 0 and records[0] in over
+    assert "nor counted in the trials" in out and "[12/12, " in out
+    if seed:
+        return
+    # Relaunched with the same budget: nothing to do; with two more, two more trained.
+    _, out = search(settings)
+    assert "12 trials already in" in out and "within the size budget" in out
+    settings.max_evals = 14
+    _, out = search(settings)
+    after = TrialStore(settings.results_dir).load_records()
+    assert sum(r.status == TrialStatus.OK for r in after) == 14
+    assert f"{len(over)} of them over the size budget" in out
+    assert sum(r.extra.get("start_point") == 0 for r in after) == 1  # never built again
+
+
+def test_a_budget_nothing_fits_stops_with_one_line(tmp_path, fashion_dir, monkeypatch):
+    """No network of the space fits: the search stops after OVER_BUDGET_CAP points in a row,
+    saying how many it built, the smallest and the budget, instead of running forever."""
+    monkeypatch.setattr(training, "train_and_evaluate", _sized_training)
+    monkeypatch.setattr(search_loop, "OVER_BUDGET_CAP", 6)
+    space = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
+    settings = make_settings(tmp_path, space, fashion_dir, max_evals=3, max_params=1_000)
+    with pytest.raises(FatalError, match=r"no network within the budget: the last 6 points "
+                       r"built were all over the size budget \(1,000 parameters\); 6 built "
+                       r"in all in .*, the smallest had [\d,]+ parameters\. Raise the budget"):
+        search(settings)
+    records = TrialStore(settings.results_dir).load_records()
+    assert len(records) == 6 and all(r.status == TrialStatus.OVER_BUDGET for r in records)

@@ -364,6 +364,11 @@ def plot_size_front(records: list[TrialRecord], path: Path) -> Path:
         ax.axvline(limit, color="tab:red", linestyle="--", alpha=0.7,
                    label=f"--max-params {count_text(limit)}")
     ax.set_xscale("log")
+    if limits:  # beyond the tightest budget: the sizes the search does not train
+        left, right = ax.get_xlim()
+        ax.axvspan(min(limits), right, color="tab:red", alpha=0.07, zorder=0,
+                   label="over the budget: not trained")
+        ax.set_xlim(left, right)
     ax.set_xlabel("parameters (log scale)")
     ax.set_ylabel(score_name(records))
     ax.set_title(f"Accuracy against size: {len(scored)} trained networks"

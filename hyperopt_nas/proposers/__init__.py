@@ -13,6 +13,7 @@ from hyperopt import anneal, rand
 from hyperopt import tpe  # noqa: F401  (tests watch hyperopt's TPE through this name)
 
 from hyperopt_nas.errors import FatalError
+from hyperopt_nas.proposers.budget_screen import BudgetScreen
 from hyperopt_nas.proposers.base import (Pace, Proposer, done_doc, drawn_vals,  # noqa: F401
                                          hyperopt_result, insert_done, new_doc, trial_misc)
 from hyperopt_nas.proposers.grid import MAX_GRID_POINTS, GridSuggest  # noqa: F401
@@ -34,13 +35,18 @@ PROPOSERS: dict[str, Callable[..., Proposer]] = {
 
 def make_proposer(algo: str, space_file: SpaceFile, seed: int, start_points: bool = True,
                   startup_trials: int | None = None, max_evals: int | None = None,
-                  timeout_s: float | None = None) -> Proposer:
-    """The proposer a search asks: the algorithm, behind the space's start points if any."""
+                  timeout_s: float | None = None,
+                  limits: dict[str, float] | None = None) -> Proposer:
+    """The proposer a search asks: the algorithm, screened against a size or latency budget
+    (``limits``: ``{"model_params": 50_000}``) unless it enumerates a grid, behind the space's
+    start points if any."""
     if startup_trials is not None and startup_trials < 1:
         raise FatalError(f"--startup-trials must be at least 1, got {startup_trials}.")
     if algo not in PROPOSERS:
         raise FatalError(f"--algo must be one of {', '.join(PROPOSERS)}, got {algo!r}.")
     proposer = PROPOSERS[algo](space_file, seed, startup_trials, max_evals, timeout_s)
+    if limits and algo != "grid":  # a grid tries each point once, in its order
+        proposer = BudgetScreen(proposer, space_file.params, limits)
     if space_file.start_vals and start_points:
         proposer = StartPoints(proposer, space_file)
     return proposer

@@ -46,6 +46,10 @@ class Proposer:
     def after_trial(self, pace: Pace) -> None:
         """A trial was saved."""
 
+    def observe(self, vals: dict[str, Any], measured: dict[str, float | None]) -> None:
+        """A point was built and measured (``{"model_params": ..., "latency_ms": ...}``),
+        trained or not: told of every saved record, restored ones first."""
+
 
 def drawn_vals(doc: dict[str, Any]) -> dict[str, Any]:
     """A hyperopt trial document's values: ``{label: value}`` for the labels it drew."""

@@ -45,3 +45,6 @@ class StartPoints(Proposer):
 
     def after_trial(self, pace: Pace) -> None:
         self.then.after_trial(pace)
+
+    def observe(self, vals, measured) -> None:
+        self.then.observe(vals, measured)
