@@ -697,14 +697,15 @@ def command_retrain(args) -> int:
     result = retrain.retrain(args.results_dir, number=args.trial, data_dir=args.data_dir,
                              out_dir=args.out, keras_backend=args.keras_backend,
                              epochs=args.epochs, full_data=args.full_data)
-    print(f"trial {result.number} retrained on {result.train_samples} images for "
-          f"{result.epochs} epochs on Keras' {runtime.active()} backend: test accuracy "
-          f"{result.test_accuracy:.4f}"
+    tested = (f"test accuracy {result.test_accuracy:.4f}" if result.test_accuracy is not None
+              else "no test data, so nothing was evaluated")
+    print(f"trial {result.number} retrained on {result.train_samples:,} images for "
+          f"{result.epochs} epochs on Keras' {runtime.active()} backend: {tested}"
           f"{' (deterministic kernels, as the trial)' if result.deterministic else ''}. "
           f"Saved to {result.path}")
     record = retrain.trial(args.results_dir, result.number)
-    scored = next(iter(record.metrics.values()), {}).get("test_accuracy")
-    if scored is not None:
+    scored = record.test_accuracy
+    if scored is not None and result.test_accuracy is not None:
         print(f"The search's own network of trial {result.number} scored {scored:.4f} on the "
               "test split; this one trained on training + validation data, from a new start, "
               "so its score may differ either way.")

@@ -65,7 +65,7 @@ def search(backend: str, seed: int, timeout_s: int, folder: Path) -> dict:
         "first_trial_s": round(first.wall_time_s, 1),
         "first_trial_epochs": first.epochs_run,
         "best_trial": best.number, "val_accuracy": round(best.score, 4),
-        "test_accuracy": best.metrics[next(iter(best.metrics))].get("test_accuracy"),
+        "test_accuracy": best.test_accuracy,
         "versions": best.versions, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
     }

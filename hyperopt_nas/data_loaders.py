@@ -452,6 +452,23 @@ def train_validation_split(train: Split, validation_fraction: float, seed: int,
     return train.take(pool[~is_val]), train.take(pool[is_val])
 
 
+def training_splits(dataset: Dataset, validation_fraction: float, seed: int,
+                    max_train_samples: int | None = None) -> tuple[Split, Split]:
+    """A search's training and validation splits of ``dataset``, the one preparation every
+    trial, fold, repeat and ``retrain`` uses: validation given apart is kept as it is (the
+    training data, cut to ``max_train_samples`` if asked, is all for training); else carved
+    out of the training data, seeded (``train_validation_split``)."""
+    if dataset.validation is None:
+        return train_validation_split(dataset.train, validation_fraction, seed,
+                                      dataset.info.primary_head, max_train_samples)
+    train = dataset.train
+    if max_train_samples is not None and max_train_samples < len(train):
+        labels = train.y[dataset.info.primary_head]
+        train = train.take(stratified_indices(labels, max_train_samples,
+                                              np.random.default_rng(seed)))
+    return train, dataset.validation
+
+
 def k_fold_indices(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     """Stratified, seeded fold assignment: returns k index arrays that partition ``labels``."""
     if k < 2:

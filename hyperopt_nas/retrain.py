@@ -38,12 +38,14 @@ class RetrainResult:
     path: Path
     epochs: int
     train_samples: int
-    test_metrics: dict[str, float]
+    test_metrics: dict[str, float]  # by Keras' metric names: accuracy, or fine_accuracy, ...
     deterministic: bool = False  # trained with deterministic kernels: it repeats exactly
+    primary_metric: str = "accuracy"  # the primary head's accuracy among test_metrics
 
     @property
-    def test_accuracy(self) -> float:
-        return next(v for k, v in self.test_metrics.items() if k.endswith("accuracy"))
+    def test_accuracy(self) -> float | None:
+        """The primary head's test accuracy; None without test data (nothing was evaluated)."""
+        return self.test_metrics.get(self.primary_metric)
 
 
 def _scored(results_dir: str | Path) -> list[TrialRecord]:
@@ -118,13 +120,11 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     except data_loaders.DataError as e:
         raise RetrainError(str(e)) from e
     budget = record.budget
-    if full_data:
-        pool = dataset.train
-    else:
-        train, validation = data_loaders.train_validation_split(
-            dataset.train, budget["validation_fraction"], record.seed,
-            dataset.info.primary_head, budget.get("max_train_samples"))
-        pool = data_loaders.Split.concatenate([train, validation])
+    # The trial's own training and validation images, together (every training image with
+    # ``full_data``); validation data given apart is among them either way.
+    pool = data_loaders.Split.concatenate(list(data_loaders.training_splits(
+        dataset, budget["validation_fraction"], record.seed,
+        None if full_data else budget.get("max_train_samples"))))
     epochs = epochs or int(record.extra.get("best_epoch") or record.epochs_run or 1)
     path = model_path(out_dir if out_dir is not None else results_dir, record.number)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,8 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
     os.replace(tmp, path)
     tested = {metric_key(dataset.info, head, name.removeprefix("test_")): value
               for head, values in result.metrics.items() for name, value in values.items()}
-    return RetrainResult(record.number, path, epochs, len(pool), tested, accel.deterministic)
+    return RetrainResult(record.number, path, epochs, len(pool), tested, accel.deterministic,
+                         metric_key(dataset.info, dataset.info.primary_head, "accuracy"))
 
 
 def best_within(results_dir: str | Path, max_params: int | None = None,

@@ -50,7 +50,8 @@ class PreparedData:
         an example and the classes of each head."""
         return {"train_samples": len(self.train), "validation_samples": len(self.validation),
                 "test_samples": len(self.test), "data_source": self.source,
-                "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads)}
+                "input_shape": list(self.info.input_shape), "heads": dict(self.info.heads),
+                "primary_head": self.info.primary_head}
 
 
 def prepare_data(setup: DataSetup, workload: Workload | None = None) -> PreparedData:
@@ -60,16 +61,8 @@ def prepare_data(setup: DataSetup, workload: Workload | None = None) -> Prepared
         dataset = (workload or Workload.from_setup(setup)).load()
     except data_loaders.DataError as e:
         raise FatalError(str(e)) from e
-    if dataset.validation is not None:  # given apart: the training data is all for training
-        train, validation = dataset.train, dataset.validation
-        if setup.max_train_samples is not None and setup.max_train_samples < len(train):
-            labels = train.y[dataset.info.primary_head]
-            train = train.take(data_loaders.stratified_indices(
-                labels, setup.max_train_samples, np.random.default_rng(setup.seed)))
-    else:
-        train, validation = data_loaders.train_validation_split(
-            dataset.train, setup.validation_fraction, setup.seed, dataset.info.primary_head,
-            setup.max_train_samples)
+    train, validation = data_loaders.training_splits(dataset, setup.validation_fraction,
+                                                     setup.seed, setup.max_train_samples)
     return PreparedData(dataset.info, train, validation, dataset.test, dataset.source)
 
 

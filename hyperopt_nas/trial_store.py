@@ -37,6 +37,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from hyperopt_nas.data_loaders import DATASETS
 from hyperopt_nas.objectives import Objective
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,31 @@ class TrialRecord:
     @property
     def objective(self) -> Objective:
         return Objective.of(self.budget)
+
+    @property
+    def primary_head(self) -> str | None:
+        """The head the objective is measured on, whose validation and test accuracy are the
+        trial's: as the trial recorded it; in a record from before, a built-in dataset's first
+        head, else the record's first (the JSON's order is alphabetical: CIFAR-100's coarse
+        head comes before its fine one)."""
+        head = self.budget.get("primary_head")
+        if head is None and self.dataset in DATASETS:
+            head = DATASETS[self.dataset].primary_head
+        metrics = self.metrics or {}
+        return head if head in metrics else next(iter(metrics), None)
+
+    @property
+    def primary_metrics(self) -> dict[str, Any]:
+        """The primary head's metrics: best and final validation, the test of the restored
+        model (where it was evaluated); every reader of "the trial's accuracy" asks here."""
+        head = self.primary_head
+        return dict(self.metrics.get(head) or {}) if head is not None else {}
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """The primary head's test accuracy (reported only, never selected on); None where the
+        test split was not evaluated."""
+        return self.primary_metrics.get("test_accuracy")
 
     @property
     def model_params(self) -> int | None:

@@ -1,3 +1,4 @@
+import pytest
 from test_trial_store import make_record
 
 from hyperopt_nas.outputs.reports import (flatten_params, rank_table, standard_error,
@@ -100,3 +101,47 @@ def test_the_accuracy_size_front_is_what_no_other_trial_beats_on_both():
     assert "params" in lines[0] and lines[2].split()[7] == "5k"
     assert "The accuracy-size front: 4 of the 8 scored trials" in lines[-2]
     assert "1 over the size budget (not trained)" in lines[-2]
+
+
+def _two_heads(tmp_path, objective=None):
+    """A CIFAR-100 trial saved and read back (the JSON sorts the heads: coarse before fine)."""
+    from hyperopt_nas.trial_store import TrialStore
+
+    budget = {"epochs": 2, **({"objective": objective} if objective else {})}
+    record = make_record(1, 0.9 if objective is None else 4.0, dataset="cifar100", budget=budget, metrics={
+        "fine": {"best_val_accuracy": 0.1, "best_val_loss": 4.0, "test_accuracy": 0.0075},
+        "coarse": {"best_val_accuracy": 0.3, "best_val_loss": 2.0, "test_accuracy": 0.0575}})
+    store = TrialStore(tmp_path)
+    store.save_record(record, new=True)
+    return store.load_records()
+
+
+def test_two_heads_show_the_primary_heads_test_accuracy_everywhere(tmp_path):
+    """Issue 45: rank, the CSV, results_table and the report showed the coarse head's test
+    accuracy (0.0575) beside the fine head's validation accuracy."""
+    import csv
+    import io
+
+    import hyperopt_nas
+    from hyperopt_nas.outputs import html_report
+    from hyperopt_nas.outputs.reports import rank_csv
+    from test_html_report import Page
+
+    (record,) = _two_heads(tmp_path)
+    assert list(record.metrics) == ["coarse", "fine"]  # as a record reads back
+    assert record.primary_head == "fine" and record.test_accuracy == 0.0075
+    assert rank_table([record]).splitlines()[2].split()[:4] == ["1", "1", "0.1000", "0.0075"]
+    (row,) = csv.DictReader(io.StringIO(rank_csv([record])))
+    assert float(row["test_accuracy"]) == 0.0075 and float(row["val_accuracy"]) == pytest.approx(0.1)
+    table = hyperopt_nas.results_table(tmp_path)
+    assert list(table["test_accuracy"]) == [0.0075]
+    page = Page(html_report.write_report([record], tmp_path).read_text())
+    assert [row[3] for row in page.rows if row[:2] == ["1", "1"]] == ["0.0075"]
+    # Selected on another metric: the CSV's val_accuracy is the fine head's too.
+    (record,) = _two_heads(tmp_path / "loss", objective="val_loss")
+    (row,) = csv.DictReader(io.StringIO(rank_csv([record])))
+    assert float(row["val_accuracy"]) == pytest.approx(0.1) and float(row["test_accuracy"]) == 0.0075
+    # A trial that recorded its primary head is read by it, whatever the dataset.
+    own = make_record(2, 0.5, dataset="own", budget={"epochs": 2, "primary_head": "b"},
+                      metrics={"a": {"test_accuracy": 0.2}, "b": {"test_accuracy": 0.6}})
+    assert own.test_accuracy == 0.6

@@ -145,3 +145,34 @@ def test_retrain_for_more_epochs_on_every_training_image(tmp_path, tiny_space, f
     assert "retrained on 300 images for 2 epochs" in out.stdout
     with pytest.raises(retrain.RetrainError, match="epochs must be a whole number"):
         retrain.retrain(results, data_dir=fashion_dir, epochs=0)
+
+
+def test_retrain_of_a_search_given_validation_data_trains_on_both_and_needs_no_test(tmp_path):
+    """Issue 45: retrain re-split the training data by the validation fraction, so a search
+    given validation data apart was retrained on x alone; without test data it saved the model
+    and crashed (StopIteration, exit 1). Now: every training and validation image, one line
+    that says how many and that nothing was evaluated, exit 0."""
+    import keras
+    from conftest import run_cli
+    from hyperopt import hp
+    from test_notebook_api import arrays
+
+    import hyperopt_nas
+
+    (x, y), (x_val, y_val) = arrays(90, 1), arrays(40, 2)
+
+    def build(p):
+        return keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                                 keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dense(10, activation="softmax")])
+    hyperopt_nas.search({"lr": hp.uniform("lr", 0.001, 0.01)}, tmp_path / "r",
+                        say=lambda line: None, build_model=build, x=x, y=y,
+                        validation_data=(x_val, y_val), max_evals=1, epochs=1,
+                        isolation="none", plot_best=False, plot_search=False, tensorboard=False)
+    (record,) = TrialStore(tmp_path / "r").load_records()
+    assert record.budget["train_samples"] == 90 and record.budget["validation_samples"] == 40
+    done = run_cli(["retrain", "--results-dir", str(tmp_path / "r")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "retrained on 130 images" in done.stdout
+    assert "no test data, so nothing was evaluated" in done.stdout
+    assert "Traceback" not in done.stderr and retrain.model_path(tmp_path / "r", 0).exists()

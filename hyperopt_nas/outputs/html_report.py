@@ -115,8 +115,8 @@ def _kept_sentence(results_dir: Path, number: int) -> str:
 def _best_section(best: TrialRecord, results_dir: Path) -> str:
     params = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_fmt(v))}</td></tr>"
                      for k, v in flatten_params(best.params).items())
-    heads = list(best.metrics)
-    head_titles = heads if len(heads) > 1 else ["value"]
+    heads = sorted(best.metrics, key=lambda h: h != best.primary_head)  # the primary first
+    head_titles = ([f"{heads[0]} (selected on)", *heads[1:]] if len(heads) > 1 else ["value"])
     names = sorted({name for values in best.metrics.values() for name in values})
     metric_rows = "".join(
         f"<tr><th>{_e(name)}</th>" + "".join(
@@ -159,7 +159,7 @@ def _top_table(records: list[TrialRecord]) -> str:
     tied = set(tie.numbers) if tie else set()
     body = []
     for rank, (r, f) in enumerate(zip(rows, flat), 1):
-        test = next(iter(r.metrics.values()), {}).get("test_accuracy")
+        test = r.test_accuracy
         cells = [f"{rank} ~" if r.number in tied else rank, r.number, f"{r.score:.4f}",
                  _fmt(test), r.epochs_run, f"{r.wall_time_s:.1f}"]
         body.append(f'<tr{" class=best" if rank == 1 else ""}>'

@@ -198,8 +198,7 @@ def rank_table(records: list[TrialRecord], top: int | None = 10,
     place = {r.number: i for i, r in enumerate(ranked(records), 1)}
     for r, params_of_r in zip(shown, flat):
         rank = place[r.number]
-        primary = next(iter(r.metrics.values()), {})
-        test = primary.get("test_accuracy")
+        test = r.test_accuracy
         params = " ".join(f"{k}={_short(v)}" for k, v in params_of_r.items() if k in varying)
         mark = "~" if r.number in tied else " "
         line = (f"{rank:>4}{mark} {r.number:>5}  {r.score:>{max(7, len(label))}.4f}  "
@@ -315,7 +314,7 @@ def table_rows(records: list[TrialRecord], front_of: str | None = None
     flats = with_presence([flatten_params(r.params) for r in order])
     rows = []
     for r, flat in zip(order, flats):
-        primary = next(iter(r.metrics.values()), {}) if r.metrics else {}
+        primary = r.primary_metrics
         # The score under the objective's name: val_accuracy, or the one the search chose
         # (whose trials also show their validation accuracy at that epoch).
         score = {"val_accuracy": r.score} if r.objective.is_default else {
