@@ -108,7 +108,8 @@ def _two_heads(tmp_path, objective=None):
     from hyperopt_nas.trial_store import TrialStore
 
     budget = {"epochs": 2, **({"objective": objective} if objective else {})}
-    record = make_record(1, 0.9 if objective is None else 4.0, dataset="cifar100", budget=budget, metrics={
+    loss = 0.9 if objective is None else 4.0
+    record = make_record(1, loss, dataset="cifar100", budget=budget, metrics={
         "fine": {"best_val_accuracy": 0.1, "best_val_loss": 4.0, "test_accuracy": 0.0075},
         "coarse": {"best_val_accuracy": 0.3, "best_val_loss": 2.0, "test_accuracy": 0.0575}})
     store = TrialStore(tmp_path)
@@ -132,7 +133,8 @@ def test_two_heads_show_the_primary_heads_test_accuracy_everywhere(tmp_path):
     assert record.primary_head == "fine" and record.test_accuracy == 0.0075
     assert rank_table([record]).splitlines()[2].split()[:4] == ["1", "1", "0.1000", "0.0075"]
     (row,) = csv.DictReader(io.StringIO(rank_csv([record])))
-    assert float(row["test_accuracy"]) == 0.0075 and float(row["val_accuracy"]) == pytest.approx(0.1)
+    assert float(row["test_accuracy"]) == 0.0075
+    assert float(row["val_accuracy"]) == pytest.approx(0.1)
     table = hyperopt_nas.results_table(tmp_path)
     assert list(table["test_accuracy"]) == [0.0075]
     page = Page(html_report.write_report([record], tmp_path).read_text())
@@ -140,7 +142,8 @@ def test_two_heads_show_the_primary_heads_test_accuracy_everywhere(tmp_path):
     # Selected on another metric: the CSV's val_accuracy is the fine head's too.
     (record,) = _two_heads(tmp_path / "loss", objective="val_loss")
     (row,) = csv.DictReader(io.StringIO(rank_csv([record])))
-    assert float(row["val_accuracy"]) == pytest.approx(0.1) and float(row["test_accuracy"]) == 0.0075
+    assert float(row["val_accuracy"]) == pytest.approx(0.1)
+    assert float(row["test_accuracy"]) == 0.0075
     # A trial that recorded its primary head is read by it, whatever the dataset.
     own = make_record(2, 0.5, dataset="own", budget={"epochs": 2, "primary_head": "b"},
                       metrics={"a": {"test_accuracy": 0.2}, "b": {"test_accuracy": 0.6}})
