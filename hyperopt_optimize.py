@@ -408,8 +408,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-DEFAULT_PRUNE_PERCENTILE = 25.0  # --prune percentile keeps the top three quarters
-
 # Options that only act in a mode: given without it they would silently do nothing.
 NEEDS_MODE = {
     "prune_percentile": ("--prune-percentile", "--prune percentile",
@@ -457,29 +455,15 @@ def parse_gpus(text: str | None) -> list[str] | None:
     return machine.resolve_gpu_ids(gpus)
 
 
-def command_search(args) -> int:
-    unused = _unused_options(args)
-    if unused:
-        print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
-        return EXIT_FATAL
-    percentile = 50.0  # --prune median
-    if args.prune == "percentile":
-        percentile = (DEFAULT_PRUNE_PERCENTILE if args.prune_percentile is None
-                      else args.prune_percentile)
-    try:
-        prune = PruneRule(args.prune, percentile, args.prune_warmup or PruneRule.warmup_epochs,
-                          args.prune_min_trials or PruneRule.min_trials)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_FATAL
-
-    try:
-        gpus = parse_gpus(args.gpus)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_FATAL
+def settings_from_args(args) -> "engine.SearchSettings":
+    """The search's settings from the command line's arguments (``search()`` makes the same
+    from its keywords: ``hyperopt_nas.settings_of``). Raises ValueError for a bad value."""
+    prune = PruneRule(args.prune, args.prune_percentile if args.prune == "percentile" else None,
+                      args.prune_warmup or PruneRule.warmup_epochs,
+                      args.prune_min_trials or PruneRule.min_trials)
+    gpus = parse_gpus(args.gpus)
     workers = args.workers or (len(gpus) * (args.trials_per_gpu or 1) if gpus else 1)
-    settings = engine.SearchSettings(
+    return engine.SearchSettings(
         space_path=_search_space(args), results_dir=args.results_dir,
         max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
         max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
@@ -503,6 +487,18 @@ def command_search(args) -> int:
         keep_models=args.keep_models, max_params=args.max_params,
         max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
         objective=args.objective, direction=args.direction)
+
+
+def command_search(args) -> int:
+    unused = _unused_options(args)
+    if unused:
+        print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
+        return EXIT_FATAL
+    try:
+        settings = settings_from_args(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FATAL
     summary = engine.run_search(settings)
     if summary.over_budget:
         print(f"{summary.over_budget} of this run's {summary.completed} points were over the size "

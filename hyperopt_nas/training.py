@@ -4,7 +4,7 @@
 ``build_model``), trains it on NumPy batches (``batches.py``) with early stopping on the
 validation split, and evaluates the restored model on the test split for reporting only. What
 differs by Keras backend is asked of ``runtime``. This module imports Keras: a process imports it
-once its backend is chosen (``trial.start_runner``, ``retrain``), never the search's own.
+once its backend is chosen (``executors.start_runner``, ``retrain``), never the search's own.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""One trial: what to run (``TrialSpec``), what came of it (``TrialOutcome``), and how an
-executor gets from one to the other (``start_runner``, then ``TrialRunner.run``).
+"""One trial: what to run (``TrialSpec``) and what came of it (``TrialOutcome``); an executor
+gets from one to the other through ``executors.start_runner``, then ``TrialRunner.run``.
 
 A ``TrialSpec`` is a frozen value built once by the engine; executors take it as it is (in this
 process, in a worker process, on a Spark executor) and send back a ``TrialOutcome``. Nothing about a
 trial travels any other way. This module is light (no Keras): the search's own process builds
-specs and reads outcomes; the process that trains them calls ``start_runner``, which chooses its
-Keras backend and only then imports ``trial_runner`` (Keras, the families, the training function).
+specs and reads outcomes; the process that trains them calls ``executors.start_runner``, which
+chooses its Keras backend and only then imports ``trial_runner`` (Keras, the families, the
+training function).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -174,19 +174,3 @@ class TrialProgress:
 
 
 ProgressCallback = Callable[[TrialProgress], None]
-
-
-def start_runner(setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
-    """A ``trial_runner.TrialRunner`` for this process: its Keras backend chosen first (a pool
-    worker, a Spark executor, the search's own process with ``--workers 0``), then Keras and the
-    model families imported, the data loaded once. Raises ``FatalError`` when it cannot start."""
-    runtime.choose(setup.keras_backend)
-    if setup.compile_cache is not None:  # before the backend starts: some read it only then
-        try:
-            Path(setup.compile_cache).mkdir(parents=True, exist_ok=True)
-        except OSError:  # a Spark executor on another machine, say: compile as without
-            pass
-        else:
-            runtime.current().compile_cache(setup.compile_cache)
-    from hyperopt_nas.trial_runner import TrialRunner  # Keras: only once the backend is chosen
-    return TrialRunner(setup, accelerator_info)

@@ -3,7 +3,7 @@ model builder resolved once, the backend set up once (``TrialRunner``), and one 
 as the protocol says (``train_point``: one run, repeats, or K folds).
 
 It imports Keras (through the families and ``training``): a process reaches it through
-``trial.start_runner``, which chooses the backend first.
+``executors.start_runner``, which chooses the backend first.
 """
 
 from __future__ import annotations

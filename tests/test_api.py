@@ -151,3 +151,24 @@ def test_options_take_the_command_lines_names_and_spellings():
 def test_a_bad_option_is_one_clear_error(options, error, message):
     with pytest.raises(error, match=message):
         hyperopt_nas.settings_of("s.py", "r", options)
+
+
+@pytest.mark.parametrize("argv, options", [
+    # Issue 45: --prune percentile pruned below the 25th percentile, search(prune=...) the 50th.
+    (["--prune", "percentile"], dict(prune="percentile")),
+    (["--prune", "median"], dict(prune="median")),
+    (["--timeout", "2m", "--trial-timeout", "90s", "--cv", "5", "--max-params", "50k",
+      "--max-latency-ms", "2.5", "--executor", "local", "--max-evals", "7", "--seed", "3"],
+     dict(timeout="2m", trial_timeout="90s", cv=5, max_params="50k", max_latency_ms="2.5",
+          executor="local", max_evals=7, seed=3)),
+])
+def test_the_command_line_and_the_api_give_the_same_settings(argv, options):
+    import hyperopt_optimize
+    from hyperopt_nas.schedulers.pruning import DEFAULT_PERCENTILE, PruneRule
+
+    args = hyperopt_optimize.parse_args(["--space", "s.py", "--results-dir", "r", *argv])
+    cli = hyperopt_optimize.settings_from_args(args)
+    api = hyperopt_nas.settings_of("s.py", "r", options)
+    assert cli == api
+    assert PruneRule("percentile").percentile == DEFAULT_PERCENTILE == 25.0
+    assert PruneRule("median").percentile == 50.0

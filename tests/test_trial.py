@@ -2,7 +2,8 @@
 
 
 from hyperopt_nas import training, trial_runner
-from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec, start_runner
+from hyperopt_nas.executors import start_runner
+from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec
 
 
 OWN_TF_DATA = '''

@@ -13,8 +13,11 @@ fail too (data that cannot be loaded) raises ``FatalError``.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
+from typing import Any
 
-from hyperopt_nas.trial import ProgressCallback, TrialOutcome, TrialSpec
+from hyperopt_nas import runtime
+from hyperopt_nas.trial import DataSetup, ProgressCallback, TrialOutcome, TrialSpec
 
 
 class Executor(abc.ABC):
@@ -40,3 +43,19 @@ class Executor(abc.ABC):
 
     def close(self) -> None:
         """Stop: a trial still running is abandoned (its result is never collected)."""
+
+
+def start_runner(setup: DataSetup, accelerator_info: dict[str, Any] | None = None):
+    """A ``trial_runner.TrialRunner`` for this process: its Keras backend chosen first (a pool
+    worker, a Spark executor, the search's own process with ``--workers 0``), then Keras and the
+    model families imported, the data loaded once. Raises ``FatalError`` when it cannot start."""
+    runtime.choose(setup.keras_backend)
+    if setup.compile_cache is not None:  # before the backend starts: some read it only then
+        try:
+            Path(setup.compile_cache).mkdir(parents=True, exist_ok=True)
+        except OSError:  # a Spark executor on another machine, say: compile as without
+            pass
+        else:
+            runtime.current().compile_cache(setup.compile_cache)
+    from hyperopt_nas.trial_runner import TrialRunner  # Keras: only once the backend is chosen
+    return TrialRunner(setup, accelerator_info)

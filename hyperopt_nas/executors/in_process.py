@@ -9,7 +9,8 @@ from typing import Any
 
 from hyperopt_nas import runtime
 from hyperopt_nas.executors import Executor
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
+from hyperopt_nas.executors import start_runner
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
 

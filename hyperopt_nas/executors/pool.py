@@ -34,7 +34,8 @@ from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import SHARE_ENV, VISIBLE, worker_slots
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.log_files import see_log, send_output_to
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
+from hyperopt_nas.executors import start_runner
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import VISIBLE, parse_visible
 from hyperopt_nas.log_files import output_to, see_log
-from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec, start_runner
+from hyperopt_nas.executors import start_runner
+from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
 

@@ -31,10 +31,17 @@ from hyperopt_nas.trial_store import TrialStatus
 RULES = PRUNE_RULES
 
 
+# The percentile a trial must reach under --prune percentile unless told otherwise: it keeps the
+# top three quarters (median keeps the top half).
+DEFAULT_PERCENTILE = 25.0
+
+
 @dataclass(frozen=True)
 class PruneRule:
     kind: str = "none"
-    percentile: float = 50.0  # stop below this percentile of earlier trials at the same epoch
+    # Stop below this percentile of earlier trials at the same epoch; None: 50 for median,
+    # DEFAULT_PERCENTILE for percentile (the command line and the API alike).
+    percentile: float | None = None
     warmup_epochs: int = 2  # never stop a trial before it has run this many epochs
     min_trials: int = 3  # earlier trials that must have reached an epoch to judge at it
     reference: tuple[tuple[float, ...], ...] = ()  # earlier trials' per-epoch validation acc.
@@ -42,6 +49,9 @@ class PruneRule:
     def __post_init__(self):
         if self.kind not in RULES:
             raise ValueError(f"--prune must be one of {', '.join(RULES)}, got {self.kind!r}.")
+        if self.percentile is None:
+            object.__setattr__(self, "percentile",
+                               DEFAULT_PERCENTILE if self.kind == "percentile" else 50.0)
         if not 0 < self.percentile < 100:
             raise ValueError(f"--prune-percentile must be between 0 and 100, got "
                              f"{self.percentile}.")
