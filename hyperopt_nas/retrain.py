@@ -114,7 +114,8 @@ def retrain(results_dir: str | Path = "results", number: int | None = None,
         workload = Workload.from_record(record, results_dir, data_dir)
     except SpaceFileError as e:
         raise RetrainError(str(e)) from e
-    accel = configure_like(record)  # before the data: a tf.data dataset touches the GPU
+    # Before the data (a tf.data dataset touches the GPU); set up as a trial's runner is.
+    accel = configure_like(record).for_training()
     try:
         dataset = workload.load()
     except data_loaders.DataError as e:

@@ -171,9 +171,7 @@ class TrialRunner:
         runtime.choose(setup.keras_backend)  # start_runner's: refused if Keras runs on another
         accel = training.configure_accelerator(setup.mixed_precision, setup.xla,
                                                setup.deterministic)
-        self.accel = dataclasses.replace(accel, steps_per_execution=(
-            setup.steps_per_execution or runtime.current().steps_per_execution(accel)),
-            data_on_device=setup.data_on_gpu)
+        self.accel = accel.for_training(setup.steps_per_execution, setup.data_on_gpu)
         pinned = (accelerator_info or {}).get("gpu")
         if pinned is not None and not self.accel.gpus:
             raise FatalError(gpus.pinned_without_gpu(pinned, setup.keras_backend))

@@ -1,6 +1,6 @@
 import pytest
 
-from hyperopt_nas import kept_models, retrain
+from hyperopt_nas import kept_models, retrain, runtime
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.trial_store import TrialStore
 
@@ -89,12 +89,17 @@ def test_retrain_goes_through_the_trials_training_function(searched, fashion_dir
 
     def spy(builder, params, info, train, validation, test, budget, seed, accel, **kw):
         calls.append((len(train), validation, budget.epochs, seed))
+        steps.append(accel.steps_per_execution)
         return real(builder, params, info, train, validation, test, budget, seed, accel, **kw)
 
+    steps = []
     monkeypatch.setattr(training, "train_and_evaluate", spy)
+    # The runner's set-up (issue 45): the backend's steps per execution, as a trial's.
+    monkeypatch.setattr(runtime.current(), "steps_per_execution", lambda accel: 2)
     best = retrain.best_trial(searched)
     result = retrain.retrain(searched, data_dir=fashion_dir)
     assert calls == [(result.train_samples, None, best.extra["best_epoch"], best.trial_seed)]
+    assert steps == [2]
     assert result.path.exists() and 0.0 <= result.test_accuracy <= 1.0
     assert not list(result.path.parent.glob(".*.tmp.keras"))  # saved whole, then moved
 
