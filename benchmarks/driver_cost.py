@@ -47,7 +47,7 @@ from hyperopt_nas.executors.simulated import SimulatedExecutor, Surrogate  # noq
 from hyperopt_nas.proposers import drawn_vals  # noqa: E402
 from hyperopt_nas.resume import rebuild_trials  # noqa: E402
 from hyperopt_nas.space_files import load_space_file  # noqa: E402
-from hyperopt_nas.trial import TrialSpec, derive_seed  # noqa: E402
+from hyperopt_nas.trial import TrainBudget, TrialSpec, derive_seed  # noqa: E402
 from hyperopt_nas.trial_store import TrialStore, to_jsonable  # noqa: E402
 
 SPACE = ROOT / "search_spaces" / "cifar100.py"
@@ -77,11 +77,12 @@ def fill(folder: Path, n: int) -> None:
     for number, doc in enumerate(docs):
         vals = drawn_vals(doc)
         spec = TrialSpec(number=number, params=space_file.decode(vals),
-                         seed=derive_seed(SEED, number), epochs=int(budget["epochs"]),
-                         patience=int(budget["patience"]))
+                         seed=derive_seed(SEED, number), budget=TrainBudget(
+                             epochs=int(budget["epochs"]), patience=int(budget["patience"])))
         outcome, _ = simulated._outcome(spec)
-        store.save_record(make_record(outcome, to_jsonable(vals), spec.seed, space_file, budget,
-                                      settings, versions), new=True)
+        store.save_record(make_record(outcome, to_jsonable(spec.params), to_jsonable(vals),
+                                      spec.seed, space_file, budget, settings, versions),
+                          new=True)
     restored = rebuild_trials(store.load_records(), space_file)
     store.save_trials(restored.trials, space_file.fingerprint, restored.numbers, {})
 

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hyperopt_nas.executors.spark import spark_session  # noqa: E402
-from hyperopt_nas.trial import TrialSpec  # noqa: E402
+from hyperopt_nas.trial import TrainBudget, TrialSpec  # noqa: E402
 
 SPEC = TrialSpec(number=0, params={"filters": [32, 64], "dropout": 0.25, "lr": 1e-3}, seed=1,
-                 epochs=10, patience=3)  # the size of a real trial's spec
+                 budget=TrainBudget(epochs=10, patience=3))  # the size of a real trial's spec
 
 
 def task(spec: TrialSpec) -> tuple[int, float]:

@@ -50,7 +50,8 @@ from hyperopt_nas.schedulers.asha import DEFAULT_ETA, DEFAULT_MIN_EPOCHS
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFile, load_space_file
-from hyperopt_nas.trial import DataSetup, Protocol, TrialOutcome, TrialSpec, derive_seed
+from hyperopt_nas.trial import (DataSetup, Protocol, TrainBudget, TrialOutcome, TrialSpec,
+                                derive_seed)
 from hyperopt_nas.objectives import Objective
 from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, SizeBudget, TrialRecord,
                                       TrialStatus, TrialStore, proposer_loss, ranked,
@@ -273,15 +274,16 @@ def size_budget_of(budget: dict[str, Any]) -> SizeBudget:
                       budget.get("size_weight"))
 
 
-def make_record(outcome: TrialOutcome, vals: dict[str, Any], trial_seed: int,
-                space_file: SpaceFile, budget: dict[str, Any], settings: SearchSettings,
-                versions: dict[str, str]) -> TrialRecord:
-    """The record of one ended trial."""
+def make_record(outcome: TrialOutcome, params: dict[str, Any], vals: dict[str, Any],
+                trial_seed: int, space_file: SpaceFile, budget: dict[str, Any],
+                settings: SearchSettings, versions: dict[str, str]) -> TrialRecord:
+    """The record of one ended trial: ``params``, its decoded point (as JSON), ``vals``, what
+    hyperopt drew."""
     status = (TrialStatus.OVER_BUDGET if outcome.over_budget else
               TrialStatus.FAILED if not outcome.ok else
               TrialStatus.PRUNED if outcome.pruned else TrialStatus.OK)
     return TrialRecord(
-        number=outcome.number, status=status, params=outcome.params, hyperopt_vals=vals,
+        number=outcome.number, status=status, params=params, hyperopt_vals=vals,
         choice_options=space_file.choice_options(vals),
         loss=None if not outcome.ok else float(outcome.loss),
         metrics=outcome.metrics, history=outcome.history, epochs_run=int(outcome.epochs_run),
@@ -522,14 +524,16 @@ class Search:
         if self._keeps_models() and options.get("save_to") is None:  # kept if among the best
             (self.store.dir / kept_models.FOLDER).mkdir(exist_ok=True)
             options["save_to"] = str(kept_models.staging(self.store.dir, number))
-        spec = TrialSpec(
-            number=number, params=params, seed=seed, patience=int(self.budget["patience"]),
-            protocol=self.protocol, time_limit_s=self._time_limit(), epochs=run.epochs,
+        budget = TrainBudget(
+            epochs=run.epochs, patience=int(self.budget["patience"]),
+            time_limit_s=self._time_limit(),
             # The test split is only reported: evaluate it for the trial the search would select.
             test_if_loss_below=(None if s.test_every_trial or self.best is None
                                 else self.best.loss),
             max_params=self.size_budget.max_params, max_latency_ms=self.size_budget.max_latency_ms,
             objective=self.budget["objective"], direction=self.budget["direction"], **options)
+        spec = TrialSpec(number=number, params=params, seed=seed, budget=budget,
+                         protocol=self.protocol)
         self.in_flight[number] = InFlight(spec, vals, doc, run, tags)
         return spec
 
@@ -555,8 +559,9 @@ class Search:
         """Save an ended trial (its record, then results.pkl) before anything else happens."""
         flight = self.in_flight.pop(outcome.number)
         self.progress.ended(outcome.number)
-        record = make_record(outcome, flight.vals, flight.spec.seed, self.space_file,
-                             self.budget, self.settings, self.versions)
+        record = make_record(outcome, to_jsonable(flight.spec.params), flight.vals,
+                             flight.spec.seed, self.space_file, self.budget, self.settings,
+                             self.versions)
         record.extra.update(flight.tags)
         record.extra.update(flight.run.extra)
         loss = proposer_loss(record, self.size_budget)  # over the budget: a bad result
@@ -587,7 +592,8 @@ class Search:
         if self._keeps_models():
             try:
                 kept_models.keep_best(self.store.dir, list(self.records.values()),
-                                      self.settings.keep_models, record, flight.spec.save_to)
+                                      self.settings.keep_models, record,
+                                      flight.spec.budget.save_to)
             except OSError as e:  # the trial is saved; only its network may be missing
                 self.say(f"warning: the network of trial {record.number} could not be kept in "
                          f"{kept_models.FOLDER}/ ({e.strerror or e}); the search goes on.")

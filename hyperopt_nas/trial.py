@@ -19,7 +19,6 @@ from typing import Any, Callable
 import numpy as np
 
 from hyperopt_nas import runtime
-from hyperopt_nas.trial_store import to_jsonable
 
 
 def derive_seed(seed: int, number: int) -> int:
@@ -100,35 +99,16 @@ class TrialSpec:
     number: int
     params: dict[str, Any]  # the decoded point
     seed: int  # the training seed, derive_seed(search seed, number)
-    epochs: int
-    patience: int
+    budget: TrainBudget  # how long it trains and what happens to it (the pruning curves too)
     protocol: Protocol = Protocol()
-    time_limit_s: float | None = None  # stop at the first epoch end past it
-    prune: Any = None  # schedulers.pruning.PruneRule with the curves the driver had seen
-    initial_epoch: int = 0  # Hyperband: epochs the model of ``resume_from`` already had
-    resume_from: str | None = None
-    save_to: str | None = None
-    test_if_loss_below: float | None = None  # evaluate the test split only below this loss
-    max_params: int | None = None  # the size budget: a network over it is measured, not trained
-    max_latency_ms: float | None = None
-    objective: str = "val_accuracy"  # --objective: the validation metric selected on
-    direction: str = "max"
-
-    def budget(self) -> TrainBudget:
-        return TrainBudget(
-            epochs=self.epochs, patience=self.patience, time_limit_s=self.time_limit_s,
-            prune=self.prune, initial_epoch=self.initial_epoch, resume_from=self.resume_from,
-            save_to=self.save_to, test_if_loss_below=self.test_if_loss_below,
-            max_params=self.max_params, max_latency_ms=self.max_latency_ms,
-            objective=self.objective, direction=self.direction)
 
 
 @dataclass
 class TrialOutcome:
-    """What came of a ``TrialSpec``: its metrics, or the error it failed with."""
+    """What came of a ``TrialSpec``: its metrics, or the error it failed with (its point is
+    the spec's: the engine holds it, so it does not travel back)."""
 
     number: int
-    params: dict[str, Any]
     ok: bool
     started_at: str
     wall_time_s: float
@@ -147,7 +127,7 @@ class TrialOutcome:
     @classmethod
     def failure(cls, spec: TrialSpec, error: str, trace: str | None = None,
                 started: float | None = None, started_at: str | None = None) -> "TrialOutcome":
-        return cls(spec.number, to_jsonable(spec.params), False, started_at or now(),
+        return cls(spec.number, False, started_at or now(),
                    0.0 if started is None else time.monotonic() - started,
                    error=error, traceback=trace)
 

@@ -28,7 +28,6 @@ from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
 from hyperopt_nas.trial import (DataSetup, ProgressCallback, Protocol, TrainBudget, TrialOutcome,
                                 TrialProgress, TrialSpec, derive_seed, now)
-from hyperopt_nas.trial_store import to_jsonable
 from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
@@ -216,13 +215,13 @@ class TrialRunner:
         result = None
         try:
             with runtime.current().device_scope(device):
-                result = train_point(self.builder, spec.params, self.data, spec.budget(),
+                result = train_point(self.builder, spec.params, self.data, spec.budget,
                                      spec.seed, self.accel, spec.protocol, report,
                                      lambda: self.workload.callbacks)
         except (KeyboardInterrupt, FatalError):
             raise
         except training.OverBudget as e:  # measured, not trained: not a failure
-            outcome = TrialOutcome(spec.number, to_jsonable(spec.params), False, started_at,
+            outcome = TrialOutcome(spec.number, False, started_at,
                                    time.monotonic() - started, over_budget=True,
                                    error=f"over budget: {e.reason}", extra=dict(e.measured))
         except Exception as e:  # any error of one trial is recorded and the search goes on
@@ -234,9 +233,9 @@ class TrialRunner:
                 outcome.extra["notes"] = list(e.build_notes)
         else:
             outcome = TrialOutcome(
-                spec.number, to_jsonable(spec.params), True, started_at,
-                time.monotonic() - started,
-                loss=Objective(spec.objective, spec.direction).loss_of(result.objective),
+                spec.number, True, started_at, time.monotonic() - started,
+                loss=Objective(spec.budget.objective, spec.budget.direction).loss_of(
+                    result.objective),
                 metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
                 pruned=result.pruned_at is not None, extra=_extra(result))
         outcome.data_sizes = self.data.sizes()

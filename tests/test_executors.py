@@ -15,7 +15,7 @@ from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors.in_process import InProcessExecutor
 from hyperopt_nas.executors.pool import WorkerPool
-from hyperopt_nas.trial import DataSetup, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 BAD_POINT = {**TINY_POINT, "activation": "nope"}
@@ -26,7 +26,8 @@ def setup_for(fashion_dir, **kw) -> DataSetup:
 
 
 def spec(number, params=TINY_POINT, seed=7, **kw) -> TrialSpec:
-    return TrialSpec(number=number, params=params, seed=seed, epochs=2, patience=2, **kw)
+    return TrialSpec(number=number, params=params, seed=seed,
+                     budget=TrainBudget(epochs=2, patience=2, **kw))
 
 
 def make_executor(kind, fashion_dir):
@@ -67,12 +68,12 @@ def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashi
     assert ok.loss == pytest.approx(again.loss)  # same spec, same seed: same result
     assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100,
                              "data_source": str(fashion_dir), "input_shape": [28, 28, 1],
-                             "heads": {"label": 10}}
+                             "heads": {"label": 10}, "primary_head": "label"}
     assert "test_accuracy" in ok.metrics["label"]
     assert "test_accuracy" not in untested.metrics["label"]  # nothing beats a loss of 0
     assert not bad.ok and "activation must be one of" in bad.error
     assert "Traceback" in bad.traceback
-    assert ok.params == TINY_POINT and bad.params == BAD_POINT
+    assert sorted(outcomes) == [0, 1, 2, 3]  # each spec came back once, known by its number
     if kind != "spark":  # a Spark task cannot report before it ends
         ends = [(p.number, p.epoch) for p in heard if p.epoch_done]
         assert sorted(ends) == [(n, e) for n in (0, 2, 3) for e in (1, 2)]
@@ -148,7 +149,8 @@ def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_di
         run_all(pool, [spec(0)])  # started and warm
         pid = pool.pids[0]
         # Far longer than the wait before the kill, however fast this machine is.
-        pool.submit(TrialSpec(number=1, params=TINY_POINT, seed=7, epochs=500, patience=500))
+        pool.submit(TrialSpec(number=1, params=TINY_POINT, seed=7,
+                              budget=TrainBudget(epochs=500, patience=500)))
         time.sleep(1.0)
         os.kill(pid, signal.SIGKILL)
         died = pool.collect()

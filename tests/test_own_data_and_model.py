@@ -13,7 +13,7 @@ from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors.in_process import InProcessExecutor
 from hyperopt_nas.outputs import reports
 from hyperopt_nas.space_files import load_space_file
-from hyperopt_nas.trial import DataSetup, TrialSpec
+from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 EXAMPLE = ROOT / "search_spaces" / "own_data_and_model.py"
@@ -69,7 +69,8 @@ def test_a_worker_without_the_space_files_path_loads_it_from_its_text(tmp_path, 
     executor = InProcessExecutor(setup)
     executor.submit(TrialSpec(0, {"conv_blocks": 1, "filters": 8, "dropout": 0.1, "units": 32,
                                   "learning_rate": 0.003, "optimizer": "Adam",
-                                  "batch_size": 32}, seed=1, epochs=1, patience=1))
+                                  "batch_size": 32}, seed=1,
+                              budget=TrainBudget(epochs=1, patience=1)))
     outcome = executor.collect()
     assert outcome.ok and outcome.data_sizes["heads"] == {"label": 4}
 

@@ -14,7 +14,7 @@ from hyperopt_nas.executors.simulated import SimulatedExecutor
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.trial import TrialOutcome, derive_seed, now
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
-from hyperopt_nas.trial_store import SizeBudget, TrialStatus, TrialStore, to_jsonable
+from hyperopt_nas.trial_store import SizeBudget, TrialStatus, TrialStore
 
 
 def make_settings(tmp_path, space, data_dir, **changes):
@@ -42,10 +42,10 @@ class Scripted(SimulatedExecutor):
         self.objectives, self.thresholds = objectives, thresholds
 
     def _outcome(self, spec):
-        self.thresholds.append(spec.test_if_loss_below)
+        self.thresholds.append(spec.budget.test_if_loss_below)
         value = self.objectives[len(self.thresholds) - 1]
         metrics = {"label": {"best_val_accuracy": value, "final_val_accuracy": value}}
-        return TrialOutcome(spec.number, to_jsonable(spec.params), True, now(), 1.0,
+        return TrialOutcome(spec.number, True, now(), 1.0,
                             loss=1.0 - value, metrics=metrics,
                             history={"val_accuracy": [value]}, epochs_run=1), 1.0
 

@@ -42,14 +42,6 @@ def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_p
     runner = start_runner(setup)
     assert order == ["configure", "load data"]
     outcome = runner.run(TrialSpec(0, {"hidden_layers": [{"units": 4}], "batch_size": 8}, 1,
-                                   epochs=1, patience=1))
+                                   TrainBudget(epochs=1, patience=1)))
     assert outcome.ok, outcome.error
     assert outcome.accelerator["dtype_policy"] == "float32"  # auto, on a CPU
-
-
-def test_a_trial_spec_hands_every_training_setting_to_its_budget():
-    spec = TrialSpec(3, {}, 1, epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3,
-                     resume_from="a.keras", save_to="b.keras", test_if_loss_below=0.2)
-    assert spec.budget() == TrainBudget(
-        epochs=9, patience=4, time_limit_s=60.0, initial_epoch=3, resume_from="a.keras",
-        save_to="b.keras", test_if_loss_below=0.2)

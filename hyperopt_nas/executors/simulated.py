@@ -154,45 +154,45 @@ class SimulatedExecutor(Executor):
         self._heap.clear()
 
     def _outcome(self, spec: TrialSpec) -> tuple[TrialOutcome, float]:
-        s, params = self.surrogate, spec.params
+        s, params, budget = self.surrogate, spec.params, spec.budget
         per_epoch = s.seconds_per_epoch(params)
-        if spec.resume_from is not None and not Path(spec.resume_from).is_file():
-            return TrialOutcome(spec.number, to_jsonable(params), False, now(), 0.0,
-                                error=f"no saved model to continue: {spec.resume_from}"), 0.0
-        if spec.save_to is not None:  # as a trained trial leaves its model (a stand-in)
-            Path(spec.save_to).write_text("simulated\n")
+        if budget.resume_from is not None and not Path(budget.resume_from).is_file():
+            return TrialOutcome(spec.number, False, now(), 0.0,
+                                error=f"no saved model to continue: {budget.resume_from}"), 0.0
+        if budget.save_to is not None:  # as a trained trial leaves its model (a stand-in)
+            Path(budget.save_to).write_text("simulated\n")
         if s.fails(params, spec.seed):
             seconds = per_epoch / 2
-            return TrialOutcome(spec.number, to_jsonable(params), False, now(), seconds,
+            return TrialOutcome(spec.number, False, now(), seconds,
                                 error="SimulatedFailure: the surrogate's failure rate"), seconds
-        val, best, best_epoch, seconds = [], -1.0, spec.initial_epoch, 0.0
+        val, best, best_epoch, seconds = [], -1.0, budget.initial_epoch, 0.0
         pruned = stopped_by_time = False
-        for epoch in range(spec.initial_epoch + 1, spec.epochs + 1):
+        for epoch in range(budget.initial_epoch + 1, budget.epochs + 1):
             acc = s.accuracy(params, spec.seed, epoch)
             val.append(acc)
             seconds += per_epoch
             if acc > best:
                 best, best_epoch = acc, epoch
-            if epoch - best_epoch >= spec.patience:  # early stopping
+            if epoch - best_epoch >= budget.patience:  # early stopping
                 break
-            if spec.prune is not None and spec.prune.should_stop(epoch, best):
+            if budget.prune is not None and budget.prune.should_stop(epoch, best):
                 pruned = True
                 break
-            if spec.time_limit_s is not None and seconds >= spec.time_limit_s:
+            if budget.time_limit_s is not None and seconds >= budget.time_limit_s:
                 stopped_by_time = True
                 break
         test = None
-        if spec.test_if_loss_below is None or 1 - best < spec.test_if_loss_below:
+        if budget.test_if_loss_below is None or 1 - best < budget.test_if_loss_below:
             test = s.accuracy(params, spec.seed + 1, best_epoch)
         metrics = {"label": {"best_val_accuracy": best, "final_val_accuracy": val[-1],
                              **({"test_accuracy": test} if test is not None else {})}}
         outcome = TrialOutcome(
-            spec.number, to_jsonable(params), True, now(), seconds, loss=1.0 - best,
-            metrics=metrics, history={"val_accuracy": val}, epochs_run=spec.initial_epoch
+            spec.number, True, now(), seconds, loss=1.0 - best,
+            metrics=metrics, history={"val_accuracy": val}, epochs_run=budget.initial_epoch
             + len(val), pruned=pruned,
             extra={"best_epoch": best_epoch, "stopped_by_time": stopped_by_time,
                    "simulated": True},
             data_sizes={"train_samples": 0, "validation_samples": 5000, "heads": {"label": 10}})
         if pruned:
-            outcome.extra["pruned_at_epoch"] = spec.initial_epoch + len(val)
+            outcome.extra["pruned_at_epoch"] = budget.initial_epoch + len(val)
         return outcome, seconds
