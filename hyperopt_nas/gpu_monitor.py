@@ -15,6 +15,8 @@ import os
 import threading
 from typing import Any
 
+from hyperopt_nas.gpus import nvml
+
 SAMPLE_EVERY_S = 1.0
 
 
@@ -37,7 +39,6 @@ class GpuSampler:
         if self.handle is not None:
             return True
         if self.nvml is None:
-            from hyperopt_nas.gpus import nvml
             self.nvml = nvml()
         if self.nvml is None:
             return False

@@ -3,7 +3,7 @@
 The small public API::
 
     from hyperopt_nas import retrain
-    retrain.best_trial("results")          # the best TrialRecord (validation accuracy)
+    retrain.best_trial("results")          # the best TrialRecord (by the search's objective)
     retrain.best_config("results")         # its decoded hyperparameters
     result = retrain.retrain("results")    # train on training + validation data, save .keras
     model = retrain.load_model("results")  # the saved Keras model of the best trial
@@ -57,7 +57,8 @@ def _scored(results_dir: str | Path) -> list[TrialRecord]:
 
 
 def best_trial(results_dir: str | Path = "results") -> TrialRecord:
-    """The trial with the best validation accuracy (ties: the earlier trial)."""
+    """The trial with the best score under the search's objective (validation accuracy unless
+    it chose another; ties: the earlier trial)."""
     return ranked(_scored(results_dir))[0]
 
 

@@ -105,7 +105,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int  # 1-based
     stopped_by_time: bool
-    objective: float | None  # primary head's best validation accuracy (None: no validation)
+    objective: float | None  # the objective's best validation value (None: no validation)
     runs: list[dict[str, Any]] = field(default_factory=list)  # per execution / fold, if several
     pruned_at: int | None = None  # the epoch (1-based) a pruning rule stopped it at
     trained_as: dict[str, Any] = field(default_factory=dict)  # dtype policy, ... (trained_as())

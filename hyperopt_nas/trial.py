@@ -81,8 +81,8 @@ class TrainBudget:
     initial_epoch: int = 0  # epochs already trained (continuing a saved model)
     resume_from: str | None = None  # a saved .keras model to continue instead of building one
     save_to: str | None = None  # save the trained model (with optimizer state) here
-    # Evaluate the test split only if the run's loss (1 - best validation accuracy) is below this,
-    # i.e. it beats the best earlier trial; None: always.
+    # Evaluate the test split only if the run's loss (its objective's, Objective.loss_of) is
+    # below this, i.e. it beats the best earlier trial; None: always.
     test_if_loss_below: float | None = None
     # The size budget (--max-params, --max-latency-ms): a built network over it is not trained.
     max_params: int | None = None

@@ -5,7 +5,7 @@
 - Every file is written atomically (temporary file, fsync, ``os.replace``): a kill at any instant
   leaves the old file or the new one, never a torn one.
 - JSON file names sort by score, best first: ``0.123400_trial-0007.json`` holds a trial whose
-  objective (1 - best validation accuracy) is 0.1234; failed trials sort last
+  objective's loss (1 - best validation accuracy, by default) is 0.1234; failed trials sort last
   (``failed_trial-0003.json``), and so do networks refused by a size or latency budget before
   they trained (``over_budget_trial-0004.json``).
 - A lock (``flock`` on the folder itself, released by the kernel when its process dies, even by
@@ -102,7 +102,7 @@ class TrialRecord:
     params: dict[str, Any]  # decoded hyperparameters: actual values, never choice indexes
     hyperopt_vals: dict[str, Any]  # what hyperopt drew, {label: value or option index}
     choice_options: dict[str, str]  # {choice label: signature of the option taken}
-    loss: float | None  # the objective hyperopt minimises: 1 - best validation accuracy
+    loss: float | None  # what hyperopt minimises: the objective's loss (1 - validation accuracy)
     metrics: dict[str, Any]  # per head: best/final validation, test of the restored model
     history: dict[str, list[float]]  # per-epoch Keras logs
     epochs_run: int
@@ -474,7 +474,7 @@ class TrialStore:
 
 
 def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """Scored trials (completed and pruned), best validation accuracy first, the earlier trial
+    """Scored trials (completed and pruned), best objective first, the earlier trial
     first on a tie: the one definition of "the best trial"."""
     scored = [r for r in records if r.status not in UNSCORED and r.loss is not None]
     return sorted(scored, key=lambda r: (r.loss, r.number))

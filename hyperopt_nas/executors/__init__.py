@@ -3,7 +3,7 @@
 - ``InProcessExecutor``: here, one trial at a time (``--isolation none``).
 - ``WorkerPool``: persistent worker processes, one trial each at a time (``--workers N``), one GPU
   each where there are GPUs (the default, with one worker).
-- ``SparkExecutor``: each trial a one-task Spark job (``--backend spark``).
+- ``SparkExecutor``: each trial a one-task Spark job (``--executor spark``).
 
 The engine submits up to ``slots`` trials and waits for whichever ends first. A trial that fails,
 even by killing its process, comes back as a failed outcome; only what makes every later trial

@@ -23,8 +23,10 @@ branches on the backend's name:
   and ``gpu_peak_mb()``: the most it held at once;
 - ``release()``: give back what a finished trial held;
 - ``device_scope(device)``: train on one device of the process's GPUs;
-- ``op_determinism()``: whether deterministic kernels are on now;
-- ``version()``.
+- ``op_determinism()``: whether deterministic kernels are on now.
+
+``version()`` (this package's, not a backend module's) reads the chosen backend's
+``__version__``.
 
 ``choose(name)`` sets ``KERAS_BACKEND`` for this process and the processes it starts; it must
 come before Keras is imported, and says so in one line if it does not.
@@ -40,6 +42,8 @@ from dataclasses import asdict, dataclass, replace
 from types import ModuleType
 from typing import Any
 
+from hyperopt_nas import gpus as machine
+from hyperopt_nas import precision as precisions
 from hyperopt_nas.choices import ACCELERATOR_MODES, KERAS_BACKENDS, PRECISION_MODES
 from hyperopt_nas.errors import FatalError
 
@@ -151,7 +155,6 @@ def decide(gpus: int, mixed_precision: str | bool | None, xla: str | bool | None
     xla = mode(xla, "xla")
     on_gpu = gpus > 0
     if precision == "auto":
-        from hyperopt_nas import gpus as machine, precision as precisions
         precision = precisions.choose("auto", machine.details_of(None) if on_gpu else None,
                                       keras_backend, []).mode
     return Accelerator(

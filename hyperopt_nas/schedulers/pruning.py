@@ -1,16 +1,17 @@
 """Pruning: stop a trial that is clearly behind earlier trials at the same epoch (``--prune``).
 
-At the end of each epoch, from ``warmup_epochs`` on, a trial's best validation accuracy so far is
-compared with the best-so-far validation accuracy that earlier trials had reached *at the same
-epoch*. When it is below the ``percentile``-th percentile of those values (the median for
-``--prune median``, ``--prune-percentile Q`` for ``--prune percentile``), and at least
+At the end of each epoch, from ``warmup_epochs`` on, a trial's best objective so far (validation
+accuracy unless the search chose another metric, ``--objective``) is compared with the
+best-so-far values that earlier trials had reached *at the same epoch*. When it is below the
+``percentile``-th percentile of those values (the median for ``--prune median``,
+``--prune-percentile Q``, default 25, for ``--prune percentile``), and at least
 ``min_trials`` earlier trials reached that epoch, the trial stops there. This is the median
 stopping rule of Google Vizier (Golovin et al., 2017) and Optuna's Median/PercentilePruner,
 applied to best-so-far curves so that one noisy epoch does not condemn a trial.
 
 A pruned trial is recorded with the status ``pruned``, its partial learning curve and the score it
-reached (its best validation accuracy). TPE learns from it through that score: a pruned trial
-counts as a finished trial whose loss is ``1 - best validation accuracy reached``, which is an
+reached (its best objective). TPE learns from it through that score: a pruned trial counts as
+a finished trial whose loss is the loss of the best value it reached, which is an
 upper bound on how bad the point is; since the rule only stops trials that trail most earlier
 trials, their points land among TPE's "bad" group, which is where they belong.
 """
