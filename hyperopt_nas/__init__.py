@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hyperopt_nas.child_processes import watch_parent_if_helper
+from hyperopt_nas.errors import FatalError
 
 # A helper process of a search (a trial worker, the drawing process) imports this package first
 # of all it loads: from here on it ends if the search is killed, even while still importing.
 watch_parent_if_helper()
 
 __all__ = ["search", "results_table", "best_config", "load_model", "best_models",
-           "SearchSettings", "SearchSummary"]
+           "SearchSettings", "SearchSummary", "FatalError"]
 _LAZY = {"SearchSettings": ("hyperopt_nas.engine", "SearchSettings"),
          "SearchSummary": ("hyperopt_nas.engine", "SearchSummary"),
          "best_config": ("hyperopt_nas.retrain", "best_config"),
@@ -80,8 +81,16 @@ def search(space: str | Path | dict, results_dir: str | Path = "results",
     y_val)`` or ``validation_split`` (default 0.1 of ``x``), ``test_data=(x_test, y_test)``
     (reported, never used to choose), and ``callbacks`` (Keras callbacks every trial's ``fit``
     runs too). Options are the command line's, by either name (``timeout="2m"`` or
-    ``timeout_s=120``, ``cv=5``, ``prune="median"``, ``max_params="50k"``)."""
+    ``timeout_s=120``, ``cv=5``, ``prune="median"``, ``max_params="50k"``).
+
+    Bad arguments or data raise ``ValueError`` (``TypeError`` for an unknown option) before
+    anything is written or trained. A Ctrl-C raises ``KeyboardInterrupt`` once what finished is
+    saved (a notebook's kernel stays usable; the same call continues the search); a run whose
+    trials all failed raises ``FatalError``, its records kept."""
     from hyperopt_nas.engine import run_search
+    if Path(results_dir).exists() and not Path(results_dir).is_dir():
+        raise ValueError(f"search(): results_dir {results_dir} is a file, not a folder: give "
+                         "a folder for the search's results (it is made if missing).")
     given = {"build_model": build_model, "x": x, "y": y, "validation_data": validation_data,
              "validation_split": validation_split, "test_data": test_data,
              "callbacks": callbacks}
@@ -97,7 +106,13 @@ def search(space: str | Path | dict, results_dir: str | Path = "results",
         space = notebook.write_space_file(results_dir, space, **given)
     from hyperopt_nas.interrupts import listening
     with listening():  # a Ctrl-C that Python drops still stops the search
-        return run_search(settings_of(space, results_dir, options), say=say)
+        summary = run_search(settings_of(space, results_dir, options), say=say)
+    if summary.interrupted:  # what finished is saved: stop the caller, as any Ctrl-C does
+        raise KeyboardInterrupt
+    if summary.completed and not summary.any_ok:
+        raise FatalError(f"none of the {summary.completed} trials of this run succeeded; each "
+                         f"failed_trial-*.json in {results_dir} holds its error and traceback.")
+    return summary
 
 
 def settings_of(space: str | Path, results_dir: str | Path, options: dict[str, Any]):

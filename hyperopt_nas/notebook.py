@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from hyperopt_nas.trial_store import atomic_write
+from hyperopt_nas.trial_store import RECORD_GLOB, atomic_write
 
 FOLDER = "notebook"
 SPACE_FILE = "notebook_space.py"
@@ -138,14 +138,25 @@ def _arrays(part: str, x: Any, y: Any) -> dict[str, np.ndarray]:
     if x.ndim < 2 or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise ValueError(f"search(): {which}: x must be a numeric array with one row per "
                          f"example, got {x.dtype} with shape {x.shape}.")
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x).all(axis=tuple(range(1, x.ndim)))  # per row
+        if bad.any():
+            raise ValueError(f"search(): {which}: x holds NaN or infinite values in "
+                             f"{int(bad.sum())} of its {len(x)} rows (the first: row "
+                             f"{int(np.argmax(bad))}); every network would train on them and "
+                             "learn nothing. Remove or impute them first.")
     out = {f"{part}_x.npy": x}
     heads = y if isinstance(y, dict) else {None: y}
     for head, labels in heads.items():
         labels = np.asarray(labels)
+        named = "y" if head is None else f"y[{head!r}]"
         if len(labels) != len(x):
-            raise ValueError(f"search(): {which}: x has {len(x)} rows but y"
-                             f"{'' if head is None else f'[{head!r}]'} has {len(labels)} "
-                             "labels; they must match.")
+            raise ValueError(f"search(): {which}: x has {len(x)} rows but {named} has "
+                             f"{len(labels)} labels; they must match.")
+        if np.issubdtype(labels.dtype, np.number) and labels.size and labels.min() < 0:
+            raise ValueError(f"search(): {which}: {named} holds the label "
+                             f"{labels.min():g}; class labels are 0, 1, 2, ... (one per "
+                             "output unit of the network).")
         out[f"{part}_y.npy" if head is None else f"{part}_y.{head}.npy"] = labels
     return out
 
@@ -202,10 +213,19 @@ def write_space_file(results_dir: str | Path, space: Any, build_model: Callable,
     for part, (part_x, part_y) in parts.items():
         arrays.update(_arrays(part, part_x, part_y))
         layout[part] = _layout(part, part_y)
+    shape = arrays["train_x.npy"].shape[1:]
+    for part in ("val", "test"):
+        other = arrays.get(f"{part}_x.npy")
+        if other is not None and len(other) and other.shape[1:] != shape:
+            which = {"val": "validation_data", "test": "test_data"}[part]
+            raise ValueError(f"search(): {which}'s examples have the shape {other.shape[1:]}, "
+                             f"x's {shape}; every part must hold examples of one shape.")
     folder = Path(results_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     found = fingerprint(arrays)
     saved = folder / FINGERPRINT
+    if saved.is_file() and not _has_trials(Path(results_dir)):
+        _remove_arrays(folder)  # a refused or empty run's: the folder is free for these
     if saved.is_file():
         before = json.loads(saved.read_text()).get("fingerprint")
         if before != found:
@@ -226,6 +246,20 @@ def write_space_file(results_dir: str | Path, space: Any, build_model: Callable,
     if not path.is_file() or path.read_text() != SPACE_TEXT:
         atomic_write(path, SPACE_TEXT.encode())
     return path
+
+
+def _has_trials(results_dir: Path) -> bool:
+    """Whether the folder holds any trial's record (a failed one too)."""
+    return any(results_dir.glob(RECORD_GLOB))
+
+
+def _remove_arrays(folder: Path) -> None:
+    """The arrays a search with no trial left behind, and their fingerprint: this module's
+    files only (named in the fingerprint's layout)."""
+    saved = json.loads((folder / FINGERPRINT).read_text())
+    for name in saved.get("shapes", {}):
+        (folder / name).unlink(missing_ok=True)
+    (folder / FINGERPRINT).unlink()
 
 
 def _layout(part: str, y: Any) -> dict[str, Any]:

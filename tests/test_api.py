@@ -112,12 +112,34 @@ def test_a_ctrl_c_that_python_dropped_stops_a_search_from_python(tmp_path, tiny_
             signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # the Ctrl-C, as delivered
 
     lines = []
-    summary = hyperopt_nas.search(tiny_space, tmp_path / "results", say=lines.append,
-                                  max_evals=3, data_dir=str(fashion_dir), isolation="none",
-                                  plot_best=False, plot_search=False, tensorboard=False,
-                                  on_trial_end=lambda record: DroppedCtrlC())
-    assert summary.interrupted and summary.completed == 1, lines
+    # Issue 44: it raises, as any Ctrl-C does (Keras Tuner and Optuna too), once the finished
+    # trial is saved: the rest of the script does not run on as if the search had ended.
+    with pytest.raises(KeyboardInterrupt):
+        hyperopt_nas.search(tiny_space, tmp_path / "results", say=lines.append,
+                            max_evals=3, data_dir=str(fashion_dir), isolation="none",
+                            plot_best=False, plot_search=False, tensorboard=False,
+                            on_trial_end=lambda record: DroppedCtrlC())
+    assert len(TrialStore(tmp_path / "results").load_records()) == 1, lines
+    assert any(line.startswith("Interrupted:") for line in lines)
     assert signal.getsignal(signal.SIGINT) is before  # the program's own handler is back
+
+
+def test_a_search_whose_trials_all_fail_raises_whatever_max_evals(tmp_path):
+    """Issue 44: with max_evals under the failures-in-a-row limit, search() returned best=None
+    quietly."""
+    from hyperopt import hp
+    from test_notebook_api import arrays
+
+    def broken(params):
+        raise RuntimeError("my network does not build")
+    x, y = arrays(40, 1)
+    with pytest.raises(hyperopt_nas.FatalError, match="none of the 2 trials of this run "
+                       "succeeded; each failed_trial-"):
+        hyperopt_nas.search({"u": hp.choice("u", [1, 2])}, tmp_path / "r", say=lambda line: None,
+                            build_model=broken, x=x, y=y, max_evals=2, epochs=1,
+                            isolation="none", plot_best=False, plot_search=False,
+                            tensorboard=False)
+    assert len(TrialStore(tmp_path / "r").load_records()) == 2  # kept, with their errors
 
 
 def test_every_public_name_is_there_at_once_in_a_fresh_process():

@@ -99,9 +99,11 @@ def test_a_notebook_cell_on_stdin_searches_arrays_with_its_own_compile_and_callb
 
 def test_other_arrays_in_the_same_folder_are_refused_and_nothing_is_lost(tmp_path):
     from hyperopt import hp
+    from test_trial_store import make_record
     x, y = arrays(50, 1)
     space = {"units": hp.choice("units", [4, 8])}
     notebook.write_space_file(tmp_path, space, lambda p: None, x, y)
+    TrialStore(tmp_path).save_record(make_record(0, 0.5), new=True)  # a trial over these arrays
     before = {p.name: p.read_bytes() for p in (tmp_path / "notebook").iterdir()}
     with pytest.raises(ValueError, match="holds a search over other arrays; pass the same"):
         notebook.write_space_file(tmp_path, space, lambda p: None, x[:-1], y[:-1])
@@ -112,6 +114,25 @@ def test_other_arrays_in_the_same_folder_are_refused_and_nothing_is_lost(tmp_pat
     assert path.name == notebook.SPACE_FILE
     layout = json.loads((tmp_path / "notebook" / notebook.FINGERPRINT).read_text())["layout"]
     assert set(layout) == {"train", "test"}  # no validation data: split off x as usual
+
+
+def test_a_folder_without_trials_takes_other_arrays(tmp_path):
+    """Issue 44: after a run refused or ended with no trial, the folder refused the corrected
+    arrays until the user deleted it. With no trial recorded, the new arrays replace the old
+    (the old ones' files go; files the tool did not write stay)."""
+    from hyperopt import hp
+    x, y = arrays(50, 1)
+    space = {"units": hp.choice("units", [4, 8])}
+    notebook.write_space_file(tmp_path, space, lambda p: None, x, {"a": y, "b": y})
+    (tmp_path / "notebook" / "mine.txt").write_text("the user's")
+    notebook.write_space_file(tmp_path, space, lambda p: None, x[:-1], y[:-1],
+                              validation_data=(x[:5], y[:5]))
+    folder = tmp_path / "notebook"
+    layout = json.loads((folder / notebook.FINGERPRINT).read_text())["layout"]
+    assert set(layout) == {"train", "val", "test"}
+    assert not list(folder.glob("train_y.a.npy")) and (folder / "train_y.npy").is_file()
+    assert len(np.load(folder / "train_x.npy")) == 49
+    assert (folder / "mine.txt").read_text() == "the user's"
 
 
 @pytest.mark.parametrize("call, message", [
@@ -126,6 +147,14 @@ def test_other_arrays_in_the_same_folder_are_refused_and_nothing_is_lost(tmp_pat
     (dict(x=np.array(["a"] * 4)), "x must be a numeric array"),
     (dict(callbacks=["stop"]), "callbacks must be a list of Keras callbacks"),
     (dict(validation_data=[1, 2, 3]), "validation_data must be a pair"),
+    # Issue 44: bad data, refused in the caller's process before any worker starts.
+    (dict(x=np.where(np.eye(4, 3) > 0, np.nan, 0.0)), r"x, y: x holds NaN or infinite values "
+     r"in 3 of its 4 rows \(the first: row 0\)"),
+    (dict(x=np.full((4, 3), np.inf)), "NaN or infinite values in 4 of its 4 rows"),
+    (dict(y=[0, 1, -1, 1]), r"x, y: y holds the label -1; class labels are 0, 1, 2"),
+    (dict(validation_data=(np.zeros((2, 4)), [0, 1])), r"validation_data's examples have the "
+     r"shape \(4,\), x's \(3,\)"),
+    (dict(test_data=(np.zeros((2, 3, 1)), [0, 1])), "test_data's examples have the shape"),
 ])
 def test_bad_arguments_are_one_clear_error_before_anything_runs(tmp_path, call, message):
     from hyperopt import hp
@@ -135,6 +164,15 @@ def test_bad_arguments_are_one_clear_error_before_anything_runs(tmp_path, call, 
     with pytest.raises((TypeError, ValueError), match=message):
         hyperopt_nas.search(given.pop("space"), tmp_path / "r", **given)
     assert not (tmp_path / "r" / "results.pkl").exists()
+
+
+def test_a_results_dir_that_is_a_file_is_one_clear_error(tmp_path):
+    from hyperopt import hp
+    (tmp_path / "r").write_text("mine")
+    with pytest.raises(ValueError, match=r"results_dir .*r is a file, not a folder"):
+        hyperopt_nas.search({"u": hp.choice("u", [1, 2])}, tmp_path / "r",
+                            build_model=lambda p: None, x=np.zeros((4, 3)), y=[0, 1, 0, 1])
+    assert (tmp_path / "r").read_text() == "mine"
 
 
 def test_the_build_function_may_take_the_point_alone_or_with_shape_and_classes(tmp_path):
