@@ -393,6 +393,10 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
         if not isinstance(model, keras.Model):
             raise TypeError(f"build_model must return a keras.Model, got "
                             f"{type(model).__name__}.")
+        if isinstance(model, keras.Sequential) and not model.built:
+            # Keras Tuner's tutorials build a Sequential without an Input layer: Keras builds
+            # it at its first fit; here, from the data's shape, before it is measured.
+            model.build((None, *info.input_shape))
         if len(model.outputs) != len(heads):
             raise TypeError(f"build_model's model has {len(model.outputs)} outputs but the data "
                             f"has {len(heads)} label sets ({', '.join(heads)}); give it one "
@@ -417,10 +421,12 @@ def custom_builder(build_model: Callable) -> ModelBuilder:
         optimizer = (compiled["optimizer"] if compiled.get("optimizer") is not None else
                      make_optimizer(str(params.get("optimizer", "Adam")),
                                     float(params.get("learning_rate", BASE_LEARNING_RATE))))
-        loss = _per_head(compiled.get("loss"), heads, "loss") or \
-            {h: "sparse_categorical_crossentropy" for h in heads}
+        given_loss = _per_head(compiled.get("loss"), heads, "loss") or {}
+        loss = ({h: _sparse(v) for h, v in given_loss.items()}
+                or {h: "sparse_categorical_crossentropy" for h in heads})
         metrics = _per_head(compiled.get("metrics"), heads, "metrics") or {}
-        metrics = {h: _with_accuracy(metrics.get(h)) for h in heads}
+        metrics = {h: _with_accuracy([_sparse(m) for m in _listed(metrics.get(h))])
+                   for h in heads}
         wrapped.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                         loss_weights=_per_head(compiled.get("loss_weights"), heads,
                                                "loss_weights"),
@@ -466,9 +472,44 @@ def _per_head(value: Any, heads: list[str], what: str) -> dict[str, Any] | None:
                     f"({', '.join(heads)}).")
 
 
-def _with_accuracy(metrics: Any) -> list:
-    listed = list(metrics) if isinstance(metrics, (list, tuple)) else \
+def _listed(metrics: Any) -> list:
+    return list(metrics) if isinstance(metrics, (list, tuple)) else \
         ([] if metrics is None else [metrics])
+
+
+# The categorical (one-hot) forms of losses and metrics, and the sparse (integer label) forms
+# that compute the same: the search keeps labels as integers, one-hot labels included.
+SPARSE_NAMES = {"categorical_crossentropy": "sparse_categorical_crossentropy",
+                "categorical_accuracy": "sparse_categorical_accuracy",
+                "top_k_categorical_accuracy": "sparse_top_k_categorical_accuracy"}
+SPARSE_CLASSES = {"CategoricalCrossentropy": ("SparseCategoricalCrossentropy",
+                                              ("from_logits", "reduction", "name")),
+                  "CategoricalAccuracy": ("SparseCategoricalAccuracy", ("name",)),
+                  "TopKCategoricalAccuracy": ("SparseTopKCategoricalAccuracy", ("k", "name"))}
+
+
+def _sparse(value: Any) -> Any:
+    """A loss or metric for one-hot labels as its integer-label form (Keras Tuner's tutorials
+    compile with ``categorical_crossentropy`` on ``to_categorical`` labels; the search hands
+    the model integer labels): the same values, computed from the class index."""
+    if isinstance(value, str):
+        return SPARSE_NAMES.get(value, value)
+    kind = type(value).__name__
+    if kind not in SPARSE_CLASSES or not hasattr(value, "get_config"):
+        return value
+    if value.get_config().get("label_smoothing"):
+        raise TypeError(f"build_model's model was compiled with {kind}(label_smoothing=...), "
+                        "which needs one-hot labels: the search trains on class indices, so "
+                        "leave label_smoothing out.")
+    sparse, kept = SPARSE_CLASSES[kind]
+    config = {k: v for k, v in value.get_config().items() if k in kept}
+    if kind == "CategoricalCrossentropy":
+        return getattr(keras.losses, sparse)(**config)
+    return getattr(keras.metrics, sparse)(**config)
+
+
+def _with_accuracy(metrics: Any) -> list:
+    listed = _listed(metrics)
     names = {m if isinstance(m, str) else getattr(m, "name", "") for m in listed}
     return listed if names & {"accuracy", "acc"} else listed + ["accuracy"]
 

@@ -524,6 +524,8 @@ class Search:
         if self._keeps_models() and options.get("save_to") is None:  # kept if among the best
             (self.store.dir / kept_models.FOLDER).mkdir(exist_ok=True)
             options["save_to"] = str(kept_models.staging(self.store.dir, number))
+            if s.executions_per_trial > 1:  # the network kept is the first execution's
+                tags["saved_execution"] = 1
         budget = TrainBudget(
             epochs=run.epochs, patience=int(self.budget["patience"]),
             time_limit_s=self._time_limit(),
@@ -541,11 +543,12 @@ class Search:
         return [Pending(number, f.run) for number, f in self.in_flight.items()]
 
     def _keeps_models(self) -> bool:
-        """Whether trials save their networks for best_models/: one training run per trial, in
-        this machine's processes (a Spark executor's disk is not this folder)."""
+        """Whether trials save their networks for best_models/: in this machine's processes (a
+        Spark executor's disk is not this folder), the first execution's with
+        --executions-per-trial (its record says so); not with --cv (each fold trains on other
+        data)."""
         s = self.settings
-        return (s.keep_models > 0 and s.backend == "local" and s.executions_per_trial == 1
-                and not s.cv_folds)
+        return s.keep_models > 0 and s.backend == "local" and not s.cv_folds
 
     def _time_limit(self) -> float | None:
         limits = [self.settings.trial_timeout_s]

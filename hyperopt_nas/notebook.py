@@ -148,8 +148,8 @@ def _arrays(part: str, x: Any, y: Any) -> dict[str, np.ndarray]:
     out = {f"{part}_x.npy": x}
     heads = y if isinstance(y, dict) else {None: y}
     for head, labels in heads.items():
-        labels = np.asarray(labels)
         named = "y" if head is None else f"y[{head!r}]"
+        labels = _class_indices(np.asarray(labels), f"search(): {which}: {named}")
         if len(labels) != len(x):
             raise ValueError(f"search(): {which}: x has {len(x)} rows but {named} has "
                              f"{len(labels)} labels; they must match.")
@@ -159,6 +159,27 @@ def _arrays(part: str, x: Any, y: Any) -> dict[str, np.ndarray]:
                              "output unit of the network).")
         out[f"{part}_y.npy" if head is None else f"{part}_y.{head}.npy"] = labels
     return out
+
+
+def _class_indices(labels: np.ndarray, where: str) -> np.ndarray:
+    """Labels as class indices: one-hot rows (``keras.utils.to_categorical``) become the index
+    of their 1 (the search trains on indices, and a categorical loss on them is made sparse:
+    the same values); a column of labels becomes a vector."""
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        return labels[:, 0]
+    if labels.ndim != 2:
+        return labels
+    if not np.issubdtype(labels.dtype, np.number):
+        raise ValueError(f"{where} is a table of {labels.dtype}; give class indices or "
+                         "one-hot rows of numbers.")
+    ones = np.isclose(labels, 1.0)
+    good = (ones.sum(axis=1) == 1) & (ones | np.isclose(labels, 0.0)).all(axis=1)
+    if not good.all():
+        row = int(np.argmin(good))
+        raise ValueError(f"{where} has rows that are not one-hot ({int((~good).sum())} of "
+                         f"{len(labels)}; row {row} is {labels[row].tolist()[:10]}): give one "
+                         "1 per row (keras.utils.to_categorical), or the class indices.")
+    return ones.argmax(axis=1)
 
 
 def fingerprint(arrays: dict[str, np.ndarray]) -> str:

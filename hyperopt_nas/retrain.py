@@ -182,9 +182,17 @@ def load_model(results_dir: str | Path = "results", number: int | None = None,
                  model_path(results_dir, record.number)):
         if path.exists():
             return kept_models.load_file(path)
-    raise RetrainError(f"trial {record.number} has no saved model (only the best trials' "
-                       f"networks are kept, --keep-models); run "
-                       f"`{retrain_command(Path(results_dir), record.number)}`.")
+    raise RetrainError(f"trial {record.number} has no saved model ({not_kept_why(record)}); "
+                       f"run `{retrain_command(Path(results_dir), record.number)}`.")
+
+
+def not_kept_why(record: TrialRecord) -> str:
+    """Why a trial's trained network is not in best_models/, in the user's words."""
+    runs = record.extra.get("runs") or []
+    if any(r.get("fold") is not None for r in runs):
+        return (f"--cv trains {len(runs)} networks on different folds for each trial and "
+                "keeps none")
+    return "only the best trials' networks are kept, --keep-models"
 
 
 def best_models_of(results_dir: str | Path = "results", k: int | None = None

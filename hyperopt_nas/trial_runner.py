@@ -78,9 +78,10 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
                 protocol: Protocol = Protocol(),
                 on_progress: Callable[[dict[str, Any]], None] | None = None,
                 callbacks: Callable[[], list] = list) -> training.TrainResult:
-    """Evaluate one point as the protocol says; several runs are averaged, their spread kept.
-    ``on_progress`` hears each run's progress, with the run's index and count; ``callbacks``
-    gives each run the user's own Keras callbacks."""
+    """Evaluate one point as the protocol says; several runs are averaged, their spread kept,
+    and the first run's network saved where ``budget.save_to`` says. ``on_progress`` hears each
+    run's progress, with the run's index and count; ``callbacks`` gives each run the user's own
+    Keras callbacks."""
     if protocol.cv_folds:
         splits = list(_fold_splits(data, protocol.cv_folds, protocol.split_seed))
     else:
@@ -97,6 +98,8 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
             if deadline is not None:  # the trial's time limit covers all its runs
                 budget = dataclasses.replace(budget,
                                              time_limit_s=max(0.0, deadline - time.monotonic()))
+            if index == 1:  # the first run's network is the one kept (best_models/)
+                budget = dataclasses.replace(budget, save_to=None)
             report = None if on_progress is None else functools.partial(
                 _with_run, on_progress, index + 1, len(splits) * protocol.executions)
             runs.append(training.train_and_evaluate(builder, params, data.info, train,

@@ -1,0 +1,173 @@
+"""Issue 44: Keras Tuner's tutorials, with only the import changed (hyperopt_nas/keras_tuner.py)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from test_notebook_api import arrays
+
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
+
+# Keras Tuner's "Getting started", as its users write it: one-hot labels and
+# categorical_crossentropy, a Sequential without an Input layer, a loop over num_layers with
+# per-layer units, a Boolean, a log-sampled learning rate; RandomSearch with two executions per
+# trial into directory/project_name, overwrite=True; get_best_models(2), results_summary().
+GETTING_STARTED = """
+import sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
+import keras
+from keras import layers
+import numpy as np
+import hyperopt_nas.keras_tuner as keras_tuner
+from test_notebook_api import arrays
+
+(x_train, y_train), (x_val, y_val) = arrays(160, 1), arrays(80, 2)
+y_train = keras.utils.to_categorical(y_train, 10)
+y_val = keras.utils.to_categorical(y_val, 10)
+
+def build_model(hp):
+    model = keras.Sequential()
+    model.add(layers.Flatten())
+    for i in range(hp.Int("num_layers", 1, 3)):
+        model.add(layers.Dense(units=hp.Int(f"units_{{i}}", min_value=8, max_value=32, step=8),
+                               activation=hp.Choice("activation", ["relu", "tanh"])))
+    if hp.Boolean("dropout"):
+        model.add(layers.Dropout(rate=0.25))
+    model.add(layers.Dense(10, activation="softmax"))
+    learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+build_model(keras_tuner.HyperParameters())
+tuner = keras_tuner.RandomSearch(
+    hypermodel=build_model,
+    objective="val_accuracy",
+    max_trials={trials},
+    executions_per_trial=2,
+    overwrite={overwrite},
+    directory={directory!r},
+    project_name="helloworld",
+)
+tuner.search_space_summary()
+tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val))
+models = tuner.get_best_models(num_models=2)
+print("predicted", models[0].predict(x_val[:3], verbose=0).shape)
+best_hps = tuner.get_best_hyperparameters(5)
+print("best units_0", best_hps[0].get("units_0"))
+tuner.results_summary()
+"""
+
+
+def run_getting_started(tmp_path, trials, overwrite):
+    code = GETTING_STARTED.format(root=str(ROOT), tests=str(ROOT / "tests"), trials=trials,
+                                  overwrite=overwrite, directory=str(tmp_path / "my_dir"))
+    return subprocess.run([sys.executable, "-"], input=code, cwd=tmp_path, text=True,
+                          capture_output=True, timeout=600)
+
+
+def test_keras_tuners_getting_started_runs_with_the_import_changed(tmp_path):
+    done = run_getting_started(tmp_path, 3, True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "Search space summary" in out and "num_layers (Int)" in out
+    assert "units_2 (Int)" in out  # found by calling the loop at its largest
+    assert "predicted (3, 10)" in out  # the kept network predicts an array, as the user's does
+    assert "Results summary" in out and "Trial " in out and "Score: " in out
+    assert 'Objective(name="val_accuracy", direction="max")' in out
+    folder = tmp_path / "my_dir" / "helloworld"
+    records = TrialStore(folder).load_records()
+    assert len(records) == 3 and all(r.status == TrialStatus.OK for r in records)
+    for r in records:  # two executions each, the first one's network the one kept
+        assert len(r.extra["runs"]) == 2 and r.extra["saved_execution"] == 1
+    # Relaunched (overwrite=False): it continues to 5 trials, as Keras Tuner reloads.
+    (folder / "my_notes.txt").write_text("mine")
+    done = run_getting_started(tmp_path, 5, False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Loaded 3 trials" in done.stdout and len(TrialStore(folder).load_records()) == 5
+    # overwrite=True starts afresh, removing only what the tool wrote.
+    done = run_getting_started(tmp_path, 1, True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(TrialStore(folder).load_records()) == 1
+    assert (folder / "my_notes.txt").read_text() == "mine"
+
+
+def test_a_loops_later_hyperparameters_are_searched(tmp_path):
+    """units_1 and units_2 exist only when num_layers reaches 2 and 3: they are found before
+    the search and take more than one value across its trials."""
+    import keras
+
+    import hyperopt_nas.keras_tuner as kt
+
+    def build_model(hp):
+        model = keras.Sequential([keras.layers.Flatten()])
+        for i in range(hp.Int("num_layers", 1, 3)):
+            model.add(keras.layers.Dense(hp.Int(f"units_{i}", 4, 16, step=4)))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        return model
+
+    found = kt.discover(build_model)
+    assert [p.name for p in found.space] == ["num_layers", "units_0", "units_1", "units_2"]
+    (x, y), (x_val, y_val) = arrays(60, 1), arrays(30, 2)
+    tuner = kt.BayesianOptimization(build_model, objective=kt.Objective("val_loss", "min"),
+                                    max_trials=6, directory=tmp_path, project_name="p", seed=3,
+                                    isolation="none", plot_best=False, plot_search=False,
+                                    tensorboard=False)
+    tuner.search(x, y, epochs=1, validation_data=(x_val, y_val), verbose=0)
+    records = TrialStore(tmp_path / "p").load_records()
+    assert len(records) == 6 and records[0].objective.name == "val_loss"
+    assert len({r.params["units_2"] for r in records}) > 1
+    layers = {r.params["num_layers"] for r in records}
+    assert len(layers) > 1
+    best = tuner.get_best_hyperparameters(2)
+    assert len(best) == 2 and best[0].get("num_layers") in layers
+    assert best[0].values == min(records, key=lambda r: r.loss).params
+
+
+def test_hyperband_and_grid_search_run_as_their_names_say(tmp_path):
+    import keras
+
+    import hyperopt_nas.keras_tuner as kt
+
+    def build_model(hp):
+        return keras.Sequential([keras.layers.Flatten(),
+                                 keras.layers.Dense(hp.Choice("units", [4, 8])),
+                                 keras.layers.Dense(10, activation="softmax")])
+    (x, y), (x_val, y_val) = arrays(60, 1), arrays(30, 2)
+    quiet = dict(isolation="none", plot_best=False, plot_search=False, tensorboard=False)
+    grid = kt.GridSearch(build_model, objective="val_accuracy", max_trials=10,
+                         directory=tmp_path, project_name="grid", **quiet)
+    grid.search(x, y, epochs=1, validation_data=(x_val, y_val), verbose=0)
+    assert sorted(r.params["units"] for r in TrialStore(tmp_path / "grid").load_records()) \
+        == [4, 8]  # every point once, then done
+    band = kt.Hyperband(build_model, objective="val_accuracy", max_epochs=3, factor=3,
+                        directory=tmp_path, project_name="band", **quiet)
+    band.search(x, y, validation_data=(x_val, y_val), verbose=0)
+    records = TrialStore(tmp_path / "band").load_records()
+    assert len(records) == 3 + 1 + 2 and {r.extra["hyperband"]["epochs"] for r in records} \
+        == {1, 3}  # brackets of 3 epochs, factor 3: 3 runs of 1 epoch, 1 promoted; 2 of 3
+
+
+@pytest.mark.parametrize("objective, message", [
+    (["val_accuracy", "val_loss"], "several objectives are not supported"),
+])
+def test_what_it_cannot_do_is_one_clear_error(tmp_path, objective, message):
+    import hyperopt_nas.keras_tuner as kt
+    with pytest.raises(ValueError, match=message):
+        kt.RandomSearch(lambda hp: None, objective=objective, directory=tmp_path)
+    with pytest.raises(ValueError, match="hypermodel must be a function build_model"):
+        kt.RandomSearch(hypermodel=3, directory=tmp_path)
+
+
+def test_one_hot_rows_that_are_not_one_hot_are_refused(tmp_path):
+    import hyperopt_nas
+    from hyperopt import hp
+    y = np.eye(10)[[1, 2, 3, 4]]
+    y[2] = 0.5
+    with pytest.raises(ValueError, match=r"x, y: y has rows that are not one-hot \(1 of 4; "
+                       r"row 2 is \[0.5, 0.5"):
+        hyperopt_nas.search({"u": hp.choice("u", [1, 2])}, tmp_path / "r",
+                            build_model=lambda p: None, x=np.zeros((4, 3)), y=y)
+    assert not (tmp_path / "r" / "notebook" / "train_x.npy").exists()
