@@ -44,7 +44,7 @@ from hyperopt_nas.outputs.reports import MORE_VALIDATION
 from hyperopt_nas.precision import Precision
 from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
-from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore
+from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore, take_up_hyperopt
 from hyperopt_nas.schedulers import make_scheduler
 from hyperopt_nas.schedulers.asha import DEFAULT_ETA, DEFAULT_MIN_EPOCHS
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
@@ -53,9 +53,9 @@ from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import (DataSetup, Protocol, TrainBudget, TrialOutcome, TrialSpec,
                                 derive_seed)
 from hyperopt_nas.objectives import Objective
-from hyperopt_nas.trial_store import (SPARK_LOG, TENSORFLOW_LOG, SizeBudget, TrialRecord,
-                                      TrialStatus, TrialStore, proposer_loss, ranked,
-                                      to_jsonable)
+from hyperopt_nas.trial_store import (SPARK_LOG, TAKEN_UP, TENSORFLOW_LOG, SizeBudget,
+                                      TrialRecord, TrialStatus, TrialStore, proposer_loss,
+                                      ranked, to_jsonable)
 
 logger = logging.getLogger(__name__)
 
@@ -958,6 +958,16 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
         logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported here
     with store.lock():
         records = {r.number: r for r in store.load_records()}
+        taken, moved = take_up_hyperopt(
+            store, space_file, max([*records, *store.reserved_numbers()], default=-1) + 1,
+            {"space_file": str(space_file.path), "dataset": space_file.dataset,
+             "model": space_file.model, "seed": settings.seed, "budget": dict(budget)})
+        if moved is not None:
+            records.update((r.number, r) for r in taken)
+            fit = sum(TAKEN_UP in r.extra and "misfit" not in r.extra for r in taken)
+            say(f"Took up the {len(taken)} finished trials of a results.pkl that hyperopt wrote "
+                f"(moved to {moved.name}): {fit} fit {space_file.name} and inform the search; "
+                "they are not ranked (their losses are another program's).")
         if not settings.reuse_trials:
             check_comparable(list(records.values()), {
                 "dataset": space_file.dataset, "seed": settings.seed,

@@ -56,10 +56,12 @@ def _record(path: Path) -> bool:
 
 
 def _our_pickle(path: Path) -> bool:
+    """Whether results.pkl is this tool's (plain hyperopt's is the user's: never removed)."""
     try:
-        return TrialStore(path.parent).load_trials() is not None
+        payload = TrialStore(path.parent).load_trials()
     except StoreError:
         return False
+    return payload is not None and not payload.get("foreign")
 
 
 def is_results_folder(folder: Path) -> bool:

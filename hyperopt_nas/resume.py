@@ -12,14 +12,20 @@ disk, not fed to the search). A search never starts from zero over existing resu
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from hyperopt import Trials
+from hyperopt import STATUS_OK, Trials
+from hyperopt.base import JOB_STATE_DONE
 
-from hyperopt_nas.proposers import insert_done
-from hyperopt_nas.space_files import SpaceFile
-from hyperopt_nas.trial_store import (SizeBudget, StoreError, TrialRecord, TrialStatus,
-                                      TrialStore, proposer_loss)
+from hyperopt_nas.proposers import drawn_vals, insert_done
+from hyperopt_nas.space_files import SpaceFile, active_labels
+from hyperopt_nas.trial_store import (PICKLE_NAME, TAKEN_UP, SizeBudget, StoreError,
+                                      TrialRecord, TrialStatus, TrialStore, proposer_loss,
+                                      to_jsonable)
 
 logger = logging.getLogger(__name__)
 
@@ -121,3 +127,59 @@ def restore(store: TrialStore, space_file: SpaceFile,
     if not records:
         return Restored(Trials(), [])
     return rebuild_trials(records, space_file, size_budget)
+
+
+def misfit(space_file: SpaceFile, vals: dict[str, Any]) -> str:
+    """Why a point drawn elsewhere (plain hyperopt's ``vals``) is not a point of the space
+    file's space; "" when it is."""
+    for label, value in vals.items():
+        h = space_file.params.get(label)
+        if h is None:
+            return f"{label!r} is not a hyperparameter of {space_file.name}"
+        if not h.contains(value):
+            return f"{label} = {value!r} {h.why_not(value)}"
+    if active_labels(space_file.params, vals) != set(vals):
+        return f"its choices draw other hyperparameters than it has in {space_file.name}"
+    return ""
+
+
+def take_up_hyperopt(store: TrialStore, space_file: SpaceFile, first_number: int,
+                     fields: dict[str, Any]) -> tuple[list[TrialRecord], Path | None]:
+    """A results.pkl that plain hyperopt wrote (the original CIFAR-100 script's ``Trials``):
+    each finished trial becomes a record (``extra.taken_up_from = "hyperopt"``, its loss as
+    hyperopt was told it; ``fields`` give the rest, as this search's own records have them),
+    numbered from ``first_number``, and the pickle is moved aside, never deleted. A point that
+    fits the space file's space informs the search; one that does not is set aside when the
+    search restores, with the reason. Its loss is another program's: it is never ranked.
+    Returns the records and where the pickle went (None: nothing to take up)."""
+    try:
+        payload = store.load_trials()
+    except StoreError:
+        return [], None
+    if not payload or not payload.get("foreign"):
+        return [], None
+    records = []
+    for doc in payload["trials"].trials:
+        if doc.get("state") != JOB_STATE_DONE:
+            continue
+        vals, result = to_jsonable(drawn_vals(doc)), dict(doc.get("result") or {})
+        loss = result.get("loss")
+        ok = result.get("status") == STATUS_OK and isinstance(loss, (int, float))
+        why = misfit(space_file, vals)
+        records.append(TrialRecord(
+            number=first_number + len(records),
+            status=TrialStatus.OK if ok else TrialStatus.FAILED,
+            params={} if why else to_jsonable(space_file.decode(vals)), hyperopt_vals=vals,
+            choice_options={} if why else space_file.choice_options(vals),
+            loss=float(loss) if ok else None, metrics={}, history={}, epochs_run=0,
+            wall_time_s=0.0, space_fingerprint=("taken-up" if why else space_file.fingerprint),
+            trial_seed=0, versions={}, accelerator={}, started_at=str(doc.get("book_time") or ""),
+            error=None if ok else f"hyperopt's status {result.get('status')!r}",
+            extra={TAKEN_UP: "hyperopt", "hyperopt_tid": doc.get("tid"),
+                   "hyperopt_result": to_jsonable(result), **({"misfit": why} if why else {})},
+            **fields))
+    for record in records:
+        store.save_record(record, new=True)
+    moved = store.dir / f"{PICKLE_NAME}.hyperopt-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.replace(store.pickle_path, moved)
+    return records, moved

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 PICKLE_NAME = "results.pkl"
+TAKEN_UP = "taken_up_from"  # extra key of a record made from plain hyperopt's results.pkl
+ATTACHMENT = "hyperopt_nas"  # results.pkl's Trials.attachments key: what ties it to the records
 LOCK_NAME = ".search.lock"
 RECORD_GLOB = "*trial-*.json"
 MARKER_NAME = ".hyperopt-nas"
@@ -442,27 +444,39 @@ class TrialStore:
     def save_trials(self, trials: Any, space_fingerprint: str, numbers: list[int],
                     set_aside: dict[int, str], size_budget: dict[str, Any] | None = None
                     ) -> None:
-        """Pickle hyperopt's Trials with what ties them to the records.
+        """Pickle hyperopt's Trials itself, as plain hyperopt does (``pickle.load`` gives an
+        object with ``best_trial`` and ``losses()``, and ``hyperopt.fmin(..., trials=it)``
+        continues it), with what ties it to the records in its ``attachments[ATTACHMENT]``.
 
         ``numbers`` gives the record number of each trial in ``trials``, in order; ``set_aside``
         the records that do not fit the space (and why), so a relaunch can tell that the pickle
         accounts for every record; ``size_budget`` the budget its losses were told under.
         """
-        payload = {"schema_version": SCHEMA_VERSION, "space_fingerprint": space_fingerprint,
-                   "numbers": list(numbers), "set_aside": dict(set_aside), "trials": trials,
-                   "size_budget": size_budget or SizeBudget().as_dict()}
-        atomic_write(self.pickle_path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        trials.attachments[ATTACHMENT] = {
+            "schema_version": SCHEMA_VERSION, "space_fingerprint": space_fingerprint,
+            "numbers": list(numbers), "set_aside": dict(set_aside),
+            "size_budget": size_budget or SizeBudget().as_dict()}
+        atomic_write(self.pickle_path, pickle.dumps(trials, protocol=pickle.HIGHEST_PROTOCOL))
 
     def load_trials(self) -> dict[str, Any] | None:
-        """The pickled payload, None if absent; raises StoreError if it cannot be read."""
+        """What results.pkl holds, None if absent: ``{"trials": Trials, "numbers": ...}``;
+        ``{"trials": Trials, "foreign": True}`` for hyperopt's Trials written by plain hyperopt
+        (the original CIFAR-100 script's, which a search takes up); a folder's older results.pkl
+        (a dict) as it is. Raises StoreError if it cannot be read."""
         if not self.pickle_path.exists():
             return None
         try:
             with open(self.pickle_path, "rb") as f:
                 payload = pickle.load(f)
-            if not isinstance(payload, dict) or "trials" not in payload:
-                raise ValueError("not a results.pkl written by this tool")
-            return payload
+            if isinstance(payload, dict) and "trials" in payload:  # before it was Trials itself
+                return payload
+            if not (hasattr(payload, "trials") and isinstance(
+                    getattr(payload, "attachments", None), dict)):
+                raise ValueError("neither hyperopt's Trials nor a results.pkl of this tool")
+            meta = payload.attachments.get(ATTACHMENT)
+            if not isinstance(meta, dict):
+                return {"trials": payload, "foreign": True}
+            return {**meta, "trials": payload}
         except Exception as e:  # unpickling damaged data raises many types
             raise StoreError(f"{self.pickle_path} is unreadable ({type(e).__name__}: {e})") from e
 
@@ -476,7 +490,8 @@ class TrialStore:
 def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     """Scored trials (completed and pruned), best objective first, the earlier trial
     first on a tie: the one definition of "the best trial"."""
-    scored = [r for r in records if r.status not in UNSCORED and r.loss is not None]
+    scored = [r for r in records if r.status not in UNSCORED and r.loss is not None
+              and not r.extra.get(TAKEN_UP)]  # informs the search; its loss is another's
     return sorted(scored, key=lambda r: (r.loss, r.number))
 
 
