@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import keras
-from keras_tuner import HyperModel, HyperParameters, Objective  # noqa: F401  (the API)
+import keras_tuner
+from keras_tuner import HyperModel, Objective  # noqa: F401  (the API)
 
 import hyperopt_nas
 from hyperopt_nas import hp as hyperopt_hp
@@ -49,6 +50,31 @@ from hyperopt_nas.objectives import Objective as ObjectiveOf
 from hyperopt_nas.retrain import RetrainError, best_models_of, not_kept_why
 from hyperopt_nas.schedulers.hyperband import brackets
 from hyperopt_nas.trial_store import TrialStore, ranked
+
+
+class HyperParameters(keras_tuner.HyperParameters):
+    """Keras Tuner's ``HyperParameters``, which also answers Optuna's ``trial.suggest_*``, so
+    that the model-building half of an Optuna objective moves over as it is."""
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1,
+                    log: bool = False) -> int:
+        if log:  # Optuna's log: every whole number, drawn log-uniformly (Keras Tuner's log step
+            return self.Int(name, low, high, sampling="log")  # is a factor)
+        return self.Int(name, low, high, step=step)
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return self.Float(name, low, high, step=step, sampling="log" if log else "linear")
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.Choice(name, list(choices))
+
+    def copy(self) -> "HyperParameters":
+        copied = HyperParameters()
+        copied.merge(self.space)
+        copied.values = dict(self.values)
+        return copied
+
 
 # Calls of the build function that look for its hyperparameters, at most, and how many in a
 # row that ask for nothing new end the search for them.
@@ -114,7 +140,14 @@ def hyperopt_space(hps: HyperParameters) -> dict[str, Any]:
     space: dict[str, Any] = {}
     for p in hps.space:
         c, kind = p.get_config(), type(p).__name__
-        if kind == "Int":
+        if kind == "Int" and _sampling(c) == "log" and (c.get("step") or 1) > 1:
+            # Keras Tuner's log step is a factor: min, min * step, min * step^2, ...
+            values, v = [], c["min_value"]
+            while v <= c["max_value"]:
+                values.append(v)
+                v *= c["step"]
+            space[p.name] = hyperopt_hp.Choice(p.name, values)
+        elif kind == "Int":
             space[p.name] = hyperopt_hp.Int(p.name, c["min_value"], c["max_value"],
                                             c.get("step") or 1, _sampling(c))
         elif kind == "Float":

@@ -171,3 +171,55 @@ def test_one_hot_rows_that_are_not_one_hot_are_refused(tmp_path):
         hyperopt_nas.search({"u": hp.choice("u", [1, 2])}, tmp_path / "r",
                             build_model=lambda p: None, x=np.zeros((4, 3)), y=y)
     assert not (tmp_path / "r" / "notebook" / "train_x.npy").exists()
+
+
+def test_the_model_half_of_an_optuna_objective_moves_over_as_it_is(tmp_path):
+    """Optuna's trial.suggest_int / suggest_float(log=True) / suggest_categorical, answered by
+    the same define-by-run HyperParameters."""
+    import keras
+
+    import hyperopt_nas.keras_tuner as kt
+
+    def build_model(trial):  # as written inside an Optuna objective
+        model = keras.Sequential([keras.layers.Flatten()])
+        for i in range(trial.suggest_int("n_layers", 1, 2)):
+            model.add(keras.layers.Dense(trial.suggest_int(f"n_units_l{i}", 4, 16, log=True),
+                                         activation=trial.suggest_categorical("act",
+                                                                              ["relu", "tanh"])))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile(keras.optimizers.Adam(trial.suggest_float("lr", 1e-4, 1e-1, log=True)),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    (x, y), (x_val, y_val) = arrays(60, 1), arrays(30, 2)
+    tuner = kt.BayesianOptimization(build_model, objective="val_accuracy", max_trials=3,
+                                    directory=tmp_path, project_name="optuna", seed=1,
+                                    isolation="none", plot_best=False, plot_search=False,
+                                    tensorboard=False)
+    tuner.search(x, y, epochs=1, validation_data=(x_val, y_val), verbose=0)
+    names = [p.name for p in tuner.hyperparameters.space]
+    assert names == ["n_layers", "n_units_l0", "act", "lr", "n_units_l1"]
+    records = TrialStore(tmp_path / "optuna").load_records()
+    assert len(records) == 3 and all(1e-4 <= r.params["lr"] <= 1e-1 for r in records)
+    assert all(4 <= r.params["n_units_l0"] <= 16 for r in records)
+
+
+def test_each_hyperparameter_draws_what_keras_tuner_draws():
+    from hyperopt.pyll import stochastic
+
+    import hyperopt_nas.keras_tuner as kt
+    hp = kt.HyperParameters()
+    hp.Int("factor", 4, 64, step=2, sampling="log")  # Keras Tuner: a log step is a factor
+    hp.Int("odd", 1, 7, step=2)
+    hp.Choice("act", ["relu", "tanh"])
+    hp.Boolean("bn")
+    hp.Fixed("fixed", 3)
+    hp.Float("lr", 1e-4, 1e-2, sampling="log")
+    space = kt.hyperopt_space(hp)
+    rng = np.random.default_rng(0)
+    draws = [stochastic.sample(space, rng) for _ in range(300)]
+    assert {d["factor"] for d in draws} == {4, 8, 16, 32, 64}
+    assert {d["odd"] for d in draws} == {1, 3, 5, 7}
+    assert {d["act"] for d in draws} == {"relu", "tanh"} and {d["bn"] for d in draws} == {0, 1}
+    assert {d["fixed"] for d in draws} == {3}
+    assert all(1e-4 <= d["lr"] <= 1e-2 for d in draws)
