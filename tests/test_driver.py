@@ -71,7 +71,7 @@ def test_a_kill_between_snapshots_resumes_from_the_snapshot_and_the_newer_record
     assert payload["numbers"] == list(range(11))
     # The journal replayed: what TPE reads is what the uninterrupted search had.
     losses = [t["result"].get("loss") for t in payload["trials"].trials]
-    assert losses[:10] == [t["result"].get("loss") for t in whole["trials"].trials]
+    assert losses[:10] == [t["result"].get("loss") for t in whole.trials]  # hyperopt's Trials
 
 
 def test_a_snapshot_that_fails_loses_nothing_and_the_search_goes_on(tmp_path, monkeypatch):

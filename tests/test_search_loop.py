@@ -303,7 +303,8 @@ def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashio
     monkeypatch.setattr(TrialStore, "save_record", disk_full)
     with pytest.raises(FatalError, match="could not save trial 1.*No space left.*intact"):
         search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
-    assert pickle.loads((tmp_path / "results" / "results.pkl").read_bytes())["numbers"] == [0]
+    saved = pickle.loads((tmp_path / "results" / "results.pkl").read_bytes())  # Trials
+    assert saved.attachments["hyperopt_nas"]["numbers"] == [0]
     assert (tmp_path / "results" / "results.pkl").read_bytes() == before
 
 
