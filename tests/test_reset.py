@@ -4,6 +4,7 @@ import os
 import subprocess
 
 from conftest import ROOT
+from hyperopt import Trials
 from test_trial_store import make_record
 
 from hyperopt_nas.trial_store import MARKER_NAME, TrialStatus, TrialStore
@@ -33,7 +34,7 @@ def a_results_folder(folder):
     store.save_record(make_record(1, None, status=TrialStatus.FAILED))
     store.save_record(make_record(2, None, status=TrialStatus.OVER_BUDGET,
                                   extra={"model_params": 9}))
-    store.save_trials({"any": "trials"}, "abc", [0, 1, 2], {})
+    store.save_trials(Trials(), "abc", [0, 1, 2], {})
     for name in ("best_model.png", "search_progress.png", "report.html", "tensorflow.log",
                  "accuracy_vs_size.png", "best_models/trial-0000.keras",
                  ".search.lock", "tensorboard/trial-0000/events.out.tfevents.1.x",
@@ -150,3 +151,17 @@ def test_the_models_retrain_saved_are_kept_unless_asked(tmp_path):
     assert f"kept the models retrain saved in {folder / 'models'}" in out.stdout
     assert "pass --models to delete them too" in out.stdout
     assert delete(folder, "--models").returncode == 0 and not folder.exists()
+
+
+def test_a_results_pkl_that_plain_hyperopt_wrote_is_the_users_and_stays(tmp_path):
+    """Issue 44: hyperopt's Trials pickled by the original script (not by this tool) is never
+    removed, nor what a search moved it to."""
+    import pickle
+    folder = tmp_path / "results"
+    a_results_folder(folder)
+    (folder / "results.pkl").write_bytes(pickle.dumps(Trials()))  # plain hyperopt's
+    (folder / "results.pkl.hyperopt-20261206-000000").write_bytes(pickle.dumps(Trials()))
+    done = delete(folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "results.pkl").is_file()
+    assert (folder / "results.pkl.hyperopt-20261206-000000").is_file()
