@@ -277,10 +277,13 @@ def test_a_space_file_s_callbacks_and_validation_data_and_the_logits_warning_sai
         space = write_space(tmp_path / f"{output}.py",
                             text=f"OUTPUT = {output!r}\n" + textwrap.dedent(WARNED_SPACE))
         lines = []
-        summary = hyperopt_nas.search(space, tmp_path / output, say=lines.append, max_evals=3,
-                                      isolation="none", plot_best=False, plot_search=False,
-                                      tensorboard=False, algo="rand",
-                                      max_consecutive_failures=5)
+        try:
+            summary = hyperopt_nas.search(space, tmp_path / output, say=lines.append,
+                                          max_evals=3, isolation="none", plot_best=False,
+                                          plot_search=False, tensorboard=False, algo="rand",
+                                          max_consecutive_failures=5)
+        except hyperopt_nas.FatalError:  # every trial failed (the loss exploded): it raises
+            summary = None
         return summary, [line for line in lines if "trains at chance" in line], space
     summary, warned, space = run("softmax")
     assert summary.total == 3 and summary.best is not None and not warned
@@ -292,7 +295,7 @@ def test_a_space_file_s_callbacks_and_validation_data_and_the_logits_warning_sai
     # A logits output under the default probability loss: said once, whether its trials fail
     # (the loss explodes) or train at chance.
     summary, warned, _ = run("linear")
-    assert summary.total == 3
+    assert len(TrialStore(tmp_path / "linear").load_records()) == 3
     assert len(warned) == 1 and warned[0].startswith("warning: build_model's model ends in")
 
 
