@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from hyperopt import rand
 
-from hyperopt_nas.proposers.base import Pace, Proposer, new_doc
+from hyperopt_nas.proposers.base import Pace, Proposer, drawn_vals, new_doc
 from hyperopt_nas.space_files import Hyperparameter
 
 # Candidates asked of the proposer for one proposal, at most: each is one more call of TPE.
@@ -151,11 +151,11 @@ class BudgetScreen(Proposer):
                 doc = self.then.propose(new_id, domain, trials, seed + i, tried)
                 if doc is None:
                     return None
-                if self.excess(_vals(doc)) <= 0:
+                if self.excess(drawn_vals(doc)) <= 0:
                     self.screened[new_id] = f"candidate {i + 1} of the proposer's"
                     return doc
         ids = list(range(new_id + 1, new_id + 1 + SMALLEST_OF))  # ids only for the drawing
-        draws = [_vals(d) for d in rand.suggest(ids, domain, trials, seed)]
+        draws = [drawn_vals(d) for d in rand.suggest(ids, domain, trials, seed)]
         excess = [self.excess(vals) for vals in draws]
         within = [vals for vals, e in zip(draws, excess) if e <= 0]
         if self.fitted and within:  # none fits: a random draw predicted to fit, as the prior
@@ -174,7 +174,3 @@ class BudgetScreen(Proposer):
 
     def after_trial(self, pace: Pace) -> None:
         self.then.after_trial(pace)
-
-
-def _vals(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v[0] for k, v in doc["misc"]["vals"].items() if v}
