@@ -6,14 +6,14 @@ import time
 import urllib.request
 
 import pytest
-from conftest import write_space
+from conftest import ROOT, write_space
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2, metadata
 from test_trial_store import make_record
 
 from hyperopt_nas.outputs import tensorboard_logs
 from hyperopt_nas.space_files import load_space_file
-from hyperopt_nas.trial_store import TrialStatus
+from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
 HEADS = ["label"]
 
@@ -47,6 +47,30 @@ def accumulate(folder):
 
 def plugin_data(acc, tag):
     return acc.SummaryMetadata(tag).plugin_data.content
+
+
+def test_the_logs_are_written_without_loading_tensorflow(tmp_path, space, records):
+    """TensorBoard's writer imports TensorFlow where it is installed unless told not to: 5 s in
+    the drawing process of every search. The logs are written with its stub instead."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from hyperopt_nas.outputs import tensorboard_logs\n"
+        "from hyperopt_nas.space_files import load_space_file\n"
+        "from hyperopt_nas.trial_store import TrialStore\n"
+        f"folder = Path({str(tmp_path / 'results')!r})\n"
+        "records = TrialStore(folder).load_records()\n"
+        f"space = load_space_file(Path({str(space.path)!r}))\n"
+        "print(tensorboard_logs.sync(folder, records, space, ['label']))\n"
+        "print('tensorflow' in sys.modules)\n")
+    store = TrialStore(tmp_path / "results")
+    for record in records:
+        store.save_record(record, new=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "False"]
+    assert len(list((tmp_path / "results" / "tensorboard").glob("trial-*"))) == 3
 
 
 def test_runs_read_back_with_tensorboards_own_reader(tmp_path, space, records):

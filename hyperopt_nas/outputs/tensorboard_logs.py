@@ -31,16 +31,24 @@ from datetime import datetime
 import shutil
 import tempfile
 from pathlib import Path
+import sys
+import types
 from typing import Any
 
-from tensorboard.compat.proto import summary_pb2
-from tensorboard.compat.proto.event_pb2 import Event
-from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-from tensorboard.plugins.hparams import summary_v2 as hparams_summary
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
+# TensorBoard's writer reaches files through ``tensorboard.compat.tf``, which imports TensorFlow
+# when it is installed (5 s and a few hundred MB in the drawing process, for each search) unless
+# ``tensorboard.compat.notf`` exists: its documented switch to the stub, which writes local files
+# the same way. Set before the writer is imported.
+sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
 
-from hyperopt_nas.space_files import Hyperparameter, SpaceFile
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus
+from tensorboard.compat.proto import summary_pb2  # noqa: E402
+from tensorboard.compat.proto.event_pb2 import Event  # noqa: E402
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2  # noqa: E402
+from tensorboard.plugins.hparams import summary_v2 as hparams_summary  # noqa: E402
+from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
+
+from hyperopt_nas.space_files import Hyperparameter, SpaceFile  # noqa: E402
+from hyperopt_nas.trial_store import TrialRecord, TrialStatus  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
