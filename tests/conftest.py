@@ -122,6 +122,17 @@ def write_space(path: Path, epochs: int = 2, activations: str = '["relu", "tanh"
     return path
 
 
+INTEGRATION = ROOT / "tests" / "integration"
+
+
+def pytest_collection_modifyitems(items):
+    """The tests under ``integration/`` cross a real process boundary (the command line, a
+    worker, a kill, Spark, a kernel, a wheel): all of them are ``slow``, out of the fast tier."""
+    for item in items:
+        if INTEGRATION in Path(item.path).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def seed() -> int:
     return 1234

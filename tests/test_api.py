@@ -16,6 +16,7 @@ from hyperopt_nas.trial_store import TrialStore
 COLUMNS = ["number", "status", "val_accuracy", "test_accuracy", "epochs_run", "wall_time_s"]
 
 
+@pytest.mark.slow
 def test_search_from_python_and_the_table_of_its_trials(tmp_path, tiny_space, fashion_dir,
                                                         monkeypatch):
     lines = []
@@ -37,7 +38,7 @@ def test_search_from_python_and_the_table_of_its_trials(tmp_path, tiny_space, fa
 
 def test_the_table_is_a_dataframe_with_pandas(tmp_path):
     pandas = pytest.importorskip("pandas")
-    from test_trial_store import make_record
+    from helpers import make_record
     store = TrialStore(tmp_path)
     for number, loss in ((0, 0.3), (1, 0.1)):
         store.save_record(make_record(number, loss))
@@ -61,6 +62,7 @@ print("done", summary.total)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["script", "stdin"])
 def test_a_script_without_the_main_guard_or_fed_on_stdin_runs_to_the_end(
         tmp_path, tiny_space, fashion_dir, how):
@@ -81,6 +83,7 @@ def test_a_script_without_the_main_guard_or_fed_on_stdin_runs_to_the_end(
     assert (tmp_path / "results" / "search_progress.png").is_file()  # the drawing process's
 
 
+@pytest.mark.slow
 def test_a_callback_hears_every_saved_trial_and_its_errors_lose_nothing(
         tmp_path, tiny_space, fashion_dir):
     heard, lines = [], []
@@ -128,7 +131,7 @@ def test_a_search_whose_trials_all_fail_raises_whatever_max_evals(tmp_path):
     """Issue 44: with max_evals under the failures-in-a-row limit, search() returned best=None
     quietly."""
     from hyperopt import hp
-    from test_notebook_api import arrays
+    from helpers import arrays
 
     def broken(params):
         raise RuntimeError("my network does not build")

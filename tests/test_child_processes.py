@@ -3,8 +3,6 @@
 import multiprocessing
 import signal
 
-import pytest
-
 from hyperopt_nas.child_processes import starting_helper
 
 
@@ -33,15 +31,3 @@ def _helper_and_plain_child():
     ignoring.join(60), plain.join(60)
     assert sorted([queue.get(timeout=10), queue.get(timeout=10)]) == [False, True]
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # the search's own is back
-
-
-def test_the_same_interrupt_delivered_twice_stops_the_search_once(monkeypatch):
-    from hyperopt_nas.interrupts import StopRequest
-    clock = iter([100.0, 100.01, 103.0])
-    monkeypatch.setattr("time.monotonic", lambda: next(clock))
-    interrupt = StopRequest()
-    with pytest.raises(KeyboardInterrupt):
-        interrupt(signal.SIGINT, None)
-    interrupt(signal.SIGINT, None)  # the group's copy, 10 ms later: nothing
-    with pytest.raises(KeyboardInterrupt):  # the user insisting, 3 s later
-        interrupt(signal.SIGINT, None)

@@ -1,5 +1,8 @@
 """The running trials on the console: plain lines for logs, live lines on a terminal."""
 
+import pytest
+
+
 import io
 import os
 import pty
@@ -97,6 +100,7 @@ def read_terminal(args, cwd, timeout=240):
     return process.returncode, out.decode(errors="replace")
 
 
+@pytest.mark.slow
 def test_a_terminal_sees_each_running_trial_live(tmp_path, tiny_space, fashion_dir):
     code, out = read_terminal(["--space", str(tiny_space), "--results-dir",
                                str(tmp_path / "results"), "--data-dir", str(fashion_dir),

@@ -4,9 +4,9 @@ bounded history. On the simulated executor."""
 
 import pickle
 import shutil
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hyperopt_nas import engine, proposers
 from hyperopt_nas.engine import FatalError, SearchSettings, history, run_search
@@ -14,7 +14,7 @@ from hyperopt_nas.executors.simulated import SimulatedExecutor, Surrogate
 from hyperopt_nas.proposers.base import done_doc
 from hyperopt_nas.trial_store import TrialStore
 
-SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "fashion_mnist_cnn.py"
+SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 QUIET = dict(plot_best=False, plot_search=False, tensorboard=False, progress="off")
 
 
@@ -177,7 +177,7 @@ def test_a_history_below_one_is_refused(tmp_path):
 def test_the_driver_cost_benchmark_measures_each_step(tmp_path):
     """benchmarks/driver_cost.py on a small search: its hooks still meet the engine's steps."""
     import importlib.util
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "driver_cost.py"
+    script = ROOT / "benchmarks" / "driver_cost.py"
     spec = importlib.util.spec_from_file_location("driver_cost", script)
     driver_cost = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(driver_cost)

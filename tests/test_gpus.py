@@ -83,6 +83,7 @@ def cli_folder(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_gpus_asked_for_but_unusable_is_one_error_line_and_nothing_trained(
         fake_nvidia_smi, cli_folder):
     done = run_cli(["--space", "tiny.py", "--data-dir", "data", "--max-evals", "2",
@@ -97,6 +98,7 @@ def test_gpus_asked_for_but_unusable_is_one_error_line_and_nothing_trained(
     assert not list((cli_folder / "res").glob("*trial-*.json"))
 
 
+@pytest.mark.slow
 def test_a_search_on_a_machine_whose_gpus_tensorflow_cannot_use_warns_once_and_goes_on(
         fake_nvidia_smi, cli_folder):
     done = run_cli(["--space", "tiny.py", "--data-dir", "data", "--max-evals", "2",
@@ -161,6 +163,7 @@ def test_each_backend_holds_a_worker_to_its_share(fake_nvidia_smi, monkeypatch):
     assert calls == []
 
 
+@pytest.mark.slow
 def test_trials_per_gpu_needs_gpus_and_agrees_with_workers(cli_folder):
     base = ["--space", "tiny.py", "--data-dir", "data", "--max-evals", "2",
             "--results-dir", "res", "--no-plot", "--no-tensorboard"]
@@ -177,6 +180,7 @@ def test_trials_per_gpu_needs_gpus_and_agrees_with_workers(cli_folder):
         assert not (cli_folder / "res").exists() or not list((cli_folder / "res").glob("*.json"))
 
 
+@pytest.mark.slow
 def test_trials_per_gpu_starts_n_workers_per_gpu_and_says_so(fake_nvidia_smi, cli_folder):
     """Two trials on GPU 0 of a machine whose TensorFlow sees no GPU: the banner names the GPU
     and the packing, then the pinned workers refuse to train on the CPU."""

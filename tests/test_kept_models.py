@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import make_record
 
 import hyperopt_nas
 from hyperopt_nas import kept_models
@@ -21,6 +22,7 @@ def run(tmp_path, space, data, **changes):
     return run_search(settings, say=lambda line: None)
 
 
+@pytest.mark.slow
 def test_the_best_trials_networks_load_and_predict_without_retraining(tmp_path, tiny_space,
                                                                       fashion_dir):
     run(tmp_path, tiny_space, fashion_dir, keep_models=2)
@@ -48,6 +50,32 @@ def test_the_best_trials_networks_load_and_predict_without_retraining(tmp_path, 
     assert logs["accuracy"] == pytest.approx(best.score, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_no_models_kept_when_asked_for_none(tmp_path, tiny_space, fashion_dir):
     run(tmp_path, tiny_space, fashion_dir, keep_models=0, max_evals=2)
     assert not (tmp_path / "results" / kept_models.FOLDER).exists()
+
+
+def test_only_the_best_trials_models_stay_and_a_staged_one_moves_in(tmp_path):
+    """The bookkeeping alone, on files standing in for saved networks: the best ``keep`` stay,
+    a newcomer among them moves in from its staging file, one that drops out is removed."""
+    records = [make_record(n, loss) for n, loss in enumerate([0.5, 0.3, 0.4])]
+    for r in records:
+        kept_models.path(tmp_path, r.number).parent.mkdir(exist_ok=True)
+        kept_models.path(tmp_path, r.number).write_text(f"model {r.number}")
+    better = make_record(3, 0.1)
+    staged = kept_models.staging(tmp_path, 3)
+    staged.write_text("model 3")
+    kept_models.keep_best(tmp_path, [*records, better], 3, better, staged)
+    assert kept_models.kept_numbers(tmp_path) == [1, 2, 3]  # trial 0 (0.5) dropped out
+    assert kept_models.path(tmp_path, 3).read_text() == "model 3" and not staged.exists()
+    worse = make_record(4, 0.9)
+    kept_models.staging(tmp_path, 4).write_text("model 4")
+    kept_models.keep_best(tmp_path, [*records, better, worse], 3, worse,
+                          kept_models.staging(tmp_path, 4))
+    assert kept_models.kept_numbers(tmp_path) == [1, 2, 3]
+    assert not kept_models.staging(tmp_path, 4).exists()  # not kept, not left behind
+    kept_models.staging(tmp_path, 5).write_text("a kill left this")
+    kept_models.clear_staging(tmp_path)
+    assert sorted(p.name for p in (tmp_path / kept_models.FOLDER).iterdir()) == [
+        "trial-0001.keras", "trial-0002.keras", "trial-0003.keras"]

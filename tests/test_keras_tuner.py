@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
-from test_notebook_api import arrays
+from helpers import arrays
 
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
@@ -21,7 +21,7 @@ import keras
 from keras import layers
 import numpy as np
 import hyperopt_nas.keras_tuner as keras_tuner
-from test_notebook_api import arrays
+from helpers import arrays
 
 (x_train, y_train), (x_val, y_val) = arrays(160, 1), arrays(80, 2)
 y_train = keras.utils.to_categorical(y_train, 10)
@@ -68,6 +68,7 @@ def run_getting_started(tmp_path, trials, overwrite):
                           capture_output=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_keras_tuners_getting_started_runs_with_the_import_changed(tmp_path):
     done = run_getting_started(tmp_path, 3, True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -94,6 +95,7 @@ def test_keras_tuners_getting_started_runs_with_the_import_changed(tmp_path):
     assert (folder / "my_notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_a_loops_later_hyperparameters_are_searched(tmp_path):
     """units_1 and units_2 exist only when num_layers reaches 2 and 3: they are found before
     the search and take more than one value across its trials."""
@@ -126,6 +128,7 @@ def test_a_loops_later_hyperparameters_are_searched(tmp_path):
     assert best[0].values == min(records, key=lambda r: r.loss).params
 
 
+@pytest.mark.slow
 def test_hyperband_and_grid_search_run_as_their_names_say(tmp_path):
     import keras
 
@@ -173,6 +176,7 @@ def test_one_hot_rows_that_are_not_one_hot_are_refused(tmp_path):
     assert not (tmp_path / "r" / "notebook" / "train_x.npy").exists()
 
 
+@pytest.mark.slow
 def test_the_model_half_of_an_optuna_objective_moves_over_as_it_is(tmp_path):
     """Optuna's trial.suggest_int / suggest_float(log=True) / suggest_categorical, answered by
     the same define-by-run HyperParameters."""

@@ -5,39 +5,19 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, learnable_images
+from conftest import ROOT
+from helpers import CIFAR100, CPU, cnn_point, tiny_cifar100
 
-import neural_net
-from hyperopt_nas.data_loaders import DATASETS, DatasetInfo, Split
+from hyperopt_nas.data_loaders import DATASETS, DatasetInfo
 from neural_net import CNNConfig, build_cnn
-
-CPU = neural_net.Accelerator(gpus=0, mixed_precision=False, xla=False)
-CIFAR100 = DATASETS["cifar100"]
+import neural_net
 
 
-def cnn_point(pooling="max", residual=True, first_conv=True, second_fc=True, n_stages=2, **kw):
-    """A small member of the CIFAR family (few filters, few units) for fast tests."""
-    point = {
-        "lr_rate_mult": 1.0, "l2_weight_reg_mult": 1.0, "batch_size": 8, "optimizer": "Adam",
-        "coarse_loss_weight": 0.3, "conv_dropout": 0.1, "fc_dropout": 0.2,
-        "use_batch_norm": True,
-        "first_conv": {"kernel_size": 3} if first_conv else None,
-        "residual": {"units": 1, "first_stage": 1, "kernel_size": 2} if residual else None,
-        "filter_mult": 0.1, "n_stages": n_stages, "pooling": pooling, "conv_kernel_size": 3,
-        "fc_units_mult": 0.016, "second_fc": {"units_mult": 0.016} if second_fc else None,
-        "activation": "relu"}
-    point.update(kw)
-    return point
-
-
-def tiny_cifar100(n, seed=0):
-    rng = np.random.default_rng(seed)
-    fine = rng.integers(0, 100, n)
-    return Split(learnable_images(fine, 32, 3, seed), {"fine": fine, "coarse": fine // 5})
-
-
-CORNERS = list(itertools.product(neural_net.POOLINGS, [False, True], [False, True],
-                                 [False, True], [2, 3]))
+# Every combination of the family's options; the fast tier builds those of two stages, the full
+# run all of them.
+CORNERS = [pytest.param(*corner, marks=[pytest.mark.slow] if corner[-1] == 3 else [])
+           for corner in itertools.product(neural_net.POOLINGS, [False, True], [False, True],
+                                           [False, True], [2, 3])]
 
 
 @pytest.mark.parametrize("pooling, residual, first_conv, second_fc, n_stages", CORNERS)
@@ -107,6 +87,7 @@ def test_layers_can_be_nested_and_repeated():
     assert [layer.units for layer in c.layers] == [5, 6, 7, 7, 7]
 
 
+@pytest.mark.slow
 def test_the_search_process_checks_spaces_without_keras_and_neural_net_loads_no_data():
     """The search's own process (the CLI, the engine, the executors, ranking, retrain's and the
     report's modules) loads every shipped space against the Keras-free catalogue and imports no
@@ -143,17 +124,11 @@ def test_the_families_and_the_training_function_import_keras_once_at_the_top(mod
                for node in tree.body)
 
 
-def test_the_catalogue_names_every_family_neural_net_builds():
-    import neural_net
-    from hyperopt_nas import families
-    assert set(neural_net.MODEL_BUILDERS) == set(families.MODELS) == set(families.MODEL_KEYS)
-    assert set(families.CONV_MODELS) <= set(families.MODELS)
-
-
 SHIPPED_SPACES = sorted(p for p in (ROOT / "search_spaces").glob("*.py")
                         if p.name != "__init__.py")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", SHIPPED_SPACES, ids=lambda p: p.name)
 def test_every_shipped_space_builds_and_trains_a_step(path):
     """Three seeded draws and the demo point of each space, on tiny data of its dataset's shape."""

@@ -3,8 +3,8 @@ early stopping, selection, ranking, pruning and the report."""
 
 import pytest
 from conftest import run_cli, write_space
-from test_search_loop import make_settings, search
-from test_trial_store import make_record
+from helpers import make_settings, search
+from helpers import make_record
 
 from hyperopt_nas.engine import FatalError
 from hyperopt_nas.objectives import Objective
@@ -56,6 +56,7 @@ def test_pruning_compares_losses_negated_so_that_higher_is_better():
     assert reference_curves([old], 2) == [[0.5, 0.75]]
 
 
+@pytest.mark.slow
 def test_a_search_on_val_loss_stops_selects_and_reports_on_it(tmp_path, tiny_space,
                                                               fashion_dir):
     settings = make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3, algo="rand",

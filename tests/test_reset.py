@@ -1,11 +1,14 @@
 """delete_results.sh removes only what the tool wrote, and only in a results folder."""
 
+import pytest
+
+
 import os
 import subprocess
 
 from conftest import ROOT
 from hyperopt import Trials
-from test_trial_store import make_record
+from helpers import make_record
 
 from hyperopt_nas.trial_store import MARKER_NAME, TrialStatus, TrialStore
 
@@ -82,6 +85,7 @@ def test_only_what_the_tool_wrote_goes_and_the_users_files_stay(tmp_path):
     assert not (folder / ".trial-0002.k3j4.tmp").exists()
 
 
+@pytest.mark.slow
 def test_a_folder_of_the_tools_files_only_is_removed(tmp_path):
     folder = tmp_path / "results"
     a_results_folder(folder)
@@ -140,6 +144,7 @@ def test_without_the_projects_python_nothing_is_deleted_and_it_says_why(tmp_path
     assert "nothing deleted" in out.stderr and listing(folder) == before
 
 
+@pytest.mark.slow
 def test_the_models_retrain_saved_are_kept_unless_asked(tmp_path):
     """A retrained model is a deliberate full training run: a reset keeps it and says how to
     delete it too."""

@@ -6,12 +6,13 @@ import pickle
 import hyperopt
 import pytest
 from hyperopt import STATUS_OK, Trials, fmin
-from test_search_loop import make_settings, search
+from helpers import make_settings, search
 
 from hyperopt_nas.space_files import load_space_file
 from hyperopt_nas.trial_store import TAKEN_UP, TrialStatus, TrialStore, ranked
 
 
+@pytest.mark.slow
 def test_results_pkl_is_hyperopts_trials_and_fmin_continues_it(tmp_path, tiny_space,
                                                                fashion_dir):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
@@ -39,6 +40,7 @@ def _plain_hyperopt_pickle(folder, space, n=4):
     return trials
 
 
+@pytest.mark.slow
 def test_a_results_pkl_written_by_plain_hyperopt_is_taken_up(tmp_path, tiny_space, fashion_dir):
     space_file = load_space_file(tiny_space)
     plain = _plain_hyperopt_pickle(tmp_path / "results", space_file.space)

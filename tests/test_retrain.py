@@ -1,16 +1,31 @@
+import shutil
+from pathlib import Path
+
 import pytest
+from conftest import write_fashion_mnist, write_space
 
 from hyperopt_nas import kept_models, retrain, runtime
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.trial_store import TrialStore
 
 
-@pytest.fixture
-def searched(tmp_path, tiny_space, fashion_dir):
-    results = tmp_path / "results"
-    run_search(SearchSettings(space_path=tiny_space, results_dir=results, data_dir=fashion_dir,
-                              max_evals=3, isolation="none", seed=2), say=lambda line: None)
+@pytest.fixture(scope="module")
+def searched_once(tmp_path_factory):
+    """One real search (3 trials; no pictures nor logs, which retrain never reads), run once
+    for the tests below."""
+    folder = tmp_path_factory.mktemp("searched")
+    results = folder / "results"
+    run_search(SearchSettings(space_path=write_space(folder / "tiny_space.py"),
+                              results_dir=results, data_dir=write_fashion_mnist(folder / "data"),
+                              max_evals=3, isolation="none", seed=2, plot_best=False,
+                              plot_search=False, tensorboard=False), say=lambda line: None)
     return results
+
+
+@pytest.fixture
+def searched(searched_once, tmp_path):
+    """A copy of that search's folder for each test, which may retrain into it or delete."""
+    return Path(shutil.copytree(searched_once, tmp_path / "results"))
 
 
 def test_best_trial_and_config(searched):
@@ -61,6 +76,7 @@ def test_tensorflow_is_set_up_before_the_data_is_loaded(searched, fashion_dir, m
     assert order == ["configure", "load"]
 
 
+@pytest.mark.slow
 def test_a_deterministic_trial_is_recorded_so_and_its_retrain_repeats_itself(tmp_path):
     from conftest import run_cli, write_fashion_mnist, write_space
     write_fashion_mnist(tmp_path / "data")
@@ -105,7 +121,7 @@ def test_retrain_goes_through_the_trials_training_function(searched, fashion_dir
 
 
 def test_the_best_network_within_a_budget_is_the_one_loaded(tmp_path, monkeypatch):
-    from test_trial_store import make_record
+    from helpers import make_record
 
     from hyperopt_nas.trial_store import TrialStatus
     store = TrialStore(tmp_path)
@@ -130,6 +146,7 @@ def test_the_best_network_within_a_budget_is_the_one_loaded(tmp_path, monkeypatc
         retrain.load_model(tmp_path, 0, max_params=50_000)
 
 
+@pytest.mark.slow
 def test_retrain_for_more_epochs_on_every_training_image(tmp_path, tiny_space, fashion_dir):
     """A search on a subset (--max-train-samples) retrained on all 300 training images, for
     epochs of the user's choosing; the command line says the same."""
@@ -152,6 +169,7 @@ def test_retrain_for_more_epochs_on_every_training_image(tmp_path, tiny_space, f
         retrain.retrain(results, data_dir=fashion_dir, epochs=0)
 
 
+@pytest.mark.slow
 def test_retrain_of_a_search_given_validation_data_trains_on_both_and_needs_no_test(tmp_path):
     """Issue 45: retrain re-split the training data by the validation fraction, so a search
     given validation data apart was retrained on x alone; without test data it saved the model
@@ -160,7 +178,7 @@ def test_retrain_of_a_search_given_validation_data_trains_on_both_and_needs_no_t
     import keras
     from conftest import run_cli
     from hyperopt import hp
-    from test_notebook_api import arrays
+    from helpers import arrays
 
     import hyperopt_nas
 

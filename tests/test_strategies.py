@@ -4,9 +4,9 @@ twice."""
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hyperopt_nas import choices, proposers, schedulers
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
@@ -16,7 +16,7 @@ from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import load_space_file
 from hyperopt_nas.trial_store import TrialStatus, TrialStore, to_jsonable
 
-SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "fashion_mnist_cnn.py"
+SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 PROPOSERS = ["tpe", "rand", "anneal", "grid"]  # atpe: as tpe, with lightgbm (not installed)
 SCHEDULERS = ["none", "prune", "hyperband", "asha"]
 TOTAL = 24

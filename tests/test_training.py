@@ -4,13 +4,13 @@ test split for reporting, divergence, progress, time limits, continued runs."""
 import numpy as np
 import pytest
 from conftest import learnable_images
+from helpers import CIFAR100, CPU, cnn_point, tiny_cifar100
 
-import neural_net
-from hyperopt_nas import runtime, training
+from hyperopt_nas import training
 from hyperopt_nas.data_loaders import DATASETS, DatasetInfo, Split
 from hyperopt_nas.training import TrainBudget, TrialFailed, train_and_evaluate
 from neural_net import build_cnn
-from test_neural_net import CIFAR100, CPU, cnn_point, tiny_cifar100
+import neural_net
 
 
 def _tiny_mnist(n, seed):
@@ -53,6 +53,7 @@ def test_test_split_is_evaluated_only_for_a_run_below_the_threshold(threshold, t
     assert metrics["best_val_accuracy"] == result.objective  # validation is always there
 
 
+@pytest.mark.slow
 def test_two_heads_report_each_head():
     data = tiny_cifar100(32)
     result = train_and_evaluate(build_cnn, cnn_point(), CIFAR100, data, data, data,
@@ -61,6 +62,7 @@ def test_two_heads_report_each_head():
     assert result.objective == result.metrics["fine"]["best_val_accuracy"]
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_trial():
     point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
              "batch_size": 16}
@@ -70,6 +72,7 @@ def test_nan_loss_fails_the_trial():
                            TrainBudget(epochs=3, patience=3), seed=0, accel=CPU)
 
 
+@pytest.mark.slow
 def test_progress_is_reported_during_and_at_the_end_of_each_epoch(monkeypatch):
     monkeypatch.setattr(training, "PROGRESS_EVERY_S", 0.05)
     point = {"hidden_layers": [{"units": 256}] * 2, "batch_size": 8}
@@ -85,6 +88,7 @@ def test_progress_is_reported_during_and_at_the_end_of_each_epoch(monkeypatch):
     assert during and all(0 <= p["step"] <= 250 for p in during)  # the batch it is at
 
 
+@pytest.mark.slow
 def test_a_failed_run_leaves_no_progress_watcher_behind():
     import threading
     point = {"hidden_layers": [{"units": 32}], "learning_rate": 1e12, "optimizer": "SGD",
@@ -122,6 +126,7 @@ def mlp_data(n, seed):
     return Split(learnable_images(labels, 28, 1, seed), {"label": labels})
 
 
+@pytest.mark.slow
 def test_a_continued_run_keeps_mixed_precision_and_its_optimizer_state(tmp_path):
     """A Hyperband promotion: the saved model is continued in the policy it was saved in, with
     every optimizer variable restored (no 'Skipping variable loading')."""
@@ -173,6 +178,7 @@ def test_divergence_is_told_from_the_loss_on_any_backend(logs, regularization, i
     assert (said is None) if why is None else (why in said), said
 
 
+@pytest.mark.slow
 def test_a_run_that_explodes_with_a_finite_loss_fails():
     """Under TensorFlow a learning rate of 1e12 gives losses near 1e27, finite: recorded as ok
     before."""
@@ -229,46 +235,3 @@ def test_a_network_within_the_budget_trains_with_its_size_recorded(tmp_path):
     assert result.size["model_params"] == 784 * 8 + 8 + 8 * 10 + 10
     assert 0 < result.size["latency_ms"] < 10_000
     assert result.size["model_file_bytes"] == saved.stat().st_size
-
-
-def test_training_drops_the_partial_batch_and_evaluation_cuts_equal_batches():
-    """No batch of another shape: under JAX and XLA each one would be compiled again."""
-    from hyperopt_nas.batches import Batches, batch_count, fixed_batch
-    assert batch_count(1000, 64, drop_partial=True) == 15  # 40 images wait for the next epoch
-    assert batch_count(1000, 64, drop_partial=False) == 16
-    assert batch_count(50, 64, drop_partial=True) == 1  # fewer than a batch: all of them
-    split = Split(np.zeros((100, 2, 2, 1), np.uint8), {"y": np.arange(100)})
-    train = Batches(split, 32, shuffle=True, seed=0)
-    assert len(train) == 3 and {len(train[i][0]) for i in range(len(train))} == {32}
-    assert len(Batches(split, 32, shuffle=False, seed=0)) == 4  # evaluation sees every image
-    # Evaluation: a divisor of the split near the preferred batch, so every batch is equal.
-    assert fixed_batch(6000, 256) == 250 and fixed_batch(10000, 256) == 250
-    assert fixed_batch(500, 256) == 500  # fits in two batches: one
-    assert fixed_batch(1009, 256) == 256  # a prime: no equal cut, the last batch partial
-    for n in (6000, 4321, 12000, 777):
-        b = fixed_batch(n, 256)
-        assert 128 <= b <= 512 or b == n
-
-
-@pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
-def test_batches_kept_on_the_device_are_the_host_batches():
-    """--data-on-gpu (JAX): the same batches, in the same order, gathered on the device."""
-    from hyperopt_nas.batches import Batches, DeviceBatches
-    rng = np.random.default_rng(0)
-    split = Split(rng.integers(0, 256, (1000, 28, 28, 1), dtype=np.uint8),
-                  {"label": rng.integers(0, 10, 1000)})
-    host = Batches(split, 64, shuffle=True, seed=3)
-    device = DeviceBatches(split, 64, shuffle=True, seed=3)
-    for epoch in range(2):
-        assert len(host) == len(device) == 15
-        for i in range(len(host)):
-            (hx, hy), (dx, dy) = host[i], device[i]
-            assert type(dx).__module__.startswith("jax")  # not a NumPy array from the host
-            assert dx.dtype == np.float32 and np.array_equal(hx, np.asarray(dx))
-            assert np.array_equal(hy["label"], np.asarray(dy["label"]))
-        host.on_epoch_end()
-        device.on_epoch_end()
-    evaluation = DeviceBatches(split, 250, shuffle=False, seed=0)
-    assert len(evaluation) == 4 and evaluation.handed_out == 0
-    assert np.array_equal(np.asarray(evaluation[3][0]), split.x[750:].astype(np.float32))
-    assert evaluation.handed_out == 1  # the live progress counts batches as on the host

@@ -1,47 +1,25 @@
-"""What a trial process does before its first trial: TensorFlow first, then the data."""
+"""What a trial is on its way between the engine and an executor (hyperopt_nas/trial.py): its
+seed, its spec, and its outcome when it fails."""
+
+import pickle
+from datetime import datetime
+
+from hyperopt_nas.trial import TrainBudget, TrialOutcome, TrialSpec, derive_seed, now
 
 
-from hyperopt_nas import training, trial_runner
-from hyperopt_nas.executors import start_runner
-from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec
+def test_a_trials_seed_follows_the_search_seed_and_its_number_only():
+    seeds = [derive_seed(11, n) for n in range(50)]
+    assert seeds == [derive_seed(11, n) for n in range(50)]  # the same in every process
+    assert len(set(seeds)) == 50  # a seed of its own for each trial
+    assert set(seeds).isdisjoint(derive_seed(12, n) for n in range(50))
+    assert all(0 <= s < 2 ** 31 for s in seeds)  # what every backend's seeding takes
 
 
-OWN_TF_DATA = '''
-import numpy as np
-import tensorflow as tf
-from hyperopt import hp
-
-MODEL = "mlp"
-CLASS_NAMES = [str(i) for i in range(4)]
-DEFAULTS = {"epochs": 1}
-SPACE = {"hidden_layers": [{"units": hp.choice("units", [4, 8])}], "batch_size": 8}
-
-
-def load_data():
-    rng = np.random.default_rng(0)
-    def part(n):
-        return tf.data.Dataset.from_tensor_slices(
-            (rng.integers(0, 255, (n, 6, 6, 1)).astype("uint8"), rng.integers(0, 4, n)))
-    return part(40), part(12)
-'''
-
-
-def test_a_space_with_its_own_tf_data_is_loaded_after_tensorflow_is_set_up(tmp_path,
-                                                                           monkeypatch):
-    """A tf.data dataset made before set_memory_growth would have initialised the GPU first."""
-    space = tmp_path / "own_tf_data.py"
-    space.write_text(OWN_TF_DATA)
-    setup = DataSetup("custom:own_tf_data", "mlp", 0.25, None, 0, space_path=str(space),
-                      space_source=space.read_text())
-    order = []
-    configure, prepare = training.configure_accelerator, trial_runner.prepare_data
-    monkeypatch.setattr(training, "configure_accelerator",
-                        lambda *a, **k: order.append("configure") or configure(*a, **k))
-    monkeypatch.setattr(trial_runner, "prepare_data",
-                        lambda *a: order.append("load data") or prepare(*a))
-    runner = start_runner(setup)
-    assert order == ["configure", "load data"]
-    outcome = runner.run(TrialSpec(0, {"hidden_layers": [{"units": 4}], "batch_size": 8}, 1,
-                                   TrainBudget(epochs=1, patience=1)))
-    assert outcome.ok, outcome.error
-    assert outcome.accelerator["dtype_policy"] == "float32"  # auto, on a CPU
+def test_a_spec_travels_whole_and_a_failure_keeps_its_number_and_error():
+    spec = TrialSpec(7, {"units": 16}, derive_seed(1, 7), TrainBudget(epochs=3, patience=2))
+    assert pickle.loads(pickle.dumps(spec)) == spec  # to a worker process or a Spark task
+    failed = TrialOutcome.failure(spec, "ValueError: bad", trace="Traceback ...")
+    assert (failed.number, failed.ok, failed.error) == (7, False, "ValueError: bad")
+    assert failed.wall_time_s == 0.0 and failed.traceback == "Traceback ..."
+    assert datetime.fromisoformat(failed.started_at).tzinfo is not None
+    assert datetime.fromisoformat(now()).utcoffset().total_seconds() == 0

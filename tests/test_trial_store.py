@@ -13,19 +13,7 @@ from hyperopt_nas import trial_store
 from hyperopt_nas.trial_store import (OVER_BUDGET_LOSS, SearchLocked, SizeBudget, StoreError,
                                       TrialRecord, TrialStatus, TrialStore, atomic_write,
                                       proposer_loss, ranked)
-
-
-def make_record(number=0, loss=0.25, status=TrialStatus.OK, **changes):
-    fields = dict(
-        number=number, status=status, params={"lr": 0.01, "opt": "adam", "extra": None},
-        hyperopt_vals={"lr": 0.01, "opt": 0}, choice_options={"opt": "'adam'"}, loss=loss,
-        metrics={"label": {"best_val_accuracy": 1 - (loss or 0), "test_accuracy": 0.7}},
-        history={"val_accuracy": [0.5, 0.75]}, epochs_run=2, wall_time_s=3.5,
-        space_file="s.py", space_fingerprint="abc", dataset="mnist", model="mlp", seed=1,
-        trial_seed=99, budget={"epochs": 2}, versions={"python": "3"}, accelerator={"gpus": 0},
-        started_at="2026-01-01T00:00:00+00:00")
-    fields.update(changes)
-    return TrialRecord(**fields)
+from helpers import make_record
 
 
 def test_record_round_trips_through_json():

@@ -72,6 +72,7 @@ def run_proposals(space_file, proposer, n, seed=0):
     return sizes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_after_the_first_points_most_proposals_fit_the_budget(space_file, seed):
     screened = run_proposals(space_file, BudgetScreen(BudgetTPE(5, 40, None), space_file.params,

@@ -4,8 +4,8 @@ import subprocess
 from html.parser import HTMLParser
 
 import pytest
-from test_plots import png_size, recorded_trials
-from test_trial_store import make_record
+from helpers import png_size, recorded_trials
+from helpers import make_record
 
 from hyperopt_nas.outputs import html_report
 from hyperopt_nas.outputs import plots
@@ -85,6 +85,7 @@ def test_report_before_any_trial_completed(tmp_path):
     assert ["0", "OOM"] in page.rows
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="needs Debian's chromium for a headless screenshot")
 def test_report_renders_in_headless_chromium(tmp_path):
@@ -109,6 +110,7 @@ def test_report_marks_the_trials_the_split_cannot_tell_from_the_best(tmp_path):
     assert "2 trials are within one standard error" in " ".join(page.text)
 
 
+@pytest.mark.slow
 def test_the_report_follows_a_running_search_and_stops_reloading_at_its_end(
         tmp_path, tiny_space, fashion_dir):
     from hyperopt_nas.engine import SearchSettings, run_search

@@ -1,9 +1,8 @@
-from pathlib import Path
 
 import pytest
-from conftest import write_space
-from test_search_loop import make_settings, search
-from test_trial_store import make_record
+from conftest import ROOT, write_space
+from helpers import make_settings, search
+from helpers import make_record
 
 from hyperopt_nas import proposers
 from hyperopt_nas.engine import FatalError, SearchSettings, run_search
@@ -14,7 +13,7 @@ from hyperopt_nas.schedulers.base import Pending, Situation
 from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
-SPACE = Path(__file__).resolve().parent.parent / "search_spaces" / "fashion_mnist_cnn.py"
+SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 
 
 @pytest.mark.parametrize("epochs, eta, min_epochs, rungs", [
@@ -129,6 +128,7 @@ def test_tpe_models_one_fidelity_in_a_search(tmp_path, monkeypatch):
     assert not set(last) & set(by_rung[0])
 
 
+@pytest.mark.slow
 def test_an_asha_search_trains_promotions_on_from_their_saved_models(tmp_path, fashion_dir):
     space = write_space(tmp_path / "s.py", epochs=3)  # rungs: 1 and 3 epochs
     settings = make_settings(tmp_path, space, fashion_dir, max_evals=4, schedule="asha",

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, learnable_images, run_cli, write_space
+from conftest import ROOT, run_cli, write_space
+from helpers import arrays
 
-import hyperopt_nas
 from hyperopt_nas import notebook
+import hyperopt_nas
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
-
-
-def arrays(n: int, seed: int):
-    labels = np.random.default_rng(seed).integers(0, 10, n)
-    return learnable_images(labels, 28, 1, seed)[..., 0].astype("float32") / 255, labels
 
 
 # Keras Tuner's tutorial model: a logits output and a from_logits loss, compiled by the user.
@@ -31,7 +27,7 @@ import keras
 import numpy as np
 from hyperopt import hp
 import hyperopt_nas
-from test_notebook_api import arrays
+from helpers import arrays
 
 (x, y), (x_val, y_val), (x_test, y_test) = arrays(400, 1), arrays(200, 2), arrays(200, 3)
 
@@ -67,6 +63,7 @@ def run_cell(tmp_path, trials: int, results=None):
                           timeout=600, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_notebook_cell_on_stdin_searches_arrays_with_its_own_compile_and_callback(tmp_path):
     out = run_cell(tmp_path, trials=2)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -99,7 +96,7 @@ def test_a_notebook_cell_on_stdin_searches_arrays_with_its_own_compile_and_callb
 
 def test_other_arrays_in_the_same_folder_are_refused_and_nothing_is_lost(tmp_path):
     from hyperopt import hp
-    from test_trial_store import make_record
+    from helpers import make_record
     x, y = arrays(50, 1)
     space = {"units": hp.choice("units", [4, 8])}
     notebook.write_space_file(tmp_path, space, lambda p: None, x, y)
@@ -271,6 +268,7 @@ def build_model(params, input_shape, classes):
 """
 
 
+@pytest.mark.slow
 def test_a_space_file_s_callbacks_and_validation_data_and_the_logits_warning_said_once(
         tmp_path):
     def run(output):
@@ -313,46 +311,7 @@ def test_bad_callbacks_in_a_space_file_are_refused_at_load(tmp_path, callbacks):
         load_space_file(space)
 
 
-def test_keras_tuner_s_hyperparameter_names_draw_what_keras_tuner_draws():
-    from hyperopt.pyll import stochastic
-
-    from hyperopt_nas import hp as kt
-    space = {"units": kt.Int("units", 32, 512, step=32),
-             "odd": kt.Int("odd", 10, 90, step=20),
-             "lr": kt.Float("lr", 1e-4, 1e-2, sampling="log"),
-             "drop": kt.Float("drop", 0.0, 0.5, step=0.1),
-             "act": kt.Choice("act", ["relu", "tanh"]), "bn": kt.Boolean("bn"),
-             "fixed": kt.Fixed("fixed", 7)}
-    rng = np.random.default_rng(0)
-    draws = [stochastic.sample(space, rng=rng) for _ in range(300)]
-    units = {d["units"] for d in draws}
-    assert all(isinstance(u, int) and u % 32 == 0 and 32 <= u <= 512 for u in units)
-    assert len(units) > 10
-    assert {d["odd"] for d in draws} == {10, 30, 50, 70, 90}  # the grid starts at min_value
-    assert all(1e-4 <= d["lr"] <= 1e-2 for d in draws)
-    assert np.median([np.log10(d["lr"]) for d in draws]) == pytest.approx(-3, abs=0.3)
-    assert {d["act"] for d in draws} == {"relu", "tanh"} and {d["bn"] for d in draws} == \
-        {False, True}
-    assert all(d["fixed"] == 7 for d in draws)
-    # A space written with them is a space the tool reads: `describe` lists each by its label.
-    from hyperopt_nas.space_files import catalog
-    assert set(catalog(space)) == {"units", "odd", "lr", "drop", "act", "bn"}
-    assert hyperopt_nas.hp.Int is kt.Int  # importable as an attribute of the package
-
-
-@pytest.mark.parametrize("call, message", [
-    (lambda kt: kt.Int("u", 32, 500, step=32), "is not a multiple of step 32"),
-    (lambda kt: kt.Float("lr", 0.0, 1.0, sampling="log"), "needs min_value above 0"),
-    (lambda kt: kt.Float("lr", 1.0, 0.1), r"min_value \(1.0\) must be below max_value"),
-    (lambda kt: kt.Int("u", 1, 9, sampling="logarithmic"), "must be 'linear' or 'log'"),
-    (lambda kt: kt.Choice("act", []), "needs at least one value"),
-])
-def test_a_bad_keras_tuner_style_hyperparameter_is_one_clear_error(call, message):
-    from hyperopt_nas import hp as kt
-    with pytest.raises(ValueError, match=message):
-        call(kt)
-
-
+@pytest.mark.slow
 def test_a_second_search_in_the_same_process_uses_the_new_build_function(tmp_path):
     """A notebook that searches with isolation="none", edits build_model and searches again
     into the same folder must train the new network, not the one its process loaded first."""

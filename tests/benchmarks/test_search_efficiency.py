@@ -1,13 +1,15 @@
 """The search-efficiency benchmark's bookkeeping: which model a search selects, at equal wall clock
 and at an equal trial count, and the median time to a target when some seeds never reach it."""
 
+import pytest
+
+
 import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "search_efficiency.py"
 spec = importlib.util.spec_from_file_location("search_efficiency", SCRIPT)
 search_efficiency = importlib.util.module_from_spec(spec)
@@ -41,6 +43,7 @@ def test_time_to_target_and_censored_median():
     assert search_efficiency.censored_median([10, 20, 30]) == 20
 
 
+@pytest.mark.slow
 def test_summarize_compares_at_equal_wall_clock_and_equal_trial_count(tmp_path):
     rows = [{"tool": "a", "seed": 0, "settings": {}, "trials": A},
             {"tool": "b", "seed": 0, "settings": {}, "trials": B}]

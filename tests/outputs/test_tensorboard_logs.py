@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, write_space
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2, metadata
-from test_trial_store import make_record
+from helpers import make_record
 
 from hyperopt_nas.outputs import tensorboard_logs
 from hyperopt_nas.space_files import load_space_file
@@ -161,6 +161,7 @@ def _post(url, body):
         return json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_the_hparams_dashboard_serves_the_search(tmp_path, space, records):
     """A real TensorBoard on loopback answers the HParams dashboard's own queries."""
     tensorboard_logs.sync(tmp_path, records, space, HEADS)

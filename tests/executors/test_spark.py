@@ -86,6 +86,7 @@ def test_a_failed_spark_job_is_told_in_one_line():
     assert spark_backend.task_error(RuntimeError("Executor lost")) == "Executor lost"
 
 
+@pytest.mark.slow
 @needs_java
 def test_local_spark_search_saves_each_trial_and_resumes_after_a_killed_driver(
         tmp_path, fashion_dir):
@@ -155,6 +156,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @needs_java
 def test_a_spark_that_cannot_start_is_one_line_naming_its_log(tmp_path, fashion_dir):
     results = tmp_path / "results"
@@ -171,6 +173,7 @@ def test_a_spark_that_cannot_start_is_one_line_naming_its_log(tmp_path, fashion_
     assert "Master must either be" in (results / "spark.log").read_text()  # the JVM's words
 
 
+@pytest.mark.slow
 @needs_java
 def test_standalone_cluster_survives_a_lost_worker(tmp_path, spark_space, fashion_dir):
     """A master and two one-core workers on loopback; one worker is killed mid-search."""

@@ -6,15 +6,14 @@ import random
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.executors.simulated import SimulatedExecutor, Surrogate
 from hyperopt_nas.trial_store import TrialStore
 
-ROOT = Path(__file__).resolve().parent.parent
 SPACE = ROOT / "search_spaces" / "fashion_mnist_cnn.py"
 TOTAL = 150
 SEARCH = """

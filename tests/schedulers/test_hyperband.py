@@ -1,7 +1,7 @@
 import pytest
 from conftest import write_space
-from test_search_loop import make_settings, search
-from test_trial_store import make_record
+from helpers import make_settings, search
+from helpers import make_record
 
 from hyperopt_nas import data_loaders
 from hyperopt_nas.schedulers import hyperband
@@ -89,6 +89,7 @@ def test_a_saved_model_is_continued_with_its_weights(tmp_path, fashion_dir):
     assert len(more.history["val_accuracy"]) == 2 and more.epochs_run == 3
 
 
+@pytest.mark.slow
 def test_a_hyperband_search_runs_resumes_mid_bracket_and_keeps_only_needed_models(
         tmp_path, fashion_dir):
     space = write_space(tmp_path / "s.py", epochs=4)  # brackets: 3 at 1 epoch -> 1 at 4; 2 at 4
@@ -121,6 +122,7 @@ def test_hyperband_refuses_what_it_cannot_combine_with(tmp_path, tiny_space, fas
                              cv_folds=3))
 
 
+@pytest.mark.slow
 def test_hyperband_fills_two_workers_and_promotes_only_whole_rungs(tmp_path, tiny_space,
                                                                    fashion_dir):
     """With two workers a promotion waits for its whole rung: every promoted configuration is

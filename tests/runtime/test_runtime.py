@@ -35,6 +35,7 @@ def _search(space, results, data_dir, max_evals, *extra):
             "--max-evals", str(max_evals), "--seed", "3", "--no-plot", *extra]
 
 
+@pytest.mark.slow
 def test_a_search_trains_on_another_backend_and_a_relaunch_on_tensorflow_continues_it(
         tmp_path, tiny_space, fashion_dir, backend):
     results = tmp_path / "results"
@@ -79,6 +80,7 @@ SPACE = {"hidden_layers": [{"units": 16, "dropout": 0.0}], "activation": "relu",
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", *OTHER_BACKENDS])
 def test_a_diverging_trial_fails_on_every_backend(tmp_path, fashion_dir, backend):
     """Under JAX a learning rate of 1e12 keeps the loss finite (a softmax clipped at its
@@ -121,6 +123,7 @@ print("ENDS", [h["epoch"] for h in heard if h.get("epoch_done")])
 """
 
 
+@pytest.mark.slow
 def test_the_live_progress_counts_batches_mid_epoch(tmp_path, backend):
     """JAX writes the optimizer's step counter back at an epoch's end only: the progress
     thread read 0, then failed, and the live line stopped."""
@@ -140,6 +143,7 @@ def test_the_live_progress_counts_batches_mid_epoch(tmp_path, backend):
 HIDE_TENSORFLOW = "raise ImportError(\"No module named 'tensorflow' (hidden by the test)\")\n"
 
 
+@pytest.mark.slow
 def test_without_tensorflow_a_search_is_killed_resumed_retrained_and_ranked(
         tmp_path, fashion_dir, monkeypatch, backend):
     hidden = tmp_path / "hide"
@@ -220,6 +224,7 @@ print(keras.backend.backend(), float(np.mean(predicted == data.validation.y["lab
 """
 
 
+@pytest.mark.slow
 def test_asha_continues_saved_models_keeps_the_best_and_plots(tmp_path, fashion_dir, backend):
     """ASHA's promotions continue a saved model with its optimizer state; under JAX as under
     TensorFlow (test_asha.py)."""
@@ -253,6 +258,7 @@ def test_asha_continues_saved_models_keeps_the_best_and_plots(tmp_path, fashion_
     assert loaded_on == backend and float(accuracy) == pytest.approx(float(score), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_the_size_and_latency_budget_is_checked_before_training_on_another_backend(
         tmp_path, fashion_dir, backend):
     """The budget is measured on the trial's own backend: parameters and a batch-1 latency."""
@@ -288,6 +294,7 @@ SPACE = {"hidden_layers": [{"units": 32, "dropout": 0.1}], "activation": "relu",
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
 def test_a_network_compiled_once_is_not_compiled_again_by_later_trials_or_a_relaunch(
         tmp_path, fashion_dir):
@@ -316,6 +323,7 @@ def test_a_network_compiled_once_is_not_compiled_again_by_later_trials_or_a_rela
     assert not results.exists()  # the cache was the tool's: removed with the rest
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
 def test_several_steps_per_execution_train_and_are_recorded(tmp_path, tiny_space, fashion_dir):
     from hyperopt_nas.runtime import Accelerator
@@ -332,6 +340,7 @@ def test_several_steps_per_execution_train_and_are_recorded(tmp_path, tiny_space
     assert len(record.history["val_accuracy"]) == 2  # both epochs, validated
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(runtime.missing("jax") is not None, reason="jax is not installed here")
 def test_the_data_kept_on_the_device_trains_and_other_backends_refuse_it(
         tmp_path, tiny_space, fashion_dir):

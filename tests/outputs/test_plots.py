@@ -1,37 +1,11 @@
 import numpy as np
 import pytest
-from test_trial_store import make_record
+from helpers import make_record
 
 from hyperopt_nas.outputs import plots
 from hyperopt_nas.trial_store import TrialStatus
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def png_size(path):
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
-def recorded_trials(n=16, seed=0):
-    """Trials whose score depends on the optimizer (strongly) and lr (weakly); a conditional
-    hyperparameter present in half of them; two failures."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for i in range(n):
-        optimizer = ["adam", "sgd"][i % 2]
-        lr = float(rng.uniform(0.001, 0.1))
-        extra = {"units": int(rng.integers(8, 64))} if i % 4 < 2 else None
-        score = (0.8 if optimizer == "adam" else 0.5) + 0.1 * lr + rng.normal(0, 0.01)
-        params = {"optimizer": optimizer, "lr": lr, "extra": extra, "fixed": 3}
-        history = {"accuracy": list(np.linspace(0.3, score + 0.05, 4)),
-                   "val_accuracy": list(np.linspace(0.2, score, 4))}
-        if i in (5, 9):
-            records.append(make_record(i, None, TrialStatus.FAILED, params=params, history={}))
-        else:
-            records.append(make_record(i, 1 - score, params=params, history=history))
-    return records
+from helpers import recorded_trials
+from helpers import png_size
 
 
 def test_importance_finds_what_drives_the_score():

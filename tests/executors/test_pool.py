@@ -1,7 +1,7 @@
-"""Every executor against one contract, then what only the worker pool does."""
+"""What only the worker pool does: workers that persist, are replaced, are pinned to a GPU,
+and a worker killed or failing to start."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -10,78 +10,29 @@ import time
 
 import pytest
 from conftest import ROOT, TINY_POINT, write_space
+from test_executors import run_all, setup_for, spec
 
 from hyperopt_nas.engine import SearchSettings, run_search
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.executors.in_process import InProcessExecutor
 from hyperopt_nas.executors.pool import WorkerPool
-from hyperopt_nas.trial import DataSetup, TrainBudget, TrialSpec
+from hyperopt_nas.trial import TrainBudget, TrialSpec
 from hyperopt_nas.trial_store import TrialStatus, TrialStore
 
-BAD_POINT = {**TINY_POINT, "activation": "nope"}
+
+def _children() -> list[int]:
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        return [int(pid) for pid in f.read().split()]
 
 
-def setup_for(fashion_dir, **kw) -> DataSetup:
-    return DataSetup("fashion_mnist", "mlp", 0.2, None, 3, str(fashion_dir), **kw)
+def _cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().decode(errors="replace")
 
 
-def spec(number, params=TINY_POINT, seed=7, **kw) -> TrialSpec:
-    return TrialSpec(number=number, params=params, seed=seed,
-                     budget=TrainBudget(epochs=2, patience=2, **kw))
+SLOW_SPACE_EPOCHS = 3000  # far longer than the test waits before it kills the worker
 
 
-def make_executor(kind, fashion_dir):
-    if kind == "in_process":
-        return InProcessExecutor(setup_for(fashion_dir))
-    if kind == "pool":
-        return WorkerPool(setup_for(fashion_dir), workers=2)
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs Java 17 (./setup.sh installs it)")
-    from hyperopt_nas.executors.spark import SparkExecutor
-    return SparkExecutor(setup_for(fashion_dir), "local[2]", 2)
-
-
-def run_all(executor, specs):
-    """Submit as many as there are slots, collect, submit more: as the engine does."""
-    outcomes, waiting = {}, list(specs)
-    while waiting or executor.running:
-        while waiting and executor.running < executor.slots:
-            executor.submit(waiting.pop(0))
-        outcome = executor.collect()
-        outcomes[outcome.number] = outcome
-    return outcomes
-
-
-@pytest.mark.parametrize("kind", ["in_process", "pool", "spark"])
-def test_every_executor_runs_specs_and_reports_failures_the_same_way(kind, fashion_dir):
-    executor = make_executor(kind, fashion_dir)
-    heard = []
-    executor.on_progress = heard.append
-    try:
-        executor.start()
-        outcomes = run_all(executor, [spec(0), spec(1, BAD_POINT), spec(2),
-                                      spec(3, test_if_loss_below=0.0)])
-    finally:
-        executor.close()
-    ok, bad, again, untested = (outcomes[i] for i in range(4))
-    assert ok.ok and 0 <= ok.loss <= 1 and ok.epochs_run == 2
-    assert ok.loss == pytest.approx(again.loss)  # same spec, same seed: same result
-    assert ok.data_sizes == {"train_samples": 240, "validation_samples": 60, "test_samples": 100,
-                             "data_source": str(fashion_dir), "input_shape": [28, 28, 1],
-                             "heads": {"label": 10}, "primary_head": "label"}
-    assert "test_accuracy" in ok.metrics["label"]
-    assert "test_accuracy" not in untested.metrics["label"]  # nothing beats a loss of 0
-    assert not bad.ok and "activation must be one of" in bad.error
-    assert "Traceback" in bad.traceback
-    assert sorted(outcomes) == [0, 1, 2, 3]  # each spec came back once, known by its number
-    if kind != "spark":  # a Spark task cannot report before it ends
-        ends = [(p.number, p.epoch) for p in heard if p.epoch_done]
-        assert sorted(ends) == [(n, e) for n in (0, 2, 3) for e in (1, 2)]
-        first = next(p for p in heard if p.number == 0 and p.epoch_done)
-        assert first.epochs == 2 and first.steps and first.images_per_s > 0
-        assert 0 <= first.val_accuracy <= 1
-
-
+@pytest.mark.slow
 def test_pool_workers_persist_and_are_replaced_when_asked(fashion_dir):
     pool = WorkerPool(setup_for(fashion_dir), workers=1, trials_per_worker=2)
     try:
@@ -94,6 +45,7 @@ def test_pool_workers_persist_and_are_replaced_when_asked(fashion_dir):
     assert pool.replaced == 1 and first_pid is not None
 
 
+@pytest.mark.slow
 def test_pool_replaces_a_worker_whose_memory_grew(fashion_dir):
     pool = WorkerPool(setup_for(fashion_dir), workers=1, memory_growth_mb=-1.0)  # any growth
     try:
@@ -104,6 +56,7 @@ def test_pool_replaces_a_worker_whose_memory_grew(fashion_dir):
     assert all(o.extra["worker"]["rss_mb"] > 0 for o in outcomes.values())
 
 
+@pytest.mark.slow
 def test_pool_pins_one_gpu_per_worker_and_a_pinned_worker_without_gpu_stops_the_search(
         fashion_dir):
     """On this CPU machine TensorFlow sees no GPU: a worker shown GPU 1 refuses to train on the
@@ -118,6 +71,7 @@ def test_pool_pins_one_gpu_per_worker_and_a_pinned_worker_without_gpu_stops_the_
         pool.close()
 
 
+@pytest.mark.slow
 def test_three_trials_in_one_worker_each_train_in_mixed_precision(fashion_dir):
     """--mixed-precision on: every trial of a persistent worker builds in mixed_float16 with loss
     scaling (clear_session() after each trial resets Keras' policy), and says so in its record."""
@@ -143,6 +97,7 @@ def test_a_worker_that_holds_gpu_memory_after_a_trial_is_replaced(fashion_dir):
     assert not pool._due(worker, 900.0, None)  # no GPU
 
 
+@pytest.mark.slow
 def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_dir):
     pool = WorkerPool(setup_for(fashion_dir), workers=1)
     try:
@@ -161,6 +116,7 @@ def test_killed_worker_is_one_failed_trial_and_a_fresh_worker_follows(fashion_di
     assert after.ok and after.extra["worker"]["trial"] == 1
 
 
+@pytest.mark.slow
 def test_worker_that_cannot_start_is_fatal(tmp_path):
     not_a_folder = tmp_path / "data.txt"
     not_a_folder.write_text("")
@@ -182,29 +138,7 @@ def test_a_trial_worker_starts_without_hyperopt():
     assert listed.strip() == "[]"
 
 
-DRIVER = """
-import sys
-import hyperopt_nas
-if __name__ == "__main__":
-    hyperopt_nas.search(sys.argv[1], results_dir=sys.argv[2], data_dir=sys.argv[3], max_evals=2,
-                        plot_best=False, plot_search=False, tensorboard=False,
-                        say=lambda line: None)
-    print("tensorflow" in sys.modules)
-"""
-
-
-def test_the_search_s_own_process_never_loads_tensorflow(tmp_path, tiny_space, fashion_dir):
-    """With trials in worker processes, the driver takes no GPU: it never imports TensorFlow."""
-    script = tmp_path / "drive.py"
-    script.write_text(DRIVER)
-    done = subprocess.run([sys.executable, str(script), str(tiny_space), str(tmp_path / "res"),
-                           str(fashion_dir)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
-    assert len(TrialStore(tmp_path / "res").load_records()) == 2
-
-
+@pytest.mark.slow
 def test_two_workers_train_trials_side_by_side(tmp_path, tiny_space, fashion_dir):
     settings = SearchSettings(space_path=tiny_space, results_dir=tmp_path / "results",
                               data_dir=fashion_dir, max_evals=4, workers=2, seed=5,
@@ -218,19 +152,7 @@ def test_two_workers_train_trials_side_by_side(tmp_path, tiny_space, fashion_dir
         [int(line.split()[1]) for line in lines if line.startswith("trial ")]
 
 
-def _children() -> list[int]:
-    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
-        return [int(pid) for pid in f.read().split()]
-
-
-def _cmdline(pid: int) -> str:
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        return f.read().decode(errors="replace")
-
-
-SLOW_SPACE_EPOCHS = 3000  # far longer than the test waits before it kills the worker
-
-
+@pytest.mark.slow
 def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", epochs=SLOW_SPACE_EPOCHS)
     settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",

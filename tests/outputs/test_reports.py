@@ -1,5 +1,5 @@
 import pytest
-from test_trial_store import make_record
+from helpers import make_record
 
 from hyperopt_nas.outputs.reports import (flatten_params, rank_table, standard_error,
                                           tied_with_best, validation_images)

@@ -1,5 +1,8 @@
 """Outputs off the critical path: the coalescing background refresh, and the search's end."""
 
+import pytest
+
+
 import threading
 import time
 
@@ -48,6 +51,7 @@ def test_a_failing_refresh_is_a_warning_and_the_next_one_runs(caplog):
     assert "no space left for the picture" in caplog.text and "the search goes on" in caplog.text
 
 
+@pytest.mark.slow
 def test_the_end_of_a_search_waits_for_the_pictures_of_its_last_trial(tmp_path, tiny_space,
                                                                       fashion_dir):
     settings = SearchSettings(space_path=tiny_space, results_dir=tmp_path / "results",

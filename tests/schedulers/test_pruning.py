@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 from conftest import write_space
-from test_search_loop import make_settings, search
-from test_trial_store import make_record
+from helpers import make_settings, search
+from helpers import make_record
 
 from hyperopt_nas import data_loaders
 import neural_net
@@ -75,6 +75,7 @@ def test_reference_curves_carry_early_stopped_trials_and_skip_failures(tmp_path)
     assert curves == [[0.5, 0.7, 0.7, 0.7, 0.7], [0.2, 0.6]]
 
 
+@pytest.mark.slow
 def test_the_keras_callback_stops_a_trailing_trial_at_the_rule_epoch(tmp_path, fashion_dir):
     dataset = data_loaders.load_dataset("fashion_mnist", fashion_dir)
     train, validation = data_loaders.train_validation_split(dataset.train, 0.2, 0, "label")
@@ -92,6 +93,7 @@ def test_the_keras_callback_stops_a_trailing_trial_at_the_rule_epoch(tmp_path, f
     assert runs["ahead"].pruned_at is None and runs["ahead"].epochs_run == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_search_prunes_by_the_rule_and_records_pruned_trials(tmp_path, fashion_dir, workers):
     """Half the points cannot learn (a learning rate of 1e-7), so some trials trail; every

@@ -6,50 +6,16 @@ import time
 import numpy as np
 import pytest
 from conftest import ROOT, write_space
+from helpers import Scripted, make_settings, search
 
-from hyperopt_nas import training
-from hyperopt_nas import engine as search_loop
-from hyperopt_nas import proposers
-from hyperopt_nas.executors.simulated import SimulatedExecutor
+from hyperopt_nas import engine as search_loop, training
+from hyperopt_nas.engine import FatalError
 from hyperopt_nas.interrupts import STOP
-from hyperopt_nas.trial import TrialOutcome, derive_seed, now
-from hyperopt_nas.engine import FatalError, SearchSettings, run_search
+from hyperopt_nas.trial import derive_seed
 from hyperopt_nas.trial_store import SizeBudget, TrialStatus, TrialStore
 
 
-def make_settings(tmp_path, space, data_dir, **changes):
-    # In-process training keeps these tests fast; the worker process has its own tests below.
-    settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
-                              data_dir=data_dir, seed=11, max_evals=2, isolation="none",
-                              plot_best=False, plot_search=False)
-    for key, value in changes.items():
-        setattr(settings, key, value)
-    return settings
-
-
-def search(settings, executor=None):
-    lines = []
-    summary = run_search(settings, say=lines.append, executor=executor)
-    return summary, "\n".join(lines)
-
-
-class Scripted(SimulatedExecutor):
-    """Trials that do not train: the next validation accuracy of ``objectives``; notes the
-    loss each trial was told to beat for a test evaluation (``thresholds``)."""
-
-    def __init__(self, objectives, thresholds):
-        super().__init__(1)
-        self.objectives, self.thresholds = objectives, thresholds
-
-    def _outcome(self, spec):
-        self.thresholds.append(spec.budget.test_if_loss_below)
-        value = self.objectives[len(self.thresholds) - 1]
-        metrics = {"label": {"best_val_accuracy": value, "final_val_accuracy": value}}
-        return TrialOutcome(spec.number, True, now(), 1.0,
-                            loss=1.0 - value, metrics=metrics,
-                            history={"val_accuracy": [value]}, epochs_run=1), 1.0
-
-
+@pytest.mark.slow
 def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion_dir):
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     assert summary.completed == 3 and "trial    2 [3/3]" in out
@@ -78,6 +44,7 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
     assert summary.best.loss == min(r.loss for r in records)
 
 
+@pytest.mark.slow
 def test_a_small_validation_split_is_pointed_out(tmp_path, tiny_space, fashion_dir, monkeypatch):
     _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     assert out.count("note: the validation split holds only 60 images") == 1  # tiny: 60 images
@@ -122,6 +89,7 @@ def test_several_runs_of_a_point_are_all_tested(tmp_path, tiny_space, fashion_di
     assert thresholds == [None] * 4  # their test metrics are averaged
 
 
+@pytest.mark.slow
 def test_relaunch_continues_the_same_search(tmp_path, tiny_space, fashion_dir):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=4))
@@ -136,6 +104,7 @@ def test_relaunch_continues_the_same_search(tmp_path, tiny_space, fashion_dir):
     assert "--max-evals 4 is reached" in out
 
 
+@pytest.mark.slow
 def test_missing_pickle_is_rebuilt_from_records(tmp_path, tiny_space, fashion_dir, caplog):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     (tmp_path / "results" / "results.pkl").unlink()
@@ -146,6 +115,7 @@ def test_missing_pickle_is_rebuilt_from_records(tmp_path, tiny_space, fashion_di
     assert payload["numbers"] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_unreadable_pickle_is_kept_aside_and_rebuilt(tmp_path, tiny_space, fashion_dir, caplog):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     (tmp_path / "results" / "results.pkl").write_bytes(b"torn by a crash")
@@ -155,6 +125,7 @@ def test_unreadable_pickle_is_kept_aside_and_rebuilt(tmp_path, tiny_space, fashi
     assert len(kept) == 1 and kept[0].read_bytes() == b"torn by a crash"
 
 
+@pytest.mark.slow
 def test_pickle_behind_the_records_catches_up_from_them(tmp_path, tiny_space, fashion_dir):
     """A kill after a trial's JSON record, before the next results.pkl snapshot: the records
     saved since are added to the snapshot."""
@@ -169,6 +140,7 @@ def test_pickle_behind_the_records_catches_up_from_them(tmp_path, tiny_space, fa
     assert summary.total == 3 and store.load_trials()["numbers"] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_edited_space_keeps_what_still_fits(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", activations='["relu", "tanh"]')
     search(make_settings(tmp_path, space, fashion_dir, max_evals=3))
@@ -184,6 +156,7 @@ def test_edited_space_keeps_what_still_fits(tmp_path, fashion_dir):
     assert summary.total == 4
 
 
+@pytest.mark.slow
 def test_edited_space_sets_aside_what_no_longer_fits(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", activations='["relu", "tanh"]')
     search(make_settings(tmp_path, space, fashion_dir, max_evals=3))
@@ -219,6 +192,7 @@ SPACE = {"hidden_layers": [{"units": 16}], "optimizer": "SGD", "batch_size": 32,
 """
 
 
+@pytest.mark.slow
 def test_nan_loss_is_a_failed_trial_and_the_search_goes_on(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", text=NAN_SPACE)
     summary, out = search(make_settings(tmp_path, space, fashion_dir, max_evals=6,
@@ -245,6 +219,7 @@ def test_out_of_memory_is_a_failed_trial(tmp_path, tiny_space, fashion_dir, monk
     assert first.error.startswith("ResourceExhaustedError")
 
 
+@pytest.mark.slow
 def test_interrupt_discards_only_the_running_trial(tmp_path, tiny_space, fashion_dir,
                                                    monkeypatch):
     real = training.train_and_evaluate
@@ -292,6 +267,7 @@ def test_a_ctrl_c_that_python_dropped_still_stops_the_search(tmp_path, tiny_spac
     assert "Exception ignored" not in capsys.readouterr().err  # the dropped one said nothing
 
 
+@pytest.mark.slow
 def test_full_disk_stops_with_earlier_trials_intact(tmp_path, tiny_space, fashion_dir,
                                                     monkeypatch):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1))
@@ -315,56 +291,10 @@ def test_bad_settings_are_refused_before_any_trial(tmp_path, tiny_space, fashion
         search(make_settings(tmp_path, tiny_space, tmp_path / "no_data"))
 
 
-@pytest.mark.parametrize("algo", ["rand", "anneal"])
-def test_other_algorithms_run(tmp_path, tiny_space, fashion_dir, algo):
-    summary, _ = search(make_settings(tmp_path, tiny_space, fashion_dir, algo=algo, max_evals=2))
-    assert summary.completed == 2
-
-
 # --- Keras Tuner's conveniences, the hyperopt way ---------------------------------------------
 
-GRID_SPACE = """
-from hyperopt import hp
-from hyperopt.pyll import scope
-DATASET, MODEL = "fashion_mnist", "mlp"
-DEFAULTS = {"epochs": 1, "validation_fraction": 0.2, "patience": 1}
-SPACE = {"hidden_layers": [{"units": scope.int(hp.quniform("units", 8, 16, 8))}],
-         "activation": hp.choice("activation", ["relu", "tanh"]), "batch_size": 64,
-         "learning_rate": 0.01}
-"""
 
-
-def test_grid_tries_every_combination_once_then_stops(tmp_path, fashion_dir):
-    space = write_space(tmp_path / "grid.py", text=GRID_SPACE)
-    summary, out = search(make_settings(tmp_path, space, fashion_dir, algo="grid",
-                                        max_evals=None))
-    records = TrialStore(tmp_path / "results").load_records()
-    combos = {(r.params["hidden_layers"][0]["units"], r.params["activation"]) for r in records}
-    assert combos == {(8, "relu"), (8, "tanh"), (16, "relu"), (16, "tanh")}
-    assert summary.total == 4 and "Every combination of the space has been tried (4)" in out
-    # A relaunch finds nothing left to try and adds nothing.
-    summary, out = search(make_settings(tmp_path, space, fashion_dir, algo="grid",
-                                        max_evals=None))
-    assert summary.completed == 0 and "has been tried" in out
-
-
-def test_grid_order_is_seeded(tmp_path, fashion_dir):
-    space = write_space(tmp_path / "grid.py", text=GRID_SPACE)
-    orders = []
-    for seed in (1, 1, 2):
-        from hyperopt_nas.proposers import GridSuggest
-        from hyperopt_nas.space_files import load_space_file
-        orders.append([tuple(sorted(p.items())) for p in
-                       GridSuggest(load_space_file(space), seed).points])
-    assert orders[0] == orders[1] and sorted(orders[0]) == sorted(orders[2])
-
-
-def test_grid_refuses_a_continuous_space(tmp_path, tiny_space, fashion_dir):
-    with pytest.raises(FatalError, match="grid needs a space of choices.*learning_rate "
-                                         r"\(loguniform\)"):
-        search(make_settings(tmp_path, tiny_space, fashion_dir, algo="grid"))
-
-
+@pytest.mark.slow
 def test_executions_per_trial_average_with_spread(tmp_path, tiny_space, fashion_dir):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1, executions_per_trial=3))
     [record] = TrialStore(tmp_path / "results").load_records()
@@ -375,6 +305,7 @@ def test_executions_per_trial_average_with_spread(tmp_path, tiny_space, fashion_
     assert record.extra["objective_std"] == pytest.approx(float(np.std(objectives)))
 
 
+@pytest.mark.slow
 def test_cross_validation_scores_every_fold(tmp_path, tiny_space, fashion_dir):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=1, cv_folds=3))
     [record] = TrialStore(tmp_path / "results").load_records()
@@ -395,6 +326,7 @@ def test_cross_validation_folds_partition_train_and_validation(tmp_path, fashion
     assert all(len(tr) + len(val) == 300 for tr, val in folds)
 
 
+@pytest.mark.slow
 def test_trial_timeout_stops_at_an_epoch_end_and_counts(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", epochs=500)
     search(make_settings(tmp_path, space, fashion_dir, max_evals=1, trial_timeout_s=2.0))
@@ -403,6 +335,7 @@ def test_trial_timeout_stops_at_an_epoch_end_and_counts(tmp_path, fashion_dir):
     assert 1 <= record.epochs_run < 500
 
 
+@pytest.mark.slow
 def test_search_timeout_stops_the_search(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", epochs=500)
     started = time.monotonic()
@@ -412,88 +345,7 @@ def test_search_timeout_stops_the_search(tmp_path, fashion_dir):
     assert time.monotonic() - started < 60
 
 
-@pytest.mark.parametrize("budget, startup", [(None, 20), (8, 3), (20, 5), (30, 8), (50, 12),
-                                             (200, 20)])
-def test_start_up_trials_follow_the_budget(budget, startup):
-    assert proposers.default_startup_trials(budget) == startup
-
-
-def test_tpe_gets_the_start_up_trials_of_the_budget(tmp_path, tiny_space, fashion_dir,
-                                                    monkeypatch):
-    seen = []
-    real = proposers.tpe.suggest
-
-    def spy(new_ids, domain, trials, seed, **kwargs):
-        seen.append(kwargs.get("n_startup_jobs"))
-        return real(new_ids, domain, trials, seed, **kwargs)
-
-    monkeypatch.setattr(proposers.tpe, "suggest", spy)
-    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
-    assert seen == [3, 3]
-    records = TrialStore(tmp_path / "results").load_records()
-    assert {r.extra["tpe_startup_trials"] for r in records} == {3}
-
-    seen.clear()
-    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3, startup_trials=7))
-    assert seen == [7]
-
-
-def test_a_timeout_search_sizes_its_start_up_from_its_pace():
-    tpe_ = proposers.BudgetTPE(None, None, timeout_s=600)
-    assert tpe_.startup == 20  # nothing known yet
-    tpe_.update(earlier_trials=0, done_this_run=2, elapsed_s=60)  # 30 s a trial: ~20 trials
-    assert tpe_.startup == proposers.default_startup_trials(20) == 5
-    fixed = proposers.BudgetTPE(9, None, timeout_s=600)
-    fixed.update(0, 2, 60)
-    assert fixed.startup == 9
-
-
-def test_a_timeout_search_proposes_with_the_start_up_of_its_pace(tmp_path, tiny_space,
-                                                                 fashion_dir):
-    """The first proposal knows no pace (hyperopt's 20); the next ones follow the trials so far:
-    about a second each in a 20 s budget is far fewer than the 80 trials that 20 would need."""
-    search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=None, timeout_s=20))
-    records = TrialStore(tmp_path / "results").load_records()
-    assert len(records) >= 2
-    assert records[0].extra["tpe_startup_trials"] == 20
-    assert all(3 <= r.extra["tpe_startup_trials"] < 20 for r in records[1:])
-
-
-START_POINT = {"hidden_layers": [{"units": 16, "dropout": 0.1}], "activation": "tanh",
-               "optimizer": "Adam", "learning_rate": 0.01, "batch_size": 32}
-
-
-def _space_with_start_points(tmp_path, *points):
-    path = write_space(tmp_path / "tiny_space.py")
-    path.write_text(path.read_text() + f"\nSTART_POINTS = {list(points)!r}\n")
-    return path
-
-
-def test_start_points_are_tried_first_and_never_twice(tmp_path, fashion_dir):
-    second = {**START_POINT, "activation": "relu", "learning_rate": 0.004}
-    space = _space_with_start_points(tmp_path, START_POINT, second)
-    objectives, thresholds = [0.5, 0.6, 0.7, 0.8], []
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=1),  # killed after one
-           Scripted(objectives, thresholds))
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=4),
-           Scripted(objectives, thresholds))
-    records = TrialStore(tmp_path / "results").load_records()
-    assert [r.params for r in records[:2]] == [START_POINT, second]
-    assert [r.extra.get("start_point") for r in records] == [0, 1, None, None]
-    assert START_POINT not in [r.params for r in records[2:]]  # TPE proposes the rest
-    assert records[1].hyperopt_vals == {"units": 16, "dropout": 1, "activation": 0,
-                                        "learning_rate": 0.004}
-
-
-def test_start_points_can_be_left_out(tmp_path, fashion_dir):
-    space = _space_with_start_points(tmp_path, START_POINT)
-    search(make_settings(tmp_path, space, fashion_dir, max_evals=3, start_points=False),
-           Scripted([0.5] * 3, []))
-    records = TrialStore(tmp_path / "results").load_records()
-    assert all("start_point" not in r.extra for r in records)
-    assert START_POINT not in [r.params for r in records]
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("change, named", [
     ({"seed": 12}, "--seed (the validation split) 11 (this run: 12)"),
     ({"epochs": 1}, "--epochs 2 (this run: 1)"),
@@ -532,6 +384,7 @@ def test_the_folder_keeps_a_copy_of_its_space(tmp_path, tiny_space, fashion_dir)
     assert store.space_path(store.load_records()) == copy
 
 
+@pytest.mark.slow
 def test_an_unreadable_record_is_never_overwritten_by_a_new_trial(tmp_path, tiny_space,
                                                                   fashion_dir):
     """Finding 2: the next number was 'highest readable + 1', and saving it deleted the file."""
@@ -543,6 +396,7 @@ def test_an_unreadable_record_is_never_overwritten_by_a_new_trial(tmp_path, tiny
     assert [r.number for r in TrialStore(tmp_path / "results").load_records()] == [0, 2]
 
 
+@pytest.mark.slow
 def test_a_garbage_record_is_not_explained_as_a_killed_run(tmp_path, tiny_space, fashion_dir,
                                                            caplog):
     search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
@@ -551,6 +405,7 @@ def test_a_garbage_record_is_not_explained_as_a_killed_run(tmp_path, tiny_space,
     assert "records cannot be read now" in caplog.text and "killed" not in caplog.text
 
 
+@pytest.mark.slow
 def test_the_console_says_what_the_search_will_do_and_when_it_ends(tmp_path, tiny_space,
                                                                    fashion_dir):
     summary, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
@@ -575,6 +430,7 @@ START_POINTS = [{{"hidden_layers": [{{"units": 16}}], "optimizer": "Adam",
 '''
 
 
+@pytest.mark.slow
 def test_an_edited_space_keeps_the_trials_it_can_still_draw_and_no_start_point_twice(
         tmp_path, fashion_dir):
     """Issue 24, finding 1: a choice made the constant Adam; trials that used Adam keep
@@ -604,6 +460,7 @@ def test_the_eta_leaves_out_the_workers_start_before_the_first_trial():
     assert Search._eta(state, elapsed=14.0) == pytest.approx(9 * 8.0)  # 8 s a trial, 9 left
 
 
+@pytest.mark.slow
 def test_points_over_the_size_budget_are_not_trained_and_tpe_is_told(tmp_path, fashion_dir):
     """A space whose networks range from 6k to 200k parameters, searched under 20,000: the
     larger points are built, recorded as over budget in milliseconds (no epoch) and told to TPE
@@ -691,6 +548,7 @@ def _sized_training(builder, params, info, train, validation, test, budget, seed
                                 objective=value, size=size)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_max_evals_trains_that_many_networks_within_the_size_budget(tmp_path, fashion_dir,
                                                                     monkeypatch, seed):

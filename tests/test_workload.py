@@ -36,6 +36,7 @@ def own_space(tmp_path, monkeypatch):
     return space
 
 
+@pytest.mark.slow
 def test_own_data_and_model_are_searched_resumed_ranked_drawn_and_retrained(
         tmp_path, own_space):
     results = tmp_path / "results"
