@@ -1,3 +1,6 @@
+"""The search (hyperopt_nas/engine.py): every trial saved at once, relaunches, edited spaces,
+failures, interrupts, limits, the size budget; in process, on tiny data or a scripted executor."""
+
 import math
 import pickle
 import signal

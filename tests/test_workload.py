@@ -1,5 +1,6 @@
-"""A space file with its own load_data() and build_model(): searched, resumed, ranked, drawn
-and retrained like a built-in one; its functions' mistakes refused with named messages."""
+"""A space file with its own load_data() and build_model() (what workload.py resolves):
+searched, resumed, ranked, drawn and retrained like a built-in one; its functions' mistakes
+refused with named messages."""
 
 import shutil
 
