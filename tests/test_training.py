@@ -235,3 +235,17 @@ def test_a_network_within_the_budget_trains_with_its_size_recorded(tmp_path):
     assert result.size["model_params"] == 784 * 8 + 8 + 8 * 10 + 10
     assert 0 < result.size["latency_ms"] < 10_000
     assert result.size["model_file_bytes"] == saved.stat().st_size
+
+
+def test_a_run_ends_with_one_garbage_collection(monkeypatch):
+    """Keras' clear_session() collects where it can; a second full collection would cost a third
+    of a second per trial in a large process (a notebook's, the test suite's)."""
+    import gc
+    calls = []
+    real = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(1) or real(*a))
+    point = {"hidden_layers": [{"units": 8}], "batch_size": 16}
+    data = _tiny_mnist(64, 0)
+    train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
+                       TrainBudget(epochs=1, patience=1), seed=0, accel=CPU)
+    assert len(calls) == 1
