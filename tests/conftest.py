@@ -133,6 +133,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker more than the cores (at most 4). Most slow tests wait on a child
+    process (a CLI search, a trial worker, Spark, a kernel) or a timer part of the time; the
+    extra worker keeps the cores busy meanwhile."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min((cores or 1) + 1, 4)
+
+
 @pytest.fixture
 def seed() -> int:
     return 1234
