@@ -109,11 +109,12 @@ def records(folder: Path) -> list[dict]:
 
 def part_precision(check: Check) -> None:
     rows = []
-    for batch in ((200,) if check.dry else (200, 450)):
+    # A dry run: batches of 20, two a epoch (the network and its compilation are the same).
+    for batch in ((20,) if check.dry else (200, 450)):
         cap = check.left(PART_S["precision"] / (1 if check.dry else 2))
         if cap < 10:
             break
-        images = 200 if check.dry else (10000 if batch == 200 else 9900)
+        images = 40 if check.dry else (10000 if batch == 200 else 9900)
         out = check.logs / f"precision_{batch}.json"
         code = check.run(f"precision_{batch}", [
             sys.executable, "benchmarks/gpu_precision_jax.py", "--images", str(images),
@@ -190,7 +191,9 @@ def part_packing(check: Check, work: Path) -> None:
             break
         folder = work / f"pack_{n}"
         started = time.time()
-        extra = ["--max-evals", str(2 * n)] if check.dry else ["--timeout", f"{cap:.0f}"]
+        # A dry run: two trials in all (one worker's first and later trial, or one trial each
+        # of two workers side by side).
+        extra = ["--max-evals", "2"] if check.dry else ["--timeout", f"{cap:.0f}"]
         code = check.run(f"packing_{n}", search_cmd(check, folder, n, *extra), cap + 60)
         recs = records(folder)
         rate = rate_per_hour(recs, started)
@@ -268,7 +271,7 @@ def part_race(check: Check) -> None:
     if cap < 60:
         check.say("(5) race skipped: too little time left")
         return
-    each = min(PART_S["race"], (cap - 30) / 2) if not check.dry else 20
+    each = min(PART_S["race"], (cap - 30) / 2) if not check.dry else 15
     n = check.result.get("best_trials_per_gpu", 1)
     log = check.logs / "race.jsonl"
     tools = ["ours: defaults"]
