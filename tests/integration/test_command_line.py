@@ -82,7 +82,10 @@ def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion
     assert store.load_trials()["numbers"] == snapshot
     assert not list(results.glob(".*.tmp"))  # no torn temporary file left
 
-    out = run_cli(cli_search_args(slow_space, results, fashion_dir, 2), cwd=tmp_path)
+    # The relaunch trains trial 1 for a second (--trial-timeout: not a setting trials are
+    # compared by), not its 250 epochs.
+    out = run_cli(cli_search_args(slow_space, results, fashion_dir, 2) + ["--trial-timeout", "1"],
+                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     source = "(from results.pkl)" if snapshot else "(from results.pkl and 1 newer records)"
     assert "Loaded 1 trials" in out.stdout and source in out.stdout
