@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,12 @@ def load_file(file: str | Path) -> Any:
     predicts an array, not ``{"label": array}`` as the search trained it, and is compiled
     with that output's loss and metrics."""
     import keras  # TensorFlow: the search's process imports this module and loads no model
-    model = keras.saving.load_model(file)
+    with warnings.catch_warnings():
+        # Keras warns of the optimizer's state it does not restore (the file holds none): the
+        # network predicts the same, and a user who trains it on starts its optimizer afresh,
+        # as Keras Tuner's get_best_models does. Two lines of Keras' internals per model.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = keras.saving.load_model(file)
     if len(model.outputs) != 1 or not isinstance(model.output, dict):
         return model
     head = model.output_names[0] if getattr(model, "output_names", None) else None
