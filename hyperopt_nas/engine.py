@@ -578,6 +578,11 @@ class Search:
             raise FatalError(f"could not save trial {record.number} in {self.store.dir} "
                              f"({e.strerror or e}). Earlier trials are intact; free some space "
                              "and relaunch.") from e
+        if outcome.graph is not None:
+            try:  # only the drawing of its network: without it, it is built again to be drawn
+                self.store.save_graph(record.number, outcome.graph)
+            except OSError:
+                logger.debug("the graph of trial %s was not kept", record.number, exc_info=True)
         if flight.doc is not None:
             flight.doc["state"] = JOB_STATE_DONE
             flight.doc["result"] = hyperopt_result(loss)

@@ -4,13 +4,13 @@ A folder is reset only if it is a results folder (it holds the marker ``.hyperop
 tool writes, or, from versions before the marker, a ``results.pkl`` or trial record that this
 tool can read) and no search is using it. Then each entry is checked as its own: a trial record
 must read as one, ``results.pkl`` must be this tool's, pictures and logs must have the names the
-tool gives them, and inside ``tensorboard/``, ``best_models/``, ``checkpoints/`` and
-``notebook/`` only the runs, models and files it names are removed; ``compile_cache/`` holds one
-folder per Keras backend, where the tool had the backend keep its compiled programs, and those
-folders go whole. The models ``retrain`` saved
-(``models/``) are kept unless ``--models`` is given: each is a deliberate, full training run.
-Symbolic links are never followed nor removed. What is left is listed, and the folder is removed
-only when nothing is left.
+tool gives them, and inside ``tensorboard/``, ``best_models/``, ``checkpoints/``,
+``graphs/`` and ``notebook/`` only the runs, models, drawings and files it names are removed;
+``compile_cache/`` holds one folder per Keras backend, where the tool had the backend keep its
+compiled programs, and those folders go whole. The models ``retrain`` saved (``models/``) are
+kept unless ``--models`` is given: each is a deliberate, full training run. Symbolic links are
+never followed nor removed. What is left is listed, and the folder is removed only when nothing
+is left.
 
     python -m hyperopt_nas.reset [RESULTS_DIR] [--models]
 """
@@ -24,7 +24,7 @@ import stat
 import sys
 from pathlib import Path
 
-from hyperopt_nas.trial_store import (LOCK_NAME, MARKER_NAME, PICKLE_NAME, RECORD_GLOB,
+from hyperopt_nas.trial_store import (GRAPHS, LOCK_NAME, MARKER_NAME, PICKLE_NAME, RECORD_GLOB,
                                       SPACE_COPY, SPARK_LOG, STAGING, TENSORFLOW_LOG,
                                       StoreError, TrialRecord, TrialStore, is_leftover)
 
@@ -35,6 +35,7 @@ PICTURES = {"search_progress.png", "hyperparameter_effects.png",
 FILES = PICTURES | {"report.html", TENSORFLOW_LOG, SPARK_LOG, LOCK_NAME, SPACE_COPY}
 RUN = re.compile(r"trial-\d{4,}")  # tensorboard/trial-0007/
 MODEL = re.compile(r"trial-\d{4,}\.keras")  # models/, checkpoints/
+GRAPH = re.compile(r"trial-\d{4,}\.dot\.gz")  # graphs/ (TrialStore.save_graph)
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
 # notebook/: the space file, pickles and arrays the Python API writes for data in memory
 # (hyperopt_nas.notebook), and the bytecode Python caches for that space file.
@@ -125,6 +126,7 @@ def reset(folder: Path, models: bool = False) -> tuple[list[Path], list[Path]]:
         _clean_subfolder(folder / "models", MODEL, removed)
     _clean_subfolder(folder / "best_models", MODEL, removed)
     _clean_subfolder(folder / "checkpoints", MODEL, removed)
+    _clean_subfolder(folder / GRAPHS, GRAPH, removed)
     _clean_subfolder(folder / "notebook", NOTEBOOK, removed)
     _clean_subfolder(folder / "compile_cache", CACHES, removed)
     kept = [p for p in sorted(folder.iterdir()) if p.name != MARKER_NAME]

@@ -123,6 +123,7 @@ class TrialOutcome:
     traceback: str | None = None
     data_sizes: dict[str, int] = field(default_factory=dict)
     accelerator: dict[str, Any] = field(default_factory=dict)
+    graph: str | None = None  # the trained network as Graphviz dot text (training.graph_text)
 
     @classmethod
     def failure(cls, spec: TrialSpec, error: str, trace: str | None = None,

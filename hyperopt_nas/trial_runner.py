@@ -117,7 +117,7 @@ def train_point(builder: neural_net.ModelBuilder, params: dict[str, Any], data: 
         best_epoch=int(round(float(np.median([r.best_epoch for r in runs])))),
         stopped_by_time=any(r.stopped_by_time for r in runs),
         objective=float(np.mean(objectives)), trained_as=runs[-1].trained_as,
-        size=runs[-1].size, notes=runs[-1].notes, timing=runs[0].timing,
+        size=runs[-1].size, notes=runs[-1].notes, timing=runs[0].timing, graph=runs[0].graph,
         runs=[{"fold": i // protocol.executions if protocol.cv_folds else None,
                "execution": i % protocol.executions, "objective": r.objective,
                "best_epoch": r.best_epoch, "epochs_run": r.epochs_run}
@@ -240,7 +240,7 @@ class TrialRunner:
                 loss=Objective(spec.budget.objective, spec.budget.direction).loss_of(
                     result.objective),
                 metrics=result.metrics, history=result.history, epochs_run=result.epochs_run,
-                pruned=result.pruned_at is not None, extra=_extra(result))
+                pruned=result.pruned_at is not None, extra=_extra(result), graph=result.graph)
         outcome.data_sizes = self.data.sizes()
         outcome.accelerator = {**self.accelerator, **(result.trained_as if result else {})}
         held = training.gpu_memory_mb(self.accel)

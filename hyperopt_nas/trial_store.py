@@ -22,6 +22,7 @@ import contextlib
 import enum
 import errno
 import fcntl
+import gzip
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ import re
 import shutil
 import tempfile
 import time
+import zlib
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -51,6 +53,7 @@ RECORD_GLOB = "*trial-*.json"
 MARKER_NAME = ".hyperopt-nas"
 SPACE_COPY = "search_space.py"  # the space file of the folder's latest run, as it was
 TENSORFLOW_LOG = "tensorflow.log"  # TensorFlow's own messages, kept off the console
+GRAPHS = "graphs"  # graphs/trial-0007.dot.gz: a trial's network as Graphviz dot text (gzip)
 SPARK_LOG = "spark.log"  # Spark's (its JVM's and its local executors') messages, likewise
 MARKER_TEXT = ("This folder holds the results of a hyperopt-keras-nas search. delete_results.sh "
                "removes only what the tool wrote, and only in a folder with this file.\n")
@@ -414,6 +417,24 @@ class TrialStore:
                 logger.warning("two records for trial %d; keeping %s", record.number, path.name)
             records[record.number] = record
         return [records[n] for n in sorted(records)]
+
+    def graph_path(self, number: int) -> Path:
+        return self.dir / GRAPHS / f"trial-{number:04d}.dot.gz"
+
+    def save_graph(self, number: int, dot: str) -> None:
+        """Keep the drawing of a trial's network that its worker sent back (``TrialOutcome.graph``):
+        best_model.png is then drawn from it, without Keras."""
+        path = self.graph_path(number)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write(path, gzip.compress(dot.encode(), mtime=0))
+
+    def load_graph(self, number: int) -> str | None:
+        """A trial's network as dot text; None if the folder keeps none (a trial of an earlier
+        version, a simulated one, a network Keras could not draw) or the file is damaged."""
+        try:
+            return gzip.decompress(self.graph_path(number).read_bytes()).decode()
+        except (OSError, EOFError, ValueError, zlib.error):
+            return None
 
     def keep_space_copy(self, space_path: Path) -> None:
         """Keep the space file of this run in the folder: a relaunch, plot, report and retrain

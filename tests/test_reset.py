@@ -14,8 +14,8 @@ from hyperopt_nas.trial_store import MARKER_NAME, TrialStatus, TrialStore
 
 SCRIPT = str(ROOT / "delete_results.sh")
 USER_FILES = ["models/production.h5", "tensorboard/run1/events.out.tfevents.1.host",
-              "checkpoints/epoch9.ckpt", "figure1.png", ".hidden.png", "my_trial-notes.json",
-              "notes.txt"]
+              "checkpoints/epoch9.ckpt", "graphs/mine.dot.gz", "figure1.png", ".hidden.png",
+              "my_trial-notes.json", "notes.txt"]
 
 
 def delete(folder, *options):
@@ -42,7 +42,7 @@ def a_results_folder(folder):
                  "accuracy_vs_size.png", "best_models/trial-0000.keras",
                  ".search.lock", "tensorboard/trial-0000/events.out.tfevents.1.x",
                  "tensorboard/events.out.tfevents.2.x.abcdef", "models/trial-0000.keras",
-                 "checkpoints/trial-0001.keras"):
+                 "checkpoints/trial-0001.keras", "graphs/trial-0000.dot.gz"):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text("tool")
     (folder / ".trial-0002.k3j4.tmp").mkdir()  # a SIGKILL leftover: TensorBoard's staging

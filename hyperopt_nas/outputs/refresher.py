@@ -155,8 +155,8 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
     # Warm up while the first trial trains (at low priority): the first refresh is then quick.
     if args[2]:
         search_plots.pyplot()  # matplotlib
-    if args[4]:  # best_model.png is drawn from a Keras model: TensorFlow, in this child only
-        import keras  # noqa: F401
+    # best_model.png is drawn from the graph the trial's worker sent back (graphs/): Keras and
+    # its backend are loaded here only to build a network again that came without one.
     state: dict = {}
     while True:
         try:

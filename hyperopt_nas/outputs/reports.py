@@ -9,13 +9,15 @@ import logging
 import math
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import data_loaders
 from hyperopt_nas.runtime import Accelerator
-from hyperopt_nas.trial_store import TrialRecord, TrialStatus, ranked  # noqa: F401 (re-export)
+from hyperopt_nas.trial_store import (TrialRecord, TrialStatus, TrialStore,  # noqa: F401
+                                      ranked)  # (re-exported)
 from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
@@ -24,7 +26,6 @@ BEST_MODEL_PNG = "best_model.png"
 TITLE_FONT_SIZE = 20
 DEMO_MODEL_PNG = "demo_model.png"
 MIN_PARAMS_WIDTH = 20  # a terminal narrower than the table still shows this much
-PLOT_DPI = 96
 
 
 class GraphvizMissing(RuntimeError):
@@ -266,11 +267,34 @@ def best_title(record: TrialRecord) -> str:
 
 
 def draw_trial(record: TrialRecord, results_dir: Path, path: Path) -> Path:
-    """Draw a trial's network with the model it was trained with: a built-in family by the name
-    its record gives, a space file's own build_model from the space its folder keeps."""
+    """Draw a trial's network: from the graph its worker sent back (``graphs/``; neither Keras
+    nor its backend is loaded), else built again with the model it was trained with (a built-in
+    family by the name its record gives, a space file's own build_model from the space its
+    folder keeps)."""
+    dot = TrialStore(results_dir).load_graph(record.number)
+    if dot is not None:
+        return write_png(dot, path, best_title(record))
     workload = Workload.from_record(record, results_dir)
     return plot_model_graph(record.params, workload, data_loaders.record_info(record), path,
                             title=best_title(record))
+
+
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_png(dot: str, path: Path, title: str | None = None) -> Path:
+    """Draw dot text to ``path`` (PNG) with Graphviz, ``title`` above the graph."""
+    check_graphviz()
+    if title:  # the root graph's own label, set last: the nested models' clusters keep theirs
+        end = dot.rstrip().rfind("}")
+        dot = (dot[:end] + f"label={_dot_string(title)};\nlabelloc=t;\n"
+               f"fontsize={TITLE_FONT_SIZE};\n" + dot[end:])
+    done = subprocess.run(["dot", "-Tpng", "-o", str(path)], input=dot.encode(),
+                          capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"Graphviz's dot failed: {done.stderr.decode(errors='replace')[-300:]}")
+    return path
 
 
 def plot_model_graph(params: dict[str, Any], source: Any, info: Any, path: Path,
@@ -283,22 +307,15 @@ def plot_model_graph(params: dict[str, Any], source: Any, info: Any, path: Path,
     import keras
 
     import neural_net
+    from hyperopt_nas import training
 
     check_graphviz()
     cpu = Accelerator(gpus=0, mixed_precision=False, xla=False)
     try:
         model, _ = neural_net.builder_for(source)(params, info, cpu)
-        dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=False,
-                                       show_layer_activations=True, expand_nested=True,
-                                       dpi=PLOT_DPI)
-        if title:
-            dot.set_label(title)
-            dot.set_labelloc("t")
-            dot.set_fontsize(TITLE_FONT_SIZE)
-        dot.write_png(str(path))
+        return write_png(training.model_dot(model).to_string(), path, title)
     finally:
         keras.backend.clear_session()
-    return path
 
 
 def table_rows(records: list[TrialRecord], front_of: str | None = None
