@@ -10,6 +10,7 @@ once its backend is chosen (``executors.start_runner``, ``retrain``), never the 
 from __future__ import annotations
 
 import gc
+import html
 import inspect
 import logging
 import math
@@ -123,10 +124,22 @@ GRAPH_DPI = 96
 
 def model_dot(model):
     """The network as best_model.png shows it (a pydot graph, with tensor shapes and
-    activations); pydot makes it, Graphviz's ``dot`` draws it."""
-    return keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=False,
-                                    show_layer_activations=True, expand_nested=True,
-                                    dpi=GRAPH_DPI)
+    activations; with several outputs, each output layer named after its head, "Dense (fine)");
+    pydot makes it, Graphviz's ``dot`` draws it."""
+    dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=False,
+                                   show_layer_activations=True, expand_nested=True,
+                                   dpi=GRAPH_DPI)
+    names = list(getattr(model, "output_names", None) or [])
+    for name in names if len(names) > 1 else []:
+        try:
+            layer = model.get_layer(name)
+        except ValueError:  # an output that is not a layer's own name
+            continue
+        for node in dot.get_node(str(id(layer))):
+            kind = f"<b>{type(layer).__name__}</b>"
+            node.set_label(node.get_label().replace(
+                kind, f"<b>{type(layer).__name__} ({html.escape(name)})</b>", 1))
+    return dot
 
 
 def graph_text(model) -> str | None:

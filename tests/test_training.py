@@ -249,3 +249,16 @@ def test_a_run_ends_with_one_garbage_collection(monkeypatch):
     train_and_evaluate(neural_net.build_mlp, point, DATASETS["mnist"], data, data, data,
                        TrainBudget(epochs=1, patience=1), seed=0, accel=CPU)
     assert len(calls) == 1
+
+
+def test_the_graph_a_trial_sends_back_names_each_head_of_a_two_head_network():
+    """best_model.png is drawn from this text: the CIFAR-100 network's two softmax layers were
+    both "Dense", the fine and the coarse head told apart by nothing."""
+    import keras
+    model, _ = build_cnn(cnn_point(), CIFAR100, CPU)
+    try:
+        text = training.graph_text(model)
+    finally:
+        keras.backend.clear_session()
+    assert text.startswith("digraph") and text.count("<b>InputLayer</b>") == 1
+    assert "<b>Dense (fine)</b>" in text and "<b>Dense (coarse)</b>" in text
