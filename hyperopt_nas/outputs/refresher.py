@@ -5,9 +5,10 @@ The engine calls ``Outputs.notify()`` after each saved trial and goes straight o
 (``Refresher``) runs one refresh at a time and coalesces: if three trials end while a refresh is
 drawing, one more refresh follows, of the latest state. The drawing happens in a child process
 of low priority (``os.nice``) that reads the saved records, so it never holds this process's
-memory or the trials' CPU ahead of training; it imports TensorFlow only to draw a new best
-model. A failure there is a warning, never the end of the search; ``close()`` waits for the last
-refresh, so the pictures show every trial when the search ends.
+memory or the trials' CPU ahead of training; it draws a new best model from the graph its trial
+sent back (``graphs/``), and imports Keras and TensorFlow only to build one that came without it
+(a folder of an earlier version). A failure there is a warning, never the end of the search;
+``close()`` waits for the last refresh, so the pictures show every trial when the search ends.
 """
 
 from __future__ import annotations
