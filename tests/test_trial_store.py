@@ -272,3 +272,17 @@ def test_a_size_budget_says_itself_in_words():
     assert SizeBudget(50_000, 2.5).text() == "50,000 parameters and 2.5 ms a prediction"
     assert SizeBudget(max_latency_ms=1.0).text() == "1 ms a prediction"
     assert not SizeBudget() and SizeBudget(max_params=5)
+
+
+def test_a_trials_graph_is_kept_and_a_damaged_one_reads_as_none(tmp_path):
+    """best_model.png is drawn from graphs/; a file that cannot be read is no graph (the network
+    is then built again to be drawn), never an error that stops the pictures."""
+    store = TrialStore(tmp_path)
+    store.create()
+    assert store.load_graph(3) is None
+    store.save_graph(3, "digraph G {\n1 [label=Dense];\n}\n")
+    assert store.load_graph(3) == "digraph G {\n1 [label=Dense];\n}\n"
+    assert store.graph_path(3) == tmp_path / "graphs" / "trial-0003.dot.gz"
+    for damaged in (b"not gzip", store.graph_path(3).read_bytes()[:-6]):
+        store.graph_path(3).write_bytes(damaged)
+        assert store.load_graph(3) is None
