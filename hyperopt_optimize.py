@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import logging
-import math
 import os
 import shlex
 import shutil
@@ -36,12 +35,9 @@ if __name__ == "__main__":  # from here on a Ctrl-C is never lost, not even one 
 
 try:  # the `hyperopt-nas` entry point imports this file: its Ctrl-C is one line here too
     # The options' choices and readers only: --help and an argument error answer at once.
-    from hyperopt_nas import option_values
-    from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, EXECUTORS, ISOLATIONS,
-                                      KERAS_BACKENDS, PRECISION_MODES, PROGRESS_MODES,
-                                      PRUNE_RULES, SCHEDULES)
+    from hyperopt_nas import options
+    from hyperopt_nas.choices import KERAS_BACKENDS
     from hyperopt_nas.errors import FatalError
-    from hyperopt_nas.objectives import DIRECTIONS
 except KeyboardInterrupt:
     print(INTERRUPTED_STARTING, file=sys.stderr)
     sys.exit(EXIT_INTERRUPTED)
@@ -53,14 +49,13 @@ def load_commands() -> None:
     None of these imports TensorFlow: `rank`, `describe` and a search's own process never load
     it (a search trains in worker processes, unless --isolation none); `plot`, `report` and
     `retrain` load it in main()."""
-    global data_loaders, engine, kept_models, retrain, machine, runtime, html_report, plots
-    global reports, tensorboard_missing, PruneRule, SpaceFileError, describe_space
+    global data_loaders, engine, kept_models, retrain, runtime, html_report, plots
+    global reports, tensorboard_missing, SpaceFileError, describe_space, settings
     global load_space_file, TENSORFLOW_LOG, StoreError, TrialStore
     from hyperopt_nas import data_loaders, engine, kept_models, retrain, runtime  # noqa: F811
-    from hyperopt_nas import gpus as machine  # noqa: F811
+    from hyperopt_nas import settings  # noqa: F811
     from hyperopt_nas.outputs import html_report, plots, reports  # noqa: F811
     from hyperopt_nas.outputs.refresher import tensorboard_missing  # noqa: F811
-    from hyperopt_nas.schedulers.pruning import PruneRule  # noqa: F811
     from hyperopt_nas.space_files import (SpaceFileError, describe_space,  # noqa: F811
                                           load_space_file)
     from hyperopt_nas.trial_store import TENSORFLOW_LOG, StoreError, TrialStore  # noqa: F811
@@ -73,47 +68,7 @@ COMMANDS = ("search", "rank", "plot", "report", "describe", "retrain")
 logger = logging.getLogger("hyperopt_optimize")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
-    return value
-
-
-def _argument(parse):
-    """An option_values parser as an argparse type: its ValueError as argparse's one line."""
-    def read(text: str):
-        try:
-            return parse(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-    read.__name__ = parse.__name__
-    return read
-
-
-parameter_count = _argument(option_values.parameter_count)
-positive_ms = _argument(option_values.milliseconds)
-positive_seconds = _argument(option_values.duration)
-
-
-def size_weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0 (e.g. 0.01), got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
+positive_int = options.argparse_type(options.whole(1))
 
 
 class Parser(argparse.ArgumentParser):
@@ -173,170 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(search)
     _space_option(search, "default: the one the trials already in the results folder used, "
                           "else search_spaces/cifar100.py")
-    _data_dir_option(search)
-    search.add_argument("--max-evals", type=positive_int, default=None,
-                        help="total number of trials in the results folder, earlier runs "
-                             "included; a relaunch continues up to it (default: until Ctrl-C); "
-                             "with --max-params or --max-latency-ms, networks trained within "
-                             "that budget")
-    search.add_argument("--algo", default="tpe",
-                        choices=ALGORITHMS,
-                        help="hyperopt's search algorithm (default: tpe); grid tries every "
-                             "combination of a fully discrete space once, in seeded random order")
-    search.add_argument("--epochs", type=positive_int, default=None,
-                        help="maximum epochs per trial (default: the space file's)")
-    search.add_argument("--max-train-samples", type=positive_int, default=None,
-                        help="train on a stratified subset of this many images "
-                             "(default: the space file's, usually all)")
-    search.add_argument("--max-params", type=parameter_count, default=None, metavar="N",
-                        help="the size budget: a network with more parameters (50000, 50k, "
-                             "1.5M) is built, measured and recorded as over budget, not trained; "
-                             "the search learns to propose within it (default: the space "
-                             "file's, usually none)")
-    search.add_argument("--max-latency-ms", type=positive_ms, default=None, metavar="T",
-                        help="the latency budget: a network slower than T ms to predict one "
-                             "image (batch 1, median of 20 warm calls on the trial's device) is "
-                             "not trained (default: none)")
-    search.add_argument("--objective", default=None, metavar="NAME",
-                        help="what trials are selected on: a metric the model logs on the "
-                             "validation data, as Keras names it (val_loss, val_auc, "
-                             "val_<your metric>; default: val_accuracy of the primary head)")
-    search.add_argument("--direction", choices=DIRECTIONS, default=None,
-                        help="whether a higher or lower --objective is better (default: "
-                             "inferred from its name: losses and errors lower, accuracies and "
-                             "AUC higher)")
-    search.add_argument("--size-weight", type=size_weight, default=None, metavar="W",
-                        help="the soft form of a size budget: every network trains, and the "
-                             "search is told validation loss + W x ln(parameters), so it trades "
-                             "accuracy for size (W 0.01: a network 2.7 times smaller is worth "
-                             "a point of accuracy; default: none)")
-    search.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of the validation split and of every trial (default: 0)")
-    search.add_argument("--max-consecutive-failures", type=positive_int, default=3,
-                        help="stop after this many failed trials in a row (default: 3)")
-    search.add_argument("--executions-per-trial", type=positive_int, default=1,
-                        help="train each sampled configuration this many times with different "
-                             "seeds; the objective is the mean, the spread is recorded")
-    search.add_argument("--cv", type=int, default=None, metavar="K",
-                        help="K-fold cross-validation on the training data (for small "
-                             "datasets); the objective is the mean validation accuracy")
-    search.add_argument("--timeout", type=positive_seconds, default=None, metavar="DURATION",
-                        help="stop the whole search after this long: 90s, 30m, 2h or seconds "
-                             "(the running trial stops at its next epoch end and counts)")
-    search.add_argument("--trial-timeout", type=positive_seconds, default=None,
-                        metavar="DURATION",
-                        help="stop a trial at the first epoch end past this long; it counts "
-                             "with what it reached")
-    search.add_argument("--isolation", default="process", choices=ISOLATIONS,
-                        help="train trials in worker processes that load TensorFlow and the data "
-                             "once and are replaced only when they die or their memory grows "
-                             "(default), or in this process (none: no worker start-up, but "
-                             "TensorFlow's memory grows with every trial)")
-    search.add_argument("--progress", default="auto", choices=PROGRESS_MODES,
-                        help="the running trials on the console: live lines redrawn in place "
-                             "(epoch, batch, images/s), plain lines at epoch ends every 30 s or "
-                             "more (for logs), or nothing; auto (default): live on a terminal, "
-                             "lines otherwise")
-    search.add_argument("--workers", type=positive_int, default=None,
-                        help="worker processes training trials side by side (default: one per "
-                             "GPU of --gpus, else 1); with GPUs each worker takes one in turn")
-    search.add_argument("--gpus", default=None, metavar="IDS",
-                        help="GPUs for the workers, e.g. 0,1,2,3, or 'all' for every visible "
-                             "one; each worker sees only its own (CUDA_VISIBLE_DEVICES) and the "
-                             "GPU is in each trial's record (default: workers are not pinned)")
-    search.add_argument("--no-compile-cache", action="store_true",
-                        help="compile every trial afresh: by default compiled networks are kept "
-                             "in <results-dir>/compile_cache/ for later trials and relaunches")
-    search.add_argument("--steps-per-execution", type=positive_int, default=None, metavar="N",
-                        help="training steps per call from Keras' loop, callbacks between "
-                             "(default: 32 under JAX on a GPU, where it measured 1.2x faster, "
-                             "else 1); each record says what its model used")
-    search.add_argument("--data-on-gpu", action="store_true",
-                        help="under JAX, keep the training, validation and test images on the "
-                             "GPU and gather each batch there (for data sets of up to 2 GiB; "
-                             "not the default: not yet measured faster than host batches)")
-    search.add_argument("--trials-per-gpu", type=positive_int, default=None, metavar="N",
-                        help="N workers on each GPU of --gpus, training side by side, each held "
-                             "to its share of the GPU's memory (default 1: one per GPU); a "
-                             "small network leaves most of a large GPU idle")
-    search.add_argument("--mixed-precision", default="auto", choices=PRECISION_MODES,
-                        help="train in mixed precision: auto (default) uses bfloat16 (compute "
-                             "capability 8.0 and above, else float16) only where a measurement "
-                             "of that GPU says it is faster at the space's batch sizes, else "
-                             "float32, and the first line says which and why; on (float16, "
-                             "with loss scaling) and bfloat16 also run on a CPU (slowly); each "
-                             "record says the dtype policy its model used")
-    search.add_argument("--xla", default="auto", choices=ACCELERATOR_MODES,
-                        help="compile training with XLA: auto (default) is on with a GPU and off "
-                             "without")
-    search.add_argument("--keras-backend", choices=KERAS_BACKENDS, default=None,
-                        help="the Keras backend trials train on: tensorflow, jax or torch "
-                             "(default: $KERAS_BACKEND, else tensorflow); a relaunch with "
-                             "another continues the same search")
-    search.add_argument("--deterministic", action="store_true",
-                        help="deterministic kernels (TensorFlow's op determinism, PyTorch's "
-                             "deterministic algorithms, JAX's XLA flag): the same "
-                             "trial trained again gives the same scores, on a GPU too, at some "
-                             "cost in speed; recorded, and retrain repeats it")
-    search.add_argument("--keep-models", type=non_negative_int, default=3, metavar="K",
-                        help="keep the trained networks of the K best trials in "
-                             "<results-dir>/best_models/, replaced as better ones end "
-                             "(default: 3; 0: none); load them with hyperopt_nas.load_model")
-    search.add_argument("--trials-per-worker", type=positive_int, default=None,
-                        help="also replace a worker after this many trials (default: only when "
-                             "it dies or its memory grew by 2 GiB)")
-    search.add_argument("--no-plot", action="store_true",
-                        help="do not redraw best_model.png and the search plots during the search")
-    search.add_argument("--startup-trials", type=positive_int, default=None,
-                        help="tpe: random trials before TPE models the results (default: a "
-                             "quarter of --max-evals, or of the trials --timeout allows, "
-                             "between 3 and 20; 20 without a budget)")
-    search.add_argument("--schedule", choices=SCHEDULES, default="none",
-                        help="asha: asynchronous successive halving, a configuration promoted "
-                             "to more epochs as soon as it is in the top 1/eta of its rung, TPE "
-                             "modelling one rung's scores; hyperband: brackets of successive "
-                             "halving, a rung promoted when it is complete; promotions continue "
-                             "from their saved model, and --max-evals counts every run "
-                             "(docs/usage.md; default: none)")
-    search.add_argument("--eta", type=positive_int, default=None,
-                        help="asha, hyperband: a rung keeps the best 1/eta of its runs, and the "
-                             "next rung trains eta times the epochs (default: 3)")
-    search.add_argument("--min-epochs", type=positive_int, default=None,
-                        help="asha: the epochs of the first rung (default: 1)")
-    search.add_argument("--prune", choices=PRUNE_RULES, default="none",
-                        help="stop a trial whose best validation accuracy so far is below the "
-                             "median (or --prune-percentile) of earlier trials at the same epoch; "
-                             "it is recorded as pruned with the score it reached (default: none)")
-    search.add_argument("--prune-percentile", type=float, default=None,
-                        help="percentile: the percentile of earlier trials a trial must reach "
-                             "to go on (default: 25, keeping the top three quarters)")
-    search.add_argument("--prune-warmup", type=positive_int, default=None,
-                        help="epochs every trial runs before it can be pruned (default: 2)")
-    search.add_argument("--prune-min-trials", type=positive_int, default=None,
-                        help="earlier trials that must have reached an epoch before pruning "
-                             "judges at it (default: 3)")
-    search.add_argument("--executor", "--backend", dest="backend", choices=EXECUTORS,
-                        default="local",
-                        help="run trials on this machine (default), or in parallel on Apache "
-                             "Spark through hyperopt's SparkTrials (--backend is its old name)")
-    search.add_argument("--parallelism", type=positive_int, default=None,
-                        help="spark: trials run at the same time (default: 2)")
-    search.add_argument("--spark-master", default=None,
-                        help="spark: the cluster's master URL, e.g. spark://host:7077 "
-                             "(default: local[PARALLELISM], or spark-submit's master)")
-    search.add_argument("--no-tensorboard", action="store_true",
-                        help="do not write TensorBoard logs (<results-dir>/tensorboard)")
-    search.add_argument("--reuse-trials", action="store_true",
-                        help="feed the folder's trials to the search even if they were made on "
-                             "other data, another validation split (--seed) or another budget "
-                             "(--epochs, --max-train-samples); refused without this")
-    search.add_argument("--no-start-points", action="store_true",
-                        help="do not try the space file's START_POINTS first")
-    search.add_argument("--test-every-trial", action="store_true",
-                        help="evaluate every trial on the test split (default: only a trial "
-                             "that beats all earlier ones by validation accuracy, the model the "
-                             "search would select; under --cv or --executions-per-trial "
-                             "every trial is)")
+    options.add_to_parser(search)
 
     rank = commands.add_parser("rank", help="the best trials, as a table (or JSON, CSV)",
                                description="The trials of a results folder, best first.")
@@ -408,98 +200,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# Options that only act in a mode: given without it they would silently do nothing.
-NEEDS_MODE = {
-    "prune_percentile": ("--prune-percentile", "--prune percentile",
-                         lambda a: a.prune == "percentile"),
-    "prune_warmup": ("--prune-warmup", "--prune median or percentile",
-                     lambda a: a.prune != "none"),
-    "prune_min_trials": ("--prune-min-trials", "--prune median or percentile",
-                         lambda a: a.prune != "none"),
-    "eta": ("--eta", "--schedule asha or hyperband", lambda a: a.schedule != "none"),
-    "min_epochs": ("--min-epochs", "--schedule asha", lambda a: a.schedule == "asha"),
-    "parallelism": ("--parallelism", "--executor spark (local trials run one at a time)",
-                    lambda a: a.backend == "spark"),
-    "spark_master": ("--spark-master", "--executor spark", lambda a: a.backend == "spark"),
-    "workers": ("--workers", "worker processes (not with --isolation none or --executor spark, "
-                "which has --parallelism)", lambda a: a.isolation == "process"
-                and a.backend == "local"),
-    "gpus": ("--gpus", "worker processes (not with --isolation none or --executor spark)",
-             lambda a: a.isolation == "process" and a.backend == "local"),
-    "trials_per_gpu": ("--trials-per-gpu", "worker processes (not with --isolation none or "
-                       "--executor spark)",
-                       lambda a: a.isolation == "process" and a.backend == "local"),
-}
-
-
-def _unused_options(args) -> list[str]:
-    return [f"{option} applies only with {mode}"
-            for key, (option, mode, active) in NEEDS_MODE.items()
-            if getattr(args, key) is not None and not active(args)]
-
-
-def parse_gpus(text: str | None) -> list[str] | None:
-    """``--gpus``: None (not pinned), ``all`` (every visible GPU) or a list of ids."""
-    if text is None:
-        return None
-    if text.strip().lower() == "all":
-        gpus = machine.visible_gpus()
-        if not gpus:
-            raise ValueError("--gpus all: this machine shows no GPU (nvidia-smi lists none, or "
-                             "CUDA_VISIBLE_DEVICES hides them); leave out --gpus.")
-        return gpus
-    gpus = [g.strip() for g in text.split(",")]
-    if not all(g.isdigit() for g in gpus):
-        raise ValueError(f"--gpus takes GPU numbers separated by commas (e.g. 0,1) or 'all', "
-                         f"got {text!r}.")
-    return machine.resolve_gpu_ids(gpus)
-
-
 def settings_from_args(args) -> "engine.SearchSettings":
-    """The search's settings from the command line's arguments (``search()`` makes the same
-    from its keywords: ``hyperopt_nas.settings_of``). Raises ValueError for a bad value."""
-    prune = PruneRule(args.prune, args.prune_percentile if args.prune == "percentile" else None,
-                      args.prune_warmup or PruneRule.warmup_epochs,
-                      args.prune_min_trials or PruneRule.min_trials)
-    gpus = parse_gpus(args.gpus)
-    workers = args.workers or (len(gpus) * (args.trials_per_gpu or 1) if gpus else 1)
-    return engine.SearchSettings(
-        space_path=_search_space(args), results_dir=args.results_dir,
-        max_evals=args.max_evals, algo=args.algo, epochs=args.epochs,
-        max_train_samples=args.max_train_samples, seed=args.seed, data_dir=args.data_dir,
-        max_consecutive_failures=args.max_consecutive_failures, isolation=args.isolation,
-        workers=workers, gpus=gpus, trials_per_gpu=args.trials_per_gpu,
-        trials_per_worker=args.trials_per_worker,
-        executions_per_trial=args.executions_per_trial,
-        cv_folds=args.cv, timeout_s=args.timeout, trial_timeout_s=args.trial_timeout,
-        plot_best=not args.no_plot, plot_search=not args.no_plot,
-        tensorboard=not args.no_tensorboard, test_every_trial=args.test_every_trial, prune=prune,
-        start_points=not args.no_start_points, reuse_trials=args.reuse_trials,
-        startup_trials=args.startup_trials, schedule=args.schedule,
-        eta=args.eta or engine.SearchSettings.eta,
-        min_epochs=args.min_epochs or engine.SearchSettings.min_epochs,
-        backend=args.backend, keras_backend=args.keras_backend,
-        parallelism=args.parallelism or engine.SearchSettings.parallelism,
-        spark_master=args.spark_master, progress=args.progress,
-        mixed_precision=args.mixed_precision, xla=args.xla, deterministic=args.deterministic,
-        compile_cache=not args.no_compile_cache, steps_per_execution=args.steps_per_execution,
-        data_on_gpu=args.data_on_gpu,
-        keep_models=args.keep_models, max_params=args.max_params,
-        max_latency_ms=args.max_latency_ms, size_weight=args.size_weight,
-        objective=args.objective, direction=args.direction)
+    """The search's settings from the command line's arguments, as ``search()`` makes them from
+    its keywords (both from ``options.OPTIONS``). Raises ValueError for an option outside its
+    mode or GPUs that are not there."""
+    return settings.settings_from(_search_space(args), args.results_dir, options.given(args))
 
 
 def command_search(args) -> int:
-    unused = _unused_options(args)
-    if unused:
-        print(f"error: {'; '.join(unused)}. Add that, or leave the option out.", file=sys.stderr)
-        return EXIT_FATAL
     try:
-        settings = settings_from_args(args)
+        asked = settings_from_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FATAL
-    summary = engine.run_search(settings)
+    summary = engine.run_search(asked)
     if summary.over_budget:
         print(f"{summary.over_budget} of this run's {summary.completed} points were over the size "
               "budget: built and measured, not trained (over_budget_trial-*.json); `rank "
@@ -512,13 +226,13 @@ def command_search(args) -> int:
         if full is not None and full.number != summary.best.number:
             print(f"Best trained to the full {full.budget.get('epochs')} epochs: trial "
                   f"{full.number}, {full.objective.words} {full.score:.4f}.")
-        _say_tie(settings.results_dir)
-        print(_next_commands(settings.results_dir))
+        _say_tie(asked.results_dir)
+        print(_next_commands(asked.results_dir))
     if summary.interrupted:
         return EXIT_INTERRUPTED
     if summary.completed and not summary.any_ok:
         print(f"error: none of the {summary.completed} trials of this run succeeded; each "
-              f"failed_trial-*.json in {settings.results_dir} holds its error and traceback.",
+              f"failed_trial-*.json in {asked.results_dir} holds its error and traceback.",
               file=sys.stderr)
         return EXIT_FATAL
     return 0

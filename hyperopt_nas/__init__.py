@@ -26,7 +26,6 @@ process) imports this package, and it stays a few milliseconds to import.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any, Callable
@@ -59,11 +58,6 @@ def __getattr__(name: str) -> Any:  # the heavier names, imported when first use
     if name in _SUBMODULES:
         return importlib.import_module(f"hyperopt_nas.{name}")
     raise AttributeError(f"module 'hyperopt_nas' has no attribute {name!r}")
-
-
-# The command line's names for settings the API names otherwise (``--timeout``: ``timeout_s``).
-OPTION_ALIASES = {"timeout": "timeout_s", "trial_timeout": "trial_timeout_s",
-                  "cv": "cv_folds", "executor": "backend"}
 
 
 def search(space: str | Path | dict, results_dir: str | Path = "results",
@@ -116,42 +110,18 @@ def search(space: str | Path | dict, results_dir: str | Path = "results",
 
 
 def settings_of(space: str | Path, results_dir: str | Path, options: dict[str, Any]):
-    """``search()``'s options as ``SearchSettings``: the command line's names and spellings
-    accepted, each value checked with one clear error (``TypeError`` for an unknown option,
-    ``ValueError`` for a bad value)."""
-    from hyperopt_nas import option_values
-    from hyperopt_nas.engine import SearchSettings
-    from hyperopt_nas.schedulers.pruning import PruneRule
-    known = {f.name for f in dataclasses.fields(SearchSettings)} - {"space_path", "results_dir"}
-    options = dict(options)
-    for alias, name in OPTION_ALIASES.items():
-        if alias in options:
-            if name in options:
-                raise TypeError(f"search() got both {alias}= and {name}=; give one.")
-            options[name] = options.pop(alias)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise TypeError(f"search() got unknown options {unknown}; it takes: "
-                        f"{', '.join(sorted(known | set(OPTION_ALIASES)))}.")
-    readers = {"timeout_s": option_values.duration, "trial_timeout_s": option_values.duration,
-               "max_params": option_values.parameter_count,
-               "max_latency_ms": option_values.milliseconds}
-    for name, read in readers.items():
-        if options.get(name) is not None:
-            try:
-                options[name] = read(options[name])
-            except ValueError as e:
-                alias = next((a for a, n in OPTION_ALIASES.items() if n == name), name)
-                raise ValueError(f"search(): {alias} {e}.") from None
-    if isinstance(options.get("prune"), str):
-        try:
-            options["prune"] = PruneRule(options["prune"])
-        except ValueError as e:
-            raise ValueError(f"search(): {str(e).replace('--prune', 'prune')}") from None
-    for name in ("data_dir",):
-        if options.get(name) is not None:
-            options[name] = Path(options[name])
-    return SearchSettings(space_path=Path(space), results_dir=Path(results_dir), **options)
+    """``search()``'s options as ``SearchSettings``, read by the option table the command line
+    is made from (``options.OPTIONS``): its names and spellings accepted, each value checked
+    with one clear error (``TypeError`` for an unknown option, ``ValueError`` for a bad value
+    or an option outside its mode)."""
+    from hyperopt_nas.options import read_keywords
+    from hyperopt_nas.settings import settings_from
+    try:
+        return settings_from(space, results_dir, read_keywords(options), api=True)
+    except ValueError as e:
+        message = str(e)
+        raise ValueError(message if message.startswith("search()") else
+                         f"search(): {message}") from None
 
 
 def results_table(results_dir: str | Path = "results", front: bool | str = False):

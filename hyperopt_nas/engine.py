@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -30,13 +29,11 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 from hyperopt_nas import data_loaders, gpus, kept_models, runtime
 from hyperopt_nas import precision as precisions
-from hyperopt_nas.choices import (ACCELERATOR_MODES, ALGORITHMS, BACKENDS, ISOLATIONS,
-                                  PRECISION_MODES, PROGRESS_MODES, SCHEDULES)
 from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.in_process import InProcessExecutor
-from hyperopt_nas.executors.pool import DEFAULT_MEMORY_GROWTH_MB, WorkerPool
+from hyperopt_nas.executors.pool import WorkerPool
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.refresher import Outputs
@@ -46,105 +43,32 @@ from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
 from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore, take_up_hyperopt
 from hyperopt_nas.schedulers import make_scheduler
-from hyperopt_nas.schedulers.asha import DEFAULT_ETA, DEFAULT_MIN_EPOCHS
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
-from hyperopt_nas.schedulers.pruning import PruneRule
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import (DataSetup, Protocol, TrainBudget, TrialOutcome, TrialSpec,
                                 derive_seed)
 from hyperopt_nas.objectives import Objective
+from hyperopt_nas.options import default
+from hyperopt_nas.settings import SearchSettings, check_settings, objective_of
 from hyperopt_nas.trial_store import (SPARK_LOG, TAKEN_UP, TENSORFLOW_LOG, SizeBudget,
                                       TrialRecord, TrialStatus, TrialStore, proposer_loss,
                                       ranked, to_jsonable)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+DEFAULT_MAX_CONSECUTIVE_FAILURES = default("max_consecutive_failures")
 # results.pkl is a snapshot of the search, rewritten at most this often (and at every exit): its
 # cost grows with the search, while the JSON records, the journal, cost the same for every trial.
-DEFAULT_SNAPSHOT_S = 60.0
+DEFAULT_SNAPSHOT_S = default("snapshot_every_s")
 # The finished trials a proposer learns from, at most: the best quarter of them and the most
 # recent others. TPE's cost grows with what it reads (about 90 ms at 1,000 trials, 2 cores),
 # and it already weighs older trials less (hyperopt's linear forgetting).
-DEFAULT_TPE_HISTORY = 1000
+DEFAULT_TPE_HISTORY = default("tpe_history")
 SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
 OVER_BUDGET_STREAK = 25  # points over the size budget in a row before the console says so
 # Points over the size budget in a row after which a search stops: by then the proposals, steered
 # by what was measured (proposers/budget_screen.py), have found nothing within it.
 OVER_BUDGET_CAP = 100
-
-
-@dataclass
-class SearchSettings:
-    space_path: Path
-    results_dir: Path = Path("results")
-    max_evals: int | None = None  # total trials in the results folder, earlier runs included
-    algo: str = "tpe"
-    epochs: int | None = None
-    max_train_samples: int | None = None
-    seed: int = 0
-    data_dir: Path | None = None
-    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
-    isolation: str = "process"  # "process": trials train in worker processes; "none": here
-    workers: int = 1  # worker processes training side by side (isolation "process")
-    gpus: list[str] | None = None  # one per worker, in turn; None: the workers are not pinned
-    # Workers per GPU of ``gpus``, sharing its memory (gpus.worker_slots); None: ``workers``
-    # decides (one per GPU unless asked otherwise).
-    trials_per_gpu: int | None = None
-    trials_per_worker: int | None = None  # replace a worker after this many trials; None: only
-    # when it dies or its memory grew by more than memory_growth_mb
-    memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB
-    executions_per_trial: int = 1
-    cv_folds: int | None = None
-    timeout_s: float | None = None  # for the whole search
-    trial_timeout_s: float | None = None  # per trial: stops at the next epoch end
-    plot_best: bool = True  # redraw <results-dir>/best_model.png after each new best
-    plot_search: bool = True  # refresh the search plots (plots.py) after each trial
-    tensorboard: bool = True  # add each trial to <results-dir>/tensorboard (HParams dashboard)
-    prune: PruneRule = PruneRule()  # stop trials clearly behind earlier ones (pruning.py)
-    startup_trials: int | None = None  # TPE's random start-up; None: follows the budget
-    schedule: str = "none"  # hyperband, asha: successive halving over epochs (schedulers/)
-    eta: int = DEFAULT_ETA  # hyperband, asha: a rung keeps the best 1/eta of its runs
-    min_epochs: int = DEFAULT_MIN_EPOCHS  # asha: the epochs of the first rung
-    backend: str = "local"  # the executor: "local": this machine; "spark": a Spark job a trial
-    keras_backend: str | None = None  # tensorflow, jax, torch; None: $KERAS_BACKEND, else TF
-    parallelism: int = 2  # spark: trials at a time
-    spark_master: str | None = None  # spark: default local[parallelism] (or spark-submit's)
-    test_every_trial: bool = False  # else the test split only for a trial that beats all before
-    start_points: bool = True  # try the space file's START_POINTS first
-    reuse_trials: bool = False  # feed the folder's trials to the search even if they were
-    # made on other data, another validation split or another budget
-    progress: str = "auto"  # running trials on the console: auto, live, lines, off (console.py)
-    mixed_precision: str = "auto"  # auto: as measured faster on the GPU (precision.py); on; off
-    xla: str = "auto"  # the same for XLA compilation
-    deterministic: bool = False  # deterministic kernels: a trial trained again repeats itself
-    # Keep compiled programs in <results>/compile_cache/ for later trials and relaunches.
-    compile_cache: bool = True
-    steps_per_execution: int | None = None  # None: 32 under JAX on a GPU (measured), else 1
-    data_on_gpu: bool = False  # JAX: the splits on the GPU, each batch gathered there
-    # Python API: called with each trial's record once it is saved (Optuna's callbacks=, Keras
-    # Tuner's on_trial_end); an error in it is reported and the search goes on.
-    on_trial_end: Callable[[TrialRecord], Any] | None = None
-    keep_models: int = kept_models.DEFAULT_KEEP  # trained networks of the best trials kept
-    snapshot_every_s: float = DEFAULT_SNAPSHOT_S  # results.pkl at most this often; 0: each trial
-    tpe_history: int | None = DEFAULT_TPE_HISTORY  # finished trials a proposer reads; None: all
-    ask_ahead: bool = True  # several workers: the next point is proposed while all are busy
-    # The size budget: a built network over it is measured, recorded and told to the proposer
-    # as a bad result, not trained. None: the space file's DEFAULTS, else no limit.
-    max_params: int | None = None
-    max_latency_ms: float | None = None  # batch-1 inference on the trial's device
-    # The soft form: the proposer is told loss + size_weight * ln(parameters); trains all.
-    size_weight: float | None = None
-    # What trials are selected on: a metric of the validation data (objectives.Objective);
-    # None: validation accuracy. Its direction (max or min) is inferred from its name if None.
-    objective: str | None = None
-    direction: str | None = None
-
-    @property
-    def slots(self) -> int:
-        if self.backend == "spark":
-            return self.parallelism
-        return self.workers if self.isolation == "process" else 1
 
 
 @dataclass
@@ -187,13 +111,6 @@ def resolve_budget(space_file: SpaceFile, settings: SearchSettings) -> dict[str,
     objective = objective_of(settings)
     budget["objective"], budget["direction"] = objective.name, objective.direction
     return budget
-
-
-def objective_of(settings: SearchSettings) -> Objective:
-    try:
-        return Objective.parse(settings.objective, settings.direction)
-    except ValueError as e:
-        raise FatalError(f"--objective: {e}") from None
 
 
 COMPILE_CACHE = "compile_cache"  # <results>/compile_cache/<backend>/: compiled programs
@@ -817,101 +734,6 @@ def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, An
 
 
 # -- wiring -------------------------------------------------------------------------------------
-
-
-def check_settings(settings: SearchSettings) -> None:
-    """Refuse settings that cannot work, before anything is written."""
-    s = settings
-    if s.data_dir is not None and not Path(s.data_dir).is_dir():
-        raise FatalError(f"--data-dir {s.data_dir} is not a folder: give the folder that holds "
-                         "the dataset's official files, or leave it out to use Keras' cache.")
-    if s.algo not in ALGORITHMS:
-        raise FatalError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {s.algo!r}.")
-    if s.executions_per_trial < 1:
-        raise FatalError("--executions-per-trial must be at least 1.")
-    if s.cv_folds is not None and s.cv_folds < 2:
-        raise FatalError(f"--cv needs at least 2 folds, got {s.cv_folds}.")
-    if s.backend not in BACKENDS:
-        raise FatalError(f"--backend must be one of {', '.join(BACKENDS)}, got {s.backend!r}.")
-    if s.progress not in PROGRESS_MODES:
-        raise FatalError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, "
-                         f"got {s.progress!r}.")
-    for option, value, modes in (("--mixed-precision", s.mixed_precision, PRECISION_MODES),
-                                 ("--xla", s.xla, ACCELERATOR_MODES)):
-        if value not in modes:
-            raise FatalError(f"{option} must be one of {', '.join(modes)}, got {value!r}.")
-    backend = runtime.requested(s.keras_backend)  # a FatalError naming the choices
-    if s.data_on_gpu and backend != "jax":
-        raise FatalError(f"--data-on-gpu keeps the data on the GPU under JAX only (under {backend} "
-                         "the data comes from the host as before): add --keras-backend jax, or "
-                         "leave --data-on-gpu out.")
-    if backend != runtime.DEFAULT or s.keras_backend is not None:
-        why = runtime.missing(backend)
-        if why is not None:
-            raise FatalError(f"{why}.")
-    if s.isolation not in ISOLATIONS:
-        raise FatalError(f"--isolation must be one of {', '.join(ISOLATIONS)}, "
-                         f"got {s.isolation!r}.")
-    if s.parallelism < 1 or s.workers < 1:
-        raise FatalError("--parallelism and --workers must be at least 1.")
-    pack_gpus(s)
-    if s.workers > 1 and s.isolation == "none":
-        raise FatalError("--isolation none trains in this process, one trial at a time; "
-                         "leave out --workers or --isolation none.")
-    if s.tpe_history is not None and s.tpe_history < 1:
-        raise FatalError(f"tpe_history must be at least 1 (or None: every trial), got "
-                         f"{s.tpe_history}.")
-    if s.max_params is not None and (isinstance(s.max_params, bool)
-                                     or not isinstance(s.max_params, int) or s.max_params < 1):
-        raise FatalError(f"--max-params must be a whole number of at least 1, got "
-                         f"{s.max_params!r}.")
-    if s.max_latency_ms is not None and (isinstance(s.max_latency_ms, bool) or not isinstance(
-            s.max_latency_ms, (int, float)) or not 0 < s.max_latency_ms < math.inf):
-        raise FatalError(f"--max-latency-ms must be a number of milliseconds above 0, got "
-                         f"{s.max_latency_ms!r}.")
-    objective_of(s)  # one clear line for a bad --objective or --direction
-    if s.size_weight is not None and (isinstance(s.size_weight, bool) or not isinstance(
-            s.size_weight, (int, float)) or not 0 <= s.size_weight < math.inf):
-        raise FatalError(f"--size-weight must be a number of at least 0 (e.g. 0.01), got "
-                         f"{s.size_weight!r}.")
-    if s.keep_models < 0:
-        raise FatalError(f"--keep-models must be 0 or more, got {s.keep_models}.")
-    if s.steps_per_execution is not None and (isinstance(s.steps_per_execution, bool) or not
-                                              isinstance(s.steps_per_execution, int)
-                                              or s.steps_per_execution < 1):
-        raise FatalError(f"--steps-per-execution must be a whole number of at least 1, got "
-                         f"{s.steps_per_execution!r}.")
-    if s.max_consecutive_failures < 1:
-        raise FatalError("--max-consecutive-failures must be at least 1.")
-    if s.schedule not in SCHEDULES:
-        raise FatalError(f"--schedule must be one of {', '.join(SCHEDULES)}, "
-                         f"got {s.schedule!r}.")
-    if s.prune.active and s.schedule != "none":
-        raise FatalError(f"--schedule {s.schedule} cannot be combined with --prune (it already "
-                         "stops the weaker runs early): a rung continues one saved model.")
-
-
-def pack_gpus(settings: SearchSettings) -> None:
-    """``trials_per_gpu``: that many workers on each GPU of ``gpus`` (``workers`` set to match);
-    refused without GPUs, or beside a ``workers`` that says otherwise."""
-    s = settings
-    n = s.trials_per_gpu
-    if n is None:
-        return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise FatalError(f"--trials-per-gpu must be a whole number of at least 1, got {n!r}.")
-    if not s.gpus:
-        raise FatalError("--trials-per-gpu needs the GPUs to pack the trials on: add --gpus "
-                         "all (or --gpus 0,1, ...).")
-    if s.backend == "spark" or s.isolation == "none":
-        raise FatalError("--trials-per-gpu places worker processes: it cannot be combined with "
-                         "--executor spark or --isolation none.")
-    wanted = n * len(s.gpus)
-    if s.workers not in (1, wanted):
-        raise FatalError(f"--trials-per-gpu {n} on {len(s.gpus)} GPU"
-                         f"{'s' if len(s.gpus) > 1 else ''} runs {wanted} workers, but --workers "
-                         f"says {s.workers}: give one of the two.")
-    s.workers = wanted
 
 
 def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceFile,

@@ -16,10 +16,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hyperopt_nas.options import default
 from hyperopt_nas.trial_store import STAGING, TrialRecord, ranked
 
 FOLDER = "best_models"
-DEFAULT_KEEP = 3  # --keep-models
+DEFAULT_KEEP = default("keep_models")
 
 
 def path(results_dir: str | Path, number: int) -> Path:

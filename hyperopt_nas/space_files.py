@@ -34,11 +34,13 @@ from hyperopt.pyll import Apply, as_apply
 
 from hyperopt_nas import data_loaders, families
 from hyperopt_nas.errors import SpaceFileError  # noqa: F401 (re-export)
+from hyperopt_nas.options import DEFAULTS_KEYS, read_default
 from hyperopt_nas.trial_store import to_jsonable
 
 REQUIRED_NAMES = ("SPACE", "DATASET", "MODEL")  # DEFAULTS is optional
-BUDGET_KEYS = {"epochs", "validation_fraction", "patience", "max_train_samples", "max_params",
-               "max_latency_ms", "size_weight"}
+# DEFAULTS' keys: the options a space file may set (options.OPTIONS: epochs, max_params, ...)
+# and two of its own.
+BUDGET_KEYS = {"validation_fraction", "patience", *DEFAULTS_KEYS}
 NUMERIC_TOLERANCE = 1e-9
 
 
@@ -619,36 +621,31 @@ def unknown_keys(node: Any, schema: Any, path: str = "") -> list[tuple[str, list
     return found
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_defaults(defaults: dict[str, Any], path: Path) -> None:
-    """DEFAULTS' values: the budget of every trial, checked before anything is written."""
-    for key in ("epochs", "patience"):
-        if key in defaults and not (_whole(defaults[key]) and defaults[key] >= 1):
-            raise SpaceFileError(f"{path}: DEFAULTS[{key!r}] must be a whole number of at least "
-                                 f"1, got {defaults[key]!r}.")
+def check_defaults(defaults: dict[str, Any], path: Path) -> dict[str, Any]:
+    """DEFAULTS' values, the budget of every trial, checked before anything is written: an
+    option's as the command line reads it (``"50k"`` parameters too; None: not set), and
+    ``patience`` and ``validation_fraction``. Returns them as read."""
+    read = {}
+    for key, value in defaults.items():
+        if key in DEFAULTS_KEYS:
+            if value is None:
+                continue
+            try:
+                value = read_default(key, value)
+            except ValueError as e:
+                raise SpaceFileError(f"{path}: DEFAULTS[{key!r}] {e} (or None: not set).") \
+                    from None
+        read[key] = value
+    patience = defaults.get("patience", 1)
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise SpaceFileError(f"{path}: DEFAULTS['patience'] must be a whole number of at least "
+                             f"1, got {patience!r}.")
     fraction = defaults.get("validation_fraction", 0.1)
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
             or not 0 < fraction < 1:
         raise SpaceFileError(f"{path}: DEFAULTS['validation_fraction'] must be a number between "
                              f"0 and 1 (e.g. 0.1), got {fraction!r}.")
-    for key in ("max_train_samples", "max_params"):
-        value = defaults.get(key)
-        if value is not None and not (_whole(value) and value >= 1):
-            raise SpaceFileError(f"{path}: DEFAULTS[{key!r}] must be None or a whole number of "
-                                 f"at least 1, got {value!r}.")
-    latency = defaults.get("max_latency_ms")
-    if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
-                                or not 0 < latency < math.inf):
-        raise SpaceFileError(f"{path}: DEFAULTS['max_latency_ms'] must be None or a number of "
-                             f"milliseconds above 0, got {latency!r}.")
-    weight = defaults.get("size_weight")
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
-                               or not 0 <= weight < math.inf):
-        raise SpaceFileError(f"{path}: DEFAULTS['size_weight'] must be None or a number of at "
-                             f"least 0 (e.g. 0.01), got {weight!r}.")
+    return read
 
 
 def load_space_file(path: str | Path) -> SpaceFile:
@@ -718,7 +715,7 @@ def load_space_file(path: str | Path) -> SpaceFile:
     if unknown:
         raise SpaceFileError(f"{path}: DEFAULTS has unknown keys {sorted(unknown)}; allowed: "
                              f"{sorted(BUDGET_KEYS)}.")
-    check_defaults(defaults, path)
+    defaults = check_defaults(defaults, path)
     try:
         params = catalog(module.SPACE)
     except SpaceFileError as e:

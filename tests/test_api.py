@@ -168,7 +168,7 @@ def test_options_take_the_command_lines_names_and_spellings():
 
 @pytest.mark.parametrize("options, error, message", [
     (dict(timeout="2x"), ValueError, r"search\(\): timeout must be a duration such as 90s"),
-    (dict(timeout_s=-1), ValueError, r"search\(\): timeout must be a positive duration"),
+    (dict(timeout_s=-1), ValueError, r"search\(\): timeout_s must be a positive duration"),
     (dict(prune="mediam"), ValueError, r"search\(\): prune must be one of"),
     (dict(max_params="lots"), ValueError, r"max_params must be a number of parameters"),
     (dict(timeout="2m", timeout_s=120), TypeError, "both timeout= and timeout_s="),

@@ -168,7 +168,7 @@ def test_the_history_keeps_the_best_quarter_and_the_most_recent_in_order():
 
 
 def test_a_history_below_one_is_refused(tmp_path):
-    with pytest.raises(FatalError, match="tpe_history must be at least 1"):
+    with pytest.raises(FatalError, match="tpe_history must be a positive whole number"):
         run_search(settings_for(tmp_path, max_evals=1, tpe_history=0), say=lambda line: None,
                    executor=SimulatedExecutor(1))
     assert engine.DEFAULT_TPE_HISTORY >= 100

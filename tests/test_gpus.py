@@ -172,7 +172,7 @@ def test_trials_per_gpu_needs_gpus_and_agrees_with_workers(cli_folder):
             (["--trials-per-gpu", "2", "--gpus", "0", "--workers", "3"],
              "--trials-per-gpu 2 on 1 GPU runs 2 workers, but --workers says 3"),
             (["--trials-per-gpu", "2", "--gpus", "0", "--isolation", "none"],
-             "--trials-per-gpu applies only with worker processes")):
+             "--trials-per-gpu applies only with --isolation process")):
         done = run_cli(base + extra, cwd=cli_folder)
         assert done.returncode == 2, done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]

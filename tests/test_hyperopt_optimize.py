@@ -100,10 +100,10 @@ def test_a_ctrl_c_while_loading_stops_before_anything_is_done(tmp_path, tiny_spa
 def test_the_executors_old_option_name_still_works_and_says_the_new_one(capsys):
     import hyperopt_optimize
     args = hyperopt_optimize.parse_args(["--backend", "spark", "--parallelism", "3"])
-    assert (args.backend, args.parallelism) == ("spark", 3)
+    assert (args.executor, args.parallelism) == ("spark", 3)
     assert "--backend is now --executor" in capsys.readouterr().err
     args = hyperopt_optimize.parse_args(["--executor", "spark", "--keras-backend", "jax"])
-    assert (args.backend, args.keras_backend) == ("spark", "jax")
+    assert (args.executor, args.keras_backend) == ("spark", "jax")
     assert capsys.readouterr().err == ""
 
 

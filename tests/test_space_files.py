@@ -284,10 +284,10 @@ START_POINTS = {}
     ('{"epochs": "ten"}', r"DEFAULTS\['epochs'\] must be a whole number"),
     ('[("epochs", 3)]', "DEFAULTS must be a dict"),
     ('{"validation_fraction": 1.5}', r"validation_fraction'\] must be a number between 0 and 1"),
-    ('{"max_train_samples": -5}', r"max_train_samples'\] must be None or a whole number"),
-    ('{"max_params": 5e4}', r"max_params'\] must be None or a whole number"),
-    ('{"max_latency_ms": 0}', r"max_latency_ms'\] must be None or a number of milliseconds"),
-    ('{"size_weight": -1}', r"size_weight'\] must be None or a number of at least 0"),
+    ('{"max_train_samples": -5}', r"max_train_samples'\] must be a positive whole number"),
+    ('{"max_params": 0.5}', r"max_params'\] must be a whole number of parameters"),
+    ('{"max_latency_ms": 0}', r"max_latency_ms'\] must be more than 0 ms"),
+    ('{"size_weight": -1}', r"size_weight'\] must be a number at least 0"),
     ('{"max_paramz": 5}', "max_paramz"),
 ])
 def test_bad_defaults_are_refused_at_load(tmp_path, defaults, message):

@@ -34,13 +34,14 @@ from hyperopt_nas.executors import Executor
 from hyperopt_nas.gpus import SHARE_ENV, VISIBLE, worker_slots
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.log_files import see_log, send_output_to
+from hyperopt_nas.options import default
 from hyperopt_nas.executors import start_runner
 from hyperopt_nas.trial import DataSetup, TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 600.0
-DEFAULT_MEMORY_GROWTH_MB = 2048.0
+DEFAULT_MEMORY_GROWTH_MB = default("memory_growth_mb")
 # GPU memory a worker's TensorFlow may still hold for tensors after a trial's clear_session()
 # before the worker is replaced: a finished trial should leave next to nothing there.
 DEFAULT_GPU_MEMORY_HELD_MB = 1024.0

@@ -29,10 +29,11 @@ from hyperopt_nas.schedulers import checkpoints
 from hyperopt_nas.schedulers.base import (Pending, Run, Scheduler, Situation, comparable,
                                           check_one_model_per_run)
 from hyperopt_nas.trial_store import UNSCORED, TrialRecord, ranked
+from hyperopt_nas.options import default
 
 KEY = "asha"
-DEFAULT_ETA = 3
-DEFAULT_MIN_EPOCHS = 1
+DEFAULT_ETA = default("eta")
+DEFAULT_MIN_EPOCHS = default("min_epochs")
 
 
 def rung_epochs(max_epochs: int, eta: int = DEFAULT_ETA,

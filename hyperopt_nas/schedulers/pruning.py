@@ -26,6 +26,7 @@ from hyperopt_nas import data_loaders
 from hyperopt_nas.families import metric_key
 from hyperopt_nas.choices import PRUNE_RULES
 from hyperopt_nas.errors import FatalError
+from hyperopt_nas.options import default
 from hyperopt_nas.schedulers.base import Run, Scheduler, Situation
 from hyperopt_nas.trial_store import TrialStatus
 
@@ -43,8 +44,10 @@ class PruneRule:
     # Stop below this percentile of earlier trials at the same epoch; None: 50 for median,
     # DEFAULT_PERCENTILE for percentile (the command line and the API alike).
     percentile: float | None = None
-    warmup_epochs: int = 2  # never stop a trial before it has run this many epochs
-    min_trials: int = 3  # earlier trials that must have reached an epoch to judge at it
+    # Never stop a trial before it has run this many epochs, and judge at an epoch only once
+    # this many earlier trials have reached it.
+    warmup_epochs: int = default("prune_warmup")
+    min_trials: int = default("prune_min_trials")
     reference: tuple[tuple[float, ...], ...] = ()  # earlier trials' per-epoch validation acc.
 
     def __post_init__(self):

@@ -338,7 +338,8 @@ EXITING_SPACE = "import sys\nsys.exit(0)\n"
 
 
 @pytest.mark.parametrize("args, first_line", [
-    (["--algo", "tpee"], "error: argument --algo: invalid choice: 'tpee'"),
+    (["--algo", "tpee"],
+     "error: argument --algo: must be one of tpe, rand, anneal, atpe, grid, got 'tpee'"),
     (["--max-evals", "0"], "error: argument --max-evals: must be a positive whole number, got 0"),
     (["--max-eval", "2"], "error: unrecognized option --max-eval (did you mean --max-evals?)"),
     (["--max-evls", "2"], "error: unrecognized option --max-evls (did you mean --max-evals?)"),
