@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import logging
 import os
-import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -31,9 +30,6 @@ from hyperopt_nas.trial import (DataSetup, ProgressCallback, Protocol, TrainBudg
 from hyperopt_nas.workload import Workload
 
 logger = logging.getLogger(__name__)
-# How each backend says it ran out of GPU memory (XLA, TensorFlow, PyTorch).
-OUT_OF_MEMORY = re.compile(r"RESOURCE_EXHAUSTED|ResourceExhausted|[Oo]ut of memory|OutOfMemory|"
-                           r"CUDA_ERROR_OUT_OF_MEMORY")
 
 
 @dataclass
@@ -201,7 +197,7 @@ class TrialRunner:
         """For a trial that ran out of GPU memory in a worker holding a share of its GPU: the
         share, and what to change."""
         limit = self.accelerator.get("gpu_memory_limit_mb")
-        if limit is None or not OUT_OF_MEMORY.search(f"{type(error).__name__}: {error}"):
+        if limit is None or not runtime.out_of_memory(error):
             return ""
         return (f" (this worker may use {limit:,} MiB, its share of GPU {self.gpu}: lower "
                 "--trials-per-gpu, or the space's batch sizes or widths)")

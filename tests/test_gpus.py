@@ -209,6 +209,19 @@ def test_a_trial_out_of_its_share_of_gpu_memory_says_the_share_and_the_fix():
     assert runner._memory_hint(oom) == ""
 
 
+@pytest.mark.parametrize("backend, said", [
+    ("tensorflow", "ResourceExhaustedError: OOM when allocating tensor with shape[256,64,32,32]"),
+    ("jax", "JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate 2.1G"),
+    ("torch", "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"),
+])
+def test_each_backend_knows_its_words_for_running_out_of_memory(backend, said, monkeypatch):
+    from hyperopt_nas import runtime
+    monkeypatch.setattr(runtime, "active", lambda: backend)
+    name, message = said.split(": ", 1)
+    assert runtime.out_of_memory(type(name, (RuntimeError,), {})(message))
+    assert not runtime.out_of_memory(ValueError("Incompatible shapes: [32,10] vs. [32,100]"))
+
+
 def test_nvml_describes_the_gpus_when_the_driver_answers(monkeypatch):
     """NVML first (``nvidia-ml-py``); ``nvidia-smi`` only without it."""
     class FakeNvml:

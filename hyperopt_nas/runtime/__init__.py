@@ -23,10 +23,12 @@ branches on the backend's name:
   and ``gpu_peak_mb()``: the most it held at once;
 - ``release()``: give back what a finished trial held;
 - ``device_scope(device)``: train on one device of the process's GPUs;
-- ``op_determinism()``: whether deterministic kernels are on now.
+- ``op_determinism()``: whether deterministic kernels are on now;
+- ``OUT_OF_MEMORY``: how the backend says it ran out of device memory (a pattern of its error
+  messages; ``out_of_memory(error)`` asks it).
 
-``version()`` (this package's, not a backend module's) reads the chosen backend's
-``__version__``.
+``version()`` and ``out_of_memory(error)`` are this package's, not a backend module's: they read
+the chosen backend's ``__version__`` and ``OUT_OF_MEMORY``.
 
 ``choose(name)`` sets ``KERAS_BACKEND`` for this process and the processes it starts; it must
 come before Keras is imported, and says so in one line if it does not.
@@ -126,6 +128,11 @@ def missing(name: str) -> str | None:
 def current() -> ModuleType:
     """The runtime module of this process's backend."""
     return importlib.import_module(f"hyperopt_nas.runtime.{active()}")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is this process's backend saying it ran out of device memory."""
+    return bool(current().OUT_OF_MEMORY.search(f"{type(error).__name__}: {error}"))
 
 
 def version() -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -20,6 +21,8 @@ from hyperopt_nas.gpus import share_of_this_process
 from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
+# XLA's words (a JaxRuntimeError) for device memory it could not allocate.
+OUT_OF_MEMORY = re.compile(r"RESOURCE_EXHAUSTED|Out of memory|CUDA_ERROR_OUT_OF_MEMORY")
 DETERMINISTIC_XLA_FLAG = "--xla_gpu_deterministic_ops=true"
 MEMORY_FRACTION = "XLA_PYTHON_CLIENT_MEM_FRACTION"
 # JAX's persistent cache, as its configuration names it (also read from JAX_<NAME> at import):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -13,6 +14,8 @@ from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
 
 logger = logging.getLogger(__name__)
+OUT_OF_MEMORY = re.compile(r"ResourceExhausted|RESOURCE_EXHAUSTED|OOM when allocating|"
+                           r"CUDA_ERROR_OUT_OF_MEMORY")
 XLA_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from typing import Any
 
 from hyperopt_nas.gpus import share_of_this_process
 from hyperopt_nas.log_files import output_to
 from hyperopt_nas.runtime import Accelerator, decide
+
+OUT_OF_MEMORY = re.compile(r"OutOfMemoryError|CUDA out of memory")  # torch.cuda's
 
 
 def prepare(deterministic: bool = False) -> None:
