@@ -116,8 +116,10 @@ def input_pipeline(split, batch_size: int, *, shuffle: bool, seed: int,
     split kept on the accelerator and each batch gathered there (if it fits: at most
     ``DEVICE_DATA_MAX_BYTES``)."""
     from hyperopt_nas import batches  # imports Keras: only where a model trains
-    if on_device and batches.split_bytes(split) <= batches.DEVICE_DATA_MAX_BYTES:
-        return batches.DeviceBatches(split, batch_size, shuffle=shuffle, seed=seed)
+    if on_device:
+        from hyperopt_nas.runtime import jax_batches  # and JAX
+        if jax_batches.split_bytes(split) <= jax_batches.DEVICE_DATA_MAX_BYTES:
+            return jax_batches.DeviceBatches(split, batch_size, shuffle=shuffle, seed=seed)
     return batches.Batches(split, batch_size, shuffle=shuffle, seed=seed)
 
 
