@@ -389,6 +389,8 @@ def command_report(args) -> int:
     best = reports.ranked(records)[:1]
     best_png = args.out / reports.BEST_MODEL_PNG
     if best and not best_png.exists():
+        if TrialStore(args.results_dir).load_graph(best[0].number) is None:
+            _load_backend(args)  # a folder of an earlier version: the network is built again
         try:
             reports.draw_trial(best[0], args.results_dir, best_png)
         except reports.GraphvizMissing as e:
@@ -448,6 +450,13 @@ def _output_folder(args) -> Path:
     return out
 
 
+def _load_backend(args) -> None:
+    """Choose and import the Keras backend a command builds networks with, its start-up lines
+    to tensorflow.log in the output folder."""
+    runtime.choose(_drawing_backend(args))
+    runtime.current().import_quietly(args.out / TENSORFLOW_LOG)
+
+
 def _drawing_backend(args) -> str | None:
     """The Keras backend plot, report and retrain load: --keras-backend; for retrain the
     trial's own; else the one asked for ($KERAS_BACKEND, TensorFlow) if installed, else one
@@ -490,8 +499,8 @@ def _main(argv: list[str] | None) -> int:
         if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
                 and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
             args.out = _output_folder(args)
-            runtime.choose(_drawing_backend(args))
-            runtime.current().import_quietly(args.out / TENSORFLOW_LOG)
+            if args.command != "report":  # the report draws from the trials' graphs
+                _load_backend(args)
         return handlers[args.command](args)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
