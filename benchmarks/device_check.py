@@ -191,9 +191,10 @@ def part_packing(check: Check, work: Path) -> None:
             break
         folder = work / f"pack_{n}"
         started = time.time()
-        # A dry run: two trials in all (one worker's first and later trial, or one trial each
-        # of two workers side by side).
-        extra = ["--max-evals", "2"] if check.dry else ["--timeout", f"{cap:.0f}"]
+        # A dry run: one worker's three trials (its first and later ones; part 4 reads them too),
+        # or one trial each of two workers side by side.
+        extra = (["--max-evals", "3" if n == 1 else "2"] if check.dry
+                 else ["--timeout", f"{cap:.0f}"])
         code = check.run(f"packing_{n}", search_cmd(check, folder, n, *extra), cap + 60)
         recs = records(folder)
         rate = rate_per_hour(recs, started)
@@ -242,12 +243,15 @@ def part_memory(check: Check, work: Path) -> None:
     cap = check.left(PART_S["memory"])
     if cap < 15:
         return
-    folder = work / "memory"
-    n_trials = 3 if check.dry else 10
-    extra = ["--max-evals", str(n_trials)]
-    if not check.dry:  # ten short trials: one epoch of 12,000 images each
-        extra += ["--epochs", "1", "--max-train-samples", "12000"]
-    code = check.run("memory", search_cmd(check, folder, 1, *extra), cap + 60)
+    if check.dry:  # the three trials of part 2's single worker, not a search of their own
+        folder = work / "pack_1"
+        (check.logs / "memory.log").write_text(f"dry run: the trials of {folder}\n")
+        code = next((r["exit"] for r in check.result.get("packing", [])
+                     if r["trials_per_gpu"] == 1), None)
+    else:  # ten short trials: one epoch of 12,000 images each
+        folder = work / "memory"
+        extra = ["--max-evals", "10", "--epochs", "1", "--max-train-samples", "12000"]
+        code = check.run("memory", search_cmd(check, folder, 1, *extra), cap + 60)
     recs = records(folder)
     keys = ("gpu_memory_mb", "gpu_peak_mb", "gpu_process_memory_peak_mb")
     rows = [{"trial": r["number"], **{k: r.get("accelerator", {}).get(k) for k in keys},

@@ -62,10 +62,13 @@ def test_each_command_has_its_own_help_and_options(tmp_path):
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
 def test_signal_mid_trial_loses_at_most_that_trial(tmp_path, slow_space, fashion_dir, sig, code):
     results = tmp_path / "results"
-    proc = start_cli(cli_search_args(slow_space, results, fashion_dir, 3), cwd=tmp_path)
+    # Each trial stops 10 s in (of its 250 epochs): trial 0 takes no longer than that on a busy
+    # machine, and trial 1 is still training when the signal comes 3 s after trial 0's line.
+    proc = start_cli(cli_search_args(slow_space, results, fashion_dir, 3)
+                     + ["--trial-timeout", "10"], cwd=tmp_path)
     try:
         _wait_for_line(proc, "trial    0 [1/3]")
-        time.sleep(4)  # into trial 1, which lasts (250 epochs; plots are drawn elsewhere)
+        time.sleep(3)  # into trial 1 (plots are drawn elsewhere)
         proc.send_signal(sig)
         rest, _ = proc.communicate(timeout=120)
     finally:
