@@ -41,11 +41,15 @@ def own_space(tmp_path, monkeypatch):
 def test_own_data_and_model_are_searched_resumed_ranked_drawn_and_retrained(
         tmp_path, own_space):
     results = tmp_path / "results"
-    settings = SearchSettings(space_path=own_space, results_dir=results, max_evals=2, seed=3)
-    run_search(settings, say=lambda line: None)
-    settings.max_evals = 3
+    # The first two trials here, in this process, without pictures; the third in the default
+    # worker process, as a relaunch.
+    first = SearchSettings(space_path=own_space, results_dir=results, max_evals=2, seed=3,
+                           isolation="none", plot_best=False, plot_search=False,
+                           tensorboard=False)
+    run_search(first, say=lambda line: None)
+    settings = SearchSettings(space_path=own_space, results_dir=results, max_evals=3, seed=3)
     lines = []
-    summary = run_search(settings, say=lines.append)  # in the default worker process
+    summary = run_search(settings, say=lines.append)
     assert lines[0].startswith("Searching own.py (custom:own, custom) with tpe: 2 epochs")
     assert "Loaded 2 trials" in lines[1] and summary.total == 3
     records = TrialStore(results).load_records()
