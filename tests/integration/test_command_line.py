@@ -1,5 +1,6 @@
 """The command line, run as a user runs it: real processes, real signals."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY_POINT, run_cli, start_cli, write_space
+from conftest import ROOT, TINY_POINT, run_cli, start_cli, write_fashion_mnist, write_space
 from helpers import cli_search_args, png_size
 
 from hyperopt_nas import data_loaders
@@ -24,6 +25,36 @@ def _wait_for_line(proc, text, timeout=240):
         if text in line:
             return "".join(seen)
     raise AssertionError(f"{text!r} never printed; output:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="session")
+def searched_once(tmp_path_factory) -> Path:
+    """The results folder of a two-trial search (the tiny space on the Fashion-MNIST files,
+    trials in the search's process, no pictures), made once for every test that only needs a
+    finished search to read: shared by the xdist workers (under a file lock), each test copying
+    it (``searched``)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's
+    with open(shared / "searched_once.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = shared / "searched_once" / "results"
+        if not (results.parent / "done").exists():
+            folder = results.parent
+            folder.mkdir(exist_ok=True)
+            space, data = write_space(folder / "tiny_space.py"), write_fashion_mnist(folder / "d")
+            out = run_cli(cli_search_args(space, results, data, 2) + QUICK, cwd=folder)
+            assert out.returncode == 0, out.stderr
+            (folder / "done").touch()
+    return results
+
+
+@pytest.fixture
+def searched(searched_once, tmp_path):
+    """``searched(name)``: a copy of that finished search, as ``tmp_path / name``."""
+    def copy(name: str = "results") -> Path:
+        return Path(shutil.copytree(searched_once, tmp_path / name))
+    return copy
 
 
 @pytest.fixture
@@ -296,18 +327,18 @@ def test_rank_json_into_head_ends_without_a_traceback(tmp_path):
     assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr
 
 
-def test_a_relaunch_without_space_continues_with_the_folders_space(tmp_path, tiny_space,
+def test_a_relaunch_without_space_continues_with_the_folders_space(tmp_path, searched,
                                                                    fashion_dir):
     """Issue 17: a relaunch without --space switched to CIFAR-100 and began downloading it."""
-    results = tmp_path / "results"
-    first = run_cli(cli_search_args(tiny_space, results, fashion_dir, 1) + QUICK, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
-    args = ["--results-dir", str(results), "--data-dir", str(fashion_dir), "--max-evals", "2",
+    results = searched()
+    space = TrialStore(results).load_records()[0].space_file
+    args = ["--results-dir", str(results), "--data-dir", str(fashion_dir), "--max-evals", "3",
             "--seed", "5", *QUICK]
     again = run_cli(args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"Continuing with the space of the trials in {results}: {tiny_space}" in again.stdout
-    assert {r.space_file for r in TrialStore(results).load_records()} == {str(tiny_space)}
+    assert f"Continuing with the space of the trials in {results}: {space}" in again.stdout
+    records = TrialStore(results).load_records()
+    assert len(records) == 3 and {r.space_file for r in records} == {space}
 
 
 def test_a_search_whose_every_trial_failed_exits_non_zero(tmp_path, fashion_dir):
@@ -376,13 +407,11 @@ def test_rank_and_plot_of_a_folder_without_trials_refuse_and_write_nothing(tmp_p
     assert list(folder.iterdir()) == []  # no demo_model.png, no tensorflow.log
 
 
-def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, tiny_space,
+def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, searched,
                                                                  fashion_dir, monkeypatch):
     import re
     import shlex
-    results = tmp_path / "elsewhere"
-    out = run_cli(cli_search_args(tiny_space, results, fashion_dir, 2) + QUICK, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
+    results = searched("elsewhere")
     # The report loads no Keras backend (a second, not seven): it runs where TensorFlow is not.
     (tmp_path / "no_tf" / "tensorflow").mkdir(parents=True)
     (tmp_path / "no_tf" / "tensorflow" / "__init__.py").write_text("raise ImportError('no')\n")
@@ -456,14 +485,11 @@ def read_only_view(tmp_path):
                 p.chmod(p.stat().st_mode | 0o200)
 
 
-def test_a_read_only_results_folder_is_read_and_drawn_elsewhere(tmp_path, tiny_space,
+def test_a_read_only_results_folder_is_read_and_drawn_elsewhere(tmp_path, tiny_space, searched,
                                                                 fashion_dir, read_only_view):
     """Issue 37: plot, report and retrain opened tensorflow.log in the folder and ended in a
     traceback (Read-only file system)."""
-    results = tmp_path / "results"
-    out = run_cli(cli_search_args(tiny_space, results, fashion_dir, 2) + QUICK, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    shared = read_only_view(results)
+    shared = read_only_view(searched())
     before = sorted(p.name for p in shared.iterdir())
     for command in ("plot", "report", "retrain"):
         extra = ["--data-dir", str(fashion_dir)] if command == "retrain" else []
