@@ -29,7 +29,7 @@ from hyperopt.base import JOB_STATE_DONE, JOB_STATE_RUNNING, Domain
 
 from hyperopt_nas import data_loaders, gpus, kept_models, runtime
 from hyperopt_nas import precision as precisions
-from hyperopt_nas.console import TrialsProgress, clock_text, duration_text
+from hyperopt_nas.console import TrialsProgress, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
 from hyperopt_nas.executors.in_process import InProcessExecutor
@@ -37,18 +37,18 @@ from hyperopt_nas.executors.pool import WorkerPool
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.outputs.html_report import REPORT_HTML
 from hyperopt_nas.outputs.refresher import Outputs
-from hyperopt_nas.outputs.reports import MORE_VALIDATION
 from hyperopt_nas.precision import Precision
 from hyperopt_nas.proposers import (Pace, Proposer, done_doc, drawn_vals,
                                     hyperopt_result, insert_done, make_proposer)
-from hyperopt_nas.resume import NEVER_TRAINED, Restored, restore, take_up_hyperopt
+from hyperopt_nas.resume import Restored, restore, take_up_hyperopt
 from hyperopt_nas.schedulers import make_scheduler
 from hyperopt_nas.schedulers.base import Pending, Run, Scheduler, Situation
 from hyperopt_nas.space_files import SpaceFile, load_space_file
 from hyperopt_nas.trial import (DataSetup, Protocol, TrainBudget, TrialOutcome, TrialSpec,
                                 derive_seed)
-from hyperopt_nas.objectives import Objective
 from hyperopt_nas.options import default
+from hyperopt_nas.search_lines import (banner, counted, progress_line, say_restored,
+                                       warn_small_validation)
 from hyperopt_nas.settings import SearchSettings, check_settings, objective_of
 from hyperopt_nas.trial_store import (SPARK_LOG, TAKEN_UP, TENSORFLOW_LOG, SizeBudget,
                                       TrialRecord, TrialStatus, TrialStore, proposer_loss,
@@ -64,7 +64,6 @@ DEFAULT_SNAPSHOT_S = default("snapshot_every_s")
 # recent others. TPE's cost grows with what it reads (about 90 ms at 1,000 trials, 2 cores),
 # and it already weighs older trials less (hyperopt's linear forgetting).
 DEFAULT_TPE_HISTORY = default("tpe_history")
-SMALL_VALIDATION = 200  # images: below this, validation accuracy ranks trials mostly by chance
 OVER_BUDGET_STREAK = 25  # points over the size budget in a row before the console says so
 # Points over the size budget in a row after which a search stops: by then the proposals, steered
 # by what was measured (proposers/budget_screen.py), have found nothing within it.
@@ -186,11 +185,6 @@ def best_record(records: list[TrialRecord], size_budget: SizeBudget = SizeBudget
     return best[0] if best else None
 
 
-def size_budget_of(budget: dict[str, Any]) -> SizeBudget:
-    return SizeBudget(budget.get("max_params"), budget.get("max_latency_ms"),
-                      budget.get("size_weight"))
-
-
 def make_record(outcome: TrialOutcome, params: dict[str, Any], vals: dict[str, Any],
                 trial_seed: int, space_file: SpaceFile, budget: dict[str, Any],
                 settings: SearchSettings, versions: dict[str, str]) -> TrialRecord:
@@ -258,7 +252,7 @@ class Search:
         self.trials: Trials = restored.trials
         self.numbers, self.set_aside = restored.numbers, restored.set_aside
         self.executor, self.proposer, self.budget = executor, proposer, budget
-        self.size_budget = size_budget_of(budget)
+        self.size_budget = SizeBudget.of(budget)
         self.records = records
         # What --max-evals counts: every record, except under a size budget the networks over
         # it (measured, not trained).
@@ -618,121 +612,6 @@ class Search:
                              best_full=self._best_full())
 
 
-# -- console lines ------------------------------------------------------------------------------
-
-
-def warn_small_validation(record: TrialRecord, say: Callable[[str], None]) -> None:
-    """Say so when the validation split is too small to rank trials (after a run's first
-    trial)."""
-    n = record.budget.get("validation_samples")
-    if n is not None and 0 < n < SMALL_VALIDATION:
-        say(f"note: the validation split holds only {n} images: its accuracy moves in steps of "
-            f"{100 / n:.2g} points, so trials are ranked largely by chance: {MORE_VALIDATION}.")
-
-
-def say_restored(say: Callable[[str], None], restored: Restored, best: TrialRecord | None,
-                 store: TrialStore, over_budget: int = 0) -> None:
-    if restored.total_records == 0:
-        say(f"Starting a new search in {store.dir}.")
-        return
-    kept = len(restored.numbers)
-    line = (f"Loaded {restored.total_records} trials from {store.dir} "
-            f"(from {restored.source}); {kept} inform the search")
-    if over_budget:
-        line += f" ({over_budget} of them over the size budget)"
-    if best is not None:
-        line += f"; best so far: trial {best.number}, {best.objective.label} {best.score:.4f}"
-    say(line + ".")
-    unsized = sorted(n for n, why in restored.set_aside.items() if why == NEVER_TRAINED)
-    if unsized:
-        say(f"{counted(len(unsized), 'trial')} ({', '.join(map(str, unsized[:5]))}"
-            f"{', ...' if len(unsized) > 5 else ''}) {'was' if len(unsized) == 1 else 'were'} "
-            f"over the size budget of an earlier run and within this one's: never trained, "
-            "they are not fed to the search (a point may be proposed again).")
-    misfits = {n: why for n, why in restored.set_aside.items() if why != NEVER_TRAINED}
-    if misfits:
-        say(f"{len(misfits)} trials do not fit the current space and are set aside "
-            "(kept on disk, not fed to the search):")
-        for number, why in sorted(misfits.items()):
-            say(f"  trial {number}: {why}")
-
-
-def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
-                  max_evals: int | None, elapsed_s: float | None = None,
-                  eta_s: float | None = None, schedule_note: str = "", over_budget: int = 0
-                  ) -> str:
-    """One ended trial. ``total``: the trials that count toward ``max_evals`` (under a size
-    budget, those within it); ``over_budget``: the points over it so far, not counted."""
-    count = f"{total}/{max_evals}" if max_evals else f"{total}"
-    if over_budget:
-        count += f", {over_budget} over budget"
-    if record.status == TrialStatus.FAILED:
-        score = f"FAILED ({record.error})"
-    elif record.status == TrialStatus.OVER_BUDGET:
-        score = f"{record.error}, not trained"
-    elif record.status == TrialStatus.PRUNED:
-        score = (f"{record.objective.label} {record.score:.4f} (pruned at epoch "
-                 f"{record.extra.get('pruned_at_epoch', '?')})")
-    else:
-        score = f"{record.objective.label} {record.score:.4f}"
-    score += schedule_note
-    best_part = f"best {best.score:.4f} (trial {best.number})" if best else "best -"
-    line = (f"trial {record.number:4d} [{count}] | {score} | {best_part} | "
-            f"{record.wall_time_s:.1f} s")
-    if elapsed_s is not None:
-        line += f" | elapsed {clock_text(elapsed_s)}"
-    if eta_s is not None and (max_evals is None or total < max_evals):
-        line += f" | ETA {clock_text(eta_s)}"
-    return line
-
-
-def counted(n: int, word: str) -> str:
-    """``1 epoch``, ``2 epochs``."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def gpu_words(settings: SearchSettings) -> str:
-    """`` on GPU 0 (NVIDIA H200), 4 trials sharing it``, or nothing without --gpus."""
-    s = settings
-    if not s.gpus:
-        return ""
-    names = sorted({g.name for g in gpus.gpu_details() if g.index in s.gpus})
-    named = f" ({', '.join(names)})" if names else ""
-    per_gpu = -(-s.workers // len(s.gpus))
-    sharing = (f", {per_gpu} trials sharing each, with {gpus.SHARED_MEMORY_USABLE / per_gpu:.0%} "
-               "of its memory apiece" if per_gpu > 1 else "")
-    return f" on GPU{'s' if len(s.gpus) > 1 else ''} {','.join(s.gpus)}{named}{sharing}"
-
-
-def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, Any],
-           store: TrialStore, precision: Precision | None = None) -> str:
-    """What the search is about to do, in one line; with a GPU, the precision and why."""
-    s = settings
-    where = (f"on Spark, {s.parallelism} at a time" if s.backend == "spark" else
-             "in this process" if s.isolation == "none" else
-             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}" + gpu_words(s))
-    until = " and ".join(part for part in (
-        counted(s.max_evals, "trial") if s.max_evals else "",
-        duration_text(s.timeout_s) if s.timeout_s else "") if part) or "Ctrl-C"
-    subset = (f", {budget['max_train_samples']} training images"
-              if budget.get("max_train_samples") else "")
-    size = size_budget_of(budget)
-    within = (f", networks within {size.text()} (larger ones are measured, not trained"
-              + (", nor counted in the trials" if s.max_evals else "") + ")" if size else "")
-    objective = Objective(budget["objective"], budget["direction"])
-    if not objective.is_default:
-        within += f", selecting on {objective.name} ({objective.better} is better)"
-    if size.size_weight:
-        within += (f", the proposer told validation loss + {size.size_weight:g} x "
-                   "ln(parameters)")
-    return (f"Searching {space_file.name} ({space_file.dataset}, {space_file.model}) with "
-            f"{s.algo}: {counted(budget['epochs'], 'epoch')} per trial{subset}{within}, "
-            f"until {until}; "
-            f"trials train {where} on Keras' {runtime.requested(s.keras_backend)} backend"
-            + (f" in {precision.words} ({precision.why})" if precision and precision.why else "")
-            + f"; results in {store.dir}.")
-
-
 # -- wiring -------------------------------------------------------------------------------------
 
 
@@ -770,7 +649,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
     budget = resolve_budget(space_file, settings)
     proposer = make_proposer(settings.algo, space_file, settings.seed, settings.start_points,
                              settings.startup_trials, settings.max_evals, settings.timeout_s,
-                             size_budget_of(budget).limits())
+                             SizeBudget.of(budget).limits())
     scheduler = make_scheduler(settings, int(budget["epochs"]), Path(settings.results_dir))
     scheduler.check(settings)
     if space_file.dataset in data_loaders.DATASETS:  # own data: checked where it is loaded
@@ -801,10 +680,10 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 **{k: budget[k] for k in ("validation_fraction", "max_train_samples", "epochs")},
                 "objective": budget["objective"]}, store.dir)
         store.keep_space_copy(space_file.path)
-        counted_records = [r for r in records.values() if size_budget_of(budget).counts(r)]
+        counted_records = [r for r in records.values() if SizeBudget.of(budget).counts(r)]
         if settings.max_evals is not None and len(counted_records) >= settings.max_evals:
             say(f"{len(counted_records)} trials already in {store.dir}"
-                + (" within the size budget" if size_budget_of(budget) else "")
+                + (" within the size budget" if SizeBudget.of(budget) else "")
                 + f"; --max-evals {settings.max_evals} is reached. Raise it to search further.")
             return SearchSummary(0, len(records), best_record(list(records.values())))
         precision = precision_of(settings, space_file)
@@ -817,7 +696,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             kept_models.clear_staging(store.dir)  # no trial runs yet: a killed one's leftovers
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()),
-                               size_budget_of(budget))
+                               SizeBudget.of(budget))
             say(banner(settings, space_file, budget, store, precision))
             earlier = sorted({r.keras_backend for r in records.values()}
                              - {runtime.requested(settings.keras_backend)})
@@ -825,7 +704,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 say(f"The earlier trials trained on {' and '.join(earlier)}: they keep informing "
                     "the search, and `rank` shows each trial's backend.")
             say_restored(say, restored,
-                         best_record(list(records.values()), size_budget_of(budget)), store,
+                         best_record(list(records.values()), SizeBudget.of(budget)), store,
                          len(records) - len(counted_records))
             outputs = make_outputs(settings, space_file, store)
             if settings.plot_search:

@@ -527,6 +527,12 @@ class SizeBudget:
     max_latency_ms: float | None = None
     size_weight: float | None = None
 
+    @classmethod
+    def of(cls, budget: dict[str, Any]) -> "SizeBudget":
+        """The size budget a search's budget (a record's ``budget``) holds."""
+        return cls(budget.get("max_params"), budget.get("max_latency_ms"),
+                   budget.get("size_weight"))
+
     def __bool__(self) -> bool:
         """Whether there is a limit (the soft ``size_weight`` is none)."""
         return self.max_params is not None or self.max_latency_ms is not None

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, write_space
 from helpers import Scripted, make_settings, search
 
-from hyperopt_nas import engine as search_loop, training
+from hyperopt_nas import engine as search_loop, search_lines, training
 from hyperopt_nas.engine import FatalError
 from hyperopt_nas.interrupts import STOP
 from hyperopt_nas.trial import derive_seed
@@ -51,7 +51,7 @@ def test_every_trial_is_saved_with_its_full_record(tmp_path, tiny_space, fashion
 def test_a_small_validation_split_is_pointed_out(tmp_path, tiny_space, fashion_dir, monkeypatch):
     _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=2))
     assert out.count("note: the validation split holds only 60 images") == 1  # tiny: 60 images
-    monkeypatch.setattr(search_loop, "SMALL_VALIDATION", 60)
+    monkeypatch.setattr(search_lines, "SMALL_VALIDATION", 60)
     _, out = search(make_settings(tmp_path, tiny_space, fashion_dir, max_evals=3))
     assert "trial    2 [3/3]" in out and "validation split holds" not in out
 
