@@ -558,7 +558,7 @@ class Search:
         if self.failures_in_a_row >= s.max_consecutive_failures:
             raise FatalError(
                 f"{self.failures_in_a_row} trials failed in a row; stopping. The last error: "
-                f"{record.error}. Each failed_trial-*.json in {self.store.dir} holds its "
+                f"{record.error_line}. Each failed_trial-*.json in {self.store.dir} holds its "
                 "traceback; fix the cause (or raise --max-consecutive-failures) and relaunch.")
 
     def _over_budget(self) -> None:

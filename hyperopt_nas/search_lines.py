@@ -65,7 +65,7 @@ def progress_line(record: TrialRecord, best: TrialRecord | None, total: int,
     if over_budget:
         count += f", {over_budget} over budget"
     if record.status == TrialStatus.FAILED:
-        score = f"FAILED ({record.error})"
+        score = f"FAILED ({record.error_line})"
     elif record.status == TrialStatus.OVER_BUDGET:
         score = f"{record.error}, not trained"
     elif record.status == TrialStatus.PRUNED:

@@ -182,6 +182,11 @@ class TrialRecord:
         return self.extra.get(SIZE_KEYS[measure])
 
     @property
+    def error_line(self) -> str | None:
+        """What went wrong, in one line (``error_line``); the whole message is ``error``."""
+        return None if self.error is None else error_line(self.error)
+
+    @property
     def keras_backend(self) -> str:
         """The Keras backend it trained on (records from before the choice: TensorFlow)."""
         return (self.accelerator or {}).get("keras_backend", "tensorflow")
@@ -514,6 +519,29 @@ def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     scored = [r for r in records if r.status not in UNSCORED and r.loss is not None
               and not r.extra.get(TAKEN_UP)]  # informs the search; its loss is another's
     return sorted(scored, key=lambda r: (r.loss, r.number))
+
+
+def error_line(error: str) -> str:
+    """An error message in one line: its first line, or where that is only a heading (a
+    TensorFlow graph error's ``Graph execution error:`` and the trace of where the failing node
+    was defined; Keras' ``Exception encountered when calling ...``), the line that says what
+    went wrong. The exception's name is kept in front."""
+    kind, _, message = error.partition(": ")
+    if not message or not kind.isidentifier():
+        kind, message = "", error
+    blocks = [[line.strip() for line in block.splitlines() if line.strip()]
+              for block in re.split(r"\n\s*\n", message.strip())]
+    blocks = [b for b in blocks if b]
+    if not blocks:
+        return error.strip()
+    said = blocks[0][0]
+    if "Detected at node" in message:  # the block after the trace, its [[node]] lines left out
+        after = [b for b in blocks if not b[0].startswith(("Detected at node", "Graph execution"))]
+        found = [line for b in after for line in b if not line.startswith(("[[", "File "))]
+        said = found[0] if found else said
+    elif said.startswith("Exception encountered when calling") and len(blocks) > 1:
+        said = blocks[1][0]
+    return (f"{kind}: " if kind else "") + said
 
 
 @dataclass(frozen=True)

@@ -286,3 +286,40 @@ def test_a_trials_graph_is_kept_and_a_damaged_one_reads_as_none(tmp_path):
     for damaged in (b"not gzip", store.graph_path(3).read_bytes()[:-6]):
         store.graph_path(3).write_bytes(damaged)
         assert store.load_graph(3) is None
+
+
+# TensorFlow's words for a label beyond the softmax (TF 2.21, Keras 3): the heading, the trace
+# of where the failing node was defined, the message, the node.
+TF_GRAPH_ERROR = """InvalidArgumentError: Graph execution error:
+
+Detected at node compile_loss/sparse_categorical_crossentropy/SparseSoftmaxCrossEntropyWithLogits\
+ defined at (most recent call last):
+  File "/usr/lib/python3.11/threading.py", line 1002, in _bootstrap
+
+  File "/venv/keras/src/backend/tensorflow/trainer.py", line 113, in one_step_on_data
+
+Received a label value of 12 which is outside the valid range of [0, 10).  Label values: 3 12 5
+\t [[{{node compile_loss/sparse_categorical_crossentropy/SparseSoftmaxCrossEntropyWithLogits}}]]\
+ [Op:__inference_multi_step_on_iterator_2034]"""
+
+KERAS_CALL_ERROR = """ValueError: Exception encountered when calling Conv2D.call().
+
+Negative dimension size caused by subtracting 3 from 2 for 'conv2d_3/convolution'
+
+Arguments received by Conv2D.call():
+  \u2022 inputs=tf.Tensor(shape=(None, 2, 2, 64), dtype=float32)"""
+
+
+@pytest.mark.parametrize("error, line", [
+    (TF_GRAPH_ERROR, "InvalidArgumentError: Received a label value of 12 which is outside the "
+                     "valid range of [0, 10).  Label values: 3 12 5"),
+    (KERAS_CALL_ERROR, "ValueError: Negative dimension size caused by subtracting 3 from 2 for "
+                       "'conv2d_3/convolution'"),
+    ("ValueError: activation must be one of relu, tanh", "ValueError: activation must be one "
+                                                         "of relu, tanh"),
+    ("RuntimeError: first line\nsecond line", "RuntimeError: first line"),
+    ("a worker died (signal 9)", "a worker died (signal 9)"),
+])
+def test_a_failed_trials_error_reads_in_one_line(error, line):
+    record = make_record(status=TrialStatus.FAILED, loss=None, error=error)
+    assert record.error_line == line and record.error == error  # the whole message is kept

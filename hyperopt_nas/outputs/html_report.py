@@ -43,6 +43,9 @@ tr.best td { background: #eef7ee; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92em; }
 code { background: #f4f4f4; padding: 0 0.25em; border-radius: 3px; }
+details summary { cursor: pointer; }
+pre.trace { font-size: 0.85em; max-height: 24em; overflow: auto; background: #f8f8f8;
+            padding: 0.5em; white-space: pre-wrap; }
 """
 
 PLOTS = [
@@ -232,11 +235,21 @@ def _failures(records: list[TrialRecord]) -> str:
     failed = [r for r in records if r.status == TrialStatus.FAILED]
     if not failed:
         return ""
-    rows = "".join(f'<tr><td class="num">{r.number}</td><td>{_e(_fmt(r.error))}</td></tr>'
+    rows = "".join(f'<tr><td class="num">{r.number}</td><td>{_error_cell(r)}</td></tr>'
                    for r in failed[-TOP:])
-    return ("<h2>Failed trials</h2><p class=sub>Each <code>failed_trial-NNNN.json</code> holds "
-            f"the traceback.</p><div class=scroll><table><tr><th>trial</th><th>error</th></tr>"
-            f"{rows}</table></div>")
+    return ("<h2>Failed trials</h2><p class=sub>Each error in one line; click it for the whole "
+            "message and the traceback (also in the trial's "
+            "<code>failed_trial-NNNN.json</code>).</p><div class=scroll><table><tr><th>trial</th>"
+            f"<th>error</th></tr>{rows}</table></div>")
+
+
+def _error_cell(record: TrialRecord) -> str:
+    """A failed trial's error: its line, the whole message and the traceback one click away."""
+    line = _e(_fmt(record.error_line))
+    whole = "\n\n".join(t for t in (record.error, record.traceback) if t)
+    if not whole or whole.strip() == record.error_line:
+        return line
+    return f"<details><summary>{line}</summary><pre class=trace>{_e(whole)}</pre></details>"
 
 
 LIVE_RELOAD_S = 15  # a live report reloads itself this often in the browser

@@ -85,6 +85,20 @@ def test_report_before_any_trial_completed(tmp_path):
     assert ["0", "OOM"] in page.rows
 
 
+def test_a_failed_trial_shows_its_error_line_and_the_rest_one_click_away(tmp_path):
+    error = ("ValueError: Exception encountered when calling Conv2D.call().\n\nNegative "
+             "dimension size caused by subtracting 3 from 2\n\nArguments received by "
+             "Conv2D.call():\n  inputs=tf.Tensor(shape=(None, 2, 2, 64))")
+    failed = [make_record(0, None, TrialStatus.FAILED, history={}, error=error,
+                          traceback="Traceback (most recent call last):\n  File \"x.py\"")]
+    text = html_report.write_report(failed, tmp_path).read_text()
+    summary = "ValueError: Negative dimension size caused by subtracting 3 from 2"
+    assert f"<details><summary>{summary}</summary><pre class=trace>" in text
+    assert "Arguments received by" in text and "Traceback (most recent call last)" in text
+    assert [summary] == [line for row in Page(text).rows for line in row if "Negative" in line
+                         and "Arguments" not in line][:1]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="needs Debian's chromium for a headless screenshot")
