@@ -26,6 +26,7 @@ import numpy as np
 from hyperopt_nas import runtime
 from hyperopt_nas.batches import fixed_batch
 from hyperopt_nas.data_loaders import DatasetInfo, Split
+from hyperopt_nas.errors import FatalError
 from hyperopt_nas.families import EVAL_BATCH_SIZE, ModelBuilder, metric_key
 from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
@@ -172,6 +173,28 @@ def latency_ms(model, example: np.ndarray, calls: int = LATENCY_CALLS) -> float:
         model.predict_on_batch(example)
         times.append(time.perf_counter() - began)
     return float(np.median(times)) * 1000.0
+
+
+def check_outputs(model, info: DatasetInfo) -> None:
+    """Refuse a network whose output cannot hold the data's labels (a Dense(10) under labels up
+    to 12): every trial would fail with the backend's long error, so the search stops at the
+    first network, in one line. One sigmoid unit for two classes is fine."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    names = list(getattr(model, "output_names", None) or [])
+    if len(outputs) == 1 and len(info.heads) == 1:
+        pairs = {next(iter(info.heads)): outputs[0]}
+    else:
+        pairs = {name: out for name, out in zip(names, outputs) if name in info.heads}
+    for head, output in pairs.items():
+        units, classes = output.shape[-1], info.heads[head]
+        if units is None or not (units == 1 and classes > 2 or 1 < units < classes):
+            continue
+        which = "" if len(info.heads) == 1 else f" of head {head!r}"
+        raise FatalError(
+            f"the labels{which} go up to {classes - 1}, but the network's output has {units} "
+            f"unit{'s' if units > 1 else ''} (classes 0 to {max(units - 1, 1)}): give its last "
+            f"layer {classes} units (Dense({classes}, activation=\"softmax\")), or number the "
+            f"classes from 0 to {max(units - 1, 1)}")
 
 
 def check_budget(model, budget: TrainBudget, example: np.ndarray) -> dict[str, Any]:
@@ -423,6 +446,7 @@ def train_and_evaluate(builder: ModelBuilder, params: dict[str, Any], info: Data
             model.steps_per_execution = accel.steps_per_execution
         if on_model is not None:
             on_model(model)
+        check_outputs(model, info)
         size = check_budget(model, budget, train.x[:1])  # before any training
         graph = graph_text(model) if validation is not None else None
         used = trained_as(model)

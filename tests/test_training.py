@@ -262,3 +262,28 @@ def test_the_graph_a_trial_sends_back_names_each_head_of_a_two_head_network():
         keras.backend.clear_session()
     assert text.startswith("digraph") and text.count("<b>InputLayer</b>") == 1
     assert "<b>Dense (fine)</b>" in text and "<b>Dense (coarse)</b>" in text
+
+
+def test_labels_beyond_the_networks_output_stop_the_search_at_its_first_network():
+    """Issue 44: a label 12 under a 10-unit softmax failed every trial with about 55 lines of
+    TensorFlow's graph trace."""
+    import keras
+
+    from hyperopt_nas.errors import FatalError
+
+    def network(units, heads=("label",)):
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, {h: keras.layers.Dense(units, name=h)(inputs) for h in heads}
+                           if len(heads) > 1 else keras.layers.Dense(units)(inputs))
+
+    with pytest.raises(FatalError, match=r"^the labels go up to 12, but the network's output "
+                                         r"has 10 units \(classes 0 to 9\): give its last layer "
+                                         r"13 units"):
+        training.check_outputs(network(10), DatasetInfo("custom:x", (4,), {"label": 13}))
+    two = DatasetInfo("custom:x", (4,), {"fine": 100, "coarse": 20})
+    with pytest.raises(FatalError, match="the labels of head 'fine' go up to 99"):
+        training.check_outputs(network(20, ("fine", "coarse")), two)
+    training.check_outputs(network(10), DatasetInfo("custom:x", (4,), {"label": 10}))
+    training.check_outputs(network(1), DatasetInfo("custom:x", (4,), {"label": 2}))  # sigmoid
+    with pytest.raises(FatalError, match="output has 1 unit "):
+        training.check_outputs(network(1), DatasetInfo("custom:x", (4,), {"label": 3}))
