@@ -1,97 +1,17 @@
 """Issue 44: Keras Tuner's tutorials, with only the import changed (hyperopt_nas/keras_tuner.py)."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
-from conftest import ROOT
 from helpers import arrays
 
-from hyperopt_nas.trial_store import TrialStatus, TrialStore
+from hyperopt_nas.trial_store import TrialStore
 
-# Keras Tuner's "Getting started", as its users write it: one-hot labels and
-# categorical_crossentropy, a Sequential without an Input layer, a loop over num_layers with
-# per-layer units, a Boolean, a log-sampled learning rate; RandomSearch with two executions per
-# trial into directory/project_name, overwrite=True; get_best_models(2), results_summary().
-GETTING_STARTED = """
-import sys
-sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
-import keras
-from keras import layers
-import numpy as np
-import hyperopt_nas.keras_tuner as keras_tuner
-from helpers import arrays
-
-(x_train, y_train), (x_val, y_val) = arrays(160, 1), arrays(80, 2)
-y_train = keras.utils.to_categorical(y_train, 10)
-y_val = keras.utils.to_categorical(y_val, 10)
-
-def build_model(hp):
-    model = keras.Sequential()
-    model.add(layers.Flatten())
-    for i in range(hp.Int("num_layers", 1, 3)):
-        model.add(layers.Dense(units=hp.Int(f"units_{{i}}", min_value=8, max_value=32, step=8),
-                               activation=hp.Choice("activation", ["relu", "tanh"])))
-    if hp.Boolean("dropout"):
-        model.add(layers.Dropout(rate=0.25))
-    model.add(layers.Dense(10, activation="softmax"))
-    learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-build_model(keras_tuner.HyperParameters())
-tuner = keras_tuner.RandomSearch(
-    hypermodel=build_model,
-    objective="val_accuracy",
-    max_trials={trials},
-    executions_per_trial=2,
-    overwrite={overwrite},
-    directory={directory!r},
-    project_name="helloworld",
-)
-tuner.search_space_summary()
-tuner.search(x_train, y_train, epochs=2, validation_data=(x_val, y_val))
-models = tuner.get_best_models(num_models=2)
-print("predicted", models[0].predict(x_val[:3], verbose=0).shape)
-best_hps = tuner.get_best_hyperparameters(5)
-print("best units_0", best_hps[0].get("units_0"))
-tuner.results_summary()
-"""
-
-
-def run_getting_started(tmp_path, trials, overwrite):
-    code = GETTING_STARTED.format(root=str(ROOT), tests=str(ROOT / "tests"), trials=trials,
-                                  overwrite=overwrite, directory=str(tmp_path / "my_dir"))
-    return subprocess.run([sys.executable, "-"], input=code, cwd=tmp_path, text=True,
-                          capture_output=True, timeout=600)
+# Keras Tuner's "Getting started" itself, in a kernel and from standard input, is
+# tests/integration/test_examples.py's (examples/keras_tuner_getting_started.ipynb).
 
 
 @pytest.mark.slow
-def test_keras_tuners_getting_started_runs_with_the_import_changed(tmp_path):
-    done = run_getting_started(tmp_path, 3, True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
-    assert "Search space summary" in out and "num_layers (Int)" in out
-    assert "units_2 (Int)" in out  # found by calling the loop at its largest
-    assert "predicted (3, 10)" in out  # the kept network predicts an array, as the user's does
-    # Keras' warning of the optimizer state it skips on loading is not the user's to read.
-    assert "Skipping variable loading" not in done.stderr
-    assert "Results summary" in out and "Trial " in out and "Score: " in out
-    assert 'Objective(name="val_accuracy", direction="max")' in out
-    folder = tmp_path / "my_dir" / "helloworld"
-    records = TrialStore(folder).load_records()
-    assert len(records) == 3 and all(r.status == TrialStatus.OK for r in records)
-    for r in records:  # two executions each, the first one's network the one kept
-        assert len(r.extra["runs"]) == 2 and r.extra["saved_execution"] == 1
-    # Relaunched (overwrite=False): it continues to 5 trials, as Keras Tuner reloads.
-    (folder / "my_notes.txt").write_text("mine")
-    done = run_getting_started(tmp_path, 5, False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "Loaded 3 trials" in done.stdout and len(TrialStore(folder).load_records()) == 5
-    # overwrite=True starts afresh, removing only what the tool wrote (the tuner's constructor
-    # does it: here, in this process, the search trains one trial where it runs).
+def test_overwrite_starts_afresh_and_keeps_what_the_tool_did_not_write(tmp_path):
     import keras
 
     import hyperopt_nas.keras_tuner as kt
@@ -100,12 +20,20 @@ def test_keras_tuners_getting_started_runs_with_the_import_changed(tmp_path):
         return keras.Sequential([keras.layers.Flatten(),
                                  keras.layers.Dense(hp.Choice("units", [4, 8])),
                                  keras.layers.Dense(10, activation="softmax")])
-    tuner = kt.RandomSearch(build_model, objective="val_accuracy", max_trials=1, overwrite=True,
-                            directory=tmp_path / "my_dir", project_name="helloworld",
-                            isolation="none", plot_best=False, plot_search=False,
-                            tensorboard=False)
+
+    def tuner(overwrite, trials):
+        return kt.RandomSearch(build_model, objective="val_accuracy", max_trials=trials,
+                               overwrite=overwrite, directory=tmp_path / "my_dir",
+                               project_name="helloworld", isolation="none", plot_best=False,
+                               plot_search=False, tensorboard=False)
+    folder = tmp_path / "my_dir" / "helloworld"
+    data = dict(epochs=1, validation_data=arrays(30, 2), verbose=0)
+    tuner(False, 2).search(*arrays(60, 1), **data)
+    assert len(TrialStore(folder).load_records()) == 2
+    (folder / "my_notes.txt").write_text("mine")
+    again = tuner(True, 1)  # the constructor starts afresh, as Keras Tuner's does
     assert TrialStore(folder).load_records() == []
-    tuner.search(*arrays(60, 1), epochs=1, validation_data=arrays(30, 2), verbose=0)
+    again.search(*arrays(60, 1), **data)
     assert len(TrialStore(folder).load_records()) == 1
     assert (folder / "my_notes.txt").read_text() == "mine"
 
