@@ -12,6 +12,7 @@ The small public API::
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,18 @@ from typing import Any
 from hyperopt_nas import data_loaders, kept_models, runtime
 from hyperopt_nas.errors import SpaceFileError
 from hyperopt_nas.families import metric_key
-from hyperopt_nas.outputs.reports import retrain_command
 from hyperopt_nas.trial_store import (UNSCORED, SizeBudget, TrialRecord, TrialStore,
                                       ranked)
 from hyperopt_nas.workload import Workload
 
 MODELS_DIR = "models"
+
+
+def retrain_command(results_dir: Path, number: int) -> str:
+    """The command that retrains trial ``number`` of ``results_dir``, to be run as written (the
+    report and ``load_model``'s message give it)."""
+    return (f"python hyperopt_optimize.py retrain --results-dir {shlex.quote(str(results_dir))} "
+            f"--trial {number}")
 
 
 class RetrainError(RuntimeError):

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import kept_models
+from hyperopt_nas.retrain import retrain_command
 from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, count_text, flatten_params, front,
-                                          ranked, retrain_command, tie_sentence, tied_with_best)
+                                          ranked, tie_sentence, tied_with_best)
 from hyperopt_nas.trial_store import TrialRecord, TrialStatus, atomic_write
 
 REPORT_HTML = "report.html"

@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import math
-import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -252,12 +251,6 @@ def check_graphviz() -> None:
     if shutil.which("dot") is None:
         raise GraphvizMissing("drawing a model needs Graphviz's `dot` program: "
                               "sudo apt-get install graphviz")
-
-
-def retrain_command(results_dir: Path, number: int) -> str:
-    """The command that retrains trial ``number`` of ``results_dir``, to be run as written."""
-    return (f"python hyperopt_optimize.py retrain --results-dir {shlex.quote(str(results_dir))} "
-            f"--trial {number}")
 
 
 def best_title(record: TrialRecord) -> str:
