@@ -623,8 +623,9 @@ def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceF
                              space_file.module_name, log_path=store.dir / SPARK_LOG)
     if settings.isolation == "none":
         return InProcessExecutor(setup, store.dir / TENSORFLOW_LOG)
-    return WorkerPool(setup, settings.workers, settings.gpus, settings.trials_per_worker,
-                      settings.memory_growth_mb, store.dir / TENSORFLOW_LOG)
+    make = WorkerPool.warm if settings.warm_workers else WorkerPool
+    return make(setup, settings.workers, settings.gpus, settings.trials_per_worker,
+                settings.memory_growth_mb, store.dir / TENSORFLOW_LOG)
 
 
 def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialStore):
@@ -691,7 +692,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             executor = make_executor(settings, data_setup(space_file, budget, settings,
                                                           store.dir, precision),
                                      space_file, store)
-        outputs = None
+        outputs, ended = None, False
         try:
             kept_models.clear_staging(store.dir)  # no trial runs yet: a killed one's leftovers
             executor.start()  # workers load TensorFlow and the data while this process goes on
@@ -714,9 +715,14 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 executor.on_progress = progress.update if progress.mode != "off" else None
                 search = Search(settings, space_file, store, restored, records, executor,
                                 proposer, budget, say, outputs, progress, scheduler)
-                return search.run()
+                summary = search.run()
+                ended = not summary.interrupted
+                return summary
         finally:
-            executor.close()
+            if ended and settings.warm_workers and isinstance(executor, WorkerPool):
+                executor.park()  # for this process's next search (search(): a notebook's)
+            else:
+                executor.close()
             if outputs is not None:
                 say(f"Finishing the pictures and the report in {store.dir}...")
                 outputs.close()

@@ -342,6 +342,10 @@ OPTIONS: tuple[Option, ...] = (
            help="finished trials a proposer reads (None: all)"),
     Option("ask_ahead", switch, True, flag=None,
            help="with several workers, propose the next point while all are busy"),
+    Option("warm_workers", switch, True, flag=None,
+           help="keep the idle workers when the search ends, for the next search of this "
+                "process with the same backend and workers (a notebook's next search starts "
+                "without importing the backend again); they end with the process"),
 )
 
 OPTION: dict[str, Option] = {o.name: o for o in OPTIONS}

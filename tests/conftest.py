@@ -157,6 +157,16 @@ def tiny_space(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def no_warm_workers_left():
+    """Each test starts without the workers an earlier test's search kept warm (pool.park):
+    they would be taken by its search, or found among its child processes."""
+    yield
+    pool = sys.modules.get("hyperopt_nas.executors.pool")
+    if pool is not None:
+        pool.close_parked()
+
+
+@pytest.fixture(autouse=True)
 def empty_keras_cache(tmp_path_factory, monkeypatch):
     """Tests never read or download into the real Keras cache."""
     from hyperopt_nas import data_loaders

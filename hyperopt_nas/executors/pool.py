@@ -15,10 +15,16 @@ Several workers on one GPU (``--trials-per-gpu``) each get a share of its memory
 pinned worker in which TensorFlow sees no GPU stops the search (``gpus.pinned_without_gpu``); an
 unpinned one on a machine whose GPUs TensorFlow cannot use is said once, as a warning.
 Workers write their TensorFlow/absl chatter to a log file, not to the console.
+
+A search from Python (``search()``, Keras Tuner's API) parks its idle workers when it ends
+(``park``): the next search of the same process with the same kind of pool (backend, workers,
+GPUs) takes them (``WorkerPool.warm``), each loading the new search's data and model in the
+process that has its backend imported already, instead of starting afresh.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -85,6 +91,17 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             return
         if spec is None:
             return
+        if isinstance(spec, tuple):  # ("setup", setup, log_path): another search's data, model
+            _, setup, log_path = spec
+            if log_path is not None:
+                send_output_to(log_path)
+            try:
+                runner = start_runner(setup, {"gpu": gpu} if gpu is not None else None)
+            except Exception as e:
+                conn.send(("fatal", str(e)))
+                return
+            conn.send(("ready", runner.gpu_warning))
+            continue
         try:
             outcome = runner.run(spec, report)
         except FatalError as e:
@@ -174,8 +191,61 @@ class _Worker:
         self.ready, self.spec = False, None
 
 
+# Pools parked by finished searches of this process, by their kind (``WorkerPool.kind``).
+_PARKED: dict[tuple, "WorkerPool"] = {}
+
+
 class WorkerPool(Executor):
     """``workers`` persistent worker processes, replaced only when needed."""
+
+    @classmethod
+    def warm(cls, setup: DataSetup, workers: int = 1, gpus: list[str] | None = None,
+             trials_per_worker: int | None = None,
+             memory_growth_mb: float = DEFAULT_MEMORY_GROWTH_MB,
+             log_path: Path | None = None) -> "WorkerPool":
+        """A pool that an earlier search of this process parked, of the same kind, its workers
+        given ``setup`` (each loads the data and the model builder again, its backend already
+        imported); else a new pool."""
+        pool = cls(setup, workers, gpus, trials_per_worker, memory_growth_mb, log_path)
+        parked = _PARKED.pop(pool.kind, None)
+        if parked is None:
+            return pool
+        parked.adopt(setup, pool.log_path)
+        return parked
+
+    @property
+    def kind(self) -> tuple:
+        """What a worker fixes when it starts: the backend and how it is set up, its GPU and
+        share; a parked pool is taken only by a search that asks for the same."""
+        s = self.setup
+        return (s.keras_backend, s.deterministic, s.compile_cache is not None,
+                tuple((w.gpu, w.share) for w in self.workers), self.trials_per_worker,
+                self.memory_growth_mb)
+
+    def adopt(self, setup: DataSetup, log_path: str | None) -> None:
+        """Give the idle workers another search's ``setup`` (read as they start again)."""
+        self.setup, self.log_path = setup, log_path
+        for worker in self.workers:
+            if not worker.alive:
+                continue
+            try:
+                worker.conn.send(("setup", setup, log_path))
+            except (OSError, BrokenPipeError):
+                worker.stop()  # started afresh at its next trial
+                continue
+            worker.ready, worker.log_path = False, log_path
+
+    def park(self) -> None:
+        """Keep the idle workers for the next search of this process (see ``warm``); one pool
+        of a kind is kept, and every parked pool ends with the process."""
+        if any(w.spec is not None for w in self.workers) or not any(w.alive
+                                                                    for w in self.workers):
+            self.close()
+            return
+        earlier = _PARKED.pop(self.kind, None)
+        if earlier is not None:
+            earlier.close()
+        _PARKED[self.kind] = self
 
     def __init__(self, setup: DataSetup, workers: int = 1, gpus: list[str] | None = None,
                  trials_per_worker: int | None = None,
@@ -299,6 +369,15 @@ class WorkerPool(Executor):
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
+
+
+def close_parked() -> None:
+    """End the parked workers (at the process's exit; they would end with it anyway)."""
+    while _PARKED:
+        _PARKED.popitem()[1].close()
+
+
+atexit.register(close_parked)
 
 
 def _last_error(log_path: str | None) -> str | None:

@@ -199,3 +199,33 @@ def test_a_worker_that_dies_starting_is_explained_by_its_log_or_its_signal(tmp_p
     assert "killed by SIGILL while loading its libraries" in hint
     assert _startup_hint(str(log), 1) == NO_CAUSE_HINT
     assert _startup_hint(None, 1) == NO_CAUSE_HINT
+
+
+@pytest.mark.slow
+def test_a_search_of_the_same_process_takes_the_workers_the_last_one_kept(tmp_path, fashion_dir):
+    """Issue 44, item 8: a notebook's second search started a worker again (5 s here). The
+    workers a search kept warm train the next one's trials on its own data; a search that asks
+    for another kind of worker (deterministic kernels here) starts its own."""
+    from hyperopt_nas.executors import pool
+
+    def search(folder, samples, **changes):
+        settings = SearchSettings(space_path=write_space(tmp_path / "space.py"),
+                                  results_dir=tmp_path / folder, data_dir=fashion_dir,
+                                  max_evals=2, max_train_samples=samples, plot_best=False,
+                                  plot_search=False, tensorboard=False, **changes)
+        run_search(settings, say=lambda line: None)
+        return TrialStore(tmp_path / folder).load_records()
+
+    first = search("first", 150)
+    assert [r.extra["worker"]["trial"] for r in first] == [1, 2] and pool._PARKED
+    workers = [pid for pid in _children() if "spawn_main" in _cmdline(pid)]
+    second = search("second", 200)
+    assert [r.extra["worker"]["trial"] for r in second] == [3, 4]  # the same worker process
+    assert {r.budget["train_samples"] for r in first} == {150}
+    assert {r.budget["train_samples"] for r in second} == {200}  # the second search's data
+    assert [pid for pid in _children() if "spawn_main" in _cmdline(pid)] == workers
+    other = search("deterministic", 200, deterministic=True)
+    assert [r.extra["worker"]["trial"] for r in other] == [1, 2]
+    pool.close_parked()
+    assert not pool._PARKED and not [pid for pid in _children()
+                                     if "spawn_main" in _cmdline(pid)]
