@@ -5,8 +5,8 @@ file only names its dataset and the model's input and heads follow. Nothing is r
 
 Files are looked for, in order, in ``--data-dir``, in Keras' cache (``~/.keras/datasets``), in the
 Debian package's folder (Fashion-MNIST only), and only then downloaded through ``keras.datasets``.
-Keras and TensorFlow are imported inside the functions that download or read a ``tf.data``
-dataset: the search's own process imports this module and must not load them.
+Keras and TensorFlow are imported inside the functions that download, or (``runtime/tf_data.py``)
+read a ``tf.data`` dataset: the search's own process imports this module and must not load them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hyperopt_nas.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
@@ -32,10 +34,6 @@ DOWNLOADED = f"downloaded by Keras into {KERAS_CACHE}"
 IDX_UBYTE = 0x08  # idx type code of unsigned bytes, the only one these datasets use
 CIFAR_SIDE = 32
 CIFAR_CHANNELS = 3
-
-
-class DataError(RuntimeError):
-    """A dataset is missing or unreadable; the message says which file and what to do."""
 
 
 @dataclass(frozen=True)
@@ -510,47 +508,10 @@ def is_tf_dataset(value: Any) -> bool:
             and hasattr(value, "element_spec") and hasattr(value, "as_numpy_iterator"))
 
 
-def read_tf_dataset(dataset: Any, which: str, function: str) -> tuple[np.ndarray, Any]:
-    """A finite ``tf.data.Dataset`` of ``(x, y)`` elements, batched or not, read into arrays
-    ``(x, y)`` (``y`` a dict of label arrays if the dataset's labels are a dict).
-
-    The search needs its examples in memory: it carves a stratified, seeded validation split out
-    of the training part, and reads the data once per process for every trial."""
-    import tensorflow as tf
-    where = f"{function}: the {which} dataset"
-    cardinality = int(dataset.cardinality())
-    if cardinality == int(tf.data.INFINITE_CARDINALITY):
-        raise DataError(f"{where} is infinite (a .repeat() without a count?); return a finite "
-                        "dataset: the search reads it once, into memory.")
-    spec = dataset.element_spec
-    if not isinstance(spec, tuple) or len(spec) != 2:
-        raise DataError(f"{where} must yield (x, y) pairs (images, labels), got elements of "
-                        f"{spec}.")
-    label_spec = spec[1]
-    head_specs = label_spec if isinstance(label_spec, dict) else {None: label_spec}
-    # Batched when the labels come as vectors (one per example), as image_dataset_from_directory
-    # and .batch() give them; one example per element when they are scalars.
-    batched = all(s.shape.rank is not None and s.shape.rank >= 1 for s in head_specs.values())
-    xs: list[np.ndarray] = []
-    ys: dict[Any, list[np.ndarray]] = {head: [] for head in head_specs}
-    for x, y in dataset.as_numpy_iterator():
-        xs.append(np.asarray(x))
-        for head in ys:
-            ys[head].append(np.asarray(y[head] if head is not None else y))
-    if not xs:
-        raise DataError(f"{where} is empty.")
-    try:
-        x = np.concatenate(xs) if batched else np.stack(xs)
-        labels = {head: (np.concatenate(v) if batched else np.stack(v)) for head, v in ys.items()}
-    except ValueError as e:
-        raise DataError(f"{where}: its elements do not fit together into arrays ({e}); every "
-                        "example must have the same shape.") from e
-    return x, (labels[None] if None in labels else labels)
-
-
 def _split(pair: Any, which: str, function: str) -> Split:
     if is_tf_dataset(pair):
-        pair = read_tf_dataset(pair, which, function)
+        from hyperopt_nas.runtime import tf_data  # TensorFlow: only for a tf.data dataset
+        pair = tf_data.read_tf_dataset(pair, which, function)
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise DataError(f"{function} must return ((x_train, y_train), (x_test, y_test)) or "
                         f"(train_dataset, test_dataset); its {which} part is "
