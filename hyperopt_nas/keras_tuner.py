@@ -174,6 +174,7 @@ class BuildWithValues:
 
     def __init__(self, build: Callable):
         self.build = build
+        self.wraps = getattr(build, "__self__", None) or build  # named in the report
 
     def __call__(self, params: dict[str, Any]):
         hp = HyperParameters()

@@ -12,7 +12,9 @@ written for the caller in ``<results_dir>/notebook/``:
 - ``<part>_x.npy`` / ``<part>_y[.<head>].npy`` for ``train``, ``val`` and ``test``: the arrays,
   memory-mapped by the workers (written once per fingerprint);
 - ``arrays.json``: the arrays' fingerprint. A relaunch with the same arrays continues the
-  search (its records, resume, an edited space); with other arrays it is refused.
+  search (its records, resume, an edited space); with other arrays it is refused;
+- ``about.json``: the caller's own names (its build function's), which the report shows in
+  place of the generated file's.
 
 Everything the command line offers then works on the folder: ``rank``, ``report``, ``retrain``,
 ``load_model``. The trials train on this machine: a Spark executor elsewhere cannot read the
@@ -36,6 +38,7 @@ SPACE_FILE = "notebook_space.py"
 SPACE_PICKLE = "space.pkl"
 CODE_PICKLE = "code.pkl"
 FINGERPRINT = "arrays.json"
+ABOUT = "about.json"
 PARTS = ("train", "val", "test")
 
 SPACE_TEXT = '''"""Written by hyperopt_nas.search() for a search over data in memory: the space,
@@ -263,10 +266,31 @@ def write_space_file(results_dir: str | Path, space: Any, build_model: Callable,
                                                            "defaults": defaults}))
     atomic_write(folder / CODE_PICKLE, cloudpickle.dumps({"build_model": build_model,
                                                           "callbacks": list(callbacks or [])}))
+    atomic_write(folder / ABOUT, json.dumps({"build_model": function_name(build_model)}).encode())
     path = folder / SPACE_FILE
     if not path.is_file() or path.read_text() != SPACE_TEXT:
         atomic_write(path, SPACE_TEXT.encode())
     return path
+
+
+def function_name(build: Callable) -> str:
+    """How the caller named its build function (``build_model``; a wrapper says whose it is
+    through ``wraps``), for the report."""
+    inner = getattr(build, "wraps", build)
+    return getattr(inner, "__name__", None) or type(inner).__name__
+
+
+def searched_name(space_file: str | Path, results_dir: str | Path) -> str:
+    """What a search is called in the report: its space file's name, or for a search over
+    arrays in memory the caller's build function (``build_model over arrays in memory``)."""
+    path = Path(space_file)
+    if path.name != SPACE_FILE:
+        return path.name
+    try:
+        about = json.loads((Path(results_dir) / FOLDER / ABOUT).read_text())
+    except (OSError, ValueError):
+        return "arrays in memory"
+    return f"{about.get('build_model', 'a build function')} over arrays in memory"
 
 
 def _has_trials(results_dir: Path) -> bool:

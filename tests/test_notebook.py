@@ -357,3 +357,28 @@ def test_a_network_too_small_for_the_labels_stops_at_the_first_and_frees_the_fol
     summary = hyperopt_nas.search(space, tmp_path / "r", say=lambda line: None,
                                   build_model=build(10), x=x, y=y, max_evals=1, **quiet)
     assert summary.total == 1 and summary.best is not None
+
+
+def test_the_report_names_the_build_function_the_caller_wrote(tmp_path):
+    import keras
+
+    import hyperopt_nas.keras_tuner as kt
+
+    def build_model(params):
+        return keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(10)])
+
+    class MyHyperModel(kt.HyperModel):
+        def build(self, hp):
+            return build_model({})
+    x, y = arrays(20, 1)
+    for folder, build, name in (("plain", build_model, "build_model"),
+                                ("hypermodel", kt.BuildWithValues(MyHyperModel().build),
+                                 "MyHyperModel"),
+                                ("function", kt.BuildWithValues(build_model), "build_model")):
+        path = notebook.write_space_file(tmp_path / folder, {"u": hp_choice()}, build, x, y)
+        assert notebook.searched_name(path, tmp_path / folder) == f"{name} over arrays in memory"
+
+
+def hp_choice():
+    from hyperopt import hp
+    return hp.choice("u", [1, 2])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperopt_nas import kept_models
+from hyperopt_nas.notebook import searched_name
 from hyperopt_nas.retrain import retrain_command
 from hyperopt_nas.outputs.reports import (BEST_MODEL_PNG, count_text, flatten_params, front,
                                           ranked, tie_sentence, tied_with_best)
@@ -263,7 +264,8 @@ def render(records: list[TrialRecord], results_dir: Path, live: bool = False,
     ``LIVE_RELOAD_S`` seconds."""
     figures_dir = Path(figures_dir or results_dir)
     first = max(records, key=lambda r: r.number) if records else None  # the newest trial's space
-    title = f"Search report: {Path(first.space_file).name if first else 'no trials yet'}"
+    title = ("Search report: "
+             + (searched_name(first.space_file, results_dir) if first else "no trials yet"))
     reload = f"<meta http-equiv=refresh content={LIVE_RELOAD_S}>" if live else ""
     parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>{reload}"
              f"<meta name=viewport content='width=device-width, initial-scale=1'>"
@@ -272,7 +274,7 @@ def render(records: list[TrialRecord], results_dir: Path, live: bool = False,
     if live:
         parts.append(f"<p class=live>The search is running: this page follows it, reloading "
                      f"every {LIVE_RELOAD_S} s.</p>")
-    spaces = {Path(r.space_file).name for r in records}
+    spaces = {searched_name(r.space_file, results_dir) for r in records}
     if len(spaces) > 1:
         parts.append(f"<p class=sub>Trials come from {len(spaces)} space files: "
                      f"{_e(', '.join(sorted(spaces)))}.</p>")

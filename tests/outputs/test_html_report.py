@@ -193,3 +193,17 @@ def test_many_hyperparameters_get_a_table_of_their_own_one_column_per_trial(tmp_
     top = next(row for row in Page(html_report.render(few, tmp_path)).rows
                if row[:2] == ["rank", "trial"])
     assert top[-1] == "units"  # a few stay columns of the one table
+
+
+def test_a_search_over_arrays_in_memory_is_named_by_the_users_build_function(tmp_path):
+    """Issue 44: the report named the generated notebook_space.py as if it were the user's."""
+    import json
+
+    from hyperopt_nas import notebook
+    folder = tmp_path / notebook.FOLDER
+    folder.mkdir()
+    (folder / notebook.ABOUT).write_text(json.dumps({"build_model": "my_cnn"}))
+    records = [make_record(0, 0.3, space_file=str(folder / notebook.SPACE_FILE))]
+    page = Page(html_report.write_report(records, tmp_path).read_text())
+    assert page.headings[0] == "Search report: my_cnn over arrays in memory"
+    assert "notebook_space.py" not in " ".join(page.text)
