@@ -40,7 +40,8 @@ EVENTS = re.compile(r"events\.out\.tfevents\..+")
 # notebook/: the space file, pickles and arrays the Python API writes for data in memory
 # (hyperopt_nas.notebook), and the bytecode Python caches for that space file.
 CACHES = re.compile(r"tensorflow|jax|torch")  # compile_cache/<backend>/ (engine.COMPILE_CACHE)
-NOTEBOOK = re.compile(r"notebook_space\.py|space\.pkl|code\.pkl|arrays\.json|__pycache__|"
+NOTEBOOK = re.compile(r"notebook_space\.py|space\.pkl|code\.pkl|arrays\.json|about\.json|"
+                      r"__pycache__|"
                       r"(train|val|test)_[xy](\.[^/]+)?\.npy")
 
 
