@@ -331,7 +331,9 @@ def test_a_relaunch_without_space_continues_with_the_folders_space(tmp_path, sea
                                                                    fashion_dir):
     """Issue 17: a relaunch without --space switched to CIFAR-100 and began downloading it."""
     results = searched()
-    space = TrialStore(results).load_records()[0].space_file
+    before = TrialStore(results).load_records()
+    assert len(before) == 2  # the shared search's, copied
+    space = before[0].space_file
     args = ["--results-dir", str(results), "--data-dir", str(fashion_dir), "--max-evals", "3",
             "--seed", "5", *QUICK]
     again = run_cli(args, cwd=tmp_path)
