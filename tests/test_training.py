@@ -287,3 +287,27 @@ def test_labels_beyond_the_networks_output_stop_the_search_at_its_first_network(
     training.check_outputs(network(1), DatasetInfo("custom:x", (4,), {"label": 2}))  # sigmoid
     with pytest.raises(FatalError, match="output has 1 unit "):
         training.check_outputs(network(1), DatasetInfo("custom:x", (4,), {"label": 3}))
+
+
+def test_normalisation_activation_and_dropout_are_drawn_in_the_box_they_follow():
+    """Issue 44: the CIFAR-100 demo network's drawing was 16,571 px tall (a box per
+    BatchNormalization and Activation); folded, 6,851 px."""
+    import keras
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    skip = keras.layers.Conv2D(4, 1)(x)
+    x = keras.layers.Add()([x, skip])  # x feeds two layers: nothing is folded into it
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dropout(0.1)(keras.layers.Dense(2)(x)))
+    dot = training.model_dot(model)
+    titles = sorted(training._TITLE.search(n.get_label()).group(1) for n in dot.get_nodes()
+                    if n.get_label())
+    assert titles == ["Add + Activation (relu)", "Conv2D", "Conv2D + BatchNormalization + "
+                      "Activation", "Dense + Dropout", "Flatten", "InputLayer"]
+    conv = next(n.get_label() for n in dot.get_nodes()
+                if "Conv2D + BatchNormalization" in (n.get_label() or ""))
+    assert "Activation: <b>relu</b>" in conv and "Output shape: <b>(None, 6, 6, 4)</b>" in conv
+    assert len(dot.get_edges()) == 6  # every connection kept, through the folded boxes
