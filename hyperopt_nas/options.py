@@ -162,6 +162,9 @@ class Option:
 
 
 WORKERS = (("isolation", ("process",)), ("executor", ("local",)))
+# Defaults the help of another option names too.
+PRUNE_PERCENTILE = 25.0  # --prune percentile: keep the trials above the lowest quarter
+MEMORY_GROWTH_MB = 2048.0  # a worker is replaced once its memory grew by this
 
 OPTIONS: tuple[Option, ...] = (
     Option("data_dir", folder, metavar="DIR", example="data",
@@ -242,7 +245,7 @@ OPTIONS: tuple[Option, ...] = (
            help="N workers on each GPU of --gpus, training side by side, each held to its share "
                 "of the GPU's memory; a small network leaves most of a large GPU idle"),
     Option("trials_per_worker", whole(1), example="4",
-           default_text="only when it dies or its memory grew by 2 GiB",
+           default_text=f"only when it dies or its memory grew by {MEMORY_GROWTH_MB / 1024:g} GiB",
            help="also replace a worker after this many trials"),
     Option("compile_cache", switch, True, flag="--no-compile-cache",
            help="compile every trial afresh: by default compiled networks are kept in "
@@ -298,7 +301,7 @@ OPTIONS: tuple[Option, ...] = (
                 "pruned with the score it reached"),
     Option("prune_percentile", number(0, 100, low_included=False, example="25"), field="",
            needs=(("prune", ("percentile",)),), example="10",
-           default_text="25, keeping the top three quarters",
+           default_text=f"{PRUNE_PERCENTILE:g}, keeping the top three quarters",
            help="the percentile of earlier trials a trial must reach to go on"),
     Option("prune_warmup", whole(1), 2, field="", needs=(("prune", ("median", "percentile")),),
            example="1", help="epochs every trial runs before it can be pruned"),
@@ -334,7 +337,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("on_trial_end", function, flag=None,
            help="called with each trial's record once it is saved (Optuna's callbacks=, Keras "
                 "Tuner's on_trial_end); an error in it is reported and the search goes on"),
-    Option("memory_growth_mb", number(0, low_included=False, example="2048"), 2048.0,
+    Option("memory_growth_mb", number(0, low_included=False, example="2048"), MEMORY_GROWTH_MB,
            flag=None, help="replace a worker whose memory grew by more than this"),
     Option("snapshot_every_s", number(0, example="60"), 60.0, flag=None,
            help="write results.pkl at most this often (0: after each trial)"),

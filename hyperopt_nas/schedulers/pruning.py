@@ -26,7 +26,7 @@ from hyperopt_nas import data_loaders
 from hyperopt_nas.families import metric_key
 from hyperopt_nas.choices import PRUNE_RULES
 from hyperopt_nas.errors import FatalError
-from hyperopt_nas.options import default
+from hyperopt_nas.options import PRUNE_PERCENTILE, default
 from hyperopt_nas.schedulers.base import Run, Scheduler, Situation
 from hyperopt_nas.trial_store import TrialStatus
 
@@ -35,7 +35,7 @@ RULES = PRUNE_RULES
 
 # The percentile a trial must reach under --prune percentile unless told otherwise: it keeps the
 # top three quarters (median keeps the top half).
-DEFAULT_PERCENTILE = 25.0
+DEFAULT_PERCENTILE = PRUNE_PERCENTILE  # the option table's (--prune-percentile's help names it)
 
 
 @dataclass(frozen=True)
