@@ -10,16 +10,17 @@ from hyperopt_nas.trial_store import TrialStore
 # tests/integration/test_examples.py's (examples/keras_tuner_getting_started.ipynb).
 
 
+def build_model(hp):
+    """A small define-by-run model, one hyperparameter (two networks)."""
+    import keras
+    return keras.Sequential([keras.layers.Flatten(),
+                             keras.layers.Dense(hp.Choice("units", [4, 8])),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
 @pytest.mark.slow
 def test_overwrite_starts_afresh_and_keeps_what_the_tool_did_not_write(tmp_path):
-    import keras
-
     import hyperopt_nas.keras_tuner as kt
-
-    def build_model(hp):
-        return keras.Sequential([keras.layers.Flatten(),
-                                 keras.layers.Dense(hp.Choice("units", [4, 8])),
-                                 keras.layers.Dense(10, activation="softmax")])
 
     def tuner(overwrite, trials):
         return kt.RandomSearch(build_model, objective="val_accuracy", max_trials=trials,
@@ -73,14 +74,8 @@ def test_a_loops_later_hyperparameters_are_searched(tmp_path):
 
 @pytest.mark.slow
 def test_hyperband_and_grid_search_run_as_their_names_say(tmp_path):
-    import keras
-
     import hyperopt_nas.keras_tuner as kt
 
-    def build_model(hp):
-        return keras.Sequential([keras.layers.Flatten(),
-                                 keras.layers.Dense(hp.Choice("units", [4, 8])),
-                                 keras.layers.Dense(10, activation="softmax")])
     (x, y), (x_val, y_val) = arrays(60, 1), arrays(30, 2)
     quiet = dict(isolation="none", plot_best=False, plot_search=False, tensorboard=False)
     grid = kt.GridSearch(build_model, objective="val_accuracy", max_trials=10,
