@@ -27,7 +27,7 @@ import numpy as np
 from hyperopt_nas import runtime
 from hyperopt_nas.batches import fixed_batch
 from hyperopt_nas.data_loaders import DatasetInfo, Split
-from hyperopt_nas.errors import FatalError
+from hyperopt_nas.errors import LabelsError
 from hyperopt_nas.families import EVAL_BATCH_SIZE, ModelBuilder, metric_key
 from hyperopt_nas.objectives import Objective
 from hyperopt_nas.runtime import Accelerator
@@ -241,7 +241,7 @@ def check_outputs(model, info: DatasetInfo) -> None:
         if units is None or not (units == 1 and classes > 2 or 1 < units < classes):
             continue
         which = "" if len(info.heads) == 1 else f" of head {head!r}"
-        raise FatalError(
+        raise LabelsError(
             f"the labels{which} go up to {classes - 1}, but the network's output has {units} "
             f"unit{'s' if units > 1 else ''} (classes 0 to {max(units - 1, 1)}): give its last "
             f"layer {classes} units (Dense({classes}, activation=\"softmax\")), or number the "

@@ -337,25 +337,27 @@ def test_a_second_search_in_the_same_process_uses_the_new_build_function(tmp_pat
 @pytest.mark.slow
 def test_a_network_too_small_for_the_labels_stops_at_the_first_and_frees_the_folder(tmp_path):
     """Issue 44: labels up to 9 under a 3-unit softmax failed every trial with TensorFlow's
-    graph trace; the search now stops at its first network, in one line, and the same folder
-    takes the corrected model."""
+    graph trace; the search now stops at its first network with a ValueError (as the other bad
+    data), in one line, sent whole from the worker that built it, and the same folder takes the
+    corrected model."""
     import keras
     from hyperopt import hp
 
     def build(units):
         return lambda params: keras.Sequential([keras.layers.Flatten(),
                                                 keras.layers.Dense(units, activation="softmax")])
-    (x, y), quiet = arrays(60, 1), dict(isolation="none", plot_best=False, plot_search=False,
-                                        tensorboard=False, epochs=1)
+    (x, y), quiet = arrays(60, 1), dict(plot_best=False, plot_search=False, tensorboard=False,
+                                        epochs=1)
     space = {"lr": hp.loguniform("lr", -6, -3)}
-    with pytest.raises(hyperopt_nas.FatalError) as refused:
+    with pytest.raises(ValueError) as refused:  # built in a worker process (the default)
         hyperopt_nas.search(space, tmp_path / "r", say=lambda line: None, build_model=build(3),
-                            x=x, y=y, max_evals=2, **quiet)
+                            x=x, y=y, max_evals=2, warm_workers=False, **quiet)
     assert str(refused.value).startswith("the labels go up to 9, but the network's output has 3 "
                                          "units") and "\n" not in str(refused.value)
     assert TrialStore(tmp_path / "r").load_records() == []
     summary = hyperopt_nas.search(space, tmp_path / "r", say=lambda line: None,
-                                  build_model=build(10), x=x, y=y, max_evals=1, **quiet)
+                                  build_model=build(10), x=x, y=y, max_evals=1, isolation="none",
+                                  **quiet)
     assert summary.total == 1 and summary.best is not None
 
 

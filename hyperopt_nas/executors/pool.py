@@ -104,8 +104,8 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             continue
         try:
             outcome = runner.run(spec, report)
-        except FatalError as e:
-            conn.send(("fatal", str(e)))
+        except FatalError as e:  # itself, so that its kind (LabelsError) reaches the caller
+            conn.send(("fatal", e))
             return
         with lock:
             conn.send(("done", outcome, _rss_mb()))
@@ -334,7 +334,7 @@ class WorkerPool(Executor):
         worker.spec = None
         if message[0] == "fatal":
             worker.stop()
-            raise FatalError(message[1])
+            raise message[1]
         _, outcome, rss_mb = message
         worker.trials_done += 1
         if worker.first_rss_mb is None:
