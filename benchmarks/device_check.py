@@ -109,7 +109,8 @@ def records(folder: Path) -> list[dict]:
 
 def part_precision(check: Check) -> None:
     rows = []
-    # A dry run: batches of 20, two a epoch (the network and its compilation are the same).
+    # A dry run: batches of 20, two a epoch, a small network of the family (--small: the
+    # demo network's compilation alone takes a CPU most of a minute per policy).
     for batch in ((20,) if check.dry else (200, 450)):
         cap = check.left(PART_S["precision"] / (1 if check.dry else 2))
         if cap < 10:
@@ -119,7 +120,8 @@ def part_precision(check: Check) -> None:
         code = check.run(f"precision_{batch}", [
             sys.executable, "benchmarks/gpu_precision_jax.py", "--images", str(images),
             "--epochs", "2" if check.dry else "3", "--batch-size", str(batch),
-            "--only", "float32:1,mixed_bfloat16:1", "--budget-s", str(cap), "--out", str(out)],
+            "--only", "float32:1,mixed_bfloat16:1", "--budget-s", str(cap), "--out", str(out),
+            *(["--small"] if check.dry else [])],
             cap + 30)
         runs = json.loads(out.read_text())["runs"] if out.exists() else []
         base = next((r for r in runs if r["policy"] == "float32"), None)

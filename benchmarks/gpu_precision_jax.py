@@ -45,15 +45,22 @@ def demo_point() -> dict:
     raise LookupError("cifar100.py has no DEMO_POINT")
 
 
-def run_variant(policy: str, steps: int, x, y, epochs: int, batch_size: int | None = None
-                ) -> dict:
+# --small (the device check's dry run on a CPU): the same family, its ops and two heads, in one
+# stage with one residual unit: a CPU compiles it in seconds, where the demo network takes most
+# of a minute per policy. It checks the script, not the speed.
+SMALL = {"n_stages": 1, "residual": {"units": 1, "first_stage": 0, "kernel_size": 3},
+         "filter_mult": 0.5}
+
+
+def run_variant(policy: str, steps: int, x, y, epochs: int, batch_size: int | None = None,
+                small: bool = False) -> dict:
     import keras
     import numpy as np
 
     import neural_net
     from hyperopt_nas import data_loaders
 
-    DEMO_POINT = demo_point()
+    DEMO_POINT = {**demo_point(), **(SMALL if small else {})}
 
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(policy)
@@ -106,6 +113,9 @@ def main() -> None:
                         help="instead of the point's 200")
     parser.add_argument("--only", default=None,
                         help="variants to run, e.g. float32:1,mixed_float16:8 (default: all)")
+    parser.add_argument("--small", action="store_true",
+                        help="a small network of the family (one stage, one residual unit), "
+                             "for a dry run on a CPU")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
@@ -128,7 +138,7 @@ def main() -> None:
         if time.monotonic() - started > args.budget_s:
             print(json.dumps({"skipped": [policy, steps], "reason": "budget"}), flush=True)
             continue
-        r = run_variant(policy, steps, x, y, args.epochs, args.batch_size)
+        r = run_variant(policy, steps, x, y, args.epochs, args.batch_size, args.small)
         results.append(r)
         print(json.dumps(r), flush=True)
         if args.out:
