@@ -16,6 +16,12 @@ pinned worker in which TensorFlow sees no GPU stops the search (``gpus.pinned_wi
 unpinned one on a machine whose GPUs TensorFlow cannot use is said once, as a warning.
 Workers write their TensorFlow/absl chatter to a log file, not to the console.
 
+Once started (the backend imported, the data loaded), a worker moves what it holds out of the
+garbage collector's reach (``gc.freeze()``): the full collection that ends each trial
+(``clear_session``) then looks at that trial's objects only, in about 3 ms where it took 0.17 s
+(TensorFlow's modules are most of a worker's objects). What is frozen is still freed when its
+last reference goes; only cycles among it would stay, and it lives as long as the worker.
+
 A search from Python (``search()``, Keras Tuner's API) parks its idle workers when it ends
 (``park``): the next search of the same process with the same kind of pool (backend, workers,
 GPUs) takes them (``WorkerPool.warm``), each loading the new search's data and model in the
@@ -25,6 +31,7 @@ process that has its backend imported already, instead of starting afresh.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import multiprocessing
 import os
@@ -77,6 +84,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
+    gc.freeze()
     conn.send(("ready", runner.gpu_warning))
     lock = threading.Lock()  # progress is reported from a thread of its own
 
@@ -100,6 +108,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             except Exception as e:
                 conn.send(("fatal", str(e)))
                 return
+            gc.freeze()
             conn.send(("ready", runner.gpu_warning))
             continue
         try:
@@ -108,7 +117,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             conn.send(("fatal", e))
             return
         with lock:
-            conn.send(("done", outcome, _rss_mb()))
+            conn.send(("done", outcome, _rss_mb(), gc.get_freeze_count()))
 
 
 def pin(gpu: str | None, share: float | None) -> None:
@@ -335,12 +344,12 @@ class WorkerPool(Executor):
         if message[0] == "fatal":
             worker.stop()
             raise message[1]
-        _, outcome, rss_mb = message
+        _, outcome, rss_mb, frozen = message
         worker.trials_done += 1
         if worker.first_rss_mb is None:
             worker.first_rss_mb = rss_mb
         outcome.extra["worker"] = {"index": worker.index, "trial": worker.trials_done,
-                                   "rss_mb": round(rss_mb, 1)}
+                                   "rss_mb": round(rss_mb, 1), "frozen_objects": frozen}
         if self._due(worker, rss_mb, outcome.accelerator.get("gpu_memory_mb")):
             worker.stop()  # started again at its next trial
         return self._tag(outcome, worker)
