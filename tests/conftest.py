@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import os
@@ -164,6 +165,16 @@ def no_warm_workers_left():
     pool = sys.modules.get("hyperopt_nas.executors.pool")
     if pool is not None:
         pool.close_parked()
+
+
+@pytest.fixture(autouse=True)
+def frozen_heap():
+    """What the suite's process holds before a test (TensorFlow's modules, most of it) is moved
+    out of the garbage collector's reach, as a worker does with its own (executors/pool.py):
+    the full collection each in-process trial ends with (``clear_session``) then walks only the
+    test's objects, in milliseconds instead of about 0.2 s."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
