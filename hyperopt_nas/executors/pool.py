@@ -84,7 +84,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
     except Exception as e:  # anything that stops the worker from starting is fatal
         conn.send(("fatal", str(e)))
         return
-    gc.freeze()
+    freeze_heap()
     conn.send(("ready", runner.gpu_warning))
     lock = threading.Lock()  # progress is reported from a thread of its own
 
@@ -108,7 +108,7 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             except Exception as e:
                 conn.send(("fatal", str(e)))
                 return
-            gc.freeze()
+            freeze_heap()
             conn.send(("ready", runner.gpu_warning))
             continue
         try:
@@ -118,6 +118,14 @@ def _worker_main(conn, setup: DataSetup, parent_pid: int, gpu: str | None,
             return
         with lock:
             conn.send(("done", outcome, _rss_mb(), gc.get_freeze_count()))
+
+
+def freeze_heap() -> None:
+    """Move what this worker holds now out of the garbage collector's reach (the module's
+    docstring says why), after collecting what is garbage already: an earlier search's last
+    trial, in a worker a new search took, is freed rather than frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 def pin(gpu: str | None, share: float | None) -> None:
