@@ -46,7 +46,18 @@ def Int(name: str, min_value: int, max_value: int, step: int | None = None,
         return _hp.choice(name, list(range(min_value, max_value + 1, step)))
     if sampling == "log":
         return scope.int(_hp.qloguniform(name, math.log(min_value), math.log(max_value), step))
-    return scope.int(_hp.quniform(name, min_value, max_value, step))
+    return scope.int(_hp.quniform(name, *_every_step_alike(min_value, max_value, step), step))
+
+
+# hyperopt's quniform(low, high, q) rounds a uniform draw from low to high to the q grid: the two
+# ends get half a step of the range each, so half the chance of the values between them
+# (Int(1, 3): 2 half the time). Keras Tuner draws every value of the grid alike; so does the
+# range widened by just under half a step at both ends.
+HALF_STEP = 0.4999
+
+
+def _every_step_alike(low: float, high: float, step: float) -> tuple[float, float]:
+    return low - HALF_STEP * step, high + HALF_STEP * step
 
 
 def Float(name: str, min_value: float, max_value: float, step: float | None = None,
@@ -59,7 +70,15 @@ def Float(name: str, min_value: float, max_value: float, step: float | None = No
             return _hp.qloguniform(name, math.log(min_value), math.log(max_value), step)
         return _hp.loguniform(name, math.log(min_value), math.log(max_value))
     if step:
-        return _hp.quniform(name, min_value, max_value, step)
+        values = round((max_value - min_value) / step)
+        if not math.isclose(min_value + values * step, max_value, abs_tol=1e-9 * step):
+            raise ValueError(f"hp {name!r}: max_value - min_value ({max_value - min_value:g}) "
+                             f"is not a multiple of step {step:g}.")
+        if not math.isclose(min_value / step, round(min_value / step), abs_tol=1e-9):
+            # a grid hyperopt's q-distributions cannot draw (it rounds to multiples of step)
+            return _hp.choice(name, [min_value + i * step for i in range(values + 1)])
+        # + 0.0: a draw just under 0 rounds to -0.0, which would be written as such.
+        return _hp.quniform(name, *_every_step_alike(min_value, max_value, step), step) + 0.0
     return _hp.uniform(name, min_value, max_value)
 
 

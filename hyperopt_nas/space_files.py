@@ -122,7 +122,15 @@ class Hyperparameter:
         if d == "loguniform":
             return (f"loguniform(e^{a[0]:g}, e^{a[1]:g}) = "
                     f"[{math.exp(a[0]):.4g}, {math.exp(a[1]):.4g}]")
+        if d == "quniform":  # the grid's ends (hp.Int widens hyperopt's range by half a step)
+            low, high = self.grid_ends()
+            return f"quniform({low:g}, {high:g}, {a[2]:g})"
         return f"{d}({', '.join(f'{x:g}' for x in a)})"
+
+    def grid_ends(self) -> tuple[float, float]:
+        """A quniform's lowest and highest values: its range's ends rounded to its step."""
+        low, high, q = self.args[:3]
+        return round(low / q) * q + 0.0, round(high / q) * q + 0.0
 
     def values(self) -> list[Any] | None:
         """Every value hyperopt can store for this parameter, or None if it is continuous."""
@@ -134,7 +142,7 @@ class Hyperparameter:
             return list(range(int(low), int(high)))
         if d == "quniform":
             q = a[2]
-            return [k * q for k in range(int(round(a[0] / q)), int(round(a[1] / q)) + 1)]
+            return [k * q + 0.0 for k in range(int(round(a[0] / q)), int(round(a[1] / q)) + 1)]
         return None
 
     def n_values(self) -> int | None:

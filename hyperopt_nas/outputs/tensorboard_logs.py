@@ -94,12 +94,11 @@ def hparam_domain(param: Hyperparameter) -> hparams_summary.HParam:
     if d == "loguniform":
         low, high = math.exp(a[0]), math.exp(a[1])
         return hparams_summary.HParam(param.name, hparams_summary.RealInterval(low, high))
-    if d == "quniform" and all(float(x).is_integer() for x in a[:3]):
+    if d == "quniform" and all(float(x).is_integer() for x in (*param.grid_ends(), a[2])):
         return hparams_summary.HParam(param.name,
-                                      hparams_summary.IntInterval(int(a[0]), int(a[1])))
+                                      hparams_summary.IntInterval(*map(int, param.grid_ends())))
     if d in ("quniform", "qloguniform"):
-        low = a[0] if d == "quniform" else math.exp(a[0])
-        high = a[1] if d == "quniform" else math.exp(a[1])
+        low, high = param.grid_ends() if d == "quniform" else (math.exp(a[0]), math.exp(a[1]))
         return hparams_summary.HParam(param.name,
                                       hparams_summary.RealInterval(float(low), float(high)))
     if d == "randint":
