@@ -20,8 +20,9 @@ for both tools, from ``get_best_models(1)[0]``. Wall time is the ``search`` call
     python benchmarks/kt_examples.py [--seeds 0,1,2] [--examples random,bayesian]
         [--train 20000] [--val 5000] [--log benchmarks/results/kt_examples.jsonl]
 
-Each run is one JSON line in ``--log`` (appended, so that runs add up across sittings); the
-table printed at the end reads every line of the log for the sizes asked.
+Each run is one JSON line in ``--log`` (appended, so that runs add up across sittings), with
+the commit it ran; the table printed at the end reads the log's lines of this commit for the
+sizes asked (``--commit`` another one).
 """
 
 from __future__ import annotations
@@ -138,6 +139,12 @@ def run(module: str, example: str, seed: int, data: Path, folder: Path) -> dict:
     return json.loads(result[0][len("RESULT "):])
 
 
+def head_commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                          capture_output=True)
+    return done.stdout.strip() or "unknown"
+
+
 def table(log: Path, sizes: dict) -> list[str]:
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if all(r.get(k) == v for k, v in sizes.items())]
@@ -169,14 +176,21 @@ def main() -> None:
                         help="validation images (the next ones of the training file)")
     parser.add_argument("--log", type=Path,
                         default=ROOT / "benchmarks" / "results" / "kt_examples.jsonl")
+    parser.add_argument("--commit", default=None,
+                        help="print the table of the runs of this commit (default: HEAD's), "
+                             "and run nothing")
     args = parser.parse_args()
+    if args.commit is not None:
+        print("\n".join(table(args.log, {"train": args.train, "val": args.val,
+                                         "commit": args.commit})))
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     examples = args.examples.split(",")
     unknown = sorted(set(examples) - set(TUNERS))
     if unknown:
         raise SystemExit(f"--examples: {', '.join(unknown)} unknown (choose from "
                          f"{', '.join(TUNERS)})")
-    sizes = {"train": args.train, "val": args.val}
+    sizes = {"train": args.train, "val": args.val, "commit": head_commit()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = tmp / "arrays.npz"
