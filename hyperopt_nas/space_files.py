@@ -127,10 +127,16 @@ class Hyperparameter:
             return f"quniform({low:g}, {high:g}, {a[2]:g})"
         return f"{d}({', '.join(f'{x:g}' for x in a)})"
 
-    def grid_ends(self) -> tuple[float, float]:
-        """A quniform's lowest and highest values: its range's ends rounded to its step."""
+    def _grid(self) -> tuple[int, int, float]:
+        """A quniform's values as steps: the first and last multiple of its step it draws
+        (its range's ends rounded to the step), and the step."""
         low, high, q = self.args[:3]
-        return round(low / q) * q + 0.0, round(high / q) * q + 0.0
+        return int(round(low / q)), int(round(high / q)), q
+
+    def grid_ends(self) -> tuple[float, float]:
+        """A quniform's lowest and highest values."""
+        first, last, q = self._grid()
+        return first * q + 0.0, last * q + 0.0
 
     def values(self) -> list[Any] | None:
         """Every value hyperopt can store for this parameter, or None if it is continuous."""
@@ -141,8 +147,8 @@ class Hyperparameter:
             low, high = (0, a[0]) if len(a) == 1 else (a[0], a[1])
             return list(range(int(low), int(high)))
         if d == "quniform":
-            q = a[2]
-            return [k * q + 0.0 for k in range(int(round(a[0] / q)), int(round(a[1] / q)) + 1)]
+            first, last, q = self._grid()
+            return [k * q + 0.0 for k in range(first, last + 1)]
         return None
 
     def n_values(self) -> int | None:
@@ -153,7 +159,8 @@ class Hyperparameter:
         if d == "randint":
             return int(a[0]) if len(a) == 1 else int(a[1] - a[0])
         if d == "quniform":
-            return int(round(a[1] / a[2]) - round(a[0] / a[2]) + 1)
+            first, last, _ = self._grid()
+            return last - first + 1
         return None
 
 
