@@ -308,11 +308,14 @@ def command_plot(args) -> int:
     best = reports.ranked(records)[:1]
     space_file = load_space_file(_space_of_folder(args, records))
     if best:
+        if TrialStore(args.results_dir).load_graph(best[0].number) is None:
+            _load_backend(args)  # a folder of an earlier version: the network is built again
         path = reports.draw_trial(best[0], args.results_dir, out / reports.BEST_MODEL_PNG)
         print(f"best trial {best[0].number}'s model: {path}")
     else:
         print(f"no completed trial in {args.results_dir} yet: only the demo model is drawn")
     if space_file.demo_point is not None:
+        _load_backend(args)
         path = reports.plot_model_graph(space_file.demo_point, space_file,
                                         _data_info(space_file, records),
                                         out / reports.DEMO_MODEL_PNG,
@@ -452,7 +455,8 @@ def _output_folder(args) -> Path:
 
 def _load_backend(args) -> None:
     """Choose and import the Keras backend a command builds networks with, its start-up lines
-    to tensorflow.log in the output folder."""
+    to tensorflow.log in the output folder: only when a network is built (retrain, a demo
+    network, a trial whose graph was not kept), since importing TensorFlow takes seconds."""
     runtime.choose(_drawing_backend(args))
     runtime.current().import_quietly(args.out / TENSORFLOW_LOG)
 
@@ -499,7 +503,7 @@ def _main(argv: list[str] | None) -> int:
         if (args.command in ("plot", "report", "retrain") and args.results_dir.is_dir()
                 and TrialStore(args.results_dir).is_results_folder()):  # write nowhere else
             args.out = _output_folder(args)
-            if args.command != "report":  # the report draws from the trials' graphs
+            if args.command == "retrain":  # plot and report draw from the trials' graphs
                 _load_backend(args)
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -414,13 +414,17 @@ def test_the_retrain_command_the_report_suggests_runs_as_written(tmp_path, searc
     import re
     import shlex
     results = searched("elsewhere")
-    # The report loads no Keras backend (a second, not seven): it runs where TensorFlow is not.
+    # The report, and plot where there is no demo network to build, load no Keras backend (a
+    # second or three, not seven): they run where TensorFlow is not.
     (tmp_path / "no_tf" / "tensorflow").mkdir(parents=True)
     (tmp_path / "no_tf" / "tensorflow" / "__init__.py").write_text("raise ImportError('no')\n")
     with monkeypatch.context() as patched:
         patched.setenv("PYTHONPATH", str(tmp_path / "no_tf"))
         report = run_cli(["report", "--results-dir", str(results)], cwd=tmp_path)
+        plot = run_cli(["plot", "--results-dir", str(results), "--out", str(tmp_path / "p")],
+                       cwd=tmp_path)
     assert report.returncode == 0, report.stderr
+    assert plot.returncode == 0 and (tmp_path / "p" / "best_model.png").is_file(), plot.stderr
     assert (results / "best_model.png").is_file()
     page = (results / "report.html").read_text()
     command = re.search(r"validation data with <code>python hyperopt_optimize.py (.*?)</code>",
@@ -503,9 +507,9 @@ def test_a_read_only_results_folder_is_read_and_drawn_elsewhere(tmp_path, tiny_s
         made = {"plot": "search_progress.png", "report": "report.html",
                 "retrain": "models/trial-0000.keras"}[command]
         assert (elsewhere / made).is_file()
-        # TensorFlow's start-up lines go there too; the report draws from the trials' graphs
-        # and never loads it.
-        assert (elsewhere / "tensorflow.log").is_file() == (command != "report")
+        # TensorFlow's start-up lines go there too; plot and report draw from the trials'
+        # graphs (a space without a demo network) and never load it.
+        assert (elsewhere / "tensorflow.log").is_file() == (command == "retrain")
         shutil.rmtree(elsewhere)
     describe = ["describe", "--space", str(shared / "search_space.py")]
     for command in (["rank", "--results-dir", str(shared)], describe):
