@@ -121,8 +121,11 @@ class TrialsProgress:
             self._last_line.pop(number, None)
             task = self._tasks.pop(number, None)
             if task is not None and self._live is not None:
+                # Its last state drawn once (a short trial's last epoch can fall between two of
+                # the 4 refreshes a second), then gone before the trial's line is printed.
+                self._live.refresh()
                 self._live.remove_task(task)
-                self._live.refresh()  # before the trial's line: not drawn again below it
+                self._live.refresh()
 
     # -- the trials' side -------------------------------------------------------------------
 

@@ -24,6 +24,23 @@ def at_epoch_end(number, epoch, val_accuracy=0.8123, **kw):
                          images_per_s=1850.4, epoch_done=True, val_accuracy=val_accuracy, **kw)
 
 
+def test_a_trial_that_ends_between_two_refreshes_is_drawn_at_its_last_epoch(monkeypatch):
+    """The live lines redraw 4 times a second: a short trial's last report, just before it
+    ends, is drawn once before its line goes, not lost between two refreshes."""
+    from rich.console import Console
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=120)
+    progress_bars = console.Progress
+    monkeypatch.setattr(console, "Progress",
+                        lambda *a, **kw: progress_bars(*a, console=terminal, **kw))
+    with TrialsProgress("live") as progress:
+        progress.started(0)
+        progress.update(at_epoch_end(0, 10))
+        progress.ended(0)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    assert "epoch 10/10" in shown and "val. acc. 0.8123" in shown, shown
+
+
 def test_plain_lines_come_at_epoch_ends_after_half_a_minute_of_silence():
     now = [0.0]
     lines = []
