@@ -32,6 +32,7 @@ from hyperopt_nas import precision as precisions
 from hyperopt_nas.console import TrialsProgress, duration_text
 from hyperopt_nas.errors import FatalError
 from hyperopt_nas.executors import Executor
+from hyperopt_nas.executors import head_start
 from hyperopt_nas.executors.in_process import InProcessExecutor
 from hyperopt_nas.executors.pool import WorkerPool
 from hyperopt_nas.interrupts import STOP
@@ -624,8 +625,11 @@ def make_executor(settings: SearchSettings, setup: DataSetup, space_file: SpaceF
     if settings.isolation == "none":
         return InProcessExecutor(setup, store.dir / TENSORFLOW_LOG)
     make = WorkerPool.warm if settings.warm_workers else WorkerPool
-    return make(setup, settings.workers, settings.gpus, settings.trials_per_worker,
+    pool = make(setup, settings.workers, settings.gpus, settings.trials_per_worker,
                 settings.memory_growth_mb, store.dir / TENSORFLOW_LOG)
+    if settings.head_start and head_start.applies(pool):
+        return head_start.HeadStart(pool, InProcessExecutor(setup, store.dir / TENSORFLOW_LOG))
+    return pool
 
 
 def make_outputs(settings: SearchSettings, space_file: SpaceFile, store: TrialStore):
@@ -698,7 +702,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
             executor.start()  # workers load TensorFlow and the data while this process goes on
             restored = restore(store, space_file, list(records.values()),
                                SizeBudget.of(budget))
-            say(banner(settings, space_file, budget, store, precision))
+            say(banner(settings, space_file, budget, store, precision,
+                       isinstance(executor, head_start.HeadStart)))
             earlier = sorted({r.keras_backend for r in records.values()}
                              - {runtime.requested(settings.keras_backend)})
             if earlier:
@@ -719,7 +724,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 ended = not summary.interrupted
                 return summary
         finally:
-            if ended and settings.warm_workers and isinstance(executor, WorkerPool):
+            parks = isinstance(executor, (WorkerPool, head_start.HeadStart))
+            if ended and settings.warm_workers and parks:
                 executor.park()  # for this process's next search (search(): a notebook's)
             else:
                 executor.close()

@@ -345,6 +345,10 @@ OPTIONS: tuple[Option, ...] = (
            help="finished trials a proposer reads (None: all)"),
     Option("ask_ahead", switch, True, flag=None,
            help="with several workers, propose the next point while all are busy"),
+    Option("head_start", switch, True, flag=None,
+           help="with one worker and no GPU, train the first trials in this process (whose "
+                "Keras is imported already) while the worker starts, instead of waiting for it; "
+                "the worker takes every trial once it is ready"),
     Option("warm_workers", switch, True, flag=None,
            help="keep the idle workers when the search ends, for the next search of this "
                 "process with the same backend and workers (a notebook's next search starts "

@@ -103,12 +103,15 @@ def gpu_words(settings: SearchSettings) -> str:
 
 
 def banner(settings: SearchSettings, space_file: SpaceFile, budget: dict[str, Any],
-           store: TrialStore, precision: Precision | None = None) -> str:
-    """What the search is about to do, in one line; with a GPU, the precision and why."""
+           store: TrialStore, precision: Precision | None = None,
+           head_start: bool = False) -> str:
+    """What the search is about to do, in one line; with a GPU, the precision and why.
+    ``head_start``: the first trials train in this process while the worker starts."""
     s = settings
     where = (f"on Spark, {s.parallelism} at a time" if s.backend == "spark" else
              "in this process" if s.isolation == "none" else
-             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}" + gpu_words(s))
+             f"in {s.workers} worker process{'es' if s.workers > 1 else ''}" + gpu_words(s)
+             + (" (in this process until it has started)" if head_start else ""))
     until = " and ".join(part for part in (
         counted(s.max_evals, "trial") if s.max_evals else "",
         duration_text(s.timeout_s) if s.timeout_s else "") if part) or "Ctrl-C"

@@ -68,6 +68,7 @@ class SearchSettings:
     snapshot_every_s: float = default("snapshot_every_s")
     tpe_history: int | None = default("tpe_history")
     ask_ahead: bool = default("ask_ahead")
+    head_start: bool = default("head_start")
     warm_workers: bool = default("warm_workers")
     max_params: int | None = default("max_params")
     max_latency_ms: float | None = default("max_latency_ms")

@@ -349,9 +349,10 @@ def test_a_network_too_small_for_the_labels_stops_at_the_first_and_frees_the_fol
     (x, y), quiet = arrays(60, 1), dict(plot_best=False, plot_search=False, tensorboard=False,
                                         epochs=1)
     space = {"lr": hp.loguniform("lr", -6, -3)}
-    with pytest.raises(ValueError) as refused:  # built in a worker process (the default)
+    with pytest.raises(ValueError) as refused:  # built in a worker process, sent from there
         hyperopt_nas.search(space, tmp_path / "r", say=lambda line: None, build_model=build(3),
-                            x=x, y=y, max_evals=2, warm_workers=False, **quiet)
+                            x=x, y=y, max_evals=2, warm_workers=False, head_start=False,
+                            **quiet)
     assert str(refused.value).startswith("the labels go up to 9, but the network's output has 3 "
                                          "units") and "\n" not in str(refused.value)
     assert TrialStore(tmp_path / "r").load_records() == []

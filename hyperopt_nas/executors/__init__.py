@@ -3,6 +3,8 @@
 - ``InProcessExecutor``: here, one trial at a time (``--isolation none``).
 - ``WorkerPool``: persistent worker processes, one trial each at a time (``--workers N``), one GPU
   each where there are GPUs (the default, with one worker).
+- ``HeadStart``: a pool of one worker whose first trials train here while it starts (from
+  Python, where Keras is imported already; ``head_start.py``).
 - ``SparkExecutor``: each trial a one-task Spark job (``--executor spark``).
 
 The engine submits up to ``slots`` trials and waits for whichever ends first. A trial that fails,

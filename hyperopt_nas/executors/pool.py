@@ -246,6 +246,12 @@ class WorkerPool(Executor):
             if not worker.alive:
                 continue
             try:
+                # One still starting (parked by a search whose trials all had a head start):
+                # its "ready" first, so that it is not taken for the new setup's.
+                worker.wait_ready()
+            except FatalError:
+                continue  # stopped: started afresh at its next trial
+            try:
                 worker.conn.send(("setup", setup, log_path))
             except (OSError, BrokenPipeError):
                 worker.stop()  # started afresh at its next trial
@@ -318,6 +324,15 @@ class WorkerPool(Executor):
             self._ready(worker)
             worker.conn.send(spec)
         worker.spec = spec
+
+    def ready_now(self) -> bool:
+        """Whether an idle worker has started (without waiting for one); a worker that could
+        not start raises ``FatalError`` here, as at its first trial."""
+        for worker in self.workers:
+            if worker.alive and worker.spec is None and (worker.ready or worker.conn.poll(0)):
+                self._ready(worker)
+                return True
+        return False
 
     def _ready(self, worker: _Worker) -> None:
         """Wait for ``worker`` to start; say its warning (GPUs TensorFlow cannot use), once."""

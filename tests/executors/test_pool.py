@@ -160,7 +160,8 @@ def test_search_records_a_killed_trial_and_goes_on(tmp_path, fashion_dir):
     space = write_space(tmp_path / "space.py", epochs=SLOW_SPACE_EPOCHS)
     settings = SearchSettings(space_path=space, results_dir=tmp_path / "results",
                               data_dir=fashion_dir, max_evals=1, isolation="process",
-                              plot_best=False, plot_search=False, tensorboard=False)
+                              plot_best=False, plot_search=False, tensorboard=False,
+                              head_start=False)  # every trial in a worker, to be killed there
     lines = []
 
     def kill_first_worker():
@@ -215,7 +216,8 @@ def test_a_search_of_the_same_process_takes_the_workers_the_last_one_kept(tmp_pa
         settings = SearchSettings(space_path=write_space(tmp_path / "space.py"),
                                   results_dir=tmp_path / folder, data_dir=fashion_dir,
                                   max_evals=2, max_train_samples=samples, plot_best=False,
-                                  plot_search=False, tensorboard=False, **changes)
+                                  plot_search=False, tensorboard=False, head_start=False,
+                                  **changes)
         run_search(settings, say=lambda line: None)
         return TrialStore(tmp_path / folder).load_records()
 
