@@ -338,6 +338,13 @@ class Search:
                 self.executor.submit(spec)
                 self.progress.started(spec.number)
 
+    def outlook(self) -> tuple[float | None, int | None]:
+        """What is left: seconds at this run's pace (None: not known yet) and trials toward
+        ``--max-evals`` not yet ended, those running included (None: no count)."""
+        s = self.settings
+        trials = None if s.max_evals is None else max(0, s.max_evals - self.counted)
+        return self._eta(self.clock() - self.started), trials
+
     def _time_left(self) -> float:
         return self.settings.timeout_s - (self.clock() - self.started)
 
@@ -720,6 +727,8 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 executor.on_progress = progress.update if progress.mode != "off" else None
                 search = Search(settings, space_file, store, restored, records, executor,
                                 proposer, budget, say, outputs, progress, scheduler)
+                if isinstance(executor, head_start.HeadStart):
+                    executor.outlook = search.outlook
                 summary = search.run()
                 ended = not summary.interrupted
                 return summary

@@ -156,6 +156,11 @@ def _outputs_main(conn, parent_pid: int, log_path: str | None, args: tuple) -> N
     # Warm up while the first trial trains (at low priority): the first refresh is then quick.
     if args[2]:
         search_plots.pyplot()  # matplotlib
+    if args[3]:
+        try:  # TensorBoard's writer and the space file's reader (hyperopt): about 1 s here
+            from hyperopt_nas.outputs import tensorboard_logs  # noqa: F401
+        except ImportError:
+            pass  # said at the first refresh
     # best_model.png is drawn from the graph the trial's worker sent back (graphs/): Keras and
     # its backend are loaded here only to build a network again that came without one.
     state: dict = {}
