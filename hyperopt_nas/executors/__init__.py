@@ -59,5 +59,6 @@ def start_runner(setup: DataSetup, accelerator_info: dict[str, Any] | None = Non
             pass
         else:
             runtime.current().compile_cache(setup.compile_cache)
+    runtime.current().import_backend()  # TensorFlow without what no trial uses
     from hyperopt_nas.trial_runner import TrialRunner  # Keras: only once the backend is chosen
     return TrialRunner(setup, accelerator_info)

@@ -7,7 +7,8 @@ branches on the backend's name:
 
 - ``prepare(deterministic)``: what the backend reads once when it starts (environment: the
   worker's share of a shared GPU, ``gpus.share_of_this_process()``, among it);
-- ``import_quietly(log_path)``: import the backend with its C++ start-up lines sent to the log;
+- ``import_backend()``: import the backend (as a process that trains does, before Keras), and
+  ``import_quietly(log_path)``: the same with its C++ start-up lines sent to the log;
 - ``configure(mixed_precision, xla, deterministic) -> Accelerator``: GPUs, memory, determinism,
   the compile and precision defaults (before any tensor is made);
 - ``jit_compile(accel)``: what ``model.compile(jit_compile=...)`` gets;

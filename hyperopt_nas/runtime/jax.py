@@ -56,6 +56,10 @@ def import_quietly(log_path: Any = None) -> None:
         jax.devices()
 
 
+def import_backend() -> None:
+    """Nothing ahead of Keras, which imports JAX as it starts (after ``prepare``)."""
+
+
 def compile_cache(folder: str) -> None:
     """Keep compiled programs in ``folder`` (JAX's persistent compilation cache): a later trial
     of the same network shape, in this process or another, loads them instead of compiling."""

@@ -37,6 +37,10 @@ def import_quietly(log_path: Any = None) -> None:
         import torch  # noqa: F401
 
 
+def import_backend() -> None:
+    """Nothing ahead of Keras, which imports PyTorch as it starts."""
+
+
 def configure(mixed_precision: str | bool | None = "auto", xla: str | bool | None = "auto",
               deterministic: bool = False) -> Accelerator:
     import torch
