@@ -3,6 +3,7 @@
 
 from types import SimpleNamespace
 
+import pytest
 from helpers import arrays
 
 import hyperopt_nas
@@ -90,6 +91,7 @@ def test_a_worker_is_started_only_where_it_can_take_part():
         assert pool.asked == int(started)  # not asked whether ready before it is started
 
 
+@pytest.mark.slow
 def test_a_small_search_trains_here_without_a_worker_and_a_larger_one_parks_its_worker(
         tmp_path, monkeypatch):
     """Two trials end before a worker could start (TensorFlow's import takes seconds): they
