@@ -308,8 +308,7 @@ def command_plot(args) -> int:
     best = reports.ranked(records)[:1]
     space_file = load_space_file(_space_of_folder(args, records))
     if best:
-        if TrialStore(args.results_dir).load_graph(best[0].number) is None:
-            _load_backend(args)  # a folder of an earlier version: the network is built again
+        _load_backend_unless_kept(args, best[0])
         path = reports.draw_trial(best[0], args.results_dir, out / reports.BEST_MODEL_PNG)
         print(f"best trial {best[0].number}'s model: {path}")
     else:
@@ -392,8 +391,7 @@ def command_report(args) -> int:
     best = reports.ranked(records)[:1]
     best_png = args.out / reports.BEST_MODEL_PNG
     if best and not best_png.exists():
-        if TrialStore(args.results_dir).load_graph(best[0].number) is None:
-            _load_backend(args)  # a folder of an earlier version: the network is built again
+        _load_backend_unless_kept(args, best[0])
         try:
             reports.draw_trial(best[0], args.results_dir, best_png)
         except reports.GraphvizMissing as e:
@@ -459,6 +457,13 @@ def _load_backend(args) -> None:
     network, a trial whose graph was not kept), since importing TensorFlow takes seconds."""
     runtime.choose(_drawing_backend(args))
     runtime.current().import_quietly(args.out / TENSORFLOW_LOG)
+
+
+def _load_backend_unless_kept(args, record) -> None:
+    """Before drawing ``record``'s network: the Keras backend, only if its worker kept no graph
+    of it (a folder of an earlier version: the network is built again)."""
+    if TrialStore(args.results_dir).load_graph(record.number) is None:
+        _load_backend(args)
 
 
 def _drawing_backend(args) -> str | None:

@@ -733,8 +733,7 @@ def run_search(settings: SearchSettings, say: Callable[[str], None] = print,
                 ended = not summary.interrupted
                 return summary
         finally:
-            parks = isinstance(executor, (WorkerPool, head_start.HeadStart))
-            if ended and settings.warm_workers and parks:
+            if ended and settings.warm_workers:
                 executor.park()  # for this process's next search (search(): a notebook's)
             else:
                 executor.close()

@@ -43,6 +43,11 @@ class Executor(abc.ABC):
     def running(self) -> int:
         return 0
 
+    def park(self) -> None:
+        """Keep what can serve this process's next search (a pool's idle workers); else
+        ``close``."""
+        self.close()
+
     def close(self) -> None:
         """Stop: a trial still running is abandoned (its result is never collected)."""
 
